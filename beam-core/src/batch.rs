@@ -1,0 +1,200 @@
+//! Type-erased batches: how runners move elements without knowing their type.
+//!
+//! A [`Batch`] is a `Vec<WindowedValue<T>>` behind one erased handle. Runners
+//! split, concatenate, clone, shuffle and encode batches; every per-element loop
+//! happens inside typed code (the kernels captured when the pipeline was built),
+//! which downcasts the whole batch once.
+
+use crate::coder::{self, Element};
+use crate::window::WindowedValue;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use std::any::Any;
+
+trait ErasedBatch: Send + Sync {
+    fn as_any(&self) -> &dyn Any;
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+    fn into_any(self: Box<Self>) -> Box<dyn Any>;
+    fn len(&self) -> usize;
+    fn clone_box(&self) -> Box<dyn ErasedBatch>;
+    fn empty_like(&self) -> Box<dyn ErasedBatch>;
+    fn split_off(&mut self, at: usize) -> Box<dyn ErasedBatch>;
+    fn append(&mut self, other: Box<dyn ErasedBatch>);
+    fn shuffle(&mut self, rng: &mut StdRng);
+    fn round_trip(&mut self) -> Result<(), String>;
+    fn encode(&self, out: &mut Vec<u8>) -> Result<(), String>;
+    fn type_name(&self) -> &'static str;
+}
+
+impl<T: Element> ErasedBatch for Vec<WindowedValue<T>> {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+    fn into_any(self: Box<Self>) -> Box<dyn Any> {
+        self
+    }
+    fn len(&self) -> usize {
+        Vec::len(self)
+    }
+    fn clone_box(&self) -> Box<dyn ErasedBatch> {
+        Box::new(self.clone())
+    }
+    fn empty_like(&self) -> Box<dyn ErasedBatch> {
+        Box::new(Vec::<WindowedValue<T>>::new())
+    }
+    fn split_off(&mut self, at: usize) -> Box<dyn ErasedBatch> {
+        Box::new(Vec::split_off(self, at.min(self.len())))
+    }
+    fn append(&mut self, other: Box<dyn ErasedBatch>) {
+        match other.into_any().downcast::<Vec<WindowedValue<T>>>() {
+            Ok(mut v) => Vec::append(self, &mut v),
+            Err(_) => unreachable!("batches of one PCollection share their element type"),
+        }
+    }
+    fn shuffle(&mut self, rng: &mut StdRng) {
+        self.as_mut_slice().shuffle(rng);
+    }
+    fn round_trip(&mut self) -> Result<(), String> {
+        let mut buf = Vec::new();
+        for wv in self.iter_mut() {
+            buf.clear();
+            coder::encode(&wv.value, &mut buf)?;
+            let back: T = coder::decode(&buf).map_err(|e| {
+                format!("{e}; the element {} does not survive its coder", coder::describe(&wv.value))
+            })?;
+            wv.value = back;
+        }
+        Ok(())
+    }
+    fn encode(&self, out: &mut Vec<u8>) -> Result<(), String> {
+        coder::encode(self, out)
+    }
+    fn type_name(&self) -> &'static str {
+        std::any::type_name::<T>()
+    }
+}
+
+/// A batch of windowed elements of one (erased) type.
+///
+/// ```
+/// use beam_core::{Batch, WindowedValue};
+/// let mut b = Batch::new(vec![WindowedValue::in_global_window(1u32), WindowedValue::in_global_window(2)]);
+/// let tail = b.split_off(1);
+/// assert_eq!((b.len(), tail.len()), (1, 1));
+/// b.append(tail);
+/// let values: Vec<u32> = b.downcast::<u32>().unwrap().into_iter().map(|wv| wv.value).collect();
+/// assert_eq!(values, vec![1, 2]);
+/// ```
+pub struct Batch(Box<dyn ErasedBatch>);
+
+impl Batch {
+    /// Wraps typed elements.
+    pub fn new<T: Element>(values: Vec<WindowedValue<T>>) -> Self {
+        Batch(Box::new(values))
+    }
+    /// An empty batch of `T`.
+    pub fn empty<T: Element>() -> Self {
+        Batch::new::<T>(Vec::new())
+    }
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+    /// Whether the batch has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.0.len() == 0
+    }
+    /// An empty batch of the same element type.
+    pub fn empty_like(&self) -> Batch {
+        Batch(self.0.empty_like())
+    }
+    /// Splits off the elements from `at` on.
+    pub fn split_off(&mut self, at: usize) -> Batch {
+        Batch(self.0.split_off(at))
+    }
+    /// Moves all elements of `other` (same element type) to the end of `self`.
+    pub fn append(&mut self, other: Batch) {
+        self.0.append(other.0)
+    }
+    /// Shuffles the elements.
+    pub fn shuffle(&mut self, rng: &mut StdRng) {
+        self.0.shuffle(rng)
+    }
+    /// Encodes and decodes every element, replacing it with the decoded copy.
+    pub fn round_trip(&mut self) -> Result<(), String> {
+        self.0.round_trip()
+    }
+    /// Appends the encoding of the whole batch to `out`.
+    pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), String> {
+        self.0.encode(out)
+    }
+    /// Rust name of the element type.
+    pub fn type_name(&self) -> &'static str {
+        self.0.type_name()
+    }
+    /// The typed elements, or the batch back if `T` is not its element type.
+    pub fn downcast<T: Element>(self) -> Result<Vec<WindowedValue<T>>, Batch> {
+        if self.0.as_any().is::<Vec<WindowedValue<T>>>() {
+            match self.0.into_any().downcast::<Vec<WindowedValue<T>>>() {
+                Ok(v) => Ok(*v),
+                Err(_) => unreachable!("type checked above"),
+            }
+        } else {
+            Err(self)
+        }
+    }
+    /// The typed elements by reference.
+    pub fn downcast_ref<T: Element>(&self) -> Option<&Vec<WindowedValue<T>>> {
+        self.0.as_any().downcast_ref()
+    }
+    /// The typed elements by mutable reference.
+    pub fn downcast_mut<T: Element>(&mut self) -> Option<&mut Vec<WindowedValue<T>>> {
+        self.0.as_any_mut().downcast_mut()
+    }
+}
+
+impl Clone for Batch {
+    fn clone(&self) -> Self {
+        Batch(self.0.clone_box())
+    }
+}
+
+impl std::fmt::Debug for Batch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Batch<{}>({} elements)", self.type_name(), self.len())
+    }
+}
+
+/// Decodes batches of one element type: the part of a PCollection's kernel a
+/// runner needs where data leaves memory.
+pub trait BatchCodec: Send + Sync {
+    /// An empty batch of the element type.
+    fn empty(&self) -> Batch;
+    /// Decodes a batch written by [`Batch::encode`].
+    fn decode(&self, bytes: &[u8]) -> Result<Batch, String>;
+    /// Rust name of the element type.
+    fn type_name(&self) -> &'static str;
+}
+
+pub(crate) struct TypedCodec<T>(std::marker::PhantomData<fn() -> T>);
+
+impl<T> TypedCodec<T> {
+    pub(crate) fn new() -> Self {
+        TypedCodec(std::marker::PhantomData)
+    }
+}
+
+impl<T: Element> BatchCodec for TypedCodec<T> {
+    fn empty(&self) -> Batch {
+        Batch::empty::<T>()
+    }
+    fn decode(&self, bytes: &[u8]) -> Result<Batch, String> {
+        coder::decode::<Vec<WindowedValue<T>>>(bytes).map(Batch::new)
+    }
+    fn type_name(&self) -> &'static str {
+        std::any::type_name::<T>()
+    }
+}

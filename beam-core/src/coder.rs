@@ -1,0 +1,86 @@
+//! Elements and their coders.
+//!
+//! An element type's serde representation is its coder. Encoding uses postcard,
+//! a compact, deterministic format for everything but unordered collections:
+//! keys of a [`GroupByKey`](crate::GroupByKey) must encode the same way whenever
+//! they compare equal, so key types must not contain a `HashMap` or `HashSet`
+//! (use `BTreeMap`/`BTreeSet`). The direct runner checks that every element
+//! survives an encode/decode round trip.
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::fmt::Debug;
+use std::hash::Hash;
+
+/// What every PCollection element must be: cloneable, thread-safe, encodable and printable.
+///
+/// Implemented for every type with these properties.
+pub trait Element: Clone + Send + Sync + Serialize + DeserializeOwned + Debug + 'static {}
+impl<T: Clone + Send + Sync + Serialize + DeserializeOwned + Debug + 'static> Element for T {}
+
+/// What a grouping key must be: an element with `Hash` and `Eq` that agree with its
+/// (deterministic) encoding.
+pub trait Key: Element + Hash + Eq {}
+impl<T: Element + Hash + Eq> Key for T {}
+
+/// Appends the encoding of `value` to `out`.
+pub fn encode<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Result<(), String> {
+    let buf = std::mem::take(out);
+    match postcard::to_extend(value, buf) {
+        Ok(buf) => {
+            *out = buf;
+            Ok(())
+        }
+        Err(e) => Err(format!("cannot encode element: {e}")),
+    }
+}
+
+/// Encodes `value` into a new buffer.
+pub fn encode_to_vec<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    encode(value, &mut out)?;
+    Ok(out)
+}
+
+/// Decodes one value from `bytes`, which must hold exactly its encoding.
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+    postcard::from_bytes(bytes).map_err(|e| format!("cannot decode element: {e}"))
+}
+
+/// A Debug rendering of an element for error messages, cut to a readable length.
+pub fn describe<T: Debug + ?Sized>(value: &T) -> String {
+    const LIMIT: usize = 300;
+    let s = format!("{value:?}");
+    if s.len() <= LIMIT {
+        return s;
+    }
+    let mut end = LIMIT;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}... ({} bytes of Debug output)", &s[..end], s.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_determinism() {
+        let v = ("word".to_string(), 42u64, vec![1i32, -2]);
+        let a = encode_to_vec(&v).unwrap();
+        let b = encode_to_vec(&v.clone()).unwrap();
+        assert_eq!(a, b);
+        let back: (String, u64, Vec<i32>) = decode(&a).unwrap();
+        assert_eq!(back, v);
+        assert!(decode::<(String, u64)>(&a[..2]).is_err());
+    }
+
+    #[test]
+    fn describe_cuts_long_values_on_char_boundaries() {
+        let s = "é".repeat(1000);
+        let d = describe(&s);
+        assert!(d.len() < 400, "{}", d.len());
+        assert!(d.contains("bytes of Debug output"));
+    }
+}

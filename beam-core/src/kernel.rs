@@ -1,0 +1,118 @@
+//! The runner contract: erased kernels with typed insides.
+//!
+//! When the typed API builds a primitive it captures a kernel that closes over
+//! the concrete element types. A runner never sees those types: it moves
+//! [`Batch`]es and calls kernels, and each kernel downcasts a whole batch once and
+//! runs its per-element loop in typed, monomorphized code. No boxing, dynamic
+//! dispatch or `dyn Any` hashing happens per element.
+//!
+//! | primitive | kernel | what a runner does with it |
+//! |---|---|---|
+//! | ParDo | [`ParDoKernel`] → [`BundleProcessor`] | one processor per worker; `start_bundle`, `process_batch`*, `finish_bundle` |
+//! | GroupByKey, Combine.perKey | [`GroupingKernel`] → [`GroupingTable`] | partition batches by key hash, feed tables, fire them |
+//! | WindowInto | [`WindowKernel`] | assign windows batch by batch |
+//! | side input | [`ViewKernel`] | materialize the view once its PCollection is complete |
+
+use crate::batch::Batch;
+use crate::error::Result;
+use crate::metrics::MetricsContainer;
+use std::any::Any;
+use std::sync::Arc;
+
+/// Per-bundle environment handed to a ParDo's [`BundleProcessor`].
+pub struct BundleEnv<'a> {
+    /// One batch per output PCollection of the ParDo (main output first), appended to.
+    pub outputs: &'a mut [Batch],
+    /// Materialized side inputs the ParDo reads.
+    pub side_inputs: &'a SideInputs,
+    /// The step's metrics for this bundle.
+    pub metrics: &'a mut MetricsContainer,
+    /// Whether to check that the DoFn does not mutate its inputs (direct runner).
+    pub check_mutation: bool,
+}
+
+/// Builds the per-worker processor of a ParDo.
+pub trait ParDoKernel: Send + Sync {
+    /// A fresh processor owning its own copy of the DoFn.
+    fn instantiate(&self) -> Box<dyn BundleProcessor>;
+}
+
+/// One DoFn instance, driven through its lifecycle by a runner:
+/// `setup`, then any number of bundles (`start_bundle`, `process_batch`*,
+/// `finish_bundle`), then `teardown`.
+pub trait BundleProcessor: Send {
+    /// Calls the DoFn's setup.
+    fn setup(&mut self) -> Result<()>;
+    /// Starts a bundle.
+    fn start_bundle(&mut self, env: &mut BundleEnv<'_>) -> Result<()>;
+    /// Processes every element of `input`.
+    fn process_batch(&mut self, input: Batch, env: &mut BundleEnv<'_>) -> Result<()>;
+    /// Finishes the bundle.
+    fn finish_bundle(&mut self, env: &mut BundleEnv<'_>) -> Result<()>;
+    /// Calls the DoFn's teardown.
+    fn teardown(&mut self) -> Result<()>;
+}
+
+/// Environment of a grouping table.
+pub struct GroupingEnv<'a> {
+    /// The step's metrics.
+    pub metrics: &'a mut MetricsContainer,
+    /// Whether to run the direct runner's extra checks (key encoding determinism,
+    /// accumulator merging on every bundle).
+    pub checks: bool,
+}
+
+/// A GroupByKey or Combine.perKey: builds tables that group `(K, V)` by key and window.
+pub trait GroupingKernel: Send + Sync {
+    /// An empty table.
+    fn new_table(&self) -> Box<dyn GroupingTable>;
+    /// Splits a batch of `(K, V)` into `parts` batches by a hash of the key, so that
+    /// each key goes to one part.
+    fn partition(&self, batch: Batch, parts: usize) -> Vec<Batch>;
+}
+
+/// The grouping state of one partition of keys.
+pub trait GroupingTable: Send {
+    /// Adds a batch of input.
+    fn add(&mut self, batch: Batch, env: &mut GroupingEnv<'_>) -> Result<()>;
+    /// The input is complete (the watermark reached the end of time): fires every
+    /// window and returns the output.
+    fn finish(self: Box<Self>, env: &mut GroupingEnv<'_>) -> Result<Batch>;
+}
+
+/// A WindowInto: assigns windows.
+pub trait WindowKernel: Send + Sync {
+    /// Returns the elements of `input` in their new windows (one output per window).
+    fn assign(&self, input: Batch) -> Batch;
+}
+
+/// Materializes a side input view from its complete PCollection.
+pub trait ViewKernel: Send + Sync {
+    /// Builds the per-window view contents.
+    fn materialize(&self, batches: Vec<Batch>) -> Result<Arc<dyn Any + Send + Sync>, String>;
+}
+
+/// The materialized side inputs of a ParDo, by view id.
+#[derive(Default, Clone)]
+pub struct SideInputs {
+    views: Vec<(usize, Arc<dyn Any + Send + Sync>)>,
+}
+
+impl SideInputs {
+    /// No side inputs.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Adds the materialization of view `view_id`.
+    pub fn insert(&mut self, view_id: usize, value: Arc<dyn Any + Send + Sync>) {
+        self.views.retain(|(id, _)| *id != view_id);
+        self.views.push((view_id, value));
+    }
+    /// The materialization of view `view_id`.
+    pub fn get(&self, view_id: usize) -> Option<&(dyn Any + Send + Sync)> {
+        self.views
+            .iter()
+            .find(|(id, _)| *id == view_id)
+            .map(|(_, v)| v.as_ref())
+    }
+}

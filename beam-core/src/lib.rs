@@ -1,0 +1,80 @@
+//! The portable Beam model in Rust.
+//!
+//! Write a pipeline once against this crate; choose where it runs with
+//! `--runner` (`direct`, `rayon`, `timely`, or any runner linked into the
+//! program). A pipeline is a graph of transforms over [`PCollection`]s:
+//!
+//! ```
+//! # use runner_direct as _;
+//! use beam_core::{Count, Create, FlatMap, Map, Pipeline, PipelineOptions};
+//! use beam_core::testing::PAssert;
+//!
+//! let p = Pipeline::new(PipelineOptions::default()); // runner "direct"
+//! let lines = p.apply("Lines", Create::of(vec!["to be or".to_string(), "not to be".to_string()]))?;
+//! let counts = lines
+//!     .apply("Split", FlatMap::new(|l: &String| l.split(' ').map(str::to_string).collect::<Vec<_>>()))?
+//!     .apply("Count", Count::per_element())?
+//!     .apply("Format", Map::new(|(w, n): &(String, u64)| format!("{w}: {n}")))?;
+//! PAssert::that(&counts).contains_in_any_order(
+//!     ["to: 2", "be: 2", "or: 1", "not: 1"].map(String::from).to_vec())?;
+//! p.run()?;
+//! # Ok::<(), beam_core::BeamError>(())
+//! ```
+//!
+//! Runners see the graph through the [runner contract](kernel): type-erased
+//! batches and typed kernels captured at construction, and share the model's
+//! semantics through [`runner_support`].
+
+#![deny(missing_docs)]
+
+pub mod batch;
+pub mod cli;
+pub mod coder;
+pub mod combine;
+pub mod dofn;
+pub mod error;
+pub mod gbk;
+pub mod graph;
+pub mod kernel;
+pub mod metrics;
+pub mod options;
+pub mod pardo;
+pub mod pipeline;
+pub mod runner;
+pub mod runner_support;
+pub mod side_input;
+pub mod source;
+pub mod testing;
+pub mod time;
+pub mod transforms;
+pub mod user_code;
+pub mod window;
+pub mod windowfn;
+
+pub use batch::Batch;
+pub use coder::{Element, Key};
+pub use combine::builtins::{Max, Mean, Min, Sum, ToList, Top};
+pub use combine::{Combine, CombineFn};
+pub use dofn::{DoFn, FinishBundleContext, ProcessContext, StartBundleContext, TupleTag};
+pub use error::{BeamError, Result, UserError, UserResult};
+pub use gbk::GroupByKey;
+pub use metrics::{MetricResults, MetricsContainer};
+pub use options::{PipelineOptions, RunnerOption};
+pub use pardo::{ParDo, ParDoOutputs};
+pub use pipeline::{PBegin, PCollection, PTransform, Pipeline};
+pub use runner::{PipelineResult, PipelineState, Runner, RunnerRegistration};
+pub use side_input::{PCollectionView, View};
+pub use source::{BoundedSource, SourceReader};
+pub use time::{Duration, Timestamp};
+pub use transforms::cogbk::{CoGbkResult, CoGroupByKey, KeyedPCollectionTuple};
+pub use transforms::count::{Count, Distinct};
+pub use transforms::elementwise::{
+    Filter, FlatMap, Keys, KvSwap, Map, Partition, TryMap, Values, WithKeys, WithTimestamps,
+};
+pub use transforms::flatten::{Flatten, PCollectionList, Reshuffle};
+pub use transforms::roots::{Create, Impulse, Read};
+pub use transforms::windowing::WindowInto;
+pub use window::{IntervalWindow, PaneInfo, PaneTiming, Window, WindowedValue, GLOBAL_WINDOW_MAX};
+pub use windowfn::{TimestampCombiner, WindowFn, WindowingStrategy};
+
+pub use inventory;

@@ -1,0 +1,92 @@
+//! [`Count`] and [`Distinct`].
+
+use crate::combine::builtins::CountFn;
+use crate::combine::{Combine, CombineGlobally};
+use crate::coder::{Element, Key};
+use crate::error::Result;
+use crate::pipeline::{PCollection, PTransform};
+use crate::transforms::elementwise::{Keys, Map};
+use std::marker::PhantomData;
+
+/// Counting: [`Count::globally`], [`Count::per_element`], [`Count::per_key`].
+///
+/// ```
+/// use beam_core::{Count, Create};
+/// use beam_core::testing::{PAssert, TestPipeline};
+/// let p = TestPipeline::new();
+/// let words = p.apply("Words", Create::of(vec!["a", "b", "a"])).unwrap();
+/// let counts = words.apply("Count", Count::per_element()).unwrap();
+/// PAssert::that(&counts).contains_in_any_order(vec![("a", 2), ("b", 1)]).unwrap();
+/// p.run().unwrap();
+/// ```
+pub struct Count;
+
+impl Count {
+    /// The number of elements (0 for an empty global window).
+    pub fn globally<T: Element>() -> CombineGlobally<CountFn<T>> {
+        Combine::globally(CountFn::default())
+    }
+    /// `(element, occurrences)` for each distinct element per window.
+    pub fn per_element<T: Key>() -> CountPerElement<T> {
+        CountPerElement(PhantomData)
+    }
+    /// `(key, number of values)` per key and window.
+    pub fn per_key<K: Key, V: Element>() -> CountPerKey<K, V> {
+        CountPerKey(PhantomData)
+    }
+}
+
+/// See [`Count::per_element`].
+pub struct CountPerElement<T>(PhantomData<fn(T)>);
+/// See [`Count::per_key`].
+pub struct CountPerKey<K, V>(PhantomData<fn(K, V)>);
+
+impl<T: Key> PTransform<PCollection<T>> for CountPerElement<T> {
+    type Output = PCollection<(T, u64)>;
+    fn expand(self, input: &PCollection<T>) -> Result<Self::Output> {
+        input
+            .apply("Init", Map::new(|x: &T| (x.clone(), ())))?
+            .apply("Count.perKey", Combine::per_key(CountFn::<()>::default()))
+    }
+}
+
+impl<K: Key, V: Element> PTransform<PCollection<(K, V)>> for CountPerKey<K, V> {
+    type Output = PCollection<(K, u64)>;
+    fn expand(self, input: &PCollection<(K, V)>) -> Result<Self::Output> {
+        input.apply("Combine.perKey", Combine::per_key(CountFn::<V>::default()))
+    }
+}
+
+/// The distinct elements of each window.
+///
+/// ```
+/// use beam_core::{Create, Distinct};
+/// use beam_core::testing::{PAssert, TestPipeline};
+/// let p = TestPipeline::new();
+/// let xs = p.apply("Xs", Create::of(vec![1, 2, 1, 3, 2])).unwrap();
+/// PAssert::that(&xs.apply("Distinct", Distinct::new()).unwrap()).contains_in_any_order(vec![1, 2, 3]).unwrap();
+/// p.run().unwrap();
+/// ```
+pub struct Distinct<T>(PhantomData<fn(T)>);
+
+impl<T: Key> Distinct<T> {
+    /// A Distinct.
+    pub fn new() -> Self {
+        Distinct(PhantomData)
+    }
+}
+
+impl<T: Key> Default for Distinct<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T: Key> PTransform<PCollection<T>> for Distinct<T> {
+    type Output = PCollection<T>;
+    fn expand(self, input: &PCollection<T>) -> Result<Self::Output> {
+        input
+            .apply("Count", Count::per_element())?
+            .apply("Keys", Keys)
+    }
+}

@@ -1,0 +1,12 @@
+//! The transforms users compose pipelines from.
+//!
+//! Primitives ([`Create`], [`Impulse`], [`Read`], [`ParDo`](crate::ParDo),
+//! [`GroupByKey`](crate::GroupByKey), [`Flatten`], [`WindowInto`], [`Reshuffle`])
+//! and the composites built on them.
+
+pub mod cogbk;
+pub mod count;
+pub mod elementwise;
+pub mod flatten;
+pub mod roots;
+pub mod windowing;

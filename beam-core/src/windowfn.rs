@@ -1,0 +1,326 @@
+//! Window functions and the windowing strategy of a PCollection.
+//!
+//! A [`WindowFn`] assigns each element to windows from its timestamp; merging
+//! window functions ([`WindowFn::Sessions`]) later merge the windows of one key
+//! that intersect. The [`WindowingStrategy`] of a PCollection bundles the window
+//! function with how groupings compute output timestamps and how late data is
+//! treated. Assignment rules follow Beam: fixed windows start at
+//! `t - mod(t - offset, size)` with a non-negative modulus, sliding windows cover
+//! an element `size / period` times, and intervals are half-open.
+
+use crate::error::BeamError;
+use crate::time::{Duration, Timestamp};
+use crate::window::{IntervalWindow, Window};
+use serde::Serialize;
+
+/// How elements are assigned to windows.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub enum WindowFn {
+    /// Every element in the single global window.
+    Global,
+    /// Tumbling windows of `size`, shifted by `offset`.
+    Fixed {
+        /// Window length.
+        size: Duration,
+        /// Shift of window starts from the epoch.
+        offset: Duration,
+    },
+    /// Overlapping windows of `size` starting every `period`.
+    Sliding {
+        /// Window length.
+        size: Duration,
+        /// Distance between window starts.
+        period: Duration,
+        /// Shift of window starts from the epoch.
+        offset: Duration,
+    },
+    /// Per-key sessions: `[t, t + gap)` per element, merged while they intersect.
+    Sessions {
+        /// Gap of inactivity that closes a session.
+        gap: Duration,
+    },
+    /// The windows produced by grouping with a merging window function: they are
+    /// kept on the elements, but cannot be assigned or merged again. Apply a new
+    /// [`WindowInto`](crate::WindowInto) before grouping again.
+    InvalidWindows(Box<WindowFn>),
+}
+
+impl WindowFn {
+    /// Fixed windows of `size`.
+    pub fn fixed(size: Duration) -> Self {
+        WindowFn::Fixed {
+            size,
+            offset: Duration::ZERO,
+        }
+    }
+    /// Sliding windows of `size` every `period`.
+    pub fn sliding(size: Duration, period: Duration) -> Self {
+        WindowFn::Sliding {
+            size,
+            period,
+            offset: Duration::ZERO,
+        }
+    }
+    /// Session windows with `gap`.
+    pub fn sessions(gap: Duration) -> Self {
+        WindowFn::Sessions { gap }
+    }
+
+    /// Checks parameters; called when the function is applied.
+    pub fn validate(&self) -> Result<(), String> {
+        let positive = |d: &Duration, what: &str| {
+            if d.as_micros() <= 0 {
+                Err(format!("{what} must be positive, got {d:?}"))
+            } else {
+                Ok(())
+            }
+        };
+        match self {
+            WindowFn::Global | WindowFn::InvalidWindows(_) => Ok(()),
+            WindowFn::Fixed { size, offset } => {
+                positive(size, "fixed window size")?;
+                if offset.as_micros() < 0 || offset >= size {
+                    return Err(format!("fixed window offset {offset:?} must be in [0, size)"));
+                }
+                Ok(())
+            }
+            WindowFn::Sliding {
+                size,
+                period,
+                offset,
+            } => {
+                positive(size, "sliding window size")?;
+                positive(period, "sliding window period")?;
+                if offset.as_micros() < 0 || offset >= period {
+                    return Err(format!("sliding window offset {offset:?} must be in [0, period)"));
+                }
+                Ok(())
+            }
+            WindowFn::Sessions { gap } => positive(gap, "session gap"),
+        }
+    }
+
+    /// Whether windows of one key are merged before grouping.
+    pub fn is_merging(&self) -> bool {
+        matches!(self, WindowFn::Sessions { .. })
+    }
+
+    /// Assigns the windows of an element at `ts`, calling `out` once per window.
+    #[inline]
+    pub fn assign(&self, ts: Timestamp, mut out: impl FnMut(Window)) {
+        match self {
+            WindowFn::Global => out(Window::Global),
+            WindowFn::Fixed { size, offset } => {
+                let start = ts.as_micros()
+                    - (ts.as_micros() - offset.as_micros()).rem_euclid(size.as_micros());
+                out(interval(start, size.as_micros()))
+            }
+            WindowFn::Sliding {
+                size,
+                period,
+                offset,
+            } => {
+                let (size, period) = (size.as_micros(), period.as_micros());
+                let last_start = ts.as_micros() - (ts.as_micros() - offset.as_micros()).rem_euclid(period);
+                let mut start = last_start;
+                while start > ts.as_micros() - size {
+                    out(interval(start, size));
+                    start -= period;
+                }
+            }
+            WindowFn::Sessions { gap } => out(interval(ts.as_micros(), gap.as_micros())),
+            WindowFn::InvalidWindows(_) => {}
+        }
+    }
+
+    /// The timestamp an element at `ts` contributes to a grouping's output time in
+    /// `window` (Beam's `getOutputTime`). Sliding windows move it past the end of
+    /// the previous window, so later windows do not hold the watermark back.
+    pub fn output_time(&self, ts: Timestamp, window: &Window) -> Timestamp {
+        match self {
+            WindowFn::Sliding { period, .. } => {
+                let last_segment = window.max_timestamp() - *period;
+                if last_segment < ts {
+                    ts
+                } else {
+                    last_segment + Duration::from_micros(1)
+                }
+            }
+            _ => ts,
+        }
+    }
+
+    /// The window of a side input (windowed by `self`) that a main-input window reads:
+    /// the window containing the main window's max timestamp.
+    pub fn side_input_window(&self, main: &Window) -> Result<Window, String> {
+        match self {
+            WindowFn::Global => Ok(Window::Global),
+            WindowFn::Fixed { .. } => {
+                let mut w = Window::Global;
+                self.assign(main.max_timestamp(), |x| w = x);
+                Ok(w)
+            }
+            WindowFn::Sliding { .. } => {
+                let mut first = None;
+                self.assign(main.max_timestamp(), |x| {
+                    first.get_or_insert(x);
+                });
+                first.ok_or_else(|| "no sliding window contains the main window".to_string())
+            }
+            WindowFn::Sessions { .. } | WindowFn::InvalidWindows(_) => Err(format!(
+                "{self:?} has no side-input window mapping; re-window the side input with fixed, sliding or global windows"
+            )),
+        }
+    }
+
+    /// Merges the intersecting windows among `windows` (sorted by start), returning
+    /// for each input window the index of the merged window it belongs to, and the
+    /// merged windows.
+    pub fn merge_windows(windows: &[IntervalWindow]) -> (Vec<usize>, Vec<IntervalWindow>) {
+        let mut order: Vec<usize> = (0..windows.len()).collect();
+        order.sort_by_key(|&i| (windows[i].start, windows[i].end));
+        let mut merged: Vec<IntervalWindow> = Vec::new();
+        let mut target = vec![0; windows.len()];
+        for i in order {
+            let w = windows[i];
+            match merged.last_mut() {
+                Some(last) if last.intersects(&w) => *last = last.span(&w),
+                _ => merged.push(w),
+            }
+            target[i] = merged.len() - 1;
+        }
+        (target, merged)
+    }
+}
+
+fn interval(start: i64, size: i64) -> Window {
+    Window::Interval(IntervalWindow::new(
+        Timestamp::from_micros(start),
+        Timestamp::from_micros(start.saturating_add(size)),
+    ))
+}
+
+/// How a grouping computes the timestamp of its output from its inputs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Default)]
+pub enum TimestampCombiner {
+    /// The earliest input timestamp (after the window function's output-time shift).
+    Earliest,
+    /// The latest input timestamp.
+    Latest,
+    /// The window's max timestamp (the default).
+    #[default]
+    EndOfWindow,
+}
+
+impl TimestampCombiner {
+    /// Combines two candidate output timestamps.
+    pub fn combine(self, a: Timestamp, b: Timestamp) -> Timestamp {
+        match self {
+            TimestampCombiner::Earliest => a.min(b),
+            TimestampCombiner::Latest | TimestampCombiner::EndOfWindow => a.max(b),
+        }
+    }
+    /// The output timestamp of a pane in `window` whose inputs combined to `combined`.
+    pub fn finish(self, combined: Timestamp, window: &Window) -> Timestamp {
+        match self {
+            TimestampCombiner::EndOfWindow => window.max_timestamp(),
+            _ => combined,
+        }
+    }
+}
+
+/// Everything about how a PCollection is windowed.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct WindowingStrategy {
+    /// How elements are assigned to windows.
+    pub window_fn: WindowFn,
+    /// How a grouping timestamps its output.
+    pub timestamp_combiner: TimestampCombiner,
+    /// How long after the end of a window late data is still accepted.
+    pub allowed_lateness: Duration,
+}
+
+impl WindowingStrategy {
+    /// The global window with the default trigger: the strategy of Create and Read.
+    pub fn global() -> Self {
+        WindowingStrategy {
+            window_fn: WindowFn::Global,
+            timestamp_combiner: TimestampCombiner::EndOfWindow,
+            allowed_lateness: Duration::ZERO,
+        }
+    }
+
+    /// Errors unless this strategy can be grouped by key.
+    pub(crate) fn check_groupable(&self, step: &str) -> Result<(), BeamError> {
+        if let WindowFn::InvalidWindows(original) = &self.window_fn {
+            return Err(BeamError::construction(
+                step,
+                format!(
+                    "the input was grouped with the merging {original:?}, so its windows must have a valid Window merge function: apply WindowInto again before grouping"
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn windows(f: &WindowFn, ts: i64) -> Vec<Window> {
+        let mut v = Vec::new();
+        f.assign(Timestamp::from_micros(ts), |w| v.push(w));
+        v
+    }
+    fn iw(a: i64, b: i64) -> Window {
+        Window::interval(Timestamp::from_micros(a), Timestamp::from_micros(b))
+    }
+
+    #[test]
+    fn fixed_windows_use_a_non_negative_modulus() {
+        let f = WindowFn::fixed(Duration::from_micros(10));
+        assert_eq!(windows(&f, 0), vec![iw(0, 10)]);
+        assert_eq!(windows(&f, 9), vec![iw(0, 10)]);
+        assert_eq!(windows(&f, -1), vec![iw(-10, 0)]);
+        let f = WindowFn::Fixed {
+            size: Duration::from_micros(10),
+            offset: Duration::from_micros(3),
+        };
+        assert_eq!(windows(&f, 2), vec![iw(-7, 3)]);
+        assert_eq!(windows(&f, 3), vec![iw(3, 13)]);
+    }
+
+    #[test]
+    fn sliding_windows_cover_an_element_size_over_period_times() {
+        // GroupByKeyTest.testGroupByKeyMultipleWindows: Sliding(5 every 3).
+        let f = WindowFn::sliding(Duration::from_micros(5), Duration::from_micros(3));
+        assert_eq!(windows(&f, 1), vec![iw(0, 5), iw(-3, 2)]);
+        assert_eq!(windows(&f, 2), vec![iw(0, 5)]);
+        assert_eq!(windows(&f, 4), vec![iw(3, 8), iw(0, 5)]);
+    }
+
+    #[test]
+    fn sliding_output_time_moves_past_the_previous_window() {
+        // WindowingTest.testNonPartitioningWindowing: Sliding(10 every 5).
+        let f = WindowFn::sliding(Duration::from_micros(10), Duration::from_micros(5));
+        let t = |x| Timestamp::from_micros(x);
+        assert_eq!(f.output_time(t(1), &iw(0, 10)), t(5));
+        assert_eq!(f.output_time(t(7), &iw(5, 15)), t(10));
+        assert_eq!(f.output_time(t(8), &iw(0, 10)), t(8));
+    }
+
+    #[test]
+    fn touching_sessions_do_not_merge() {
+        let w = |a, b| IntervalWindow::new(Timestamp::from_micros(a), Timestamp::from_micros(b));
+        let (target, merged) = WindowFn::merge_windows(&[w(11, 21), w(1, 11), w(5, 9)]);
+        assert_eq!(merged, vec![w(1, 11), w(11, 21)]);
+        assert_eq!(target, vec![1, 0, 0]);
+    }
+
+    #[test]
+    fn bad_parameters_are_rejected() {
+        assert!(WindowFn::fixed(Duration::ZERO).validate().is_err());
+        assert!(WindowFn::sessions(Duration::from_secs(-1)).validate().is_err());
+    }
+}

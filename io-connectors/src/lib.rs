@@ -1,0 +1,2 @@
+//! Sources and sinks.
+#![deny(missing_docs)]
