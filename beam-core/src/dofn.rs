@@ -15,6 +15,7 @@
 //! [`DoFn::allowed_timestamp_skew`].
 //!
 //! ```
+//! # use runner_direct as _;
 //! use beam_core::{DoFn, ParDo, ProcessContext, UserResult};
 //! use beam_core::testing::{PAssert, TestPipeline};
 //!

@@ -21,13 +21,14 @@ use std::sync::Arc;
 /// before grouping once more.
 ///
 /// ```
+/// # use runner_direct as _;
 /// use beam_core::{Create, GroupByKey};
 /// use beam_core::testing::{PAssert, TestPipeline};
 /// let p = TestPipeline::new();
-/// let pairs = p.apply("Pairs", Create::of(vec![("a", 1), ("b", 2), ("a", 3)])).unwrap();
+/// let pairs = p.apply("Pairs", Create::of(vec![('a', 1), ('b', 2), ('a', 3)])).unwrap();
 /// let grouped = pairs.apply("Group", GroupByKey::new()).unwrap();
-/// PAssert::that(&grouped).satisfies(|groups: &[(&str, Vec<i32>)]| {
-///     let mut a: Vec<i32> = groups.iter().find(|g| g.0 == "a").unwrap().1.clone();
+/// PAssert::that(&grouped).satisfies(|groups: &[(char, Vec<i32>)]| {
+///     let mut a: Vec<i32> = groups.iter().find(|g| g.0 == 'a').unwrap().1.clone();
 ///     a.sort();
 ///     assert_eq!(a, vec![1, 3]);
 ///     assert_eq!(groups.len(), 2);

@@ -7,6 +7,7 @@
 //! data reads as empty, or as the singleton's default.
 //!
 //! ```
+//! # use runner_direct as _;
 //! use beam_core::{Create, DoFn, ParDo, ProcessContext, UserResult, View, PCollectionView};
 //! use beam_core::side_input::SingletonView;
 //! use beam_core::testing::{PAssert, TestPipeline};

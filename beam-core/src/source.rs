@@ -5,6 +5,7 @@
 //! fill typed batches. Built-in connectors implement this same public trait.
 //!
 //! ```
+//! # use runner_direct as _;
 //! use beam_core::{BoundedSource, Result, SourceReader, WindowedValue};
 //!
 //! /// The numbers `start..end`.

@@ -6,6 +6,7 @@
 //! assertion fails the run with the step name `PAssert$N/Check` and a diff.
 //!
 //! ```
+//! # use runner_direct as _;
 //! use beam_core::{Create, Duration, Timestamp, Window, WindowFn, WindowInto};
 //! use beam_core::testing::{PAssert, TestPipeline};
 //! let p = TestPipeline::new();
@@ -16,6 +17,7 @@
 //! PAssert::that(&xs).contains_in_any_order(vec![1, 2]).unwrap();
 //! p.run().unwrap();
 //! ```
+//! # use runner_direct as _;
 
 use crate::coder::{self, Element};
 use crate::dofn::{DoFn, ProcessContext};

@@ -2,6 +2,7 @@
 //! usable globally or per key.
 //!
 //! ```
+//! # use runner_direct as _;
 //! use beam_core::{Create, Mean, Sum, Top};
 //! use beam_core::testing::{PAssert, TestPipeline};
 //! let p = TestPipeline::new();

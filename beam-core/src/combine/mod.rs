@@ -8,6 +8,7 @@
 //! merge is wrong fails in tests.
 //!
 //! ```
+//! # use runner_direct as _;
 //! use beam_core::{Combine, CombineFn, Create};
 //! use beam_core::testing::{PAssert, TestPipeline};
 //!
@@ -25,9 +26,9 @@
 //! }
 //!
 //! let p = TestPipeline::new();
-//! let kv = p.apply("Kv", Create::of(vec![("a", "1".to_string()), ("a", "4".to_string()), ("b", "13".to_string())])).unwrap();
+//! let kv = p.apply("Kv", Create::of(vec![("a".to_string(), "1".to_string()), ("a".into(), "4".into()), ("b".into(), "13".into())])).unwrap();
 //! let per_key = kv.apply("Concat", Combine::per_key(Concat)).unwrap();
-//! PAssert::that(&per_key).contains_in_any_order(vec![("a", "14".to_string()), ("b", "13".to_string())]).unwrap();
+//! PAssert::that(&per_key).contains_in_any_order(vec![("a".to_string(), "14".to_string()), ("b".into(), "13".into())]).unwrap();
 //! p.run().unwrap();
 //! ```
 

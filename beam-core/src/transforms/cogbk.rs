@@ -5,15 +5,16 @@
 //! back by tag, typed.
 //!
 //! ```
+//! # use runner_direct as _;
 //! use beam_core::{CoGroupByKey, Create, KeyedPCollectionTuple, Map, TupleTag};
 //! use beam_core::testing::{PAssert, TestPipeline};
 //! let p = TestPipeline::new();
-//! let emails = p.apply("Emails", Create::of(vec![("amy", "amy@x".to_string())])).unwrap();
-//! let phones = p.apply("Phones", Create::of(vec![("amy", 111u32), ("amy", 222), ("bob", 333)])).unwrap();
+//! let emails = p.apply("Emails", Create::of(vec![("amy".to_string(), "amy@x".to_string())])).unwrap();
+//! let phones = p.apply("Phones", Create::of(vec![("amy".to_string(), 111u32), ("amy".into(), 222), ("bob".into(), 333)])).unwrap();
 //! let (e, ph) = (TupleTag::<String>::new("emails"), TupleTag::<u32>::new("phones"));
 //! let joined = KeyedPCollectionTuple::of(&e, &emails).and(&ph, &phones).apply("Join", CoGroupByKey).unwrap();
-//! let summary = joined.apply("Summarize", Map::new(move |(k, r): &(&'static str, beam_core::CoGbkResult)| {
-//!     (k.to_string(), r.get(&e).unwrap().len(), r.get(&ph).unwrap().len())
+//! let summary = joined.apply("Summarize", Map::new(move |(k, r): &(String, beam_core::CoGbkResult)| {
+//!     (k.clone(), r.get(&e).unwrap().len(), r.get(&ph).unwrap().len())
 //! })).unwrap();
 //! PAssert::that(&summary).contains_in_any_order(vec![("amy".into(), 1, 2), ("bob".into(), 0, 1)]).unwrap();
 //! p.run().unwrap();

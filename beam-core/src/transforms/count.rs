@@ -11,12 +11,13 @@ use std::marker::PhantomData;
 /// Counting: [`Count::globally`], [`Count::per_element`], [`Count::per_key`].
 ///
 /// ```
+/// # use runner_direct as _;
 /// use beam_core::{Count, Create};
 /// use beam_core::testing::{PAssert, TestPipeline};
 /// let p = TestPipeline::new();
-/// let words = p.apply("Words", Create::of(vec!["a", "b", "a"])).unwrap();
+/// let words = p.apply("Words", Create::of(vec!['a', 'b', 'a'])).unwrap();
 /// let counts = words.apply("Count", Count::per_element()).unwrap();
-/// PAssert::that(&counts).contains_in_any_order(vec![("a", 2), ("b", 1)]).unwrap();
+/// PAssert::that(&counts).contains_in_any_order(vec![('a', 2), ('b', 1)]).unwrap();
 /// p.run().unwrap();
 /// ```
 pub struct Count;
@@ -60,6 +61,7 @@ impl<K: Key, V: Element> PTransform<PCollection<(K, V)>> for CountPerKey<K, V> {
 /// The distinct elements of each window.
 ///
 /// ```
+/// # use runner_direct as _;
 /// use beam_core::{Create, Distinct};
 /// use beam_core::testing::{PAssert, TestPipeline};
 /// let p = TestPipeline::new();

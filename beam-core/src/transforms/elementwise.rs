@@ -3,6 +3,7 @@
 //! [`WithTimestamps`], [`Partition`].
 //!
 //! ```
+//! # use runner_direct as _;
 //! use beam_core::{Create, Filter, FlatMap, Map};
 //! use beam_core::testing::{PAssert, TestPipeline};
 //! let p = TestPipeline::new();
@@ -233,6 +234,7 @@ impl<T: Element, F: Fn(&T) -> Timestamp + Clone + Send + Sync + 'static> PTransf
 /// Splits a PCollection into `n` by a function returning each element's partition.
 ///
 /// ```
+/// # use runner_direct as _;
 /// use beam_core::{Create, Partition};
 /// use beam_core::testing::{PAssert, TestPipeline};
 /// let p = TestPipeline::new();

@@ -50,6 +50,7 @@ impl<T: Element> PCollectionList<T> {
 /// PCollection with its elements.
 ///
 /// ```
+/// # use runner_direct as _;
 /// use beam_core::{Create, Flatten, PCollectionList};
 /// use beam_core::testing::{PAssert, TestPipeline};
 /// let p = TestPipeline::new();

@@ -15,11 +15,12 @@ use std::sync::Arc;
 /// A bounded PCollection of given elements, in the global window.
 ///
 /// ```
+/// # use runner_direct as _;
 /// use beam_core::{Create, Timestamp};
 /// use beam_core::testing::TestPipeline;
 /// let p = TestPipeline::new();
 /// let plain = p.apply("Plain", Create::of(vec![1, 2, 3])).unwrap(); // at Timestamp::MIN
-/// let timed = p.apply("Timed", Create::timestamped(vec![("a", Timestamp::from_millis(1))])).unwrap();
+/// let timed = p.apply("Timed", Create::timestamped(vec![('a', Timestamp::from_millis(1))])).unwrap();
 /// # let _ = (plain, timed);
 /// ```
 pub struct Create<T> {

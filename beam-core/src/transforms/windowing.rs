@@ -16,15 +16,16 @@ use std::sync::Arc;
 /// sets how later groupings treat time.
 ///
 /// ```
+/// # use runner_direct as _;
 /// use beam_core::{Create, Count, Duration, Timestamp, WindowFn, WindowInto};
 /// use beam_core::testing::{PAssert, TestPipeline};
 /// let p = TestPipeline::new();
 /// let events = p.apply("Events", Create::timestamped(vec![
-///     ("a", Timestamp::from_millis(1)), ("a", Timestamp::from_millis(2)), ("a", Timestamp::from_millis(11)),
+///     ('a', Timestamp::from_millis(1)), ('a', Timestamp::from_millis(2)), ('a', Timestamp::from_millis(11)),
 /// ])).unwrap();
 /// let windowed = events.apply("Window", WindowInto::new(WindowFn::fixed(Duration::from_millis(10)))).unwrap();
 /// let counts = windowed.apply("Count", Count::per_element()).unwrap();
-/// PAssert::that(&counts).contains_in_any_order(vec![("a", 2), ("a", 1)]).unwrap();
+/// PAssert::that(&counts).contains_in_any_order(vec![('a', 2), ('a', 1)]).unwrap();
 /// p.run().unwrap();
 /// ```
 pub struct WindowInto<T> {
