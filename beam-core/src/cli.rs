@@ -9,7 +9,7 @@ pub fn run_main<E: std::fmt::Display>(main: impl FnOnce() -> Result<(), E>) -> E
     match main() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
     }

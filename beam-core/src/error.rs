@@ -98,13 +98,12 @@ pub enum BeamError {
         feature: String,
     },
     /// A file could not be read or written.
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Io {
         /// The file or pattern.
         path: String,
         /// The underlying error.
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// An internal invariant of a runner was violated.
     #[error("runner error: {0}")]
@@ -127,10 +126,10 @@ impl BeamError {
         }
     }
     /// An I/O error on `path`.
-    pub fn io(path: impl Into<String>, source: std::io::Error) -> Self {
+    pub fn io(path: impl Into<String>, cause: std::io::Error) -> Self {
         BeamError::Io {
             path: path.into(),
-            source,
+            cause,
         }
     }
 }

@@ -69,7 +69,8 @@ pub trait BoundedSource: Send + Sync + 'static {
 
 /// Reads a source batch by batch.
 pub trait SourceReader<T>: Send {
-    /// Appends up to `max` elements to `out`; returns whether more remain.
+    /// Appends elements to `out` until it holds `max` elements or the source is
+    /// exhausted; returns whether more remain.
     fn read_batch(&mut self, out: &mut Vec<WindowedValue<T>>, max: usize) -> Result<bool>;
 }
 
