@@ -69,7 +69,7 @@ pub use time::{Duration, Timestamp};
 pub use transforms::cogbk::{CoGbkResult, CoGroupByKey, KeyedPCollectionTuple};
 pub use transforms::count::{Count, Distinct};
 pub use transforms::elementwise::{
-    Filter, FlatMap, Keys, KvSwap, Map, Partition, TryMap, Values, WithKeys, WithTimestamps,
+    Filter, FlatMap, Keys, KvSwap, Map, Partition, Reify, TryMap, Values, WithKeys, WithTimestamps,
 };
 pub use transforms::flatten::{Flatten, PCollectionList, Reshuffle};
 pub use transforms::roots::{Create, Impulse, Read};

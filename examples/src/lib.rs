@@ -37,3 +37,7 @@ impl PTransform<PCollection<String>> for CountWords {
             .apply("Count", Count::per_element())
     }
 }
+
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -331,9 +331,8 @@ impl Executor {
             return Ok(());
         };
         if state.processor.is_none() {
-            let mut p = kernel.instantiate();
-            p.setup()?;
-            state.processor = Some(p);
+            // Kept before setup runs, so teardown also follows a failed setup.
+            state.processor.insert(kernel.instantiate()).setup()?;
         }
         let processor = state.processor.as_mut().expect("set above");
         let mut outputs: Vec<Batch> = node

@@ -309,3 +309,27 @@ impl<T: Element, F: Fn(&T, usize) -> usize + Clone + Send + Sync + 'static> PTra
         Ok(result)
     }
 }
+
+/// Makes each element's metadata part of its value: `T` into
+/// `WindowedValue<T>` (value, timestamp, window, pane), like Beam's `Reify`.
+pub struct Reify;
+
+#[derive(Clone)]
+struct ReifyFn<T>(PhantomData<fn(T)>);
+
+impl<T: Element> DoFn for ReifyFn<T> {
+    type In = T;
+    type Out = crate::window::WindowedValue<T>;
+    fn process(&mut self, x: &T, ctx: &mut ProcessContext<'_, Self::Out>) -> UserResult {
+        let wv = crate::window::WindowedValue::new(x.clone(), ctx.timestamp(), *ctx.window(), *ctx.pane());
+        ctx.output(wv);
+        Ok(())
+    }
+}
+
+impl<T: Element> PTransform<PCollection<T>> for Reify {
+    type Output = PCollection<crate::window::WindowedValue<T>>;
+    fn expand(self, input: &PCollection<T>) -> Result<Self::Output> {
+        input.apply("ParDo", ParDo::of(ReifyFn::<T>(PhantomData)))
+    }
+}
