@@ -44,7 +44,15 @@ pub fn encode_to_vec<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, String
 
 /// Decodes one value from `bytes`, which must hold exactly its encoding.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
-    postcard::from_bytes(bytes).map_err(|e| format!("cannot decode element: {e}"))
+    match postcard::take_from_bytes(bytes) {
+        Ok((v, [])) => Ok(v),
+        Ok((_, rest)) => Err(format!(
+            "cannot decode element: {} of {} bytes left over",
+            rest.len(),
+            bytes.len()
+        )),
+        Err(e) => Err(format!("cannot decode element: {e}")),
+    }
 }
 
 /// A Debug rendering of an element for error messages, cut to a readable length.
@@ -74,6 +82,7 @@ mod tests {
         let back: (String, u64, Vec<i32>) = decode(&a).unwrap();
         assert_eq!(back, v);
         assert!(decode::<(String, u64)>(&a[..2]).is_err());
+        assert!(decode::<String>(&a).unwrap_err().contains("left over"));
     }
 
     #[test]
