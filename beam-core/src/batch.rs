@@ -63,7 +63,10 @@ impl<T: Element> ErasedBatch for Vec<WindowedValue<T>> {
             buf.clear();
             coder::encode(&wv.value, &mut buf)?;
             let back: T = coder::decode(&buf).map_err(|e| {
-                format!("{e}; the element {} does not survive its coder", coder::describe(&wv.value))
+                format!(
+                    "{e}; the element {} does not survive its coder",
+                    coder::describe(&wv.value)
+                )
             })?;
             wv.value = back;
         }

@@ -71,7 +71,11 @@ pub trait DoFn: Clone + Send + Sync + 'static {
         Ok(())
     }
     /// Called for each element.
-    fn process(&mut self, element: &Self::In, ctx: &mut ProcessContext<'_, Self::Out>) -> UserResult;
+    fn process(
+        &mut self,
+        element: &Self::In,
+        ctx: &mut ProcessContext<'_, Self::Out>,
+    ) -> UserResult;
     /// Called at the end of each bundle; outputs need an explicit timestamp and window.
     fn finish_bundle(&mut self, _ctx: &mut FinishBundleContext<'_, Self::Out>) -> UserResult {
         Ok(())
@@ -138,13 +142,21 @@ impl<O: Element> Outputs<'_, O> {
             .tag_ids
             .iter()
             .position(|&id| id == tag.id)
-            .ok_or_else(|| UserError::msg(format!("output tag '{}' was not declared on this ParDo", tag.name)))?;
+            .ok_or_else(|| {
+                UserError::msg(format!(
+                    "output tag '{}' was not declared on this ParDo",
+                    tag.name
+                ))
+            })?;
         match self.tagged[pos].downcast_mut::<T>() {
             Some(v) => {
                 v.push(wv);
                 Ok(())
             }
-            None => Err(UserError::msg(format!("output tag '{}' has another element type", tag.name))),
+            None => Err(UserError::msg(format!(
+                "output tag '{}' has another element type",
+                tag.name
+            ))),
         }
     }
 }
@@ -237,7 +249,10 @@ impl<O: Element> ProcessContext<'_, O> {
         self.out.tagged(tag, wv)
     }
     /// Reads a side input in the window that maps from this element's window.
-    pub fn side_input<'v, V: ViewFn>(&'v self, view: &'v PCollectionView<V>) -> UserResult<V::Output<'v>> {
+    pub fn side_input<'v, V: ViewFn>(
+        &'v self,
+        view: &'v PCollectionView<V>,
+    ) -> UserResult<V::Output<'v>> {
         view.read(self.side_inputs, &self.window)
     }
     /// The step's metrics.
@@ -267,7 +282,12 @@ pub struct FinishBundleContext<'a, O> {
 impl<O: Element> FinishBundleContext<'_, O> {
     /// Emits to the main output at `timestamp` in `window`.
     pub fn output(&mut self, value: O, timestamp: Timestamp, window: Window) {
-        self.out.main.push(WindowedValue::new(value, timestamp, window, PaneInfo::NO_FIRING));
+        self.out.main.push(WindowedValue::new(
+            value,
+            timestamp,
+            window,
+            PaneInfo::NO_FIRING,
+        ));
     }
     /// Emits to the additional output `tag` at `timestamp` in `window`.
     pub fn output_tagged<T: Element>(
@@ -277,8 +297,10 @@ impl<O: Element> FinishBundleContext<'_, O> {
         timestamp: Timestamp,
         window: Window,
     ) -> UserResult {
-        self.out
-            .tagged(tag, WindowedValue::new(value, timestamp, window, PaneInfo::NO_FIRING))
+        self.out.tagged(
+            tag,
+            WindowedValue::new(value, timestamp, window, PaneInfo::NO_FIRING),
+        )
     }
     /// The step's metrics.
     pub fn metrics(&mut self) -> &mut MetricsContainer {

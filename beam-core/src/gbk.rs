@@ -73,7 +73,11 @@ impl<K: Key, V: Element> Aggregation for Gather<K, V> {
 }
 
 /// Checks a grouping's input and returns its output strategy.
-pub(crate) fn grouping_output_strategy(step: &str, input: &WindowingStrategy, bounded: bool) -> Result<WindowingStrategy> {
+pub(crate) fn grouping_output_strategy(
+    step: &str,
+    input: &WindowingStrategy,
+    bounded: bool,
+) -> Result<WindowingStrategy> {
     input.check_groupable(step)?;
     if !bounded && input.window_fn == WindowFn::Global {
         return Err(BeamError::construction(

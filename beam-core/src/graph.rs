@@ -182,7 +182,11 @@ impl Graph {
                     name: &t.name,
                     kind: t.primitive.kind(),
                     inputs: t.inputs.iter().map(pname).collect(),
-                    side_inputs: t.side_inputs().iter().map(|s| pname(&s.pcollection)).collect(),
+                    side_inputs: t
+                        .side_inputs()
+                        .iter()
+                        .map(|s| pname(&s.pcollection))
+                        .collect(),
                     outputs: t.outputs.iter().map(pname).collect(),
                 })
                 .collect(),
@@ -204,18 +208,36 @@ impl Graph {
     pub fn to_dot(&self) -> String {
         let esc = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
         let mut s = String::new();
-        let _ = writeln!(s, "digraph \"{}\" {{\n  rankdir=TB;\n  node [shape=box];", esc(&self.options.job_name));
+        let _ = writeln!(
+            s,
+            "digraph \"{}\" {{\n  rankdir=TB;\n  node [shape=box];",
+            esc(&self.options.job_name)
+        );
         for (i, t) in self.transforms.iter().enumerate() {
-            let _ = writeln!(s, "  t{i} [label=\"{}\\n({})\"];", esc(&t.name), t.primitive.kind());
+            let _ = writeln!(
+                s,
+                "  t{i} [label=\"{}\\n({})\"];",
+                esc(&t.name),
+                t.primitive.kind()
+            );
         }
         for (i, t) in self.transforms.iter().enumerate() {
             for &input in &t.inputs {
                 let p = &self.pcollections[input];
-                let _ = writeln!(s, "  t{} -> t{i} [label=\"{}\"];", p.producer, esc(p.codec.type_name()));
+                let _ = writeln!(
+                    s,
+                    "  t{} -> t{i} [label=\"{}\"];",
+                    p.producer,
+                    esc(p.codec.type_name())
+                );
             }
             for side in t.side_inputs() {
                 let p = &self.pcollections[side.pcollection];
-                let _ = writeln!(s, "  t{} -> t{i} [style=dashed, label=\"side input\"];", p.producer);
+                let _ = writeln!(
+                    s,
+                    "  t{} -> t{i} [style=dashed, label=\"side input\"];",
+                    p.producer
+                );
             }
         }
         s.push_str("}\n");

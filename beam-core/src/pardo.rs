@@ -2,16 +2,18 @@
 
 use crate::batch::Batch;
 use crate::coder::{self, Element};
-use crate::dofn::{DoFn, FinishBundleContext, Outputs, ProcessContext, StartBundleContext, TupleTag};
+use crate::dofn::{
+    DoFn, FinishBundleContext, Outputs, ProcessContext, StartBundleContext, TupleTag,
+};
 use crate::error::{BeamError, Result, UserError};
 use crate::graph::{Primitive, SideInputSpec};
 use crate::kernel::{BundleEnv, BundleProcessor, ParDoKernel};
 use crate::pipeline::{OutputSpec, PCollection, PTransform, Pipeline};
 use crate::side_input::{PCollectionView, ViewFn};
-use crate::user_code;
-use crate::windowfn::WindowingStrategy;
-use crate::window::{PaneInfo, Window};
 use crate::time::Timestamp;
+use crate::user_code;
+use crate::window::{PaneInfo, Window};
+use crate::windowfn::WindowingStrategy;
 use std::sync::Arc;
 
 type OutputMaker = fn(WindowingStrategy, bool) -> OutputSpec;
@@ -61,7 +63,10 @@ impl<F: DoFn> ParDo<F> {
         let mut outputs = vec![OutputSpec::of::<F::Out>(windowing.clone(), bounded).tagged("out")];
         for t in &self.tags {
             if self.tags.iter().filter(|o| o.id == t.id).count() > 1 {
-                return Err(BeamError::construction(&step, format!("output tag '{}' declared twice", t.name)));
+                return Err(BeamError::construction(
+                    &step,
+                    format!("output tag '{}' declared twice", t.name),
+                ));
             }
             outputs.push((t.make)(windowing.clone(), bounded).tagged(t.name.clone()));
         }
@@ -120,7 +125,10 @@ impl<O: Element> ParDoOutputs<O> {
             .find(|(id, _)| *id == tag.id)
             .map(|(_, pc)| PCollection::new(self.main.pipeline().clone(), *pc))
             .ok_or_else(|| {
-                BeamError::construction(self.main.name(), format!("no output tag '{}' was declared", tag.name()))
+                BeamError::construction(
+                    self.main.name(),
+                    format!("no output tag '{}' was declared", tag.name()),
+                )
             })
     }
 }
@@ -183,7 +191,11 @@ impl<F: DoFn> DoFnProcessor<F> {
             message,
         }
     }
-    fn lifecycle(&mut self, what: &str, call: impl FnOnce(&mut F) -> crate::UserResult) -> Result<()> {
+    fn lifecycle(
+        &mut self,
+        what: &str,
+        call: impl FnOnce(&mut F) -> crate::UserResult,
+    ) -> Result<()> {
         let f = &mut self.f;
         match user_code::catch(|| call(f)) {
             Ok(Ok(())) => Ok(()),
@@ -197,14 +209,21 @@ impl<F: DoFn> DoFnProcessor<F> {
     }
 }
 
-fn split_outputs<'a, O: Element>(outputs: &'a mut [Batch], tag_ids: &'a [usize]) -> Result<Outputs<'a, O>> {
+fn split_outputs<'a, O: Element>(
+    outputs: &'a mut [Batch],
+    tag_ids: &'a [usize],
+) -> Result<Outputs<'a, O>> {
     let (main, tagged) = outputs
         .split_first_mut()
         .ok_or_else(|| BeamError::Runner("a ParDo needs its main output batch".into()))?;
     let main = main
         .downcast_mut::<O>()
         .ok_or_else(|| BeamError::Runner("ParDo output batch has the wrong element type".into()))?;
-    Ok(Outputs { main, tagged, tag_ids })
+    Ok(Outputs {
+        main,
+        tagged,
+        tag_ids,
+    })
 }
 
 impl<F: DoFn> BundleProcessor for DoFnProcessor<F> {
@@ -214,13 +233,19 @@ impl<F: DoFn> BundleProcessor for DoFnProcessor<F> {
 
     fn start_bundle(&mut self, env: &mut BundleEnv<'_>) -> Result<()> {
         let metrics = &mut *env.metrics;
-        self.lifecycle("start_bundle", |f| f.start_bundle(&mut StartBundleContext { metrics }))
+        self.lifecycle("start_bundle", |f| {
+            f.start_bundle(&mut StartBundleContext { metrics })
+        })
     }
 
     fn process_batch(&mut self, input: Batch, env: &mut BundleEnv<'_>) -> Result<()> {
-        let input = input
-            .downcast::<F::In>()
-            .map_err(|b| BeamError::Runner(format!("step '{}' got a batch of {}", self.step, b.type_name())))?;
+        let input = input.downcast::<F::In>().map_err(|b| {
+            BeamError::Runner(format!(
+                "step '{}' got a batch of {}",
+                self.step,
+                b.type_name()
+            ))
+        })?;
         let tag_ids = self.tag_ids.clone();
         let out = split_outputs::<F::Out>(env.outputs, &tag_ids)?;
         let check = env.check_mutation;
@@ -246,7 +271,8 @@ impl<F: DoFn> BundleProcessor for DoFnProcessor<F> {
                 ctx.timestamp = wv.timestamp;
                 ctx.window = wv.window;
                 ctx.pane = wv.pane;
-                f.process(&wv.value, &mut ctx).map_err(|e| Failure::User(i, e))?;
+                f.process(&wv.value, &mut ctx)
+                    .map_err(|e| Failure::User(i, e))?;
                 if check {
                     after.clear();
                     coder::encode(&wv.value, after).map_err(|e| Failure::Coder(i, e))?;
@@ -278,7 +304,9 @@ impl<F: DoFn> BundleProcessor for DoFnProcessor<F> {
         let tag_ids = self.tag_ids.clone();
         let out = split_outputs::<F::Out>(env.outputs, &tag_ids)?;
         let metrics = &mut *env.metrics;
-        self.lifecycle("finish_bundle", |f| f.finish_bundle(&mut FinishBundleContext { out, metrics }))
+        self.lifecycle("finish_bundle", |f| {
+            f.finish_bundle(&mut FinishBundleContext { out, metrics })
+        })
     }
 
     fn teardown(&mut self) -> Result<()> {

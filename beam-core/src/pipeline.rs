@@ -123,7 +123,12 @@ impl Pipeline {
     }
 
     /// Applies `transform` to `input` under `name` in the current scope.
-    pub fn apply_to<In, T: PTransform<In>>(&self, name: &str, input: &In, transform: T) -> Result<T::Output> {
+    pub fn apply_to<In, T: PTransform<In>>(
+        &self,
+        name: &str,
+        input: &In,
+        transform: T,
+    ) -> Result<T::Output> {
         if name.is_empty() || name.contains('/') {
             let scope = self.lock().scope.join("/");
             return Err(BeamError::construction(
@@ -253,7 +258,11 @@ impl<T: Element> PCollection<T> {
         }
     }
     /// Applies `transform` under `name`.
-    pub fn apply<X: PTransform<PCollection<T>>>(&self, name: &str, transform: X) -> Result<X::Output> {
+    pub fn apply<X: PTransform<PCollection<T>>>(
+        &self,
+        name: &str,
+        transform: X,
+    ) -> Result<X::Output> {
         self.pipeline.apply_to(name, self, transform)
     }
     /// The pipeline this PCollection belongs to.

@@ -58,7 +58,10 @@ pub trait ViewFn: Send + Sync + 'static {
     /// Builds one window's view from its elements.
     fn build(&self, values: Vec<Self::Input>) -> Self::Materialized;
     /// Reads one window's view; `None` when the window has no elements.
-    fn read<'a>(&'a self, window: Option<&'a Self::Materialized>) -> std::result::Result<Self::Output<'a>, String>;
+    fn read<'a>(
+        &'a self,
+        window: Option<&'a Self::Materialized>,
+    ) -> std::result::Result<Self::Output<'a>, String>;
 }
 
 /// All elements, in no particular order.
@@ -116,13 +119,18 @@ impl<K: Key, V: Element> ViewFn for MapView<K, V> {
         let mut m = HashMap::with_capacity(values.len());
         for (k, v) in values {
             if m.contains_key(&k) {
-                return Err(format!("duplicate key {k:?} in a map view (use View::as_multimap)"));
+                return Err(format!(
+                    "duplicate key {k:?} in a map view (use View::as_multimap)"
+                ));
             }
             m.insert(k, v);
         }
         Ok(m)
     }
-    fn read<'a>(&'a self, w: Option<&'a Self::Materialized>) -> std::result::Result<&'a HashMap<K, V>, String> {
+    fn read<'a>(
+        &'a self,
+        w: Option<&'a Self::Materialized>,
+    ) -> std::result::Result<&'a HashMap<K, V>, String> {
         match w {
             None => Ok(&self.empty),
             Some(Ok(m)) => Ok(m),
@@ -147,7 +155,10 @@ impl<K: Key, V: Element> ViewFn for MultimapView<K, V> {
         }
         m
     }
-    fn read<'a>(&'a self, w: Option<&'a Self::Materialized>) -> std::result::Result<Self::Output<'a>, String> {
+    fn read<'a>(
+        &'a self,
+        w: Option<&'a Self::Materialized>,
+    ) -> std::result::Result<Self::Output<'a>, String> {
         Ok(w.unwrap_or(&self.empty))
     }
 }
@@ -159,7 +170,10 @@ struct Materialized<M> {
 struct TypedViewKernel<V>(Arc<V>);
 
 impl<V: ViewFn> ViewKernel for TypedViewKernel<V> {
-    fn materialize(&self, batches: Vec<Batch>) -> std::result::Result<Arc<dyn Any + Send + Sync>, String> {
+    fn materialize(
+        &self,
+        batches: Vec<Batch>,
+    ) -> std::result::Result<Arc<dyn Any + Send + Sync>, String> {
         let mut by_window: HashMap<Window, Vec<V::Input>> = HashMap::new();
         for b in batches {
             let values = b
@@ -208,7 +222,11 @@ impl<V: ViewFn> PCollectionView<V> {
         }
     }
 
-    pub(crate) fn read<'v>(&'v self, side_inputs: &'v SideInputs, main_window: &Window) -> UserResult<V::Output<'v>> {
+    pub(crate) fn read<'v>(
+        &'v self,
+        side_inputs: &'v SideInputs,
+        main_window: &Window,
+    ) -> UserResult<V::Output<'v>> {
         let fail = |m: String| UserError::msg(format!("side input '{}': {m}", self.name));
         let any = side_inputs
             .get(self.view_id)
@@ -216,8 +234,13 @@ impl<V: ViewFn> PCollectionView<V> {
         let m = any
             .downcast_ref::<Materialized<V::Materialized>>()
             .ok_or_else(|| fail("materialized with another type".into()))?;
-        let side_window = self.window_fn.side_input_window(main_window).map_err(fail)?;
-        self.view_fn.read(m.per_window.get(&side_window)).map_err(fail)
+        let side_window = self
+            .window_fn
+            .side_input_window(main_window)
+            .map_err(fail)?;
+        self.view_fn
+            .read(m.per_window.get(&side_window))
+            .map_err(fail)
     }
 }
 
@@ -239,21 +262,27 @@ impl<T: Element> View<SingletonView<T>> {
     }
     /// The single element of each window, or `default` for an empty window.
     pub fn as_singleton_with_default(default: T) -> Self {
-        View(SingletonView { default: Some(default) })
+        View(SingletonView {
+            default: Some(default),
+        })
     }
 }
 
 impl<K: Key, V: Element> View<MapView<K, V>> {
     /// A map per window; duplicate keys fail when read.
     pub fn as_map() -> Self {
-        View(MapView { empty: HashMap::new() })
+        View(MapView {
+            empty: HashMap::new(),
+        })
     }
 }
 
 impl<K: Key + Hash, V: Element> View<MultimapView<K, V>> {
     /// A multimap per window.
     pub fn as_multimap() -> Self {
-        View(MultimapView { empty: HashMap::new() })
+        View(MultimapView {
+            empty: HashMap::new(),
+        })
     }
 }
 
@@ -265,7 +294,10 @@ impl<V: ViewFn> PTransform<PCollection<V::Input>> for View<V> {
         let window_fn = input.windowing().window_fn;
         if let Err(e) = window_fn.side_input_window(&Window::Global) {
             if !matches!(window_fn, WindowFn::Fixed { .. } | WindowFn::Sliding { .. }) {
-                return Err(BeamError::construction(step, format!("unable to create a side-input view: {e}")));
+                return Err(BeamError::construction(
+                    step,
+                    format!("unable to create a side-input view: {e}"),
+                ));
             }
         }
         Ok(PCollectionView {

@@ -72,7 +72,8 @@ impl<T: Element> PAssert<T> {
     }
     /// The PCollection holds exactly `expected`, in any order.
     pub fn contains_in_any_order(self, expected: Vec<T>) -> Result<()> {
-        let expected_sorted = sorted_encodings(&expected).map_err(|e| crate::BeamError::construction("PAssert", e))?;
+        let expected_sorted = sorted_encodings(&expected)
+            .map_err(|e| crate::BeamError::construction("PAssert", e))?;
         self.add(Arc::new(move |actual: &[T]| {
             let got = sorted_encodings(actual)?;
             if got == expected_sorted {
@@ -93,7 +94,10 @@ impl<T: Element> PAssert<T> {
             if actual.is_empty() {
                 Ok(())
             } else {
-                Err(format!("expected no elements, got {}", coder::describe(&actual)))
+                Err(format!(
+                    "expected no elements, got {}",
+                    coder::describe(&actual)
+                ))
             }
         }))
     }
@@ -118,7 +122,10 @@ impl<T: Element> PAssert<T> {
 }
 
 fn sorted_encodings<T: Element>(values: &[T]) -> std::result::Result<Vec<Vec<u8>>, String> {
-    let mut v = values.iter().map(coder::encode_to_vec).collect::<std::result::Result<Vec<_>, _>>()?;
+    let mut v = values
+        .iter()
+        .map(coder::encode_to_vec)
+        .collect::<std::result::Result<Vec<_>, _>>()?;
     v.sort();
     Ok(v)
 }
@@ -178,7 +185,10 @@ impl<T: Element> PTransform<PCollection<T>> for AssertTransform<T> {
     type Output = ();
     fn expand(self, input: &PCollection<T>) -> Result<()> {
         let view = input
-            .apply("ReifyWindows", ParDo::of(ReifyWindow::<T>(std::marker::PhantomData)))?
+            .apply(
+                "ReifyWindows",
+                ParDo::of(ReifyWindow::<T>(std::marker::PhantomData)),
+            )?
             .apply("GlobalWindow", WindowInto::new(WindowFn::Global))?
             .apply("AsIterable", View::as_iterable())?;
         input.pipeline().apply("Impulse", Impulse)?.apply(

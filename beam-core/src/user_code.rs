@@ -17,7 +17,9 @@ fn install_hook() {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             if DEPTH.with(Cell::get) > 0 {
-                let loc = info.location().map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
+                let loc = info
+                    .location()
+                    .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
                 LOCATION.with(|c| c.set(loc));
             } else {
                 previous(info);

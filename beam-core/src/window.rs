@@ -69,7 +69,8 @@ pub enum Window {
 
 /// The max timestamp of the global window: one day before [`Timestamp::MAX`],
 /// so that timers and holds at the end of the global window can still fire.
-pub const GLOBAL_WINDOW_MAX: Timestamp = Timestamp::from_micros(9_223_372_036_854_775 - 86_400_000_000);
+pub const GLOBAL_WINDOW_MAX: Timestamp =
+    Timestamp::from_micros(9_223_372_036_854_775 - 86_400_000_000);
 
 impl Window {
     /// The interval window `[start, end)`.

@@ -80,7 +80,9 @@ impl WindowFn {
             WindowFn::Fixed { size, offset } => {
                 positive(size, "fixed window size")?;
                 if offset.as_micros() < 0 || offset >= size {
-                    return Err(format!("fixed window offset {offset:?} must be in [0, size)"));
+                    return Err(format!(
+                        "fixed window offset {offset:?} must be in [0, size)"
+                    ));
                 }
                 Ok(())
             }
@@ -92,7 +94,9 @@ impl WindowFn {
                 positive(size, "sliding window size")?;
                 positive(period, "sliding window period")?;
                 if offset.as_micros() < 0 || offset >= period {
-                    return Err(format!("sliding window offset {offset:?} must be in [0, period)"));
+                    return Err(format!(
+                        "sliding window offset {offset:?} must be in [0, period)"
+                    ));
                 }
                 Ok(())
             }
@@ -121,7 +125,8 @@ impl WindowFn {
                 offset,
             } => {
                 let (size, period) = (size.as_micros(), period.as_micros());
-                let last_start = ts.as_micros() - (ts.as_micros() - offset.as_micros()).rem_euclid(period);
+                let last_start =
+                    ts.as_micros() - (ts.as_micros() - offset.as_micros()).rem_euclid(period);
                 let mut start = last_start;
                 while start > ts.as_micros() - size {
                     out(interval(start, size));
@@ -321,6 +326,8 @@ mod tests {
     #[test]
     fn bad_parameters_are_rejected() {
         assert!(WindowFn::fixed(Duration::ZERO).validate().is_err());
-        assert!(WindowFn::sessions(Duration::from_secs(-1)).validate().is_err());
+        assert!(WindowFn::sessions(Duration::from_secs(-1))
+            .validate()
+            .is_err());
     }
 }

@@ -23,7 +23,9 @@ static WORD: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\p{L}+").expect("va
 /// assert_eq!(examples::words("ΟΔΥΣΣΕΥΣ l'Straße"), vec!["οδυσσευς", "l", "straße"]);
 /// ```
 pub fn words(line: &str) -> Vec<String> {
-    WORD.find_iter(line).map(|m| m.as_str().to_lowercase()).collect()
+    WORD.find_iter(line)
+        .map(|m| m.as_str().to_lowercase())
+        .collect()
 }
 
 /// Splits lines into words and counts each word: `(word, count)`.

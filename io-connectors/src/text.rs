@@ -29,12 +29,13 @@
 //! # std::fs::remove_dir_all(&dir).unwrap();
 //! ```
 
-use beam_core::{
-    BeamError, BoundedSource, DoFn, GroupByKey, Impulse, PBegin, PCollection, PTransform, ParDo, ProcessContext,
-    Read, Result, SourceReader, UserError, UserResult, View, WindowFn, WindowInto, WindowedValue,
-};
 use beam_core::side_input::IterableView;
 use beam_core::PCollectionView;
+use beam_core::{
+    BeamError, BoundedSource, DoFn, GroupByKey, Impulse, PBegin, PCollection, PTransform, ParDo,
+    ProcessContext, Read, Result, SourceReader, UserError, UserResult, View, WindowFn, WindowInto,
+    WindowedValue,
+};
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -67,11 +68,16 @@ pub fn expand_pattern(pattern: &str) -> Result<Vec<(PathBuf, u64)>> {
     let is_glob = pattern.contains(['*', '?', '[']);
     let paths: Vec<PathBuf> = if is_glob {
         let entries = glob::glob(pattern).map_err(|e| {
-            BeamError::io(pattern, std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))
+            BeamError::io(
+                pattern,
+                std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()),
+            )
         })?;
         let mut v = Vec::new();
         for e in entries {
-            let path = e.map_err(|e| BeamError::io(e.path().display().to_string(), std::io::Error::from(e)))?;
+            let path = e.map_err(|e| {
+                BeamError::io(e.path().display().to_string(), std::io::Error::from(e))
+            })?;
             if path.is_file() {
                 v.push(path);
             }
@@ -90,7 +96,8 @@ pub fn expand_pattern(pattern: &str) -> Result<Vec<(PathBuf, u64)>> {
     paths
         .into_iter()
         .map(|p| {
-            let meta = std::fs::metadata(&p).map_err(|e| BeamError::io(p.display().to_string(), e))?;
+            let meta =
+                std::fs::metadata(&p).map_err(|e| BeamError::io(p.display().to_string(), e))?;
             if !meta.is_file() {
                 return Err(BeamError::io(
                     p.display().to_string(),
@@ -119,7 +126,9 @@ impl PTransform<PBegin> for ReadText {
                 end: len,
             })
             .collect();
-        input.pipeline().apply("Read", Read::from(TextSource { ranges }))
+        input
+            .pipeline()
+            .apply("Read", Read::from(TextSource { ranges }))
     }
 }
 
@@ -223,7 +232,9 @@ impl TextReader {
                 .seek(SeekFrom::Start(r.start - 1))
                 .map_err(|e| io_err(&r.path, e))?;
             let mut skipped = Vec::new();
-            let n = reader.read_until(b'\n', &mut skipped).map_err(|e| io_err(&r.path, e))?;
+            let n = reader
+                .read_until(b'\n', &mut skipped)
+                .map_err(|e| io_err(&r.path, e))?;
             pos = r.start - 1 + n as u64;
         }
         Ok(OpenRange {
@@ -322,7 +333,11 @@ struct AssignShard(u64);
 impl DoFn for AssignShard {
     type In = String;
     type Out = (u64, String);
-    fn process(&mut self, line: &String, ctx: &mut ProcessContext<'_, (u64, String)>) -> UserResult {
+    fn process(
+        &mut self,
+        line: &String,
+        ctx: &mut ProcessContext<'_, (u64, String)>,
+    ) -> UserResult {
         ctx.output((stable_hash(line) % self.0, line.clone()));
         Ok(())
     }
@@ -336,7 +351,11 @@ struct WriteShard {
 impl DoFn for WriteShard {
     type In = (u64, Vec<String>);
     type Out = u64;
-    fn process(&mut self, shard: &(u64, Vec<String>), ctx: &mut ProcessContext<'_, u64>) -> UserResult {
+    fn process(
+        &mut self,
+        shard: &(u64, Vec<String>),
+        ctx: &mut ProcessContext<'_, u64>,
+    ) -> UserResult {
         std::fs::create_dir_all(self.temp_dir.as_ref())
             .map_err(|e| UserError::msg(format!("{}: {e}", self.temp_dir.display())))?;
         let path = self.temp_dir.join(format!("shard-{}", shard.0));
@@ -369,7 +388,8 @@ impl DoFn for Finalize {
     type In = ();
     type Out = String;
     fn process(&mut self, _: &(), ctx: &mut ProcessContext<'_, String>) -> UserResult {
-        let written: std::collections::HashSet<u64> = ctx.side_input(&self.written)?.iter().copied().collect();
+        let written: std::collections::HashSet<u64> =
+            ctx.side_input(&self.written)?.iter().copied().collect();
         let fail = |p: &Path, e: std::io::Error| UserError::msg(format!("{}: {e}", p.display()));
         std::fs::create_dir_all(self.temp_dir.as_ref()).map_err(|e| fail(&self.temp_dir, e))?;
         for i in 0..self.num_shards {
@@ -380,7 +400,12 @@ impl DoFn for Finalize {
         }
         for i in 0..self.num_shards {
             let temp = self.temp_dir.join(format!("shard-{i}"));
-            let dest = PathBuf::from(shard_name(&self.prefix, i as usize, self.num_shards as usize, &self.suffix));
+            let dest = PathBuf::from(shard_name(
+                &self.prefix,
+                i as usize,
+                self.num_shards as usize,
+                &self.suffix,
+            ));
             std::fs::rename(&temp, &dest).map_err(|e| fail(&dest, e))?;
             ctx.output(dest.display().to_string());
         }
@@ -409,7 +434,10 @@ impl PTransform<PCollection<String>> for WriteText {
         if !dir.is_dir() {
             return Err(BeamError::io(
                 dir.display().to_string(),
-                std::io::Error::new(std::io::ErrorKind::NotFound, "output directory does not exist"),
+                std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "output directory does not exist",
+                ),
             ));
         }
         let unique = std::time::SystemTime::now()
@@ -462,13 +490,20 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("textio-split-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         for (name, sep) in [("lf.txt", "\n"), ("crlf.txt", "\r\n")] {
-            let lines: Vec<String> = (0..200).map(|i| "x".repeat(i % 7) + &i.to_string()).collect();
+            let lines: Vec<String> = (0..200)
+                .map(|i| "x".repeat(i % 7) + &i.to_string())
+                .collect();
             let path = dir.join(name);
             std::fs::write(&path, lines.join(sep) + sep).unwrap();
             let source = TextSource::from_pattern(path.to_str().unwrap()).unwrap();
             assert_eq!(read_all(&source), lines);
             for desired in [1, 2, 5, 13, 64, 1000, 100_000] {
-                let mut got: Vec<String> = source.split(desired).unwrap().iter().flat_map(read_all).collect();
+                let mut got: Vec<String> = source
+                    .split(desired)
+                    .unwrap()
+                    .iter()
+                    .flat_map(read_all)
+                    .collect();
                 got.sort();
                 let mut want = lines.clone();
                 want.sort();
@@ -480,7 +515,12 @@ mod tests {
         std::fs::write(&path, "a\n\nb\r\n\r\nc").unwrap();
         let source = TextSource::from_pattern(path.to_str().unwrap()).unwrap();
         for desired in [1, 2, 3, 100] {
-            let got: Vec<String> = source.split(desired).unwrap().iter().flat_map(read_all).collect();
+            let got: Vec<String> = source
+                .split(desired)
+                .unwrap()
+                .iter()
+                .flat_map(read_all)
+                .collect();
             assert_eq!(got, vec!["a", "", "b", "", "c"], "split at {desired}");
         }
         std::fs::remove_dir_all(&dir).unwrap();
@@ -488,10 +528,17 @@ mod tests {
 
     #[test]
     fn missing_files_and_empty_globs_name_the_path() {
-        let err = expand_pattern("/definitely/not/here.txt").unwrap_err().to_string();
+        let err = expand_pattern("/definitely/not/here.txt")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("/definitely/not/here.txt"), "{err}");
-        let err = expand_pattern("/definitely/not/*.txt").unwrap_err().to_string();
-        assert!(err.contains("/definitely/not/*.txt") && err.contains("no files match"), "{err}");
+        let err = expand_pattern("/definitely/not/*.txt")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("/definitely/not/*.txt") && err.contains("no files match"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -502,7 +549,10 @@ mod tests {
         let mut r = source.reader().unwrap();
         let mut out = Vec::new();
         let err = r.read_batch(&mut out, 10).unwrap_err().to_string();
-        assert!(err.contains(path.to_str().unwrap()) && err.contains("byte 3"), "{err}");
+        assert!(
+            err.contains(path.to_str().unwrap()) && err.contains("byte 3"),
+            "{err}"
+        );
         std::fs::remove_file(&path).unwrap();
     }
 }

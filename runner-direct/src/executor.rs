@@ -11,7 +11,9 @@ use crate::DirectOptions;
 use beam_core::graph::{Graph, Primitive};
 use beam_core::kernel::{BundleEnv, BundleProcessor, GroupingEnv, GroupingTable, SideInputs};
 use beam_core::source::ErasedReader;
-use beam_core::{Batch, BeamError, MetricResults, MetricsContainer, PipelineResult, Result, WindowedValue};
+use beam_core::{
+    Batch, BeamError, MetricResults, MetricsContainer, PipelineResult, Result, WindowedValue,
+};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::collections::HashMap;
@@ -88,10 +90,18 @@ impl Executor {
         let teardown = self.teardown_all();
         result?;
         teardown?;
-        let names: Vec<String> = self.graph.transforms.iter().map(|t| t.name.clone()).collect();
+        let names: Vec<String> = self
+            .graph
+            .transforms
+            .iter()
+            .map(|t| t.name.clone())
+            .collect();
         let metrics = std::mem::take(&mut self.metrics);
         Ok(PipelineResult::done(MetricResults::from_steps(
-            names.into_iter().zip(metrics).filter(|(_, m)| !m.is_empty()),
+            names
+                .into_iter()
+                .zip(metrics)
+                .filter(|(_, m)| !m.is_empty()),
         )))
     }
 
@@ -120,7 +130,9 @@ impl Executor {
             if self.read_next()? {
                 continue;
             }
-            match (0..self.graph.transforms.len()).find(|&t| !self.done[t] && self.ready_to_finish(t)) {
+            match (0..self.graph.transforms.len())
+                .find(|&t| !self.done[t] && self.ready_to_finish(t))
+            {
                 Some(t) => self.finish(t)?,
                 None => break,
             }
@@ -170,7 +182,9 @@ impl Executor {
                     for s in splits {
                         let reader = s.open().map_err(|e| match e {
                             BeamError::Io { .. } => e,
-                            other => BeamError::Runner(format!("opening source of '{name}': {other}")),
+                            other => {
+                                BeamError::Runner(format!("opening source of '{name}': {other}"))
+                            }
                         })?;
                         self.readers.push((t, reader));
                     }
@@ -269,18 +283,28 @@ impl Executor {
             }
         }
         let specs = self.graph.transforms[t].side_inputs().to_vec();
-        if !specs.iter().all(|s| self.pcollection_complete(s.pcollection)) {
+        if !specs
+            .iter()
+            .all(|s| self.pcollection_complete(s.pcollection))
+        {
             return Ok(false);
         }
         let mut side = SideInputs::new();
         for s in &specs {
             if !self.views.contains_key(&s.view_id) {
-                let batches = self.side_buffers.get(&s.pcollection).cloned().unwrap_or_default();
-                let view = s.kernel.materialize(batches).map_err(|message| BeamError::SideInput {
-                    step: self.graph.transforms[t].name.clone(),
-                    view: self.graph.pcollections[s.pcollection].name.clone(),
-                    message,
-                })?;
+                let batches = self
+                    .side_buffers
+                    .get(&s.pcollection)
+                    .cloned()
+                    .unwrap_or_default();
+                let view =
+                    s.kernel
+                        .materialize(batches)
+                        .map_err(|message| BeamError::SideInput {
+                            step: self.graph.transforms[t].name.clone(),
+                            view: self.graph.pcollections[s.pcollection].name.clone(),
+                            message,
+                        })?;
                 self.views.insert(s.view_id, view);
             }
             side.insert(s.view_id, self.views[&s.view_id].clone());
@@ -314,7 +338,9 @@ impl Executor {
                 let out = kernel.assign(batch);
                 self.emit(self.graph.transforms[t].outputs[0], out)
             }
-            Primitive::Flatten | Primitive::Reshuffle => self.emit(self.graph.transforms[t].outputs[0], batch),
+            Primitive::Flatten | Primitive::Reshuffle => {
+                self.emit(self.graph.transforms[t].outputs[0], batch)
+            }
             _ => Err(BeamError::Runner(format!(
                 "step '{}' received input but is a root",
                 self.graph.transforms[t].name

@@ -15,6 +15,7 @@
 //! `--no-checks` turns all of this off for speed.
 //!
 //! ```
+//! # use runner_direct as _;
 //! use beam_core::{Create, Map, Pipeline, PipelineOptions};
 //! use beam_core::testing::PAssert;
 //! let options = PipelineOptions::default().with_runner("direct").set("seed", "7");

@@ -4,8 +4,8 @@ mod common;
 
 use beam_core::testing::PAssert;
 use beam_core::{
-    BeamError, Count, Create, DoFn, Map, ParDo, Pipeline, PipelineOptions, ProcessContext, TryMap, UserError,
-    UserResult,
+    BeamError, Count, Create, DoFn, Map, ParDo, Pipeline, PipelineOptions, ProcessContext, TryMap,
+    UserError, UserResult,
 };
 use common::{pipeline, s};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -38,7 +38,11 @@ fn user_errors_name_the_step_and_element() {
         .apply("Unlucky", ParDo::of(FailOn(13)))
         .unwrap();
     match p.run().unwrap_err() {
-        BeamError::UserCode { step, element, message } => {
+        BeamError::UserCode {
+            step,
+            element,
+            message,
+        } => {
             assert_eq!(step, "Unlucky");
             assert_eq!(element.as_deref(), Some("13"));
             assert_eq!(message, "thirteen is unlucky");
@@ -49,10 +53,16 @@ fn user_errors_name_the_step_and_element() {
     let p = pipeline(0);
     p.apply("Create", Create::of(vec![s("12"), s("x")]))
         .unwrap()
-        .apply("Parse", TryMap::new(|x: &String| Ok::<i64, UserError>(x.parse::<i64>()?)))
+        .apply(
+            "Parse",
+            TryMap::new(|x: &String| Ok::<i64, UserError>(x.parse::<i64>()?)),
+        )
         .unwrap();
     let err = p.run().unwrap_err().to_string();
-    assert_eq!(err, "step 'Parse/ParDo' failed on element \"x\": invalid digit found in string");
+    assert_eq!(
+        err,
+        "step 'Parse/ParDo' failed on element \"x\": invalid digit found in string"
+    );
 }
 
 // A panic in user code fails the run the same way, with its location.
@@ -61,13 +71,23 @@ fn panics_are_reported_with_step_and_element() {
     let p = pipeline(0);
     p.apply("Create", Create::of(vec![1, 2, 3]))
         .unwrap()
-        .apply("Boom", Map::new(|x: &i32| if *x == 2 { panic!("no twos") } else { *x }))
+        .apply(
+            "Boom",
+            Map::new(|x: &i32| if *x == 2 { panic!("no twos") } else { *x }),
+        )
         .unwrap();
     match p.run().unwrap_err() {
-        BeamError::UserPanic { step, element, message } => {
+        BeamError::UserPanic {
+            step,
+            element,
+            message,
+        } => {
             assert_eq!(step, "Boom/ParDo");
             assert_eq!(element.as_deref(), Some("2"));
-            assert!(message.starts_with("no twos (at ") && message.contains("checks.rs"), "{message}");
+            assert!(
+                message.starts_with("no twos (at ") && message.contains("checks.rs"),
+                "{message}"
+            );
         }
         other => panic!("unexpected {other}"),
     }
@@ -106,16 +126,24 @@ impl DoFn for Mutate {
 fn mutating_an_input_is_detected() {
     let build = |options: PipelineOptions| {
         let p = Pipeline::new(options);
-        p.apply("Create", Create::of(vec![(s("a"), Shared(Arc::new(AtomicI32::new(1))))]))
-            .unwrap()
-            .apply("Mutate", ParDo::of(Mutate))
-            .unwrap();
+        p.apply(
+            "Create",
+            Create::of(vec![(s("a"), Shared(Arc::new(AtomicI32::new(1))))]),
+        )
+        .unwrap()
+        .apply("Mutate", ParDo::of(Mutate))
+        .unwrap();
         p
     };
     let err = build(PipelineOptions::default()).run().unwrap_err();
-    assert!(matches!(&err, BeamError::IllegalMutation { step, .. } if step == "Mutate"), "{err}");
+    assert!(
+        matches!(&err, BeamError::IllegalMutation { step, .. } if step == "Mutate"),
+        "{err}"
+    );
     assert!(err.to_string().contains("(\"a\", Shared(1))"), "{err}");
-    build(PipelineOptions::default().set("no-checks", "true")).run().unwrap();
+    build(PipelineOptions::default().set("no-checks", "true"))
+        .run()
+        .unwrap();
 }
 
 /// Encodes as a string but decodes as a number: does not survive its coder.
@@ -204,15 +232,36 @@ fn construction_errors() {
     let p = pipeline(0);
     let xs = p.apply("Xs", Create::of(vec![1])).unwrap();
     let err = xs.apply("Xs", Map::new(|x: &i32| *x)).err().unwrap();
-    assert!(matches!(err, BeamError::DuplicateName { ref name } if name == "Xs"), "{err}");
-    let err = xs.apply("a/b", Map::new(|x: &i32| *x)).err().unwrap().to_string();
+    assert!(
+        matches!(err, BeamError::DuplicateName { ref name } if name == "Xs"),
+        "{err}"
+    );
+    let err = xs
+        .apply("a/b", Map::new(|x: &i32| *x))
+        .err()
+        .unwrap()
+        .to_string();
     assert!(err.contains("must not contain '/'"), "{err}");
     // The same name in different scopes is fine.
     xs.apply("Count", Count::per_element()).unwrap();
-    p.apply("Ys", Create::of(vec![2])).unwrap().apply("Count2", Count::per_element()).unwrap();
-    let names: Vec<String> = p.graph().transforms.iter().map(|t| t.name.clone()).collect();
-    assert!(names.contains(&s("Count/Count.perKey/Combine.perKey")), "{names:?}");
-    assert!(names.contains(&s("Count2/Count.perKey/Combine.perKey")), "{names:?}");
+    p.apply("Ys", Create::of(vec![2]))
+        .unwrap()
+        .apply("Count2", Count::per_element())
+        .unwrap();
+    let names: Vec<String> = p
+        .graph()
+        .transforms
+        .iter()
+        .map(|t| t.name.clone())
+        .collect();
+    assert!(
+        names.contains(&s("Count/Count.perKey/Combine.perKey")),
+        "{names:?}"
+    );
+    assert!(
+        names.contains(&s("Count2/Count.perKey/Combine.perKey")),
+        "{names:?}"
+    );
 }
 
 #[test]

@@ -4,8 +4,8 @@ mod common;
 
 use beam_core::testing::PAssert;
 use beam_core::{
-    Count, Create, Duration, GroupByKey, Map, PaneInfo, Reify, TimestampCombiner, WindowFn, WindowInto,
-    WindowedValue,
+    Count, Create, Duration, GroupByKey, Map, PaneInfo, Reify, TimestampCombiner, WindowFn,
+    WindowInto, WindowedValue,
 };
 use common::{iw, pipeline, s, ts};
 
@@ -39,7 +39,11 @@ fn kvs() -> Vec<(String, i32)> {
 fn group_by_key_groups_values_per_key() {
     for seed in 0..4 {
         let p = pipeline(seed);
-        let grouped = p.apply("Create", Create::of(kvs())).unwrap().apply("GBK", GroupByKey::new()).unwrap();
+        let grouped = p
+            .apply("Create", Create::of(kvs()))
+            .unwrap()
+            .apply("GBK", GroupByKey::new())
+            .unwrap();
         PAssert::that(&grouped)
             .satisfies(|g: &[(String, Vec<i32>)]| {
                 assert_eq!(
@@ -71,7 +75,10 @@ fn group_by_key_in_fixed_windows() {
     let grouped = p
         .apply("Create", Create::timestamped(input))
         .unwrap()
-        .apply("Window", WindowInto::new(WindowFn::fixed(Duration::from_micros(5))))
+        .apply(
+            "Window",
+            WindowInto::new(WindowFn::fixed(Duration::from_micros(5))),
+        )
         .unwrap()
         .apply("GBK", GroupByKey::new())
         .unwrap();
@@ -80,7 +87,11 @@ fn group_by_key_in_fixed_windows() {
         .satisfies(|g: &[(String, Vec<i32>)]| {
             assert_eq!(
                 sorted_groups(g),
-                vec![(s("k1"), vec![3]), (s("k2"), vec![66]), (s("k5"), vec![i32::MIN, i32::MAX])]
+                vec![
+                    (s("k1"), vec![3]),
+                    (s("k2"), vec![66]),
+                    (s("k5"), vec![i32::MIN, i32::MAX])
+                ]
             )
         })
         .unwrap();
@@ -102,7 +113,10 @@ fn grouped_with_windows(
 ) -> Vec<(String, Vec<i32>, beam_core::Window, i64)> {
     let p = pipeline(3);
     let out = p
-        .apply("Create", Create::timestamped(input.into_iter().map(|(kv, t)| (kv, ts(t)))))
+        .apply(
+            "Create",
+            Create::timestamped(input.into_iter().map(|(kv, t)| (kv, ts(t)))),
+        )
         .unwrap()
         .apply("Window", WindowInto::new(window_fn))
         .unwrap()
@@ -120,7 +134,12 @@ fn grouped_with_windows(
                     let mut vals = wv.value.1.clone();
                     vals.sort();
                     assert_eq!(wv.pane, PaneInfo::ON_TIME_AND_ONLY_FIRING);
-                    (wv.value.0.clone(), vals, wv.window, wv.timestamp.as_micros())
+                    (
+                        wv.value.0.clone(),
+                        vals,
+                        wv.window,
+                        wv.timestamp.as_micros(),
+                    )
                 })
                 .collect();
             v.sort();
@@ -157,9 +176,13 @@ fn group_by_key_in_sliding_windows() {
 fn group_by_key_in_session_windows() {
     let got = grouped_with_windows(
         WindowFn::sessions(Duration::from_micros(4)),
-        vec![((s("foo"), 1), 1), ((s("foo"), 4), 4), ((s("bar"), 3), 3), ((s("foo"), 9), 9)],
+        vec![
+            ((s("foo"), 1), 1),
+            ((s("foo"), 4), 4),
+            ((s("bar"), 3), 3),
+            ((s("foo"), 9), 9),
+        ],
     );
-    let got: Vec<_> = got.into_iter().map(|(k, v, w, t)| (k, v, w, t)).collect();
     assert_eq!(
         got,
         vec![
@@ -180,13 +203,13 @@ fn touching_sessions_stay_apart() {
     assert_eq!(got.len(), 2, "{got:?}");
 }
 
-fn windowed_count(
-    window_fn: WindowFn,
-    input: Vec<(&str, i64)>,
-) -> Vec<String> {
+fn windowed_count(window_fn: WindowFn, input: Vec<(&str, i64)>) -> Vec<String> {
     let p = pipeline(5);
     let out = p
-        .apply("Create", Create::timestamped(input.into_iter().map(|(v, t)| (s(v), ts(t)))))
+        .apply(
+            "Create",
+            Create::timestamped(input.into_iter().map(|(v, t)| (s(v), ts(t)))),
+        )
         .unwrap()
         .apply(
             "Window",
@@ -200,7 +223,10 @@ fn windowed_count(
         .apply(
             "Format",
             Map::new(|wv: &WindowedValue<(String, u64)>| {
-                format!("{}:{}:{}:{:?}", wv.value.0, wv.value.1, wv.timestamp, wv.window)
+                format!(
+                    "{}:{}:{}:{:?}",
+                    wv.value.0, wv.value.1, wv.timestamp, wv.window
+                )
             }),
         )
         .unwrap();
@@ -225,7 +251,15 @@ fn windowed_count_in_fixed_windows() {
         WindowFn::fixed(Duration::from_micros(10)),
         vec![("a", 1), ("b", 2), ("b", 3), ("c", 11), ("d", 11)],
     );
-    assert_eq!(got, vec!["a:1:1:[0, 10)", "b:2:2:[0, 10)", "c:1:11:[10, 20)", "d:1:11:[10, 20)"]);
+    assert_eq!(
+        got,
+        vec![
+            "a:1:1:[0, 10)",
+            "b:2:2:[0, 10)",
+            "c:1:11:[10, 20)",
+            "d:1:11:[10, 20)"
+        ]
+    );
 }
 
 // WindowingTest.testNonPartitioningWindowing: sliding windows shift output times.
@@ -237,14 +271,23 @@ fn windowed_count_in_sliding_windows_shifts_output_time() {
     );
     assert_eq!(
         got,
-        vec!["a:1:10:[5, 15)", "a:1:1:[-5, 5)", "a:2:5:[0, 10)", "b:1:10:[5, 15)", "b:1:8:[0, 10)"]
+        vec![
+            "a:1:10:[5, 15)",
+            "a:1:1:[-5, 5)",
+            "a:2:5:[0, 10)",
+            "b:1:10:[5, 15)",
+            "b:1:8:[0, 10)"
+        ]
     );
 }
 
 // WindowingTest.testMergingWindowing.
 #[test]
 fn windowed_count_in_sessions() {
-    let got = windowed_count(WindowFn::sessions(Duration::from_micros(10)), vec![("a", 1), ("a", 5), ("a", 20)]);
+    let got = windowed_count(
+        WindowFn::sessions(Duration::from_micros(10)),
+        vec![("a", 1), ("a", 5), ("a", 20)],
+    );
     assert_eq!(got, vec!["a:1:20:[20, 30)", "a:2:1:[1, 15)"]);
 }
 
@@ -263,7 +306,10 @@ fn timestamp_combiners() {
             w = w.with_timestamp_combiner(c);
         }
         let out = p
-            .apply("Create", Create::timestamped(vec![((0, s("hello")), ts(0)), ((0, s("goodbye")), ts(10))]))
+            .apply(
+                "Create",
+                Create::timestamped(vec![((0, s("hello")), ts(0)), ((0, s("goodbye")), ts(10))]),
+            )
             .unwrap()
             .apply("Window", w)
             .unwrap()
@@ -271,9 +317,14 @@ fn timestamp_combiners() {
             .unwrap()
             .apply("Reify", Reify)
             .unwrap()
-            .apply("Ts", Map::new(|wv: &WindowedValue<(i32, Vec<String>)>| wv.timestamp.as_micros()))
+            .apply(
+                "Ts",
+                Map::new(|wv: &WindowedValue<(i32, Vec<String>)>| wv.timestamp.as_micros()),
+            )
             .unwrap();
-        PAssert::that(&out).contains_in_any_order(vec![want]).unwrap();
+        PAssert::that(&out)
+            .contains_in_any_order(vec![want])
+            .unwrap();
         p.run().unwrap();
     }
 }
@@ -285,20 +336,35 @@ fn regrouping_merged_windows_needs_rewindowing() {
     let g = p
         .apply("Create", Create::timestamped(vec![((1, 1), ts(1))]))
         .unwrap()
-        .apply("Sessions", WindowInto::new(WindowFn::sessions(Duration::from_micros(4))))
+        .apply(
+            "Sessions",
+            WindowInto::new(WindowFn::sessions(Duration::from_micros(4))),
+        )
         .unwrap()
         .apply("GBK1", GroupByKey::new())
         .unwrap();
-    let err = g.apply("GBK2", GroupByKey::new()).err().unwrap().to_string();
-    assert!(err.contains("GBK2") && err.contains("merge function"), "{err}");
+    let err = g
+        .apply("GBK2", GroupByKey::new())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("GBK2") && err.contains("merge function"),
+        "{err}"
+    );
     let rewindowed = g
-        .apply("Fixed", WindowInto::new(WindowFn::fixed(Duration::from_micros(10))))
+        .apply(
+            "Fixed",
+            WindowInto::new(WindowFn::fixed(Duration::from_micros(10))),
+        )
         .unwrap()
         .apply("GBK3", GroupByKey::new())
         .unwrap()
         .apply("Len", Map::new(|kv: &(i32, Vec<Vec<i32>>)| kv.1.len()))
         .unwrap();
-    PAssert::that(&rewindowed).contains_in_any_order(vec![1]).unwrap();
+    PAssert::that(&rewindowed)
+        .contains_in_any_order(vec![1])
+        .unwrap();
     p.run().unwrap();
 }
 
@@ -316,11 +382,17 @@ fn one_key_with_a_million_values() {
             Map::new(|kv: &(u8, Vec<u32>)| {
                 let mut v = kv.1.clone();
                 v.sort_unstable();
-                (kv.0, v.len(), v.iter().enumerate().all(|(i, x)| i as u32 == *x))
+                (
+                    kv.0,
+                    v.len(),
+                    v.iter().enumerate().all(|(i, x)| i as u32 == *x),
+                )
             }),
         )
         .unwrap();
-    PAssert::that(&out).contains_in_any_order(vec![(7, 1_000_000, true)]).unwrap();
+    PAssert::that(&out)
+        .contains_in_any_order(vec![(7, 1_000_000, true)])
+        .unwrap();
     p.run().unwrap();
 }
 
@@ -329,9 +401,15 @@ fn one_key_with_a_million_values() {
 fn reshuffle_preserves_timestamps_windows_and_panes() {
     let p = pipeline(2);
     let grouped = p
-        .apply("Create", Create::timestamped(vec![((s("k"), 1), ts(3)), ((s("k"), 2), ts(14))]))
+        .apply(
+            "Create",
+            Create::timestamped(vec![((s("k"), 1), ts(3)), ((s("k"), 2), ts(14))]),
+        )
         .unwrap()
-        .apply("Window", WindowInto::new(WindowFn::fixed(Duration::from_micros(10))))
+        .apply(
+            "Window",
+            WindowInto::new(WindowFn::fixed(Duration::from_micros(10))),
+        )
         .unwrap()
         .apply("GBK", GroupByKey::new())
         .unwrap()
@@ -339,7 +417,12 @@ fn reshuffle_preserves_timestamps_windows_and_panes() {
         .unwrap();
     let after = grouped.apply("Reshuffle", beam_core::Reshuffle).unwrap();
     let before_meta = grouped
-        .apply("MetaBefore", Map::new(|wv: &WindowedValue<(String, Vec<i32>)>| format!("{:?}{:?}{:?}", wv.timestamp, wv.window, wv.pane)))
+        .apply(
+            "MetaBefore",
+            Map::new(|wv: &WindowedValue<(String, Vec<i32>)>| {
+                format!("{:?}{:?}{:?}", wv.timestamp, wv.window, wv.pane)
+            }),
+        )
         .unwrap();
     let after_meta = after
         .apply("Reify2", Reify)
@@ -347,16 +430,33 @@ fn reshuffle_preserves_timestamps_windows_and_panes() {
         .apply(
             "MetaAfter",
             Map::new(|wv: &WindowedValue<WindowedValue<(String, Vec<i32>)>>| {
-                assert_eq!((wv.timestamp, wv.window, wv.pane), (wv.value.timestamp, wv.value.window, wv.value.pane));
+                assert_eq!(
+                    (wv.timestamp, wv.window, wv.pane),
+                    (wv.value.timestamp, wv.value.window, wv.value.pane)
+                );
                 format!("{:?}{:?}{:?}", wv.timestamp, wv.window, wv.pane)
             }),
         )
         .unwrap();
     let want = vec![
-        format!("{:?}{:?}{:?}", ts(9), iw(0, 10), PaneInfo::ON_TIME_AND_ONLY_FIRING),
-        format!("{:?}{:?}{:?}", ts(19), iw(10, 20), PaneInfo::ON_TIME_AND_ONLY_FIRING),
+        format!(
+            "{:?}{:?}{:?}",
+            ts(9),
+            iw(0, 10),
+            PaneInfo::ON_TIME_AND_ONLY_FIRING
+        ),
+        format!(
+            "{:?}{:?}{:?}",
+            ts(19),
+            iw(10, 20),
+            PaneInfo::ON_TIME_AND_ONLY_FIRING
+        ),
     ];
-    PAssert::that(&before_meta).contains_in_any_order(want.clone()).unwrap();
-    PAssert::that(&after_meta).contains_in_any_order(want).unwrap();
+    PAssert::that(&before_meta)
+        .contains_in_any_order(want.clone())
+        .unwrap();
+    PAssert::that(&after_meta)
+        .contains_in_any_order(want)
+        .unwrap();
     p.run().unwrap();
 }

@@ -4,11 +4,14 @@ mod common;
 
 use beam_core::testing::PAssert;
 use beam_core::{
-    BeamError, Create, DoFn, Duration, FinishBundleContext, Map, ParDo, ProcessContext, Reify, StartBundleContext,
-    Timestamp, TupleTag, UserError, UserResult, WindowFn, WindowInto, WindowedValue,
+    BeamError, Create, DoFn, Duration, FinishBundleContext, Map, ParDo, ProcessContext, Reify,
+    StartBundleContext, Timestamp, TupleTag, UserError, UserResult, WindowFn, WindowInto,
+    WindowedValue,
 };
 use common::{iw, pipeline, s, ts};
 use std::sync::{Arc, Mutex};
+
+type Log = Arc<Mutex<Vec<String>>>;
 
 #[derive(Clone)]
 struct Lifecycle {
@@ -22,7 +25,10 @@ impl Lifecycle {
         let id = format!("{:p}", self as *const _);
         self.log.lock().unwrap().push(format!("{id} {name}"));
         if !allowed_from.contains(&self.state) {
-            return Err(UserError::msg(format!("{name} called in state {}", self.state)));
+            return Err(UserError::msg(format!(
+                "{name} called in state {}",
+                self.state
+            )));
         }
         self.state = name;
         if self.fail_in == Some(name) {
@@ -52,11 +58,14 @@ impl DoFn for Lifecycle {
         Ok(())
     }
     fn teardown(&mut self) -> UserResult {
-        self.step("teardown", &["setup", "finish_bundle", "process", "start_bundle"])
+        self.step(
+            "teardown",
+            &["setup", "finish_bundle", "process", "start_bundle"],
+        )
     }
 }
 
-fn lifecycle(fail_in: Option<&'static str>) -> (Arc<Mutex<Vec<String>>>, Result<Vec<String>, BeamError>) {
+fn lifecycle(fail_in: Option<&'static str>) -> (Log, Result<Vec<String>, BeamError>) {
     let log = Arc::new(Mutex::new(Vec::new()));
     let p = pipeline(11);
     let out = p
@@ -87,7 +96,10 @@ fn lifecycle_runs_in_order_and_outputs_arrive() {
     let out = result.unwrap();
     let mut processed: Vec<&String> = out.iter().filter(|x| x.starts_with("processing")).collect();
     processed.sort();
-    assert_eq!(processed, vec!["processing: -42", "processing: 3", "processing: 666"]);
+    assert_eq!(
+        processed,
+        vec!["processing: -42", "processing: 3", "processing: 666"]
+    );
     assert!(out.iter().any(|x| x == "finished"));
     let log = log.lock().unwrap();
     let setups = log.iter().filter(|l| l.ends_with(" setup")).count();
@@ -105,9 +117,15 @@ fn teardown_runs_after_a_failure_anywhere() {
     for phase in ["setup", "start_bundle", "process", "finish_bundle"] {
         let (log, result) = lifecycle(Some(phase));
         let err = result.unwrap_err().to_string();
-        assert!(err.contains("Lifecycle") && err.contains(&format!("failing in {phase}")), "{err}");
+        assert!(
+            err.contains("Lifecycle") && err.contains(&format!("failing in {phase}")),
+            "{err}"
+        );
         let log = log.lock().unwrap();
-        assert!(log.last().unwrap().ends_with("teardown"), "{phase}: {log:?}");
+        assert!(
+            log.last().unwrap().ends_with("teardown"),
+            "{phase}: {log:?}"
+        );
     }
 }
 
@@ -132,9 +150,15 @@ fn output_timestamps_may_move_back_by_the_allowed_skew_only() {
     let make = |shift: i64| {
         let p = pipeline(0);
         let out = p
-            .apply("Create", Create::timestamped(vec![(3i64, ts(3)), (42, ts(42)), (6, ts(6))]))
+            .apply(
+                "Create",
+                Create::timestamped(vec![(3i64, ts(3)), (42, ts(42)), (6, ts(6))]),
+            )
             .unwrap()
-            .apply("Shift", ParDo::of(Shift(shift, Duration::from_micros(1000))))
+            .apply(
+                "Shift",
+                ParDo::of(Shift(shift, Duration::from_micros(1000))),
+            )
             .unwrap();
         (p, out)
     };
@@ -149,7 +173,10 @@ fn output_timestamps_may_move_back_by_the_allowed_skew_only() {
     p.run().unwrap();
     let (p, _) = make(-1001);
     let err = p.run().unwrap_err().to_string();
-    assert!(err.contains("Shift") && err.contains("no earlier than") && err.contains("allowed skew"), "{err}");
+    assert!(
+        err.contains("Shift") && err.contains("no earlier than") && err.contains("allowed skew"),
+        "{err}"
+    );
 }
 
 #[derive(Clone)]
@@ -175,7 +202,10 @@ fn finish_bundle_outputs_carry_their_explicit_window() {
     let out = p
         .apply("Create", Create::timestamped(vec![(s("elem"), ts(1))]))
         .unwrap()
-        .apply("Window", WindowInto::new(WindowFn::fixed(Duration::from_micros(1))))
+        .apply(
+            "Window",
+            WindowInto::new(WindowFn::fixed(Duration::from_micros(1))),
+        )
         .unwrap()
         .apply("Fn", ParDo::of(FinishInWindow))
         .unwrap()
@@ -188,8 +218,16 @@ fn finish_bundle_outputs_carry_their_explicit_window() {
         .unwrap();
     PAssert::that(&out)
         .satisfies(|all: &[String]| {
-            assert_eq!(all.iter().filter(|x| *x == "elem:1:[1, 2)").count(), 1, "{all:?}");
-            assert!(all.iter().all(|x| x == "elem:1:[1, 2)" || x == "finish:[3, 4)"), "{all:?}");
+            assert_eq!(
+                all.iter().filter(|x| *x == "elem:1:[1, 2)").count(),
+                1,
+                "{all:?}"
+            );
+            assert!(
+                all.iter()
+                    .all(|x| x == "elem:1:[1, 2)" || x == "finish:[3, 4)"),
+                "{all:?}"
+            );
         })
         .unwrap();
     p.run().unwrap();
@@ -229,15 +267,24 @@ fn tagged_outputs() {
         .unwrap()
         .apply(
             "Split",
-            ParDo::of(f.clone()).with_output(&f.odd).with_output(&f.text).with_output(&f.unused),
+            ParDo::of(f.clone())
+                .with_output(&f.odd)
+                .with_output(&f.text)
+                .with_output(&f.unused),
         )
         .unwrap();
-    PAssert::that(&outs.main).contains_in_any_order(vec![2, 4]).unwrap();
-    PAssert::that(&outs.get(&f.odd).unwrap()).contains_in_any_order(vec![1, 3]).unwrap();
+    PAssert::that(&outs.main)
+        .contains_in_any_order(vec![2, 4])
+        .unwrap();
+    PAssert::that(&outs.get(&f.odd).unwrap())
+        .contains_in_any_order(vec![1, 3])
+        .unwrap();
     PAssert::that(&outs.get(&f.text).unwrap())
         .contains_in_any_order(vec![s("#1"), s("#2"), s("#3"), s("#4")])
         .unwrap();
-    PAssert::that(&outs.get(&f.unused).unwrap()).is_empty().unwrap();
+    PAssert::that(&outs.get(&f.unused).unwrap())
+        .is_empty()
+        .unwrap();
     p.run().unwrap();
 
     // Writing to an undeclared tag fails with the step's name.
@@ -247,7 +294,10 @@ fn tagged_outputs() {
         .apply("Undeclared", ParDo::of(f.clone()).with_output(&f.odd))
         .unwrap();
     let err = p.run().unwrap_err().to_string();
-    assert!(err.contains("Undeclared") && err.contains("'text' was not declared"), "{err}");
+    assert!(
+        err.contains("Undeclared") && err.contains("'text' was not declared"),
+        "{err}"
+    );
 }
 
 #[derive(Clone)]

@@ -5,7 +5,8 @@ mod common;
 use beam_core::side_input::{IterableView, MapView, MultimapView, SingletonView};
 use beam_core::testing::PAssert;
 use beam_core::{
-    Create, DoFn, Duration, PCollectionView, ParDo, ProcessContext, Sum, UserResult, View, WindowFn, WindowInto,
+    Create, DoFn, Duration, PCollectionView, ParDo, ProcessContext, Sum, UserResult, View,
+    WindowFn, WindowInto,
 };
 use common::{pipeline, s, ts};
 
@@ -29,30 +30,57 @@ fn fixed(n: i64) -> WindowFn {
 // ViewTest.testWindowedSideInputFixedToFixed / FixedToGlobal / FixedToFixedWithDefault.
 #[test]
 fn windowed_side_inputs_map_main_windows_to_side_windows() {
-    let cases: Vec<(Vec<(i64, i64)>, WindowFn, Option<i64>, Vec<&str>)> = vec![
-        (vec![(1, 1), (2, 11), (3, 13)], fixed(10), None, vec!["A1", "B5", "C1"]),
-        (vec![(1, 1), (2, 11), (3, 13)], WindowFn::Global, None, vec!["A6", "B6", "C6"]),
-        (vec![(2, 11), (3, 13)], fixed(10), Some(0), vec!["A0", "B5", "C0"]),
+    type Case = (Vec<(i64, i64)>, WindowFn, Option<i64>, Vec<&'static str>);
+    let cases: Vec<Case> = vec![
+        (
+            vec![(1, 1), (2, 11), (3, 13)],
+            fixed(10),
+            None,
+            vec!["A1", "B5", "C1"],
+        ),
+        (
+            vec![(1, 1), (2, 11), (3, 13)],
+            WindowFn::Global,
+            None,
+            vec!["A6", "B6", "C6"],
+        ),
+        (
+            vec![(2, 11), (3, 13)],
+            fixed(10),
+            Some(0),
+            vec!["A0", "B5", "C0"],
+        ),
     ];
     for (side_values, side_window, default, want) in cases {
         let p = pipeline(3);
         let side = p
-            .apply("Side", Create::timestamped(side_values.into_iter().map(|(v, t)| (v, ts(t)))))
+            .apply(
+                "Side",
+                Create::timestamped(side_values.into_iter().map(|(v, t)| (v, ts(t)))),
+            )
             .unwrap()
             .apply("SideWindow", WindowInto::new(side_window))
             .unwrap()
             .apply("Sum", Sum::globally().without_defaults())
             .unwrap();
         let view = match default {
-            Some(d) => side.apply("View", View::as_singleton_with_default(d)).unwrap(),
+            Some(d) => side
+                .apply("View", View::as_singleton_with_default(d))
+                .unwrap(),
             None => side.apply("View", View::as_singleton()).unwrap(),
         };
         let out = p
-            .apply("Main", Create::timestamped(vec![(s("A"), ts(4)), (s("B"), ts(15)), (s("C"), ts(7))]))
+            .apply(
+                "Main",
+                Create::timestamped(vec![(s("A"), ts(4)), (s("B"), ts(15)), (s("C"), ts(7))]),
+            )
             .unwrap()
             .apply("MainWindow", WindowInto::new(fixed(10)))
             .unwrap()
-            .apply("Read", ParDo::of(WithSingleton(view.clone())).with_side_input(&view))
+            .apply(
+                "Read",
+                ParDo::of(WithSingleton(view.clone())).with_side_input(&view),
+            )
             .unwrap();
         PAssert::that(&out)
             .contains_in_any_order(want.into_iter().map(String::from).collect())
@@ -73,10 +101,16 @@ fn singleton_views_need_exactly_one_element() {
             .unwrap();
         p.apply("Main", Create::of(vec![s("x")]))
             .unwrap()
-            .apply("Read", ParDo::of(WithSingleton(view.clone())).with_side_input(&view))
+            .apply(
+                "Read",
+                ParDo::of(WithSingleton(view.clone())).with_side_input(&view),
+            )
             .unwrap();
         let err = p.run().unwrap_err().to_string();
-        assert!(err.contains("Read") && err.contains("side input") && err.contains("singleton"), "{err}");
+        assert!(
+            err.contains("Read") && err.contains("side input") && err.contains("singleton"),
+            "{err}"
+        );
     }
 }
 
@@ -105,9 +139,14 @@ fn empty_iterable_side_input() {
     let out = p
         .apply("Main", Create::of(vec![s("a"), s("b")]))
         .unwrap()
-        .apply("Read", ParDo::of(CountSide(view.clone())).with_side_input(&view))
+        .apply(
+            "Read",
+            ParDo::of(CountSide(view.clone())).with_side_input(&view),
+        )
         .unwrap();
-    PAssert::that(&out).contains_in_any_order(vec![(s("a"), 0), (s("b"), 0)]).unwrap();
+    PAssert::that(&out)
+        .contains_in_any_order(vec![(s("a"), 0), (s("b"), 0)])
+        .unwrap();
     p.run().unwrap();
 }
 
@@ -142,11 +181,17 @@ impl DoFn for Lookup {
 fn map_and_multimap_views() {
     let p = pipeline(2);
     let side = p
-        .apply("Side", Create::of(vec![(s("a"), 1), (s("a"), 1), (s("a"), 2), (s("b"), 3)]))
+        .apply(
+            "Side",
+            Create::of(vec![(s("a"), 1), (s("a"), 1), (s("a"), 2), (s("b"), 3)]),
+        )
         .unwrap();
     let multi = side.apply("Multi", View::as_multimap()).unwrap();
     let out = p
-        .apply("Main", Create::of(vec![s("apple"), s("banana"), s("blackberry")]))
+        .apply(
+            "Main",
+            Create::of(vec![s("apple"), s("banana"), s("blackberry")]),
+        )
         .unwrap()
         .apply(
             "Lookup",
@@ -170,7 +215,14 @@ fn map_and_multimap_views() {
 
     let p = pipeline(2);
     let side = p
-        .apply("Side", Create::timestamped(vec![((s("a"), 1), ts(1)), ((s("b"), 2), ts(4)), ((s("b"), 3), ts(18))]))
+        .apply(
+            "Side",
+            Create::timestamped(vec![
+                ((s("a"), 1), ts(1)),
+                ((s("b"), 2), ts(4)),
+                ((s("b"), 3), ts(18)),
+            ]),
+        )
         .unwrap()
         .apply("Window", WindowInto::new(fixed(10)))
         .unwrap();
@@ -178,7 +230,11 @@ fn map_and_multimap_views() {
     let out = p
         .apply(
             "Main",
-            Create::timestamped(vec![(s("apple"), ts(5)), (s("banana"), ts(4)), (s("blackberry"), ts(16))]),
+            Create::timestamped(vec![
+                (s("apple"), ts(5)),
+                (s("banana"), ts(4)),
+                (s("blackberry"), ts(16)),
+            ]),
         )
         .unwrap()
         .apply("MainWindow", WindowInto::new(fixed(10)))
@@ -193,7 +249,11 @@ fn map_and_multimap_views() {
         )
         .unwrap();
     PAssert::that(&out)
-        .contains_in_any_order(vec![(s("apple"), 1), (s("banana"), 2), (s("blackberry"), 3)])
+        .contains_in_any_order(vec![
+            (s("apple"), 1),
+            (s("banana"), 2),
+            (s("blackberry"), 3),
+        ])
         .unwrap();
     p.run().unwrap();
 
@@ -205,10 +265,20 @@ fn map_and_multimap_views() {
         .unwrap();
     p.apply("Main", Create::of(vec![s("apple")]))
         .unwrap()
-        .apply("Lookup", ParDo::of(Lookup { map: Some(map.clone()), multi: None }).with_side_input(&map))
+        .apply(
+            "Lookup",
+            ParDo::of(Lookup {
+                map: Some(map.clone()),
+                multi: None,
+            })
+            .with_side_input(&map),
+        )
         .unwrap();
     let err = p.run().unwrap_err().to_string();
-    assert!(err.contains("duplicate key") && err.contains("Lookup"), "{err}");
+    assert!(
+        err.contains("duplicate key") && err.contains("Lookup"),
+        "{err}"
+    );
 }
 
 // ParDoTest.testSideInputsWithMultipleWindows: windows are exploded before the lookup.
@@ -225,10 +295,16 @@ fn side_input_read_from_each_sliding_window() {
         .unwrap()
         .apply(
             "Sliding",
-            WindowInto::new(WindowFn::sliding(Duration::from_secs(5), Duration::from_secs(1))),
+            WindowInto::new(WindowFn::sliding(
+                Duration::from_secs(5),
+                Duration::from_secs(1),
+            )),
         )
         .unwrap()
-        .apply("Read", ParDo::of(WithSingleton(view.clone())).with_side_input(&view))
+        .apply(
+            "Read",
+            ParDo::of(WithSingleton(view.clone())).with_side_input(&view),
+        )
         .unwrap();
     PAssert::that(&out)
         .contains_in_any_order(vec![s("a1"); 5])
@@ -243,7 +319,10 @@ fn session_windowed_side_inputs_are_rejected() {
     let err = p
         .apply("Side", Create::of(vec![1i64]))
         .unwrap()
-        .apply("Sessions", WindowInto::new(WindowFn::sessions(Duration::from_secs(1))))
+        .apply(
+            "Sessions",
+            WindowInto::new(WindowFn::sessions(Duration::from_secs(1))),
+        )
         .unwrap()
         .apply("View", View::as_singleton())
         .err()

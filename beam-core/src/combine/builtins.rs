@@ -259,7 +259,8 @@ impl Sum {
         Combine::globally(SumFn::default())
     }
     /// The sum of each key's values.
-    pub fn per_key<K: Key, T: Element + Default + std::ops::AddAssign>() -> CombinePerKey<K, SumFn<T>> {
+    pub fn per_key<K: Key, T: Element + Default + std::ops::AddAssign>(
+    ) -> CombinePerKey<K, SumFn<T>> {
         Combine::per_key(SumFn::default())
     }
 }
@@ -295,19 +296,35 @@ pub struct Top;
 impl Top {
     /// The `n` largest elements, largest first.
     pub fn largest<T: Element + Ord>(n: usize) -> CombineGlobally<TopFn<T>> {
-        Combine::globally(TopFn { n, largest: true, _t: PhantomData })
+        Combine::globally(TopFn {
+            n,
+            largest: true,
+            _t: PhantomData,
+        })
     }
     /// The `n` smallest elements, smallest first.
     pub fn smallest<T: Element + Ord>(n: usize) -> CombineGlobally<TopFn<T>> {
-        Combine::globally(TopFn { n, largest: false, _t: PhantomData })
+        Combine::globally(TopFn {
+            n,
+            largest: false,
+            _t: PhantomData,
+        })
     }
     /// The `n` largest values of each key.
     pub fn largest_per_key<K: Key, T: Element + Ord>(n: usize) -> CombinePerKey<K, TopFn<T>> {
-        Combine::per_key(TopFn { n, largest: true, _t: PhantomData })
+        Combine::per_key(TopFn {
+            n,
+            largest: true,
+            _t: PhantomData,
+        })
     }
     /// The `n` smallest values of each key.
     pub fn smallest_per_key<K: Key, T: Element + Ord>(n: usize) -> CombinePerKey<K, TopFn<T>> {
-        Combine::per_key(TopFn { n, largest: false, _t: PhantomData })
+        Combine::per_key(TopFn {
+            n,
+            largest: false,
+            _t: PhantomData,
+        })
     }
 }
 
@@ -322,17 +339,18 @@ pub struct ExtremumPerKey<K, T, F> {
     _t: PhantomData<fn(K, T)>,
 }
 
-impl<K: Key, T: Element + PartialOrd + DeserializeOwned, F: CombineFn<Input = T, Output = Option<T>>>
-    PTransform<PCollection<(K, T)>> for ExtremumPerKey<K, T, F>
+impl<
+        K: Key,
+        T: Element + PartialOrd + DeserializeOwned,
+        F: CombineFn<Input = T, Output = Option<T>>,
+    > PTransform<PCollection<(K, T)>> for ExtremumPerKey<K, T, F>
 {
     type Output = PCollection<(K, T)>;
     fn expand(self, input: &PCollection<(K, T)>) -> Result<PCollection<(K, T)>> {
-        input
-            .apply("Combine", Combine::per_key(self.f))?
-            .apply(
-                "Unwrap",
-                FlatMap::new(|kv: &(K, Option<T>)| kv.1.clone().map(|v| (kv.0.clone(), v))),
-            )
+        input.apply("Combine", Combine::per_key(self.f))?.apply(
+            "Unwrap",
+            FlatMap::new(|kv: &(K, Option<T>)| kv.1.clone().map(|v| (kv.0.clone(), v))),
+        )
     }
 }
 
@@ -343,7 +361,10 @@ impl Min {
     }
     /// The smallest value of each key.
     pub fn per_key<K: Key, T: Element + PartialOrd>() -> ExtremumPerKey<K, T, MinFn<T>> {
-        ExtremumPerKey { f: MinFn::default(), _t: PhantomData }
+        ExtremumPerKey {
+            f: MinFn::default(),
+            _t: PhantomData,
+        }
     }
 }
 
@@ -354,6 +375,9 @@ impl Max {
     }
     /// The largest value of each key.
     pub fn per_key<K: Key, T: Element + PartialOrd>() -> ExtremumPerKey<K, T, MaxFn<T>> {
-        ExtremumPerKey { f: MaxFn::default(), _t: PhantomData }
+        ExtremumPerKey {
+            f: MaxFn::default(),
+            _t: PhantomData,
+        }
     }
 }

@@ -116,7 +116,10 @@ impl<K: Key, F: CombineFn> PTransform<PCollection<(K, F::Input)>> for CombinePer
     fn expand(self, input: &PCollection<(K, F::Input)>) -> Result<Self::Output> {
         input.apply(
             "Combine.perKey",
-            CombinePerKeyPrimitive(CombineAggregation { f: self.f, _k: PhantomData }),
+            CombinePerKeyPrimitive(CombineAggregation {
+                f: self.f,
+                _k: PhantomData,
+            }),
         )
     }
 }
@@ -182,17 +185,14 @@ impl<F: CombineFn> PTransform<PCollection<F::Input>> for CombineGlobally<F> {
             return Ok(values);
         }
         let view = values.apply("AsIterable", View::as_iterable())?;
-        let default = input
-            .pipeline()
-            .apply("Impulse", Impulse)?
-            .apply(
-                "DefaultIfEmpty",
-                ParDo::of(DefaultIfEmpty {
-                    f: self.f,
-                    view: view.clone(),
-                })
-                .with_side_input(&view),
-            )?;
+        let default = input.pipeline().apply("Impulse", Impulse)?.apply(
+            "DefaultIfEmpty",
+            ParDo::of(DefaultIfEmpty {
+                f: self.f,
+                view: view.clone(),
+            })
+            .with_side_input(&view),
+        )?;
         PCollectionList::of(vec![values, default])?.apply("Flatten", Flatten)
     }
 }

@@ -39,6 +39,9 @@ pub trait Aggregation: Send + Sync + 'static {
     fn extract(&self, acc: Self::Acc) -> Self::Out;
 }
 
+/// The proto-windows of one key under a merging window function, with their slots.
+type Sessions<A> = Vec<(IntervalWindow, Slot<A>)>;
+
 struct Slot<A> {
     acc: A,
     hold: Timestamp,
@@ -96,7 +99,8 @@ impl<A: Aggregation> WindowedTable<A> {
                 Entry::Occupied(mut o) => {
                     if check_keys {
                         stored.clear();
-                        coder::encode(&o.key().0, &mut stored).map_err(|m| coder_error(&step, m))?;
+                        coder::encode(&o.key().0, &mut stored)
+                            .map_err(|m| coder_error(&step, m))?;
                         if incoming != stored {
                             return Err(coder_error(&step, format!(
                                 "key {} equals another key under Eq but encodes differently; key types must encode deterministically (no HashMap/HashSet in keys)",
@@ -120,7 +124,13 @@ impl<A: Aggregation> WindowedTable<A> {
         coder_error(&self.step, message)
     }
 
-    fn emit(&self, out: &mut Vec<WindowedValue<(A::K, A::Out)>>, key: A::K, window: Window, slot: Slot<A::Acc>) {
+    fn emit(
+        &self,
+        out: &mut Vec<WindowedValue<(A::K, A::Out)>>,
+        key: A::K,
+        window: Window,
+        slot: Slot<A::Acc>,
+    ) {
         out.push(WindowedValue {
             value: (key, self.agg.extract(slot.acc)),
             timestamp: self.combiner.finish(slot.hold, &window),
@@ -139,7 +149,7 @@ impl<A: Aggregation> WindowedTable<A> {
             }
             return out;
         }
-        let mut per_key: HashMap<A::K, Vec<(IntervalWindow, Slot<A::Acc>)>> = HashMap::new();
+        let mut per_key: HashMap<A::K, Sessions<A::Acc>> = HashMap::new();
         for ((key, window), slot) in slots {
             if let Window::Interval(w) = window {
                 per_key.entry(key).or_default().push((w, slot));
@@ -148,7 +158,8 @@ impl<A: Aggregation> WindowedTable<A> {
         for (key, entries) in per_key {
             let windows: Vec<IntervalWindow> = entries.iter().map(|(w, _)| *w).collect();
             let (target, merged) = WindowFn::merge_windows(&windows);
-            let mut merged_slots: Vec<Option<Slot<A::Acc>>> = (0..merged.len()).map(|_| None).collect();
+            let mut merged_slots: Vec<Option<Slot<A::Acc>>> =
+                (0..merged.len()).map(|_| None).collect();
             for ((_, slot), t) in entries.into_iter().zip(target) {
                 match &mut merged_slots[t] {
                     Some(m) => {
@@ -170,9 +181,13 @@ impl<A: Aggregation> WindowedTable<A> {
 
 impl<A: Aggregation> GroupingTable for WindowedTable<A> {
     fn add(&mut self, batch: Batch, env: &mut GroupingEnv<'_>) -> Result<()> {
-        let values = batch
-            .downcast::<(A::K, A::V)>()
-            .map_err(|b| BeamError::Runner(format!("step '{}' got a batch of {}", self.step, b.type_name())))?;
+        let values = batch.downcast::<(A::K, A::V)>().map_err(|b| {
+            BeamError::Runner(format!(
+                "step '{}' got a batch of {}",
+                self.step,
+                b.type_name()
+            ))
+        })?;
         if env.checks {
             // Pre-combine the bundle on its own and merge it in, as a lifted combine
             // across workers would: exercises merging on every run.
@@ -216,9 +231,12 @@ pub(crate) struct TableKernel<A: Aggregation> {
     pub step: Arc<str>,
 }
 
+type KvValue<A> = WindowedValue<(<A as Aggregation>::K, <A as Aggregation>::V)>;
+
 /// A fixed, process-independent hasher for partitioning keys.
 pub(crate) fn partition_of<K: Hash>(key: &K, parts: usize) -> usize {
-    let h = std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(key);
+    let h = std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default()
+        .hash_one(key);
     (h % parts as u64) as usize
 }
 
@@ -230,7 +248,7 @@ impl<A: Aggregation> GroupingKernel for TableKernel<A> {
         let parts = parts.max(1);
         match batch.downcast::<(A::K, A::V)>() {
             Ok(values) => {
-                let mut out: Vec<Vec<WindowedValue<(A::K, A::V)>>> = (0..parts).map(|_| Vec::new()).collect();
+                let mut out: Vec<Vec<KvValue<A>>> = (0..parts).map(|_| Vec::new()).collect();
                 for wv in values {
                     out[partition_of(&wv.value.0, parts)].push(wv);
                 }

@@ -48,11 +48,12 @@ pub struct CoGbkResult {
 impl CoGbkResult {
     /// The values of the input tagged `tag` (empty if it had none for this key).
     pub fn get<T: Element>(&self, tag: &TupleTag<T>) -> UserResult<Vec<T>> {
-        let i = self
-            .tags
-            .iter()
-            .position(|&t| t == tag.id)
-            .ok_or_else(|| UserError::msg(format!("tag '{}' is not an input of this CoGroupByKey", tag.name())))?;
+        let i = self.tags.iter().position(|&t| t == tag.id).ok_or_else(|| {
+            UserError::msg(format!(
+                "tag '{}' is not an input of this CoGroupByKey",
+                tag.name()
+            ))
+        })?;
         self.values[i]
             .iter()
             .map(|b| coder::decode::<T>(b).map_err(UserError::msg))
@@ -65,7 +66,10 @@ impl CoGbkResult {
         match v.len() {
             0 => Ok(None),
             1 => Ok(v.pop()),
-            n => Err(UserError::msg(format!("tag '{}' has {n} values, expected at most one", tag.name()))),
+            n => Err(UserError::msg(format!(
+                "tag '{}' has {n} values, expected at most one",
+                tag.name()
+            ))),
         }
     }
 }
@@ -87,7 +91,13 @@ impl<K: Key, V: Element> DoFn for Encode<K, V> {
     type Out = (K, RawUnion);
     fn process(&mut self, kv: &(K, V), ctx: &mut ProcessContext<'_, (K, RawUnion)>) -> UserResult {
         let bytes = coder::encode_to_vec(&kv.1).map_err(UserError::msg)?;
-        ctx.output((kv.0.clone(), RawUnion { input: self.0, bytes }));
+        ctx.output((
+            kv.0.clone(),
+            RawUnion {
+                input: self.0,
+                bytes,
+            },
+        ));
         Ok(())
     }
 }
@@ -113,7 +123,11 @@ impl<K: Key> KeyedPCollectionTuple<K> {
         self
     }
     /// Applies `transform` to the tuple.
-    pub fn apply<X: PTransform<KeyedPCollectionTuple<K>>>(&self, name: &str, transform: X) -> Result<X::Output> {
+    pub fn apply<X: PTransform<KeyedPCollectionTuple<K>>>(
+        &self,
+        name: &str,
+        transform: X,
+    ) -> Result<X::Output> {
         self.pipeline.apply_to(name, self, transform)
     }
 }
@@ -127,7 +141,11 @@ impl<K: Key> PTransform<KeyedPCollectionTuple<K>> for CoGroupByKey {
         let p = input.pipeline.clone();
         let mut unions = Vec::new();
         for (i, (name, tagger)) in input.taggers.iter().enumerate() {
-            let pc = p.apply_to(&format!("Tag[{name}]"), &(), TaggerTransform(tagger, i as u32))?;
+            let pc = p.apply_to(
+                &format!("Tag[{name}]"),
+                &(),
+                TaggerTransform(tagger, i as u32),
+            )?;
             unions.push(pc);
         }
         let tags = input.tags.clone();
@@ -142,7 +160,13 @@ impl<K: Key> PTransform<KeyedPCollectionTuple<K>> for CoGroupByKey {
                 for r in raws {
                     values[r.input as usize].push(r.bytes.clone());
                 }
-                (k.clone(), CoGbkResult { tags: tags.clone(), values })
+                (
+                    k.clone(),
+                    CoGbkResult {
+                        tags: tags.clone(),
+                        values,
+                    },
+                )
             }),
         )
     }

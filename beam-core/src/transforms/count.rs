@@ -1,8 +1,8 @@
 //! [`Count`] and [`Distinct`].
 
+use crate::coder::{Element, Key};
 use crate::combine::builtins::CountFn;
 use crate::combine::{Combine, CombineGlobally};
-use crate::coder::{Element, Key};
 use crate::error::Result;
 use crate::pipeline::{PCollection, PTransform};
 use crate::transforms::elementwise::{Keys, Map};

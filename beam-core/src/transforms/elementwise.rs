@@ -109,7 +109,9 @@ impl<T: Element, F: Fn(&T) -> bool + Clone + Send + Sync + 'static> Filter<T, F>
     }
 }
 
-impl<T: Element, F: Fn(&T) -> bool + Clone + Send + Sync + 'static> PTransform<PCollection<T>> for Filter<T, F> {
+impl<T: Element, F: Fn(&T) -> bool + Clone + Send + Sync + 'static> PTransform<PCollection<T>>
+    for Filter<T, F>
+{
     type Output = PCollection<T>;
     fn expand(self, input: &PCollection<T>) -> Result<PCollection<T>> {
         let f = self.f;
@@ -161,8 +163,8 @@ impl<T: Element, K: Element, F: Fn(&T) -> K + Clone + Send + Sync + 'static> Wit
     }
 }
 
-impl<T: Element, K: Element, F: Fn(&T) -> K + Clone + Send + Sync + 'static> PTransform<PCollection<T>>
-    for WithKeys<T, K, F>
+impl<T: Element, K: Element, F: Fn(&T) -> K + Clone + Send + Sync + 'static>
+    PTransform<PCollection<T>> for WithKeys<T, K, F>
 {
     type Output = PCollection<(K, T)>;
     fn expand(self, input: &PCollection<T>) -> Result<PCollection<(K, T)>> {
@@ -204,7 +206,9 @@ struct WithTimestampsFn<T, F> {
     _t: PhantomData<fn(T)>,
 }
 
-impl<T: Element, F: Fn(&T) -> Timestamp + Clone + Send + Sync + 'static> DoFn for WithTimestampsFn<T, F> {
+impl<T: Element, F: Fn(&T) -> Timestamp + Clone + Send + Sync + 'static> DoFn
+    for WithTimestampsFn<T, F>
+{
     type In = T;
     type Out = T;
     fn process(&mut self, x: &T, ctx: &mut ProcessContext<'_, T>) -> UserResult {
@@ -253,7 +257,11 @@ pub struct Partition<T, F> {
 impl<T: Element, F: Fn(&T, usize) -> usize + Clone + Send + Sync + 'static> Partition<T, F> {
     /// `n` partitions; `f(element, n)` must return an index below `n`.
     pub fn of(n: usize, f: F) -> Self {
-        Partition { n, f, _t: PhantomData }
+        Partition {
+            n,
+            f,
+            _t: PhantomData,
+        }
     }
 }
 
@@ -263,7 +271,9 @@ struct PartitionFn<T: Element, F> {
     tags: Vec<TupleTag<T>>,
 }
 
-impl<T: Element, F: Fn(&T, usize) -> usize + Clone + Send + Sync + 'static> DoFn for PartitionFn<T, F> {
+impl<T: Element, F: Fn(&T, usize) -> usize + Clone + Send + Sync + 'static> DoFn
+    for PartitionFn<T, F>
+{
     type In = T;
     type Out = T;
     fn process(&mut self, x: &T, ctx: &mut ProcessContext<'_, T>) -> UserResult {
@@ -272,14 +282,18 @@ impl<T: Element, F: Fn(&T, usize) -> usize + Clone + Send + Sync + 'static> DoFn
         match i {
             0 => ctx.output(x.clone()),
             i if i < n => ctx.output_tagged(&self.tags[i], x.clone())?,
-            _ => return Err(UserError::msg(format!("partition function returned {i}, not below {n}"))),
+            _ => {
+                return Err(UserError::msg(format!(
+                    "partition function returned {i}, not below {n}"
+                )))
+            }
         }
         Ok(())
     }
 }
 
-impl<T: Element, F: Fn(&T, usize) -> usize + Clone + Send + Sync + 'static> PTransform<PCollection<T>>
-    for Partition<T, F>
+impl<T: Element, F: Fn(&T, usize) -> usize + Clone + Send + Sync + 'static>
+    PTransform<PCollection<T>> for Partition<T, F>
 {
     type Output = Vec<PCollection<T>>;
     fn expand(self, input: &PCollection<T>) -> Result<Vec<PCollection<T>>> {
@@ -321,7 +335,12 @@ impl<T: Element> DoFn for ReifyFn<T> {
     type In = T;
     type Out = crate::window::WindowedValue<T>;
     fn process(&mut self, x: &T, ctx: &mut ProcessContext<'_, Self::Out>) -> UserResult {
-        let wv = crate::window::WindowedValue::new(x.clone(), ctx.timestamp(), *ctx.window(), *ctx.pane());
+        let wv = crate::window::WindowedValue::new(
+            x.clone(),
+            ctx.timestamp(),
+            *ctx.window(),
+            *ctx.pane(),
+        );
         ctx.output(wv);
         Ok(())
     }

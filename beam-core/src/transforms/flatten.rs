@@ -22,10 +22,12 @@ impl<T: Element> PCollectionList<T> {
     }
     /// A list of the given PCollections (at least one).
     pub fn of(items: Vec<PCollection<T>>) -> Result<Self> {
-        let pipeline = items
-            .first()
-            .map(|p| p.pipeline().clone())
-            .ok_or_else(|| BeamError::construction("", "PCollectionList::of needs an element; use PCollectionList::empty"))?;
+        let pipeline = items.first().map(|p| p.pipeline().clone()).ok_or_else(|| {
+            BeamError::construction(
+                "",
+                "PCollectionList::of needs an element; use PCollectionList::empty",
+            )
+        })?;
         Ok(PCollectionList { pipeline, items })
     }
     /// This list with `item` appended.
@@ -34,7 +36,11 @@ impl<T: Element> PCollectionList<T> {
         self
     }
     /// Applies `transform` to the list.
-    pub fn apply<X: PTransform<PCollectionList<T>>>(&self, name: &str, transform: X) -> Result<X::Output> {
+    pub fn apply<X: PTransform<PCollectionList<T>>>(
+        &self,
+        name: &str,
+        transform: X,
+    ) -> Result<X::Output> {
         self.pipeline.apply_to(name, self, transform)
     }
     /// The PCollections.

@@ -31,7 +31,10 @@ impl<T: Element> Create<T> {
     /// The elements, each at [`Timestamp::MIN`].
     pub fn of(values: impl IntoIterator<Item = T>) -> Self {
         Create {
-            values: values.into_iter().map(WindowedValue::in_global_window).collect(),
+            values: values
+                .into_iter()
+                .map(WindowedValue::in_global_window)
+                .collect(),
         }
     }
     /// The elements with their timestamps.
@@ -49,10 +52,17 @@ impl<T: Element> PTransform<PBegin> for Create<T> {
     type Output = PCollection<T>;
     fn expand(self, input: &PBegin) -> Result<PCollection<T>> {
         let p = input.pipeline().clone();
-        if let Some(bad) = self.values.iter().find(|wv| wv.timestamp > GLOBAL_WINDOW_MAX) {
+        if let Some(bad) = self
+            .values
+            .iter()
+            .find(|wv| wv.timestamp > GLOBAL_WINDOW_MAX)
+        {
             return Err(BeamError::construction(
                 p.current_scope(),
-                format!("element {:?} has a timestamp after the end of the global window", bad.value),
+                format!(
+                    "element {:?} has a timestamp after the end of the global window",
+                    bad.value
+                ),
             ));
         }
         let ids = p.add_primitive(
@@ -102,7 +112,10 @@ impl<S: BoundedSource> PTransform<PBegin> for Read<S> {
                 source: Arc::new(SourceAdapter(self.0)),
             },
             vec![],
-            vec![OutputSpec::of::<S::Output>(WindowingStrategy::global(), true)],
+            vec![OutputSpec::of::<S::Output>(
+                WindowingStrategy::global(),
+                true,
+            )],
         )?;
         Ok(PCollection::new(p, ids[0]))
     }

@@ -75,7 +75,12 @@ impl<T: Element> WindowKernel for AssignKernel<T> {
                 if first.is_none() {
                     first = Some(w);
                 } else {
-                    out.push(WindowedValue::new(wv.value.clone(), wv.timestamp, w, wv.pane));
+                    out.push(WindowedValue::new(
+                        wv.value.clone(),
+                        wv.timestamp,
+                        w,
+                        wv.pane,
+                    ));
                 }
             });
             if let Some(w) = first {
@@ -95,10 +100,16 @@ impl<T: Element> PTransform<PCollection<T>> for WindowInto<T> {
             .validate()
             .map_err(|m| BeamError::construction(&step, m))?;
         if let WindowFn::InvalidWindows(_) = self.window_fn {
-            return Err(BeamError::construction(&step, "InvalidWindows cannot be assigned"));
+            return Err(BeamError::construction(
+                &step,
+                "InvalidWindows cannot be assigned",
+            ));
         }
         if self.lateness.is_some_and(|d| d.as_micros() < 0) {
-            return Err(BeamError::construction(&step, "allowed lateness must not be negative"));
+            return Err(BeamError::construction(
+                &step,
+                "allowed lateness must not be negative",
+            ));
         }
         let mut strategy = input.windowing();
         strategy.window_fn = self.window_fn.clone();

@@ -5,7 +5,9 @@
 //! word and writes `word: count` lines: to shard files `PREFIX-SSSSS-of-NNNNN`
 //! with `--output PREFIX`, else to standard output, most frequent first.
 
-use beam_core::{Create, DoFn, Map, PCollection, Pipeline, PipelineOptions, ProcessContext, ToList, UserResult};
+use beam_core::{
+    Create, DoFn, Map, PCollection, Pipeline, PipelineOptions, ProcessContext, ToList, UserResult,
+};
 use clap::Parser;
 use examples::{CountWords, SAMPLE_TEXT};
 use io_connectors::TextIO;
@@ -35,7 +37,11 @@ struct PrintSorted;
 impl DoFn for PrintSorted {
     type In = Vec<(String, u64)>;
     type Out = ();
-    fn process(&mut self, counts: &Vec<(String, u64)>, _: &mut ProcessContext<'_, ()>) -> UserResult {
+    fn process(
+        &mut self,
+        counts: &Vec<(String, u64)>,
+        _: &mut ProcessContext<'_, ()>,
+    ) -> UserResult {
         let mut sorted: Vec<&(String, u64)> = counts.iter().collect();
         sorted.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
@@ -51,7 +57,10 @@ fn build(args: Args) -> anyhow::Result<Pipeline> {
     let p = Pipeline::new(args.pipeline);
     let lines: PCollection<String> = match &args.input {
         Some(pattern) => p.apply("ReadLines", TextIO::read(pattern))?,
-        None => p.apply("ReadLines", Create::of(SAMPLE_TEXT.lines().map(String::from)))?,
+        None => p.apply(
+            "ReadLines",
+            Create::of(SAMPLE_TEXT.lines().map(String::from)),
+        )?,
     };
     let counts = lines.apply("CountWords", CountWords)?;
     match &args.output {
@@ -61,7 +70,10 @@ fn build(args: Args) -> anyhow::Result<Pipeline> {
                 write = write.with_num_shards(n as usize);
             }
             counts
-                .apply("Format", Map::new(|(w, c): &(String, u64)| format!("{w}: {c}")))?
+                .apply(
+                    "Format",
+                    Map::new(|(w, c): &(String, u64)| format!("{w}: {c}")),
+                )?
                 .apply("WriteCounts", write)?;
         }
         None => {
