@@ -114,7 +114,8 @@ impl Batch {
     pub fn empty_like(&self) -> Batch {
         Batch(self.0.empty_like())
     }
-    /// Splits off the elements from `at` on.
+    /// Splits off the elements from `at` on. The returned batch is allocated for
+    /// its own length; `self` keeps its capacity, so cut big batches from the end.
     pub fn split_off(&mut self, at: usize) -> Batch {
         Batch(self.0.split_off(at))
     }

@@ -53,10 +53,17 @@ impl<K, V> Default for GroupByKey<K, V> {
 struct Gather<K, V>(PhantomData<fn() -> (K, V)>);
 
 impl<K: Key, V: Element> Aggregation for Gather<K, V> {
+    type In = (K, V);
     type K = K;
     type V = V;
     type Acc = Vec<V>;
     type Out = Vec<V>;
+    fn key<'a>(&self, input: &'a (K, V)) -> &'a K {
+        &input.0
+    }
+    fn split(&self, input: (K, V)) -> (K, V) {
+        input
+    }
     fn create(&self) -> Vec<V> {
         Vec::new()
     }
@@ -94,7 +101,7 @@ pub(crate) fn grouping_output_strategy(
 
 /// Adds a grouping primitive built from `agg` to the pipeline.
 pub(crate) fn add_grouping<A: Aggregation>(
-    input: &PCollection<(A::K, A::V)>,
+    input: &PCollection<A::In>,
     agg: A,
     combine: bool,
 ) -> Result<PCollection<(A::K, A::Out)>> {

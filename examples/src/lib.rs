@@ -3,8 +3,13 @@
 //!
 //! Linking this crate links the runners the examples can use.
 
-use beam_core::{Count, FlatMap, PCollection, PTransform, Result};
+use beam_core::{
+    Count, Create, DoFn, FlatMap, Map, PCollection, PTransform, ParDo, Pipeline, ProcessContext,
+    Result, ToList, UserResult,
+};
+use io_connectors::TextIO;
 use regex::Regex;
+use std::io::Write;
 use std::sync::LazyLock;
 
 // Link every runner crate so `--runner` finds it in the registry.
@@ -38,6 +43,68 @@ impl PTransform<PCollection<String>> for CountWords {
             .apply("ExtractWords", FlatMap::new(|line: &String| words(line)))?
             .apply("Count", Count::per_element())
     }
+}
+
+/// Prints all counts, most frequent first (ties by word).
+#[derive(Clone)]
+struct PrintSorted;
+
+impl DoFn for PrintSorted {
+    type In = Vec<(String, u64)>;
+    type Out = ();
+    fn process(
+        &mut self,
+        counts: &Vec<(String, u64)>,
+        _: &mut ProcessContext<'_, ()>,
+    ) -> UserResult {
+        let mut sorted: Vec<&(String, u64)> = counts.iter().collect();
+        sorted.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        for (w, c) in sorted {
+            writeln!(out, "{w}: {c}")?;
+        }
+        out.flush()?;
+        Ok(())
+    }
+}
+
+/// Adds the word count to `p`: read `input` (a file or glob; the bundled
+/// sample without it), count words, and write `word: count` lines to shards of
+/// `output` (standard output, most frequent first, without it).
+pub fn wordcount(
+    p: &Pipeline,
+    input: Option<&str>,
+    output: Option<&str>,
+    num_shards: Option<usize>,
+) -> Result<()> {
+    let lines: PCollection<String> = match input {
+        Some(pattern) => p.apply("ReadLines", TextIO::read(pattern))?,
+        None => p.apply(
+            "ReadLines",
+            Create::of(SAMPLE_TEXT.lines().map(String::from)),
+        )?,
+    };
+    let counts = lines.apply("CountWords", CountWords)?;
+    match output {
+        Some(prefix) => {
+            let mut write = TextIO::write(prefix);
+            if let Some(n) = num_shards {
+                write = write.with_num_shards(n);
+            }
+            counts
+                .apply(
+                    "Format",
+                    Map::new(|(w, c): &(String, u64)| format!("{w}: {c}")),
+                )?
+                .apply("WriteCounts", write)?;
+        }
+        None => {
+            counts
+                .apply("Gather", ToList::globally())?
+                .apply("Print", ParDo::of(PrintSorted))?;
+        }
+    }
+    Ok(())
 }
 
 #[doc = include_str!("../../README.md")]

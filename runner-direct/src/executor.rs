@@ -225,9 +225,10 @@ impl Executor {
             if values.len() <= chunk {
                 return self.emit(pcoll, values);
             }
-            let rest = values.split_off(chunk);
-            self.emit(pcoll, values)?;
-            values = rest;
+            // Split from the tail: the split-off part gets an allocation of its
+            // own size, while `values` keeps (and reuses) the big one.
+            let tail = values.split_off(values.len() - chunk);
+            self.emit(pcoll, tail)?;
         }
     }
 

@@ -72,10 +72,17 @@ pub(crate) struct CombineAggregation<K, F> {
 }
 
 impl<K: Key, F: CombineFn> Aggregation for CombineAggregation<K, F> {
+    type In = (K, F::Input);
     type K = K;
     type V = F::Input;
     type Acc = F::Accum;
     type Out = F::Output;
+    fn key<'a>(&self, input: &'a (K, F::Input)) -> &'a K {
+        &input.0
+    }
+    fn split(&self, input: (K, F::Input)) -> (K, F::Input) {
+        input
+    }
     fn create(&self) -> F::Accum {
         self.f.create_accumulator()
     }

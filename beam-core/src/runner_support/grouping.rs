@@ -21,6 +21,8 @@ use std::sync::Arc;
 
 /// What a grouping computes per key and window.
 pub trait Aggregation: Send + Sync + 'static {
+    /// Input element type: `(K, V)` for GroupByKey and Combine.perKey.
+    type In: Element;
     /// Key type.
     type K: Key;
     /// Input value type.
@@ -29,6 +31,10 @@ pub trait Aggregation: Send + Sync + 'static {
     type Acc: Send;
     /// Output value type.
     type Out: Element;
+    /// The key of an input element.
+    fn key<'a>(&self, input: &'a Self::In) -> &'a Self::K;
+    /// Splits an input element into its key and value.
+    fn split(&self, input: Self::In) -> (Self::K, Self::V);
     /// An empty accumulator.
     fn create(&self) -> Self::Acc;
     /// Adds one value.
@@ -53,8 +59,14 @@ pub struct WindowedTable<A: Aggregation> {
     window_fn: WindowFn,
     combiner: TimestampCombiner,
     step: Arc<str>,
-    slots: HashMap<(A::K, Window), Slot<A::Acc>>,
+    slots: Slots<A>,
 }
+
+type Slots<A> = HashMap<
+    (<A as Aggregation>::K, Window),
+    Slot<<A as Aggregation>::Acc>,
+    foldhash::fast::RandomState,
+>;
 
 impl<A: Aggregation> WindowedTable<A> {
     fn new(kernel: &TableKernel<A>) -> Self {
@@ -63,7 +75,7 @@ impl<A: Aggregation> WindowedTable<A> {
             window_fn: kernel.window_fn.clone(),
             combiner: kernel.combiner,
             step: kernel.step.clone(),
-            slots: HashMap::new(),
+            slots: Slots::<A>::default(),
         }
     }
 
@@ -149,7 +161,8 @@ impl<A: Aggregation> WindowedTable<A> {
             }
             return out;
         }
-        let mut per_key: HashMap<A::K, Sessions<A::Acc>> = HashMap::new();
+        let mut per_key: HashMap<A::K, Sessions<A::Acc>, foldhash::fast::RandomState> =
+            HashMap::default();
         for ((key, window), slot) in slots {
             if let Window::Interval(w) = window {
                 per_key.entry(key).or_default().push((w, slot));
@@ -181,7 +194,7 @@ impl<A: Aggregation> WindowedTable<A> {
 
 impl<A: Aggregation> GroupingTable for WindowedTable<A> {
     fn add(&mut self, batch: Batch, env: &mut GroupingEnv<'_>) -> Result<()> {
-        let values = batch.downcast::<(A::K, A::V)>().map_err(|b| {
+        let values = batch.downcast::<A::In>().map_err(|b| {
             BeamError::Runner(format!(
                 "step '{}' got a batch of {}",
                 self.step,
@@ -196,16 +209,16 @@ impl<A: Aggregation> GroupingTable for WindowedTable<A> {
                 window_fn: self.window_fn.clone(),
                 combiner: self.combiner,
                 step: self.step.clone(),
-                slots: HashMap::new(),
+                slots: Slots::<A>::default(),
             };
             for wv in values {
-                let (k, v) = wv.value;
+                let (k, v) = self.agg.split(wv.value);
                 partial.add_one(k, v, wv.timestamp, wv.window);
             }
             return self.absorb(partial, true);
         }
         for wv in values {
-            let (k, v) = wv.value;
+            let (k, v) = self.agg.split(wv.value);
             self.add_one(k, v, wv.timestamp, wv.window);
         }
         Ok(())
@@ -231,8 +244,6 @@ pub(crate) struct TableKernel<A: Aggregation> {
     pub step: Arc<str>,
 }
 
-type KvValue<A> = WindowedValue<(<A as Aggregation>::K, <A as Aggregation>::V)>;
-
 /// A fixed, process-independent hasher for partitioning keys.
 pub(crate) fn partition_of<K: Hash>(key: &K, parts: usize) -> usize {
     let h = std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default()
@@ -246,11 +257,12 @@ impl<A: Aggregation> GroupingKernel for TableKernel<A> {
     }
     fn partition(&self, batch: Batch, parts: usize) -> Vec<Batch> {
         let parts = parts.max(1);
-        match batch.downcast::<(A::K, A::V)>() {
+        match batch.downcast::<A::In>() {
             Ok(values) => {
-                let mut out: Vec<Vec<KvValue<A>>> = (0..parts).map(|_| Vec::new()).collect();
+                let mut out: Vec<Vec<WindowedValue<A::In>>> =
+                    (0..parts).map(|_| Vec::new()).collect();
                 for wv in values {
-                    out[partition_of(&wv.value.0, parts)].push(wv);
+                    out[partition_of(self.agg.key(&wv.value), parts)].push(wv);
                 }
                 out.into_iter().map(Batch::new).collect()
             }

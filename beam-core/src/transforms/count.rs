@@ -4,8 +4,10 @@ use crate::coder::{Element, Key};
 use crate::combine::builtins::CountFn;
 use crate::combine::{Combine, CombineGlobally};
 use crate::error::Result;
+use crate::gbk::add_grouping;
 use crate::pipeline::{PCollection, PTransform};
-use crate::transforms::elementwise::{Keys, Map};
+use crate::runner_support::grouping::Aggregation;
+use crate::transforms::elementwise::Keys;
 use std::marker::PhantomData;
 
 /// Counting: [`Count::globally`], [`Count::per_element`], [`Count::per_key`].
@@ -42,12 +44,51 @@ pub struct CountPerElement<T>(PhantomData<fn(T)>);
 /// See [`Count::per_key`].
 pub struct CountPerKey<K, V>(PhantomData<fn(K, V)>);
 
+/// Counts elements keyed by themselves: a combine whose key is the whole
+/// element, so no `(element, ())` pair is built per element.
+struct CountOccurrences<T>(PhantomData<fn(T)>);
+
+impl<T: Key> Aggregation for CountOccurrences<T> {
+    type In = T;
+    type K = T;
+    type V = ();
+    type Acc = u64;
+    type Out = u64;
+    fn key<'a>(&self, input: &'a T) -> &'a T {
+        input
+    }
+    #[inline]
+    fn split(&self, input: T) -> (T, ()) {
+        (input, ())
+    }
+    fn create(&self) -> u64 {
+        0
+    }
+    #[inline]
+    fn add(&self, acc: &mut u64, _: ()) {
+        *acc += 1
+    }
+    fn merge(&self, acc: &mut u64, other: u64) {
+        *acc += other
+    }
+    fn extract(&self, acc: u64) -> u64 {
+        acc
+    }
+}
+
+struct CountPerElementPrimitive<T>(PhantomData<fn(T)>);
+
+impl<T: Key> PTransform<PCollection<T>> for CountPerElementPrimitive<T> {
+    type Output = PCollection<(T, u64)>;
+    fn expand(self, input: &PCollection<T>) -> Result<Self::Output> {
+        add_grouping(input, CountOccurrences::<T>(PhantomData), true)
+    }
+}
+
 impl<T: Key> PTransform<PCollection<T>> for CountPerElement<T> {
     type Output = PCollection<(T, u64)>;
     fn expand(self, input: &PCollection<T>) -> Result<Self::Output> {
-        input
-            .apply("Init", Map::new(|x: &T| (x.clone(), ())))?
-            .apply("Count.perKey", Combine::per_key(CountFn::<()>::default()))
+        input.apply("Combine.perElement", CountPerElementPrimitive(PhantomData))
     }
 }
 

@@ -1,0 +1,140 @@
+//! Word count benchmark: the pipeline on the direct runner (checks on and off)
+//! against a hand-written single-threaded HashMap word count, in one invocation.
+//!
+//! ```sh
+//! cargo run --release -p examples --bin gen_corpus -- --size-mb 100 --output bench-data/corpus.txt
+//! cargo run --release -p examples --bin bench_wordcount -- --input bench-data/corpus.txt
+//! ```
+//!
+//! Each variant runs in its own child process (so peak RSS is its own), and
+//! reports wall time, words per second, peak RSS and the time ratio to the
+//! baseline. Every variant tokenizes with the same function and writes the same
+//! `word: count` output.
+
+use beam_core::{Pipeline, PipelineOptions};
+use clap::Parser;
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::process::Command;
+use std::time::Instant;
+
+#[derive(Parser)]
+struct Args {
+    /// The corpus to count.
+    #[arg(long)]
+    input: String,
+    /// Variants to run, comma-separated: baseline, direct, direct-no-checks.
+    #[arg(long, default_value = "baseline,direct,direct-no-checks")]
+    variants: String,
+    /// Runs of each variant; the fastest is reported.
+    #[arg(long, default_value_t = 1)]
+    repeat: usize,
+    /// Run one variant in this process (used by the parent).
+    #[arg(long)]
+    child: Option<String>,
+}
+
+/// The hand-written baseline: read lines, tokenize, count in a HashMap, write.
+fn baseline(input: &str, output: &std::path::Path) -> anyhow::Result<u64> {
+    let mut counts: HashMap<String, u64> = HashMap::new();
+    let reader = BufReader::with_capacity(256 * 1024, std::fs::File::open(input)?);
+    let mut words = 0u64;
+    for line in reader.lines() {
+        for w in examples::words(&line?) {
+            *counts.entry(w).or_insert(0) += 1;
+            words += 1;
+        }
+    }
+    let mut out = BufWriter::new(std::fs::File::create(
+        output.join("baseline-00000-of-00001"),
+    )?);
+    for (w, c) in &counts {
+        writeln!(out, "{w}: {c}")?;
+    }
+    out.flush()?;
+    Ok(words)
+}
+
+fn peak_rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+fn child(variant: &str, input: &str) -> anyhow::Result<()> {
+    let dir = std::env::temp_dir().join(format!("bench-wordcount-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let start = Instant::now();
+    let words = match variant {
+        "baseline" => baseline(input, &dir)?,
+        "direct" | "direct-no-checks" => {
+            let mut options = PipelineOptions::default().with_runner("direct");
+            if variant == "direct-no-checks" {
+                options = options.set("no-checks", "true");
+            }
+            let p = Pipeline::new(options);
+            let prefix = dir.join("counts").display().to_string();
+            examples::wordcount(&p, Some(input), Some(&prefix), Some(1))?;
+            p.run()?;
+            0
+        }
+        other => anyhow::bail!("unknown variant {other}"),
+    };
+    let secs = start.elapsed().as_secs_f64();
+    std::fs::remove_dir_all(&dir)?;
+    println!("{secs} {words} {}", peak_rss_kb());
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    if let Some(v) = &args.child {
+        return child(v, &args.input);
+    }
+    let exe = std::env::current_exe()?;
+    let mut rows = Vec::new();
+    let mut words = 0u64;
+    for variant in args.variants.split(',') {
+        let mut best: Option<(f64, u64)> = None;
+        for _ in 0..args.repeat.max(1) {
+            let out = Command::new(&exe)
+                .args(["--input", &args.input, "--child", variant])
+                .output()?;
+            anyhow::ensure!(
+                out.status.success(),
+                "{variant}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let text = String::from_utf8(out.stdout)?;
+            let f: Vec<&str> = text.split_whitespace().collect();
+            let (secs, w, rss): (f64, u64, u64) = (f[0].parse()?, f[1].parse()?, f[2].parse()?);
+            words = words.max(w);
+            if best.is_none_or(|(s, _)| secs < s) {
+                best = Some((secs, rss));
+            }
+        }
+        let (secs, rss) = best.expect("at least one run");
+        rows.push((variant.to_string(), secs, rss));
+    }
+    let base = rows.iter().find(|r| r.0 == "baseline").map(|r| r.1);
+    println!("| variant | time (s) | words/s | peak RSS (MB) | time / baseline |");
+    println!("|---|---|---|---|---|");
+    for (variant, secs, rss) in rows {
+        let rate = if words > 0 {
+            format!("{:.2} M", words as f64 / secs / 1e6)
+        } else {
+            "-".into()
+        };
+        let ratio = base.map_or("-".into(), |b| format!("{:.2}", secs / b));
+        println!(
+            "| {variant} | {secs:.2} | {rate} | {:.0} | {ratio} |",
+            rss as f64 / 1024.0
+        );
+    }
+    Ok(())
+}
