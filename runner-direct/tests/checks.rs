@@ -255,11 +255,11 @@ fn construction_errors() {
         .map(|t| t.name.clone())
         .collect();
     assert!(
-        names.contains(&s("Count/Count.perKey/Combine.perKey")),
+        names.contains(&s("Count/Combine.perElement")),
         "{names:?}"
     );
     assert!(
-        names.contains(&s("Count2/Count.perKey/Combine.perKey")),
+        names.contains(&s("Count2/Combine.perElement")),
         "{names:?}"
     );
 }
@@ -287,7 +287,7 @@ fn graphs_export_as_json_and_dot() {
             .unwrap();
         p.run().unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
-        assert!(text.contains("CountWords/Init/ParDo"), "{text}");
+        assert!(text.contains("CountWords/Combine.perElement"), "{text}");
         if file.ends_with(".json") {
             let v: serde_json::Value = serde_json::from_str(&text).unwrap();
             assert_eq!(v["job_name"], "export");
