@@ -6,6 +6,7 @@ use crate::graph::Primitive;
 use crate::kernel::GroupingKernel;
 use crate::pipeline::{OutputSpec, PCollection, PTransform};
 use crate::runner_support::grouping::{Aggregation, TableKernel};
+use crate::trigger::Trigger;
 use crate::windowfn::{WindowFn, WindowingStrategy};
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -86,10 +87,10 @@ pub(crate) fn grouping_output_strategy(
     bounded: bool,
 ) -> Result<WindowingStrategy> {
     input.check_groupable(step)?;
-    if !bounded && input.window_fn == WindowFn::Global {
+    if !bounded && input.window_fn == WindowFn::Global && input.trigger == Trigger::Default {
         return Err(BeamError::construction(
             step,
-            "GroupByKey cannot be applied to a non-bounded PCollection in the global window without a trigger; use WindowInto with a non-global window function",
+            "GroupByKey cannot be applied to a non-bounded PCollection in the global window without a trigger; use WindowInto with a non-global window function or a trigger",
         ));
     }
     let mut out = input.clone();
@@ -111,8 +112,7 @@ pub(crate) fn add_grouping<A: Aggregation>(
     let out_strategy = grouping_output_strategy(&step, &windowing, bounded)?;
     let kernel: Arc<dyn GroupingKernel> = Arc::new(TableKernel {
         agg: Arc::new(agg),
-        window_fn: windowing.window_fn.clone(),
-        combiner: windowing.timestamp_combiner,
+        strategy: Arc::new(windowing.clone()),
         step: step.into(),
     });
     let primitive = if combine {

@@ -66,6 +66,22 @@ pub enum Primitive {
     },
     /// Redistributes elements; elements, timestamps, windows and panes are unchanged.
     Reshuffle,
+    /// A scripted unbounded source for tests.
+    TestStream {
+        /// The script, applied in order.
+        events: Vec<StreamEvent>,
+    },
+}
+
+/// One step of a [`TestStream`](crate::TestStream) script.
+#[derive(Clone, Debug)]
+pub enum StreamEvent {
+    /// Emit these elements as one bundle.
+    Elements(Batch),
+    /// Move the stream's watermark here.
+    Watermark(crate::time::Timestamp),
+    /// Advance processing time by this much.
+    ProcessingTime(crate::time::Duration),
 }
 
 impl Primitive {
@@ -81,6 +97,7 @@ impl Primitive {
             Primitive::Flatten => "Flatten",
             Primitive::WindowInto { .. } => "WindowInto",
             Primitive::Reshuffle => "Reshuffle",
+            Primitive::TestStream { .. } => "TestStream",
         }
     }
 }

@@ -16,6 +16,7 @@
 use crate::batch::Batch;
 use crate::error::Result;
 use crate::metrics::MetricsContainer;
+use crate::time::Timestamp;
 use std::any::Any;
 use std::sync::Arc;
 
@@ -71,13 +72,27 @@ pub trait GroupingKernel: Send + Sync {
     fn partition(&self, batch: Batch, parts: usize) -> Vec<Batch>;
 }
 
-/// The grouping state of one partition of keys.
+/// The grouping state of one partition of keys: buffers, triggers, holds.
+///
+/// Fired panes collect in the table until the runner takes them.
 pub trait GroupingTable: Send {
-    /// Adds a batch of input.
+    /// Adds a bundle of input (and fires panes its triggers call for).
     fn add(&mut self, batch: Batch, env: &mut GroupingEnv<'_>) -> Result<()>;
-    /// The input is complete (the watermark reached the end of time): fires every
-    /// window and returns the output.
-    fn finish(self: Box<Self>, env: &mut GroupingEnv<'_>) -> Result<Batch>;
+    /// Moves the input watermark forward (firing end-of-window and
+    /// garbage-collection timers). `Timestamp::MAX` means the input is complete.
+    fn advance_input_watermark(
+        &mut self,
+        watermark: Timestamp,
+        env: &mut GroupingEnv<'_>,
+    ) -> Result<()>;
+    /// Moves processing time forward (firing processing-time triggers).
+    fn advance_processing_time(&mut self, now: Timestamp, env: &mut GroupingEnv<'_>) -> Result<()>;
+    /// The output watermark: the input watermark held back by buffered data.
+    fn output_watermark(&self) -> Timestamp;
+    /// The earliest processing time at which a trigger may fire.
+    fn next_processing_time(&self) -> Option<Timestamp>;
+    /// The panes fired since the last call.
+    fn take_output(&mut self) -> Option<Batch>;
 }
 
 /// A WindowInto: assigns windows.

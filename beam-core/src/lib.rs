@@ -47,6 +47,7 @@ pub mod source;
 pub mod testing;
 pub mod time;
 pub mod transforms;
+pub mod trigger;
 pub mod user_code;
 pub mod window;
 pub mod windowfn;
@@ -73,7 +74,9 @@ pub use transforms::elementwise::{
 };
 pub use transforms::flatten::{Flatten, PCollectionList, Reshuffle};
 pub use transforms::roots::{Create, Impulse, Read};
+pub use transforms::test_stream::TestStream;
 pub use transforms::windowing::WindowInto;
+pub use trigger::{AccumulationMode, ClosingBehavior, OnTimeBehavior, Trigger};
 pub use window::{IntervalWindow, PaneInfo, PaneTiming, Window, WindowedValue, GLOBAL_WINDOW_MAX};
 pub use windowfn::{TimestampCombiner, WindowFn, WindowingStrategy};
 

@@ -10,6 +10,7 @@
 
 use crate::error::BeamError;
 use crate::time::{Duration, Timestamp};
+use crate::trigger::{AccumulationMode, ClosingBehavior, OnTimeBehavior, Trigger};
 use crate::window::{IntervalWindow, Window};
 use serde::Serialize;
 
@@ -234,7 +235,7 @@ impl TimestampCombiner {
     }
 }
 
-/// Everything about how a PCollection is windowed.
+/// Everything about how a PCollection is windowed and how groupings fire.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct WindowingStrategy {
     /// How elements are assigned to windows.
@@ -243,6 +244,14 @@ pub struct WindowingStrategy {
     pub timestamp_combiner: TimestampCombiner,
     /// How long after the end of a window late data is still accepted.
     pub allowed_lateness: Duration,
+    /// When panes fire.
+    pub trigger: Trigger,
+    /// Whether panes accumulate.
+    pub accumulation_mode: AccumulationMode,
+    /// Whether an empty on-time pane is emitted.
+    pub on_time_behavior: OnTimeBehavior,
+    /// Whether an empty final pane is emitted.
+    pub closing_behavior: ClosingBehavior,
 }
 
 impl WindowingStrategy {
@@ -252,7 +261,21 @@ impl WindowingStrategy {
             window_fn: WindowFn::Global,
             timestamp_combiner: TimestampCombiner::EndOfWindow,
             allowed_lateness: Duration::ZERO,
+            trigger: Trigger::Default,
+            accumulation_mode: AccumulationMode::Discarding,
+            on_time_behavior: OnTimeBehavior::FireAlways,
+            closing_behavior: ClosingBehavior::FireIfNonEmpty,
         }
+    }
+
+    /// When the state of `window` is dropped: its max timestamp plus the allowed
+    /// lateness, capped at the end of the global window.
+    pub fn gc_time(&self, window: &Window) -> Timestamp {
+        let max = window.max_timestamp();
+        if max >= crate::window::GLOBAL_WINDOW_MAX {
+            return max;
+        }
+        (max + self.allowed_lateness).min(crate::window::GLOBAL_WINDOW_MAX)
     }
 
     /// Errors unless this strategy can be grouped by key.

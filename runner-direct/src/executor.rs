@@ -1,18 +1,29 @@
-//! The direct runner's scheduler.
+//! The direct runner's scheduler: bundles, watermarks and processing time.
 //!
-//! Work is a queue of (transform, bundle) pairs. Roots emit bundles one at a
-//! time (a source is read lazily, so memory holds only what is in flight and
-//! what groupings keep). When the queue is empty, the first unfinished
-//! transform whose inputs are all complete is finished: a grouping fires its
-//! windows (the watermark reaches +infinity), a ParDo waiting for side inputs
-//! runs its buffered bundles. Transforms are finished in topological order.
+//! Work is a queue of (transform, bundle) pairs, processed in a seeded random
+//! order under checks. When the queue is empty the scheduler propagates
+//! watermarks through the graph in topological order: each transform's input
+//! watermark is the minimum of its inputs'; a grouping advances its table
+//! (firing end-of-window and garbage-collection panes) and reports its output
+//! watermark (held back by buffered data); other transforms pass the watermark
+//! through. Propagation stops at the first transform that emits, so no
+//! downstream watermark passes data still in flight. Only when nothing moves
+//! does the scheduler read the next bundle of a source or apply the next
+//! TestStream event: TestStream events are applied to a quiescent pipeline.
+//!
+//! Side inputs are materialized once their PCollection is complete (its
+//! watermark at the end of time); main input waits until then.
+//!
+//! Processing time is the TestStream's clock (starting at the epoch) when the
+//! pipeline has a TestStream, and the wall clock otherwise.
 
 use crate::DirectOptions;
-use beam_core::graph::{Graph, Primitive};
+use beam_core::graph::{Graph, Primitive, StreamEvent};
 use beam_core::kernel::{BundleEnv, BundleProcessor, GroupingEnv, GroupingTable, SideInputs};
 use beam_core::source::ErasedReader;
 use beam_core::{
-    Batch, BeamError, MetricResults, MetricsContainer, PipelineResult, Result, WindowedValue,
+    Batch, BeamError, MetricResults, MetricsContainer, PipelineResult, Result, Timestamp,
+    WindowedValue,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -27,7 +38,9 @@ struct ParDoState {
 enum TransformState {
     Stateless,
     ParDo(ParDoState),
-    Grouping(Option<Box<dyn GroupingTable>>),
+    Grouping(Box<dyn GroupingTable>),
+    Reader(Vec<Box<dyn ErasedReader>>),
+    Stream(std::collections::VecDeque<StreamEvent>),
 }
 
 pub(crate) struct Executor {
@@ -36,19 +49,32 @@ pub(crate) struct Executor {
     rng: StdRng,
     consumers: Vec<Vec<usize>>,
     states: Vec<TransformState>,
-    done: Vec<bool>,
+    /// Output watermark of every PCollection.
+    watermarks: Vec<Timestamp>,
+    /// Input watermark each transform last saw.
+    input_watermarks: Vec<Timestamp>,
+    /// Watermark of each root transform's output.
+    root_watermarks: Vec<Timestamp>,
     metrics: Vec<MetricsContainer>,
     queue: Vec<(usize, Batch)>,
-    readers: Vec<(usize, Box<dyn ErasedReader>)>,
-    /// Batches of PCollections read as side inputs, kept until materialized.
     side_buffers: HashMap<usize, Vec<Batch>>,
     views: HashMap<usize, std::sync::Arc<dyn std::any::Any + Send + Sync>>,
+    test_clock: bool,
+    now: Timestamp,
+}
+
+fn wall_clock() -> Timestamp {
+    let micros = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64);
+    Timestamp::from_micros(micros)
 }
 
 impl Executor {
     pub(crate) fn new(graph: Graph, options: DirectOptions) -> Self {
         let consumers = graph.consumers();
         let mut side_buffers = HashMap::new();
+        let mut test_clock = false;
         let states = graph
             .transforms
             .iter()
@@ -64,7 +90,11 @@ impl Executor {
                     })
                 }
                 Primitive::GroupByKey { kernel } | Primitive::CombinePerKey { kernel } => {
-                    TransformState::Grouping(Some(kernel.new_table()))
+                    TransformState::Grouping(kernel.new_table())
+                }
+                Primitive::TestStream { events } => {
+                    test_clock = true;
+                    TransformState::Stream(events.iter().cloned().collect())
                 }
                 _ => TransformState::Stateless,
             })
@@ -75,12 +105,19 @@ impl Executor {
             options,
             consumers,
             states,
-            done: vec![false; n],
+            watermarks: vec![Timestamp::MIN; graph.pcollections.len()],
+            input_watermarks: vec![Timestamp::MIN; n],
+            root_watermarks: vec![Timestamp::MIN; n],
             metrics: (0..n).map(|_| MetricsContainer::new()).collect(),
             queue: Vec::new(),
-            readers: Vec::new(),
             side_buffers,
             views: HashMap::new(),
+            now: if test_clock {
+                Timestamp::EPOCH
+            } else {
+                wall_clock()
+            },
+            test_clock,
             graph,
         }
     }
@@ -127,21 +164,38 @@ impl Executor {
             while let Some((t, batch)) = self.pop() {
                 self.process(t, batch)?;
             }
-            if self.read_next()? {
+            if !self.test_clock {
+                self.advance_processing_time(wall_clock())?;
+                if !self.queue.is_empty() {
+                    continue;
+                }
+            }
+            if self.propagate_watermarks()? {
                 continue;
             }
-            match (0..self.graph.transforms.len())
-                .find(|&t| !self.done[t] && self.ready_to_finish(t))
-            {
-                Some(t) => self.finish(t)?,
-                None => break,
+            if self.read_next()? || self.next_stream_event()? {
+                continue;
             }
+            break;
         }
-        if let Some(t) = self.done.iter().position(|d| !d) {
-            return Err(BeamError::Runner(format!(
-                "step '{}' never completed",
-                self.graph.transforms[t].name
-            )));
+        // Input still waiting for a side input means work that never ran (for
+        // example an assertion on a stream that never reached the end of time).
+        for (t, s) in self.states.iter().enumerate() {
+            if let TransformState::ParDo(p) = s {
+                if !p.pending.is_empty() {
+                    let node = &self.graph.transforms[t];
+                    let waiting: Vec<&str> = node
+                        .side_inputs()
+                        .iter()
+                        .filter(|s| self.watermarks[s.pcollection] < Timestamp::MAX)
+                        .map(|s| self.graph.pcollections[s.pcollection].name.as_str())
+                        .collect();
+                    return Err(BeamError::Runner(format!(
+                        "the pipeline ended while step '{}' still waited for its side inputs {waiting:?}: their watermark never reached the end of time (does a TestStream end with advance_watermark_to_infinity?)",
+                        node.name
+                    )));
+                }
+            }
         }
         Ok(())
     }
@@ -165,29 +219,32 @@ impl Executor {
                 Primitive::Impulse => {
                     let out = node.outputs[0];
                     self.emit(out, Batch::new(vec![WindowedValue::in_global_window(())]))?;
+                    self.root_watermarks[t] = Timestamp::MAX;
                 }
                 Primitive::Create { values } => {
                     let (out, values) = (node.outputs[0], values.clone());
                     self.emit_in_bundles(out, values)?;
+                    self.root_watermarks[t] = Timestamp::MAX;
                 }
                 Primitive::Read { source } => {
                     let name = node.name.clone();
                     let size = source.estimated_size_bytes()?;
-                    // Exercise splitting: read the source as a few splits.
+                    // Under checks, exercise splitting: read the source as a few splits.
                     let splits = if self.options.checks {
                         source.split((size / 3).max(1))?
                     } else {
                         vec![source.clone()]
                     };
-                    for s in splits {
-                        let reader = s.open().map_err(|e| match e {
+                    let mut readers = Vec::new();
+                    for s in splits.iter().rev() {
+                        readers.push(s.open().map_err(|e| match e {
                             BeamError::Io { .. } => e,
-                            other => {
-                                BeamError::Runner(format!("opening source of '{name}': {other}"))
-                            }
-                        })?;
-                        self.readers.push((t, reader));
+                            other => BeamError::Runner(format!(
+                                "opening the source of '{name}': {other}"
+                            )),
+                        })?);
                     }
+                    self.states[t] = TransformState::Reader(readers);
                 }
                 _ => {}
             }
@@ -195,19 +252,142 @@ impl Executor {
         Ok(())
     }
 
-    /// Reads one batch from an open source; marks sources done when exhausted.
+    /// Reads one bundle from a source; a source's watermark jumps to the end of
+    /// time when it is exhausted.
     fn read_next(&mut self) -> Result<bool> {
-        while let Some((t, reader)) = self.readers.last_mut() {
-            let t = *t;
-            match reader.next_batch(self.options.bundle_size)? {
-                Some(batch) => {
+        for t in 0..self.states.len() {
+            let TransformState::Reader(readers) = &mut self.states[t] else {
+                continue;
+            };
+            while let Some(reader) = readers.last_mut() {
+                match reader.next_batch(self.options.bundle_size)? {
+                    Some(batch) => {
+                        let out = self.graph.transforms[t].outputs[0];
+                        self.emit(out, batch)?;
+                        return Ok(true);
+                    }
+                    None => {
+                        readers.pop();
+                    }
+                }
+            }
+            self.states[t] = TransformState::Stateless;
+            self.root_watermarks[t] = Timestamp::MAX;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// Applies the next event of a TestStream.
+    fn next_stream_event(&mut self) -> Result<bool> {
+        for t in 0..self.states.len() {
+            let TransformState::Stream(events) = &mut self.states[t] else {
+                continue;
+            };
+            let Some(event) = events.pop_front() else {
+                continue;
+            };
+            match event {
+                StreamEvent::Elements(batch) => {
                     let out = self.graph.transforms[t].outputs[0];
                     self.emit(out, batch)?;
-                    return Ok(true);
                 }
-                None => {
-                    self.readers.pop();
+                StreamEvent::Watermark(wm) => self.root_watermarks[t] = wm,
+                StreamEvent::ProcessingTime(d) => {
+                    let now = self.now + d;
+                    self.advance_processing_time(now)?;
                 }
+            }
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    fn advance_processing_time(&mut self, now: Timestamp) -> Result<()> {
+        if now <= self.now {
+            return Ok(());
+        }
+        self.now = now;
+        for t in 0..self.states.len() {
+            if let TransformState::Grouping(table) = &mut self.states[t] {
+                if table.next_processing_time().is_some_and(|d| d <= now) {
+                    let mut env = GroupingEnv {
+                        metrics: &mut self.metrics[t],
+                        checks: self.options.checks,
+                    };
+                    table.advance_processing_time(now, &mut env)?;
+                    self.emit_table_output(t)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn emit_table_output(&mut self, t: usize) -> Result<()> {
+        if let TransformState::Grouping(table) = &mut self.states[t] {
+            if let Some(out) = table.take_output() {
+                let id = self.graph.transforms[t].outputs[0];
+                self.emit_in_bundles(id, out)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves watermarks forward in topological order; stops (returning true) as
+    /// soon as a transform emits data.
+    fn propagate_watermarks(&mut self) -> Result<bool> {
+        for t in 0..self.graph.transforms.len() {
+            let node = &self.graph.transforms[t];
+            let input_wm = match &node.primitive {
+                // A Flatten of nothing is complete from the start.
+                Primitive::Flatten => node
+                    .inputs
+                    .iter()
+                    .map(|&i| self.watermarks[i])
+                    .min()
+                    .unwrap_or(Timestamp::MAX),
+                _ if node.inputs.is_empty() => self.root_watermarks[t],
+                _ => node
+                    .inputs
+                    .iter()
+                    .map(|&i| self.watermarks[i])
+                    .min()
+                    .unwrap_or(Timestamp::MAX),
+            };
+            let advanced = input_wm > self.input_watermarks[t];
+            self.input_watermarks[t] = self.input_watermarks[t].max(input_wm);
+            let output_wm = match &mut self.states[t] {
+                TransformState::Grouping(table) => {
+                    if advanced {
+                        let mut env = GroupingEnv {
+                            metrics: &mut self.metrics[t],
+                            checks: self.options.checks,
+                        };
+                        table.advance_input_watermark(input_wm, &mut env)?;
+                    }
+                    table.output_watermark()
+                }
+                TransformState::ParDo(_) => {
+                    if input_wm == Timestamp::MAX && self.side_inputs_ready(t)? {
+                        self.flush_pending(t)?;
+                    }
+                    match &self.states[t] {
+                        TransformState::ParDo(s) if !s.pending.is_empty() => Timestamp::MIN,
+                        _ => input_wm,
+                    }
+                }
+                _ => input_wm,
+            };
+            let mut emitted = false;
+            if let TransformState::Grouping(_) = &self.states[t] {
+                self.emit_table_output(t)?;
+            }
+            emitted |= !self.queue.is_empty();
+            for &o in &self.graph.transforms[t].outputs {
+                self.watermarks[o] = self.watermarks[o].max(output_wm);
+            }
+            if emitted {
+                return Ok(true);
             }
         }
         Ok(false)
@@ -256,27 +436,7 @@ impl Executor {
         Ok(())
     }
 
-    fn pcollection_complete(&self, pcoll: usize) -> bool {
-        self.done[self.graph.pcollections[pcoll].producer]
-    }
-
-    fn ready_to_finish(&self, t: usize) -> bool {
-        let node = &self.graph.transforms[t];
-        let is_root = matches!(
-            node.primitive,
-            Primitive::Impulse | Primitive::Create { .. } | Primitive::Read { .. }
-        );
-        if is_root {
-            return !self.readers.iter().any(|(r, _)| *r == t);
-        }
-        node.inputs.iter().all(|&i| self.pcollection_complete(i))
-            && node
-                .side_inputs()
-                .iter()
-                .all(|s| self.pcollection_complete(s.pcollection))
-    }
-
-    /// Materializes the side inputs of ParDo `t` if they are all complete.
+    /// Materializes the side inputs of ParDo `t` once they are all complete.
     fn side_inputs_ready(&mut self, t: usize) -> Result<bool> {
         if let TransformState::ParDo(s) = &self.states[t] {
             if s.side_inputs.is_some() {
@@ -286,7 +446,7 @@ impl Executor {
         let specs = self.graph.transforms[t].side_inputs().to_vec();
         if !specs
             .iter()
-            .all(|s| self.pcollection_complete(s.pcollection))
+            .all(|s| self.watermarks[s.pcollection] == Timestamp::MAX)
         {
             return Ok(false);
         }
@@ -330,10 +490,10 @@ impl Executor {
             Primitive::GroupByKey { .. } | Primitive::CombinePerKey { .. } => {
                 let checks = self.options.checks;
                 let metrics = &mut self.metrics[t];
-                if let TransformState::Grouping(Some(table)) = &mut self.states[t] {
+                if let TransformState::Grouping(table) = &mut self.states[t] {
                     table.add(batch, &mut GroupingEnv { metrics, checks })?;
                 }
-                Ok(())
+                self.emit_table_output(t)
             }
             Primitive::WindowInto { kernel } => {
                 let out = kernel.assign(batch);
@@ -347,6 +507,17 @@ impl Executor {
                 self.graph.transforms[t].name
             ))),
         }
+    }
+
+    fn flush_pending(&mut self, t: usize) -> Result<()> {
+        let pending = match &mut self.states[t] {
+            TransformState::ParDo(s) => std::mem::take(&mut s.pending),
+            _ => return Ok(()),
+        };
+        for b in pending {
+            self.run_bundle(t, b)?;
+        }
+        Ok(())
     }
 
     fn run_bundle(&mut self, t: usize, batch: Batch) -> Result<()> {
@@ -381,34 +552,6 @@ impl Executor {
         for (id, out) in ids.into_iter().zip(outputs) {
             self.emit(id, out)?;
         }
-        Ok(())
-    }
-
-    fn finish(&mut self, t: usize) -> Result<()> {
-        match &mut self.states[t] {
-            TransformState::ParDo(s) => {
-                let pending = std::mem::take(&mut s.pending);
-                if !pending.is_empty() {
-                    self.side_inputs_ready(t)?;
-                    for b in pending {
-                        self.run_bundle(t, b)?;
-                    }
-                }
-            }
-            TransformState::Grouping(table) => {
-                if let Some(table) = table.take() {
-                    let checks = self.options.checks;
-                    let out = table.finish(&mut GroupingEnv {
-                        metrics: &mut self.metrics[t],
-                        checks,
-                    })?;
-                    let id = self.graph.transforms[t].outputs[0];
-                    self.emit_in_bundles(id, out)?;
-                }
-            }
-            TransformState::Stateless => {}
-        }
-        self.done[t] = true;
         Ok(())
     }
 }

@@ -60,6 +60,22 @@ pub struct DirectRunner;
 impl Runner for DirectRunner {
     fn validate(&self, graph: &Graph) -> Result<()> {
         DirectOptions::from_graph(graph)?;
+        let streams = graph
+            .transforms
+            .iter()
+            .filter(|t| matches!(t.primitive, Primitive::TestStream { .. }))
+            .count();
+        if streams > 1 {
+            return Err(BeamError::Unsupported {
+                runner: "direct".into(),
+                step: graph
+                    .transforms
+                    .iter()
+                    .rfind(|t| t.primitive.kind() == "TestStream")
+                    .map_or(String::new(), |t| t.name.clone()),
+                feature: "more than one TestStream in a pipeline".into(),
+            });
+        }
         for t in &graph.transforms {
             match &t.primitive {
                 Primitive::Impulse
@@ -70,7 +86,8 @@ impl Runner for DirectRunner {
                 | Primitive::CombinePerKey { .. }
                 | Primitive::Flatten
                 | Primitive::WindowInto { .. }
-                | Primitive::Reshuffle => {}
+                | Primitive::Reshuffle
+                | Primitive::TestStream { .. } => {}
                 other => {
                     return Err(BeamError::Unsupported {
                         runner: "direct".into(),

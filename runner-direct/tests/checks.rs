@@ -254,14 +254,8 @@ fn construction_errors() {
         .iter()
         .map(|t| t.name.clone())
         .collect();
-    assert!(
-        names.contains(&s("Count/Combine.perElement")),
-        "{names:?}"
-    );
-    assert!(
-        names.contains(&s("Count2/Combine.perElement")),
-        "{names:?}"
-    );
+    assert!(names.contains(&s("Count/Combine.perElement")), "{names:?}");
+    assert!(names.contains(&s("Count2/Combine.perElement")), "{names:?}");
 }
 
 #[test]

@@ -1,19 +1,44 @@
-//! Grouping by key and window: the state behind GroupByKey and Combine.perKey.
+//! Grouping by key and window with triggers: the state behind GroupByKey and
+//! Combine.perKey (the role of Beam's ReduceFnRunner).
 //!
-//! [`WindowedTable`] keeps one accumulator per (key, window). For merging window
-//! functions (sessions) it keeps one per (key, proto-window) and merges the
-//! windows of each key that intersect when it fires, merging their
-//! accumulators. Each slot also keeps the output timestamp its elements combine
-//! to under the strategy's [`TimestampCombiner`](crate::TimestampCombiner) (after
-//! the window function's output-time shift).
+//! A [`WindowedTable`] keeps, per (key, window): the buffer (an accumulator),
+//! whether new data arrived since the last pane, the watermark holds, the
+//! trigger state and the last pane. Runners drive it with three calls: `add`
+//! (a bundle of input), `advance_input_watermark` and `advance_processing_time`;
+//! it appends fired panes to its output and reports its output watermark.
+//!
+//! The rules, as in Beam:
+//! - An element is dropped (counted in `dropped_due_to_lateness`) when its
+//!   window's garbage-collection time (max timestamp + allowed lateness) is
+//!   before the input watermark; data for a window whose trigger finished is
+//!   dropped and counted in `dropped_due_to_closed_window`.
+//! - Merging window functions merge a key's intersecting windows on arrival,
+//!   merging buffers, holds and trigger states; windows that are closed do not merge.
+//! - Triggers are evaluated after each bundle (for triggers that react to
+//!   elements, and for late windows), when the watermark passes the end of a
+//!   window, and when processing time reaches a trigger's deadline.
+//! - Watermark holds: each element holds the output watermark at its output
+//!   time unless that is already behind it; a late element holds it at the
+//!   garbage-collection time instead. After a pane, an end-of-window hold keeps
+//!   the output watermark from passing the window before its on-time pane. A
+//!   pane's timestamp is its element hold, or the end of the window.
+//! - A pane is emitted if it has new data, or it is an empty on-time pane and
+//!   `OnTimeBehavior::FireAlways`, or an empty final pane and
+//!   `ClosingBehavior::FireAlways`. Timing is EARLY while the input watermark is
+//!   before the window's end, ON_TIME for the first pane after it (unless the
+//!   output watermark passed the window already), LATE afterwards.
+//! - When the watermark passes the garbage-collection time, a final pane is
+//!   emitted (by the rules above) and the window's state is dropped.
 
 use crate::batch::Batch;
 use crate::coder::{self, Element, Key};
 use crate::error::{BeamError, Result};
 use crate::kernel::{GroupingEnv, GroupingKernel, GroupingTable};
+use crate::runner_support::trigger_state::{self as ts, TriggerContext, TriggerState};
 use crate::time::Timestamp;
-use crate::window::{IntervalWindow, PaneInfo, Window, WindowedValue};
-use crate::windowfn::{TimestampCombiner, WindowFn};
+use crate::trigger::{AccumulationMode, ClosingBehavior, OnTimeBehavior};
+use crate::window::{IntervalWindow, PaneInfo, PaneTiming, Window, WindowedValue};
+use crate::windowfn::{TimestampCombiner, WindowingStrategy};
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash};
@@ -27,8 +52,8 @@ pub trait Aggregation: Send + Sync + 'static {
     type K: Key;
     /// Input value type.
     type V: Element;
-    /// Accumulator.
-    type Acc: Send;
+    /// Accumulator (cloned only to emit accumulating panes).
+    type Acc: Send + Clone;
     /// Output value type.
     type Out: Element;
     /// The key of an input element.
@@ -41,154 +66,552 @@ pub trait Aggregation: Send + Sync + 'static {
     fn add(&self, acc: &mut Self::Acc, value: Self::V);
     /// Merges `other` into `acc`.
     fn merge(&self, acc: &mut Self::Acc, other: Self::Acc);
-    /// The output of a complete accumulator.
+    /// The output of an accumulator.
     fn extract(&self, acc: Self::Acc) -> Self::Out;
 }
 
-/// The proto-windows of one key under a merging window function, with their slots.
-type Sessions<A> = Vec<(IntervalWindow, Slot<A>)>;
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
-struct Slot<A> {
-    acc: A,
-    hold: Timestamp,
+/// Per (key, window) state. What every element touches is inline; the rest is
+/// boxed, to keep hash-table slots small.
+struct WindowState<A> {
+    acc: Option<A>,
+    element_hold: Option<Timestamp>,
+    new_data: bool,
+    dirty: bool,
+    cold: Box<ColdState>,
 }
 
-/// Accumulators per (key, window) for one partition of keys.
+struct ColdState {
+    extra_hold: Option<Timestamp>,
+    trigger: TriggerState,
+    last_pane: Option<PaneInfo>,
+    end_of_window_done: bool,
+}
+
+impl<A> WindowState<A> {
+    fn hold(&self) -> Option<Timestamp> {
+        match (self.element_hold, self.cold.extra_hold) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+fn new_state<A>(
+    trigger: &crate::trigger::Trigger,
+    input_wm: Timestamp,
+    window: &Window,
+) -> WindowState<A> {
+    WindowState {
+        acc: None,
+        element_hold: None,
+        new_data: false,
+        dirty: false,
+        cold: Box::new(ColdState {
+            extra_hold: None,
+            trigger: TriggerState::new(trigger),
+            last_pane: None,
+            end_of_window_done: window.max_timestamp() < input_wm,
+        }),
+    }
+}
+
+/// The grouping state of one partition of keys.
 pub struct WindowedTable<A: Aggregation> {
     agg: Arc<A>,
-    window_fn: WindowFn,
-    combiner: TimestampCombiner,
+    strategy: Arc<WindowingStrategy>,
     step: Arc<str>,
-    slots: Slots<A>,
+    reacts_to_elements: bool,
+    uses_processing_time: bool,
+    input_wm: Timestamp,
+    output_wm: Timestamp,
+    now: Timestamp,
+    windows: FastMap<(A::K, Window), WindowState<A::Acc>>,
+    /// Active windows per key, for merging window functions.
+    sessions: FastMap<A::K, Vec<IntervalWindow>>,
+    /// Windows whose trigger finished, until their garbage-collection time.
+    closed: FastMap<(A::K, Window), Timestamp>,
+    dirty: Vec<(A::K, Window)>,
+    output: Vec<WindowedValue<(A::K, A::Out)>>,
+    dropped_late: i64,
+    dropped_closed: i64,
 }
-
-type Slots<A> = HashMap<
-    (<A as Aggregation>::K, Window),
-    Slot<<A as Aggregation>::Acc>,
-    foldhash::fast::RandomState,
->;
 
 impl<A: Aggregation> WindowedTable<A> {
     fn new(kernel: &TableKernel<A>) -> Self {
         WindowedTable {
             agg: kernel.agg.clone(),
-            window_fn: kernel.window_fn.clone(),
-            combiner: kernel.combiner,
+            reacts_to_elements: kernel.strategy.trigger.reacts_to_elements(),
+            uses_processing_time: kernel.strategy.trigger.uses_processing_time(),
+            strategy: kernel.strategy.clone(),
             step: kernel.step.clone(),
-            slots: Slots::<A>::default(),
+            input_wm: Timestamp::MIN,
+            output_wm: Timestamp::MIN,
+            now: Timestamp::MIN,
+            windows: FastMap::default(),
+            sessions: FastMap::default(),
+            closed: FastMap::default(),
+            dirty: Vec::new(),
+            output: Vec::new(),
+            dropped_late: 0,
+            dropped_closed: 0,
         }
     }
 
-    #[inline]
-    fn add_one(&mut self, key: A::K, value: A::V, ts: Timestamp, window: Window) {
-        let hold = self.window_fn.output_time(ts, &window);
-        match self.slots.entry((key, window)) {
-            Entry::Occupied(mut o) => {
-                let slot = o.get_mut();
-                self.agg.add(&mut slot.acc, value);
-                slot.hold = self.combiner.combine(slot.hold, hold);
+    fn ctx(&self, window: &Window) -> TriggerContext {
+        TriggerContext {
+            window_max: window.max_timestamp(),
+            input_watermark: self.input_wm,
+            now: self.now,
+        }
+    }
+
+    fn new_state(&self, window: &Window) -> WindowState<A::Acc> {
+        new_state(&self.strategy.trigger, self.input_wm, window)
+    }
+
+    /// The end-of-window hold, or else the garbage-collection hold, a window
+    /// needs to keep (Beam's `addEndOfWindowOrGarbageCollectionHolds`).
+    fn eow_or_gc_hold(&self, window: &Window, pane_is_empty: bool) -> Option<Timestamp> {
+        let eow = window.max_timestamp();
+        if eow >= self.input_wm {
+            return Some(eow);
+        }
+        let gc = self.strategy.gc_time(window);
+        if gc < self.input_wm
+            || (pane_is_empty && self.strategy.closing_behavior == ClosingBehavior::FireIfNonEmpty)
+        {
+            return None;
+        }
+        Some(gc)
+    }
+
+    /// Merges `window` into the key's active sessions; returns the window the
+    /// element now belongs to.
+    fn merge_session(&mut self, key: &A::K, window: IntervalWindow) -> Window {
+        let active = self.sessions.entry(key.clone()).or_default();
+        let (overlapping, rest): (Vec<IntervalWindow>, Vec<IntervalWindow>) =
+            active.iter().partition(|w| w.intersects(&window));
+        if overlapping.is_empty() {
+            active.push(window);
+            return Window::Interval(window);
+        }
+        let merged = overlapping.iter().fold(window, |acc, w| acc.span(w));
+        *active = rest;
+        active.push(merged);
+        let merged_w = Window::Interval(merged);
+        let mut states: Vec<(IntervalWindow, WindowState<A::Acc>)> = overlapping
+            .iter()
+            .filter_map(|w| {
+                self.windows
+                    .remove(&(key.clone(), Window::Interval(*w)))
+                    .map(|s| (*w, s))
+            })
+            .collect();
+        if states.len() == 1 && states[0].0 == merged {
+            let (_, s) = states.pop().expect("one state");
+            self.windows.insert((key.clone(), merged_w), s);
+            return merged_w;
+        }
+        // The result keeps its own pane history only if it is one of the merged windows.
+        let base = states.iter().position(|(w, _)| *w == merged);
+        let mut result = match base {
+            Some(i) => states.swap_remove(i).1,
+            None => self.new_state(&merged_w),
+        };
+        let combiner = self.strategy.timestamp_combiner;
+        let mut trigger_states = vec![std::mem::replace(
+            &mut result.cold.trigger,
+            TriggerState::new(&self.strategy.trigger),
+        )];
+        let mut had_extra = result.cold.extra_hold.is_some();
+        for (_, s) in states {
+            if let Some(acc) = s.acc {
+                match &mut result.acc {
+                    Some(r) => self.agg.merge(r, acc),
+                    none => *none = Some(acc),
+                }
+            }
+            result.new_data |= s.new_data;
+            result.element_hold = match (result.element_hold, s.element_hold) {
+                (Some(a), Some(b)) => Some(combiner.combine(a, b)),
+                (a, b) => a.or(b),
+            };
+            had_extra |= s.cold.extra_hold.is_some();
+            trigger_states.push(s.cold.trigger);
+        }
+        if combiner == TimestampCombiner::EndOfWindow && result.element_hold.is_some() {
+            result.element_hold = Some(merged.max_timestamp());
+        }
+        result.cold.extra_hold = if had_extra {
+            self.eow_or_gc_hold(&merged_w, false)
+        } else {
+            None
+        };
+        result.cold.trigger = ts::merge(&self.strategy.trigger, trigger_states);
+        result.cold.end_of_window_done = merged.max_timestamp() < self.input_wm;
+        result.dirty = false;
+        self.windows.insert((key.clone(), merged_w), result);
+        merged_w
+    }
+
+    fn add_one(
+        &mut self,
+        key: A::K,
+        value: A::V,
+        ts: Timestamp,
+        window: Window,
+        check_keys: bool,
+    ) -> Result<()> {
+        let strategy = &self.strategy;
+        if strategy.gc_time(&window) < self.input_wm {
+            self.dropped_late += 1;
+            return Ok(());
+        }
+        let window = match (strategy.window_fn.is_merging(), window) {
+            (true, Window::Interval(w)) => self.merge_session(&key, w),
+            (_, w) => w,
+        };
+        if !self.closed.is_empty() && self.closed.contains_key(&(key.clone(), window)) {
+            self.dropped_closed += 1;
+            return Ok(());
+        }
+        let combiner = self.strategy.timestamp_combiner;
+        let output_time = match combiner {
+            TimestampCombiner::EndOfWindow => window.max_timestamp(),
+            _ => self.strategy.window_fn.output_time(ts, &window),
+        };
+        let late_for_output = output_time < self.output_wm;
+        let gc_hold = if late_for_output {
+            self.eow_or_gc_hold_for_late(&window)
+        } else {
+            None
+        };
+        let ctx = self.ctx(&window);
+        let needs_eval = self.reacts_to_elements || window.max_timestamp() < self.input_wm;
+        let mut incoming = Vec::new();
+        if check_keys {
+            coder::encode(&key, &mut incoming).map_err(|m| coder_error(&self.step, m))?;
+        }
+        let trigger = &self.strategy.trigger;
+        let input_wm = self.input_wm;
+        let tracks_elements = self.reacts_to_elements || self.uses_processing_time;
+        let (state, dirty_key) = match self.windows.entry((key, window)) {
+            Entry::Occupied(o) => {
+                if check_keys
+                    && coder::encode_to_vec(&o.key().0).map_err(|m| coder_error(&self.step, m))?
+                        != incoming
+                {
+                    return Err(coder_error(
+                        &self.step,
+                        format!(
+                            "key {} equals another key under Eq but encodes differently; key types must encode deterministically (no HashMap/HashSet in keys)",
+                            coder::describe(&o.key().0)
+                        ),
+                    ));
+                }
+                let dirty_key = (needs_eval && !o.get().dirty).then(|| o.key().clone());
+                (o.into_mut(), dirty_key)
             }
             Entry::Vacant(v) => {
+                let dirty_key = needs_eval.then(|| v.key().clone());
+                (v.insert(new_state(trigger, input_wm, &window)), dirty_key)
+            }
+        };
+        match &mut state.acc {
+            Some(acc) if check_keys => {
+                // Merge a one-element accumulator, as a lifted combine would.
+                let mut one = self.agg.create();
+                self.agg.add(&mut one, value);
+                self.agg.merge(acc, one);
+            }
+            Some(acc) => self.agg.add(acc, value),
+            none => {
                 let mut acc = self.agg.create();
                 self.agg.add(&mut acc, value);
-                v.insert(Slot { acc, hold });
+                *none = Some(acc);
             }
         }
-    }
-
-    /// Folds `other` into `self`, checking on request that keys equal under `Eq`
-    /// also encode identically (what grouping across processes relies on).
-    fn absorb(&mut self, other: WindowedTable<A>, check_keys: bool) -> Result<()> {
-        let mut incoming = Vec::new();
-        let mut stored = Vec::new();
-        let step = self.step.clone();
-        for ((key, window), slot) in other.slots {
-            if check_keys {
-                incoming.clear();
-                coder::encode(&key, &mut incoming).map_err(|m| self.coder_error(m))?;
+        state.new_data = true;
+        if late_for_output {
+            if gc_hold.is_some() {
+                state.cold.extra_hold = match (state.cold.extra_hold, gc_hold) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
             }
-            match self.slots.entry((key, window)) {
-                Entry::Occupied(mut o) => {
-                    if check_keys {
-                        stored.clear();
-                        coder::encode(&o.key().0, &mut stored)
-                            .map_err(|m| coder_error(&step, m))?;
-                        if incoming != stored {
-                            return Err(coder_error(&step, format!(
-                                "key {} equals another key under Eq but encodes differently; key types must encode deterministically (no HashMap/HashSet in keys)",
-                                coder::describe(&o.key().0)
-                            )));
-                        }
-                    }
-                    let s = o.get_mut();
-                    self.agg.merge(&mut s.acc, slot.acc);
-                    s.hold = self.combiner.combine(s.hold, slot.hold);
-                }
-                Entry::Vacant(v) => {
-                    v.insert(slot);
-                }
-            }
+        } else {
+            state.element_hold = Some(match state.element_hold {
+                Some(h) => combiner.combine(h, output_time),
+                None => output_time,
+            });
+        }
+        if tracks_elements {
+            ts::on_element(trigger, &mut state.cold.trigger, &ctx);
+        }
+        if let Some(k) = dirty_key {
+            state.dirty = true;
+            self.dirty.push(k);
         }
         Ok(())
     }
 
-    fn coder_error(&self, message: String) -> BeamError {
-        coder_error(&self.step, message)
+    fn eow_or_gc_hold_for_late(&self, window: &Window) -> Option<Timestamp> {
+        let gc = self.strategy.gc_time(window);
+        (gc >= self.input_wm).then_some(gc)
     }
 
-    fn emit(
+    fn describe_pane(
         &self,
-        out: &mut Vec<WindowedValue<(A::K, A::Out)>>,
-        key: A::K,
-        window: Window,
-        slot: Slot<A::Acc>,
-    ) {
-        out.push(WindowedValue {
-            value: (key, self.agg.extract(slot.acc)),
-            timestamp: self.combiner.finish(slot.hold, &window),
-            window,
-            pane: PaneInfo::ON_TIME_AND_ONLY_FIRING,
-        });
+        window: &Window,
+        previous: Option<PaneInfo>,
+        is_final: bool,
+    ) -> PaneInfo {
+        let max = window.max_timestamp();
+        let (is_first, index, mut nonspeculative) = match previous {
+            None => (true, 0, 0),
+            Some(p) => (false, p.index + 1, p.nonspeculative_index + 1),
+        };
+        let only_early_so_far = previous.is_none_or(|p| p.timing == PaneTiming::Early);
+        let timing = if max < self.output_wm || !only_early_so_far {
+            PaneTiming::Late
+        } else if self.input_wm <= max {
+            nonspeculative = -1;
+            PaneTiming::Early
+        } else {
+            PaneTiming::OnTime
+        };
+        PaneInfo {
+            is_first,
+            is_last: is_final,
+            timing,
+            index,
+            nonspeculative_index: nonspeculative,
+        }
     }
 
-    /// Fires every window (the watermark reached +infinity) and returns the output.
-    pub fn fire_all(mut self) -> Vec<WindowedValue<(A::K, A::Out)>> {
-        let slots = std::mem::take(&mut self.slots);
-        let mut out = Vec::with_capacity(slots.len());
-        if !self.window_fn.is_merging() {
-            for ((key, window), slot) in slots {
-                self.emit(&mut out, key, window, slot);
-            }
-            return out;
+    /// Fires a pane for (key, window). `gc`: the window's garbage-collection
+    /// time passed, so this is the final pane whatever the trigger says.
+    fn fire(&mut self, key: &A::K, window: Window, gc: bool) {
+        let entry_key = (key.clone(), window);
+        let Some(mut state) = self.windows.remove(&entry_key) else {
+            return;
+        };
+        if !gc {
+            let ctx = self.ctx(&window);
+            ts::on_fire(&self.strategy.trigger, &mut state.cold.trigger, &ctx);
         }
-        let mut per_key: HashMap<A::K, Sessions<A::Acc>, foldhash::fast::RandomState> =
-            HashMap::default();
-        for ((key, window), slot) in slots {
-            if let Window::Interval(w) = window {
-                per_key.entry(key).or_default().push((w, slot));
+        let finished = gc || state.cold.trigger.is_finished();
+        let pane = self.describe_pane(&window, state.cold.last_pane, finished);
+        let emit = state.new_data
+            || (pane.timing == PaneTiming::OnTime
+                && self.strategy.on_time_behavior == OnTimeBehavior::FireAlways)
+            || (finished && self.strategy.closing_behavior == ClosingBehavior::FireAlways);
+        let max = window.max_timestamp();
+        let timestamp = match state.element_hold.or(state.cold.extra_hold) {
+            Some(h) if h <= max => h,
+            _ => max,
+        };
+        if emit {
+            let accumulating =
+                self.strategy.accumulation_mode == AccumulationMode::Accumulating && !finished;
+            let acc = if accumulating {
+                state.acc.clone()
+            } else {
+                state.acc.take()
+            };
+            let acc = acc.unwrap_or_else(|| self.agg.create());
+            self.output.push(WindowedValue {
+                value: (key.clone(), self.agg.extract(acc)),
+                timestamp,
+                window,
+                pane,
+            });
+            state.cold.last_pane = Some(pane);
+            state.new_data = false;
+        }
+        state.element_hold = None;
+        state.cold.extra_hold = None;
+        if finished {
+            if let Some(active) = self.sessions.get_mut(key) {
+                active.retain(|w| Window::Interval(*w) != window);
+                if active.is_empty() {
+                    self.sessions.remove(key);
+                }
+            }
+            let gc_time = self.strategy.gc_time(&window);
+            if !gc && gc_time >= self.input_wm {
+                self.closed.insert(entry_key, gc_time);
+            }
+            return;
+        }
+        state.cold.extra_hold = self.eow_or_gc_hold(&window, true);
+        self.windows.insert(entry_key, state);
+    }
+
+    fn evaluate_dirty(&mut self) {
+        let dirty = std::mem::take(&mut self.dirty);
+        for (key, window) in dirty {
+            let Some(state) = self.windows.get_mut(&(key.clone(), window)) else {
+                continue;
+            };
+            state.dirty = false;
+            let ctx = TriggerContext {
+                window_max: window.max_timestamp(),
+                input_watermark: self.input_wm,
+                now: self.now,
+            };
+            if ts::should_fire(&self.strategy.trigger, &state.cold.trigger, &ctx) {
+                self.fire(&key, window, false);
             }
         }
-        for (key, entries) in per_key {
-            let windows: Vec<IntervalWindow> = entries.iter().map(|(w, _)| *w).collect();
-            let (target, merged) = WindowFn::merge_windows(&windows);
-            let mut merged_slots: Vec<Option<Slot<A::Acc>>> =
-                (0..merged.len()).map(|_| None).collect();
-            for ((_, slot), t) in entries.into_iter().zip(target) {
-                match &mut merged_slots[t] {
-                    Some(m) => {
-                        self.agg.merge(&mut m.acc, slot.acc);
-                        m.hold = self.combiner.combine(m.hold, slot.hold);
+    }
+
+    fn recompute_output_watermark(&mut self) {
+        let hold = self.windows.values().filter_map(WindowState::hold).min();
+        let new = hold.map_or(self.input_wm, |h| h.min(self.input_wm));
+        // The output watermark never goes back.
+        self.output_wm = self.output_wm.max(new);
+    }
+
+    /// Advances the input watermark to `wm`, firing end-of-window and
+    /// garbage-collection timers in timestamp order.
+    pub fn advance_watermark(&mut self, wm: Timestamp) {
+        if wm <= self.input_wm {
+            return;
+        }
+        self.input_wm = wm;
+        // End-of-window timers fire the trigger; garbage-collection timers emit
+        // the final pane. When both fall on one time (no allowed lateness) the
+        // final pane is also the on-time one.
+        let mut timers: Vec<(Timestamp, bool, A::K, Window)> = Vec::new();
+        for ((k, w), s) in &self.windows {
+            let gc = self.strategy.gc_time(w);
+            let max = w.max_timestamp();
+            if !s.cold.end_of_window_done && max < wm && !(gc < wm && gc == max) {
+                timers.push((max, false, k.clone(), *w));
+            }
+            if gc < wm {
+                timers.push((gc, true, k.clone(), *w));
+            }
+        }
+        timers.sort_by_key(|t| (t.0, t.1));
+        for (_, is_gc, key, window) in timers {
+            let entry_key = (key, window);
+            let Some(state) = self.windows.get_mut(&entry_key) else {
+                continue;
+            };
+            state.cold.end_of_window_done = true;
+            let ctx = TriggerContext {
+                window_max: window.max_timestamp(),
+                input_watermark: wm,
+                now: self.now,
+            };
+            let (key, window) = entry_key;
+            if is_gc {
+                self.fire(&key, window, true);
+                if let Some(active) = self.sessions.get_mut(&key) {
+                    active.retain(|w| Window::Interval(*w) != window);
+                    if active.is_empty() {
+                        self.sessions.remove(&key);
                     }
-                    empty => *empty = Some(slot),
                 }
-            }
-            for (w, slot) in merged.into_iter().zip(merged_slots) {
-                if let Some(slot) = slot {
-                    self.emit(&mut out, key.clone(), Window::Interval(w), slot);
-                }
+                self.windows.remove(&(key, window));
+            } else if ts::should_fire(&self.strategy.trigger, &state.cold.trigger, &ctx) {
+                self.fire(&key, window, false);
             }
         }
-        out
+        self.closed.retain(|_, gc| *gc >= wm);
+        self.recompute_output_watermark();
+    }
+
+    /// Advances processing time to `now`, firing triggers whose deadline passed.
+    pub fn advance_time(&mut self, now: Timestamp) {
+        if now <= self.now {
+            return;
+        }
+        self.now = now;
+        if !self.uses_processing_time {
+            return;
+        }
+        let trigger = &self.strategy.trigger;
+        let mut due: Vec<(Timestamp, A::K, Window)> = self
+            .windows
+            .iter()
+            .filter_map(|((k, w), s)| {
+                ts::next_deadline(trigger, &s.cold.trigger)
+                    .filter(|d| *d <= now)
+                    .map(|d| (d, k.clone(), *w))
+            })
+            .collect();
+        due.sort_by_key(|d| d.0);
+        for (_, key, window) in due {
+            let ctx = self.ctx(&window);
+            let ready = self
+                .windows
+                .get(&(key.clone(), window))
+                .is_some_and(|s| ts::should_fire(&self.strategy.trigger, &s.cold.trigger, &ctx));
+            if ready {
+                self.fire(&key, window, false);
+            }
+        }
+        self.recompute_output_watermark();
+    }
+
+    /// The earliest processing-time deadline of any trigger.
+    pub fn next_deadline(&self) -> Option<Timestamp> {
+        let trigger = &self.strategy.trigger;
+        if !self.uses_processing_time {
+            return None;
+        }
+        self.windows
+            .values()
+            .filter_map(|s| ts::next_deadline(trigger, &s.cold.trigger))
+            .min()
+    }
+
+    /// Which windows hold state for `key`, and which are closed.
+    pub fn window_status(&self, key: &A::K, window: &Window) -> WindowStatus {
+        let k = (key.clone(), *window);
+        if self.windows.contains_key(&k) {
+            WindowStatus::Present
+        } else if self.closed.contains_key(&k) {
+            WindowStatus::Closed
+        } else {
+            WindowStatus::Absent
+        }
+    }
+
+    fn flush_metrics(&mut self, env: &mut GroupingEnv<'_>) {
+        if self.dropped_late > 0 {
+            env.metrics
+                .inc_counter("dropped_due_to_lateness", self.dropped_late);
+            self.dropped_late = 0;
+        }
+        if self.dropped_closed > 0 {
+            env.metrics
+                .inc_counter("dropped_due_to_closed_window", self.dropped_closed);
+            self.dropped_closed = 0;
+        }
+    }
+}
+
+/// Whether a window of a key holds state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WindowStatus {
+    /// The window has buffered state or pending holds and timers.
+    Present,
+    /// The window's trigger finished; only that fact is kept until garbage collection.
+    Closed,
+    /// Nothing is kept for the window.
+    Absent,
+}
+
+fn coder_error(step: &str, message: String) -> BeamError {
+    BeamError::Coder {
+        step: step.to_string(),
+        message,
     }
 }
 
@@ -201,53 +624,56 @@ impl<A: Aggregation> GroupingTable for WindowedTable<A> {
                 b.type_name()
             ))
         })?;
-        if env.checks {
-            // Pre-combine the bundle on its own and merge it in, as a lifted combine
-            // across workers would: exercises merging on every run.
-            let mut partial = WindowedTable {
-                agg: self.agg.clone(),
-                window_fn: self.window_fn.clone(),
-                combiner: self.combiner,
-                step: self.step.clone(),
-                slots: Slots::<A>::default(),
-            };
-            for wv in values {
-                let (k, v) = self.agg.split(wv.value);
-                partial.add_one(k, v, wv.timestamp, wv.window);
-            }
-            return self.absorb(partial, true);
-        }
         for wv in values {
             let (k, v) = self.agg.split(wv.value);
-            self.add_one(k, v, wv.timestamp, wv.window);
+            self.add_one(k, v, wv.timestamp, wv.window, env.checks)?;
         }
+        if !self.dirty.is_empty() {
+            self.evaluate_dirty();
+        }
+        self.flush_metrics(env);
         Ok(())
     }
 
-    fn finish(self: Box<Self>, _env: &mut GroupingEnv<'_>) -> Result<Batch> {
-        Ok(Batch::new(self.fire_all()))
+    fn advance_input_watermark(&mut self, wm: Timestamp, env: &mut GroupingEnv<'_>) -> Result<()> {
+        self.advance_watermark(wm);
+        self.flush_metrics(env);
+        Ok(())
     }
-}
 
-fn coder_error(step: &str, message: String) -> BeamError {
-    BeamError::Coder {
-        step: step.to_string(),
-        message,
+    fn advance_processing_time(&mut self, now: Timestamp, env: &mut GroupingEnv<'_>) -> Result<()> {
+        self.advance_time(now);
+        self.flush_metrics(env);
+        Ok(())
+    }
+
+    fn output_watermark(&self) -> Timestamp {
+        self.output_wm
+    }
+
+    fn next_processing_time(&self) -> Option<Timestamp> {
+        self.next_deadline()
+    }
+
+    fn take_output(&mut self) -> Option<Batch> {
+        if self.output.is_empty() {
+            None
+        } else {
+            Some(Batch::new(std::mem::take(&mut self.output)))
+        }
     }
 }
 
 /// The kernel of a grouping step: creates tables and partitions input by key.
 pub(crate) struct TableKernel<A: Aggregation> {
     pub agg: Arc<A>,
-    pub window_fn: WindowFn,
-    pub combiner: TimestampCombiner,
+    pub strategy: Arc<WindowingStrategy>,
     pub step: Arc<str>,
 }
 
-/// A fixed, process-independent hasher for partitioning keys.
+/// The partition of `key` among `parts`: the same in every process of a job.
 pub(crate) fn partition_of<K: Hash>(key: &K, parts: usize) -> usize {
-    let h = std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default()
-        .hash_one(key);
+    let h = foldhash::fast::FixedState::with_seed(0x5eed_beef).hash_one(key);
     (h % parts as u64) as usize
 }
 

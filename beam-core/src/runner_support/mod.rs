@@ -5,10 +5,11 @@
 //! timestamp combining and pane metadata. Runners own only scheduling,
 //! parallelism and data movement.
 //!
-//! This module currently implements the batch case: all input of a grouping
-//! arrives before the watermark moves from -infinity to +infinity, so every
-//! window fires exactly one on-time, final pane.
+//! In the batch case all input of a grouping arrives before the watermark
+//! moves from -infinity to +infinity, so every window fires one on-time, final
+//! pane; streaming runners move watermarks and processing time step by step.
 
 pub mod grouping;
+pub mod trigger_state;
 
-pub use grouping::{Aggregation, WindowedTable};
+pub use grouping::{Aggregation, WindowStatus, WindowedTable};

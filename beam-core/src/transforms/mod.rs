@@ -9,4 +9,5 @@ pub mod count;
 pub mod elementwise;
 pub mod flatten;
 pub mod roots;
+pub mod test_stream;
 pub mod windowing;

@@ -7,6 +7,7 @@ use crate::graph::Primitive;
 use crate::kernel::WindowKernel;
 use crate::pipeline::{OutputSpec, PCollection, PTransform};
 use crate::time::Duration;
+use crate::trigger::{AccumulationMode, ClosingBehavior, OnTimeBehavior, Trigger};
 use crate::window::WindowedValue;
 use crate::windowfn::{TimestampCombiner, WindowFn};
 use std::marker::PhantomData;
@@ -29,9 +30,13 @@ use std::sync::Arc;
 /// p.run().unwrap();
 /// ```
 pub struct WindowInto<T> {
-    window_fn: WindowFn,
+    window_fn: Option<WindowFn>,
     combiner: Option<TimestampCombiner>,
     lateness: Option<Duration>,
+    trigger: Option<(Trigger, AccumulationMode)>,
+    on_time: Option<OnTimeBehavior>,
+    closing: Option<ClosingBehavior>,
+    allow_unsafe: bool,
     _t: PhantomData<fn(T)>,
 }
 
@@ -39,11 +44,52 @@ impl<T: Element> WindowInto<T> {
     /// Windows by `window_fn`.
     pub fn new(window_fn: WindowFn) -> Self {
         WindowInto {
-            window_fn,
+            window_fn: Some(window_fn),
+            ..Self::configure()
+        }
+    }
+    /// Keeps the windows elements are in and changes only how later groupings
+    /// fire (Beam's `Window.configure()`).
+    pub fn configure() -> Self {
+        WindowInto {
+            window_fn: None,
             combiner: None,
             lateness: None,
+            trigger: None,
+            on_time: None,
+            closing: None,
+            allow_unsafe: false,
             _t: PhantomData,
         }
+    }
+    /// Fires panes by `trigger`, accumulating or discarding, accepting data up to
+    /// `allowed_lateness` after the end of a window. All three are required
+    /// together, as in Beam.
+    pub fn triggering(
+        mut self,
+        trigger: Trigger,
+        mode: AccumulationMode,
+        allowed_lateness: Duration,
+    ) -> Self {
+        self.trigger = Some((trigger, mode));
+        self.lateness = Some(allowed_lateness);
+        self
+    }
+    /// Whether an empty on-time pane is emitted.
+    pub fn with_on_time_behavior(mut self, b: OnTimeBehavior) -> Self {
+        self.on_time = Some(b);
+        self
+    }
+    /// Whether an empty final pane is emitted.
+    pub fn with_closing_behavior(mut self, b: ClosingBehavior) -> Self {
+        self.closing = Some(b);
+        self
+    }
+    /// Accepts a trigger that may finish while late data is still allowed (such
+    /// data is then dropped); rejected by default as Beam does.
+    pub fn allow_unsafe_trigger(mut self) -> Self {
+        self.allow_unsafe = true;
+        self
     }
     /// Sets how groupings compute output timestamps.
     pub fn with_timestamp_combiner(mut self, c: TimestampCombiner) -> Self {
@@ -91,19 +137,29 @@ impl<T: Element> WindowKernel for AssignKernel<T> {
     }
 }
 
+/// Keeps every element's window (for [`WindowInto::configure`]).
+struct KeepWindows;
+
+impl WindowKernel for KeepWindows {
+    fn assign(&self, input: Batch) -> Batch {
+        input
+    }
+}
+
 impl<T: Element> PTransform<PCollection<T>> for WindowInto<T> {
     type Output = PCollection<T>;
     fn expand(self, input: &PCollection<T>) -> Result<PCollection<T>> {
         let p = input.pipeline().clone();
         let step = p.current_scope();
-        self.window_fn
-            .validate()
-            .map_err(|m| BeamError::construction(&step, m))?;
-        if let WindowFn::InvalidWindows(_) = self.window_fn {
-            return Err(BeamError::construction(
-                &step,
-                "InvalidWindows cannot be assigned",
-            ));
+        if let Some(f) = &self.window_fn {
+            f.validate()
+                .map_err(|m| BeamError::construction(&step, m))?;
+            if let WindowFn::InvalidWindows(_) = f {
+                return Err(BeamError::construction(
+                    &step,
+                    "InvalidWindows cannot be assigned",
+                ));
+            }
         }
         if self.lateness.is_some_and(|d| d.as_micros() < 0) {
             return Err(BeamError::construction(
@@ -112,20 +168,49 @@ impl<T: Element> PTransform<PCollection<T>> for WindowInto<T> {
             ));
         }
         let mut strategy = input.windowing();
-        strategy.window_fn = self.window_fn.clone();
+        if let Some(f) = &self.window_fn {
+            strategy.window_fn = f.clone();
+        }
         if let Some(c) = self.combiner {
             strategy.timestamp_combiner = c;
         }
         if let Some(l) = self.lateness {
             strategy.allowed_lateness = l;
         }
+        if let Some((t, mode)) = self.trigger {
+            t.validate()
+                .map_err(|m| BeamError::construction(&step, m))?;
+            strategy.trigger = t;
+            strategy.accumulation_mode = mode;
+        }
+        if let Some(b) = self.on_time {
+            strategy.on_time_behavior = b;
+        }
+        if let Some(b) = self.closing {
+            strategy.closing_behavior = b;
+        }
+        // A trigger that can finish while late data is still allowed loses that data.
+        if strategy.trigger.may_finish()
+            && strategy.allowed_lateness > Duration::ZERO
+            && !self.allow_unsafe
+        {
+            return Err(BeamError::construction(
+                &step,
+                format!(
+                    "Unsafe trigger '{}' may lose data: it can finish while late data is still allowed; wrap it in Trigger::repeatedly, add late firings, or call allow_unsafe_trigger()",
+                    strategy.trigger
+                ),
+            ));
+        }
+        let kernel: Arc<dyn WindowKernel> = match self.window_fn {
+            Some(window_fn) => Arc::new(AssignKernel::<T> {
+                window_fn,
+                _t: PhantomData,
+            }),
+            None => Arc::new(KeepWindows),
+        };
         let ids = p.add_primitive(
-            Primitive::WindowInto {
-                kernel: Arc::new(AssignKernel::<T> {
-                    window_fn: self.window_fn,
-                    _t: PhantomData,
-                }),
-            },
+            Primitive::WindowInto { kernel },
             vec![input.id()],
             vec![OutputSpec::of::<T>(strategy, input.is_bounded())],
         )?;
