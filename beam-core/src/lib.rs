@@ -63,7 +63,9 @@ pub use metrics::{MetricResults, MetricsContainer};
 pub use options::{PipelineOptions, RunnerOption};
 pub use pardo::{ParDo, ParDoOutputs};
 pub use pipeline::{PBegin, PCollection, PTransform, Pipeline};
-pub use runner::{PipelineResult, PipelineState, Runner, RunnerRegistration};
+pub use runner::{
+    Feature, KnownFailure, PipelineResult, PipelineState, Runner, RunnerRegistration,
+};
 pub use side_input::{PCollectionView, View};
 pub use source::{BoundedSource, SourceReader};
 pub use time::{Duration, Timestamp};

@@ -8,6 +8,8 @@
 //!         name: "direct",
 //!         about: "checks the model; deterministic",
 //!         options: &[],
+//!         features: &[beam_core::Feature::SideInputs],
+//!         known_failures: &[],
 //!         create: || Box::new(DirectRunner),
 //!     }
 //! }
@@ -30,6 +32,42 @@ pub trait Runner: Send + Sync {
     fn run(&self, graph: Graph) -> Result<PipelineResult>;
 }
 
+/// A model feature that not every runner supports, like Beam's `Uses*`
+/// test categories. Conformance scenarios declare the features they use;
+/// runners declare the features they support.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Feature {
+    /// Side inputs (views) read by a ParDo.
+    SideInputs,
+    /// Merging window functions (sessions).
+    MergingWindows,
+    /// Triggers other than the default one.
+    Triggers,
+    /// Processing-time triggers and timers.
+    ProcessingTime,
+    /// TestStream: scripted elements, watermarks and processing time.
+    TestStream,
+    /// Unbounded PCollections.
+    Unbounded,
+    /// User metrics.
+    Metrics,
+    /// DoFn lifecycle guarantees (setup/teardown pairing, teardown after failure).
+    Lifecycle,
+    /// Stateful ParDo (state per key and window).
+    StatefulParDo,
+    /// Event-time and processing-time timers in a ParDo.
+    Timers,
+}
+
+/// A conformance scenario a runner is known to fail, with the reason.
+#[derive(Debug)]
+pub struct KnownFailure {
+    /// The scenario's name.
+    pub scenario: &'static str,
+    /// Why it fails, and what would fix it.
+    pub reason: &'static str,
+}
+
 /// An entry of the runner registry.
 pub struct RunnerRegistration {
     /// The `--runner` name.
@@ -38,6 +76,10 @@ pub struct RunnerRegistration {
     pub about: &'static str,
     /// Command-line options this runner adds.
     pub options: &'static [RunnerOption],
+    /// Features the runner supports.
+    pub features: &'static [Feature],
+    /// Conformance scenarios it is known to fail.
+    pub known_failures: &'static [KnownFailure],
     /// Creates the runner.
     pub create: fn() -> Box<dyn Runner>,
 }

@@ -1,2 +1,268 @@
-//! Conformance scenarios, written once and run on every registered runner.
+//! The conformance suite, built the way Beam validates its runners.
+//!
+//! Each [`Scenario`] is written once as ordinary Rust against `beam-core`,
+//! names the Beam test or documentation section it mirrors, and declares the
+//! [`Feature`]s it uses (like Beam's `Uses*` categories). Each runner declares
+//! the features it supports and a short list of known failures with reasons
+//! (Beam's "sickbay"). The suite runs every scenario on every registered runner
+//! and reports each as pass, fail, unsupported or known failure: nothing is
+//! skipped silently. Scenarios whose result must not depend on bundling or
+//! order are replayed under several seeds.
+//!
+//! Trigger transcripts in the YAML format of Beam's Python SDK are run by
+//! [`transcript`]; `CAPABILITIES.md` is generated from both by
+//! `cargo run -p conformance-tests --bin capabilities`.
+
 #![deny(missing_docs)]
+
+pub mod scenarios;
+pub mod transcript;
+
+pub use beam_core::Feature;
+use beam_core::{Pipeline, PipelineOptions, RunnerRegistration};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+// Link every runner so the registry finds it.
+pub use runner_direct;
+
+/// What a scenario runs with: a runner and a seed.
+pub struct Env {
+    runner: &'static str,
+    seed: u64,
+}
+
+impl Env {
+    /// An environment for `runner` with `seed`.
+    pub fn new(runner: &'static str, seed: u64) -> Self {
+        Env { runner, seed }
+    }
+    /// A fresh pipeline on the scenario's runner.
+    pub fn pipeline(&self) -> Pipeline {
+        Pipeline::new(self.options())
+    }
+    /// The options of the scenario's pipelines.
+    pub fn options(&self) -> PipelineOptions {
+        PipelineOptions::default()
+            .with_runner(self.runner)
+            .set("seed", self.seed.to_string())
+    }
+    /// The runner's name.
+    pub fn runner(&self) -> &str {
+        self.runner
+    }
+}
+
+/// One conformance scenario.
+pub struct Scenario {
+    /// Unique name.
+    pub name: &'static str,
+    /// Feature area, a row of the capability matrix.
+    pub area: &'static str,
+    /// Features the scenario needs.
+    pub features: &'static [Feature],
+    /// The Beam test or documentation section it mirrors.
+    pub beam: &'static str,
+    /// Whether it is replayed under several seeds (bundlings and orders).
+    pub replay: bool,
+    /// The scenario: panics (failed assertions, unwraps) mean failure.
+    pub run: fn(&Env),
+}
+
+inventory::collect!(Scenario);
+
+/// Declares a scenario:
+/// `scenario!(name, area = "GroupByKey", features = [MergingWindows], beam = "...", replay = true, |env| { ... });`
+#[macro_export]
+macro_rules! scenario {
+    ($name:ident, area = $area:expr, features = [$($f:ident),*], beam = $beam:expr, replay = $replay:expr, |$env:ident| $body:block) => {
+        #[allow(clippy::redundant_closure_call)]
+        fn $name($env: &$crate::Env) $body
+        inventory::submit! {
+            $crate::Scenario {
+                name: stringify!($name),
+                area: $area,
+                features: &[$($crate::Feature::$f),*],
+                beam: $beam,
+                replay: $replay,
+                run: $name,
+            }
+        }
+    };
+}
+
+/// Every registered scenario, sorted by area and name.
+pub fn all_scenarios() -> Vec<&'static Scenario> {
+    let mut v: Vec<_> = inventory::iter::<Scenario>.into_iter().collect();
+    v.sort_by_key(|s| (s.area, s.name));
+    v
+}
+
+/// How a scenario went on a runner.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    /// It passed (under every seed tried).
+    Pass,
+    /// It failed, with the first failure.
+    Fail(String),
+    /// The runner lacks features it needs.
+    Unsupported(Vec<Feature>),
+    /// It failed as the runner's known-failure list says.
+    KnownFailure(&'static str),
+}
+
+/// Seeds a replayed scenario runs under.
+pub const REPLAY_SEEDS: [u64; 3] = [0, 1, 2];
+
+/// Runs `scenario` on `runner`.
+pub fn run_scenario(scenario: &Scenario, runner: &'static RunnerRegistration) -> Outcome {
+    let missing: Vec<Feature> = scenario
+        .features
+        .iter()
+        .filter(|f| !runner.features.contains(f))
+        .copied()
+        .collect();
+    if !missing.is_empty() {
+        return Outcome::Unsupported(missing);
+    }
+    let seeds: &[u64] = if scenario.replay {
+        &REPLAY_SEEDS
+    } else {
+        &REPLAY_SEEDS[..1]
+    };
+    let mut failure = None;
+    for &seed in seeds {
+        let env = Env::new(runner.name, seed);
+        if let Err(message) = beam_core::user_code::catch(|| (scenario.run)(&env)) {
+            failure = Some(format!("seed {seed}: {message}"));
+            break;
+        }
+    }
+    let known = runner
+        .known_failures
+        .iter()
+        .find(|k| k.scenario == scenario.name);
+    match (failure, known) {
+        (None, None) => Outcome::Pass,
+        (Some(f), None) => Outcome::Fail(f),
+        (Some(_), Some(k)) => Outcome::KnownFailure(k.reason),
+        (None, Some(_)) => Outcome::Fail(
+            "passes but is listed as a known failure of this runner: remove it from the list"
+                .into(),
+        ),
+    }
+}
+
+/// One result of the suite.
+pub struct SuiteResult {
+    /// Scenario (or transcript) name.
+    pub name: String,
+    /// Feature area.
+    pub area: String,
+    /// Runner name.
+    pub runner: &'static str,
+    /// What happened.
+    pub outcome: Outcome,
+}
+
+/// Runs every scenario and every bundled transcript on every registered runner.
+pub fn run_suite() -> Vec<SuiteResult> {
+    let mut out = Vec::new();
+    for runner in beam_core::runner::registered_runners() {
+        for s in all_scenarios() {
+            out.push(SuiteResult {
+                name: s.name.to_string(),
+                area: s.area.to_string(),
+                runner: runner.name,
+                outcome: run_scenario(s, runner),
+            });
+        }
+        for (file, t) in transcript::bundled() {
+            out.push(SuiteResult {
+                name: format!("{file}:{}", t.name),
+                area: "Trigger transcripts".to_string(),
+                runner: runner.name,
+                outcome: transcript::run(&t, runner),
+            });
+        }
+    }
+    out
+}
+
+/// The capability matrix: feature area x runner, counts of pass / fail /
+/// unsupported / known failure.
+pub fn capabilities_markdown(results: &[SuiteResult]) -> String {
+    let runners: Vec<&str> = {
+        let mut r: Vec<&str> = results.iter().map(|r| r.runner).collect();
+        r.sort();
+        r.dedup();
+        r
+    };
+    let mut cells: BTreeMap<(&str, &str), [usize; 4]> = BTreeMap::new();
+    for r in results {
+        let c = cells.entry((r.area.as_str(), r.runner)).or_default();
+        let i = match r.outcome {
+            Outcome::Pass => 0,
+            Outcome::Fail(_) => 1,
+            Outcome::Unsupported(_) => 2,
+            Outcome::KnownFailure(_) => 3,
+        };
+        c[i] += 1;
+    }
+    let mut s = String::new();
+    s.push_str("# Capabilities\n\nGenerated by `cargo run -p conformance-tests --bin capabilities`; the test suite fails when this file is stale.\n\n");
+    s.push_str("Each cell: pass / fail / unsupported / known failure, over the conformance scenarios and trigger transcripts of the area. Replayed scenarios count once.\n\n");
+    let _ = write!(s, "| area |");
+    for r in &runners {
+        let _ = write!(s, " {r} |");
+    }
+    s.push_str("\n|---|");
+    for _ in &runners {
+        s.push_str("---|");
+    }
+    s.push('\n');
+    let areas: Vec<&str> = {
+        let mut a: Vec<&str> = results.iter().map(|r| r.area.as_str()).collect();
+        a.sort();
+        a.dedup();
+        a
+    };
+    let mut totals = vec![[0usize; 4]; runners.len()];
+    for area in &areas {
+        let _ = write!(s, "| {area} |");
+        for (i, r) in runners.iter().enumerate() {
+            let c = cells.get(&(*area, *r)).copied().unwrap_or_default();
+            for k in 0..4 {
+                totals[i][k] += c[k];
+            }
+            let _ = write!(s, " {} / {} / {} / {} |", c[0], c[1], c[2], c[3]);
+        }
+        s.push('\n');
+    }
+    s.push_str("| **total** |");
+    for t in &totals {
+        let _ = write!(s, " **{} / {} / {} / {}** |", t[0], t[1], t[2], t[3]);
+    }
+    s.push('\n');
+    let unsupported: Vec<&SuiteResult> = results
+        .iter()
+        .filter(|r| {
+            matches!(
+                r.outcome,
+                Outcome::Unsupported(_) | Outcome::KnownFailure(_)
+            )
+        })
+        .collect();
+    if !unsupported.is_empty() {
+        s.push_str("\n## Not passing\n\n");
+        for r in unsupported {
+            let why = match &r.outcome {
+                Outcome::Unsupported(f) => format!("unsupported: needs {f:?}"),
+                Outcome::KnownFailure(reason) => format!("known failure: {reason}"),
+                _ => String::new(),
+            };
+            let _ = writeln!(s, "- `{}` on {}: {why}", r.name, r.runner);
+        }
+    }
+    s
+}

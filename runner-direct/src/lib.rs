@@ -30,7 +30,9 @@
 mod executor;
 
 use beam_core::graph::{Graph, Primitive};
-use beam_core::{BeamError, PipelineResult, Result, Runner, RunnerOption, RunnerRegistration};
+use beam_core::{
+    BeamError, Feature, PipelineResult, Result, Runner, RunnerOption, RunnerRegistration,
+};
 
 /// Options of the direct runner.
 #[derive(Clone, Debug)]
@@ -115,6 +117,17 @@ inventory::submit! {
             RunnerOption { name: "no-checks", help: "Turn off coder, mutation and ordering checks", takes_value: false },
             RunnerOption { name: "bundle-size", help: "Elements per bundle read from a source (default 1024)", takes_value: true },
         ],
+        features: &[
+            Feature::SideInputs,
+            Feature::MergingWindows,
+            Feature::Triggers,
+            Feature::ProcessingTime,
+            Feature::TestStream,
+            Feature::Unbounded,
+            Feature::Metrics,
+            Feature::Lifecycle,
+        ],
+        known_failures: &[],
         create: || Box::new(DirectRunner),
     }
 }

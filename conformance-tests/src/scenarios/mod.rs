@@ -1,0 +1,8 @@
+//! The scenarios, one module per area. Each names the Beam test or document
+//! section it mirrors.
+
+pub mod combine;
+pub mod common;
+pub mod grouping;
+pub mod pardo;
+pub mod side_inputs;
