@@ -57,6 +57,9 @@ pub enum Feature {
     StatefulParDo,
     /// Event-time and processing-time timers in a ParDo.
     Timers,
+    /// Inspecting which windows of a grouping hold state (the `state` action of
+    /// trigger transcripts); no runner offers it yet.
+    WindowStateInspection,
 }
 
 /// A conformance scenario a runner is known to fail, with the reason.

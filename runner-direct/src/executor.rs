@@ -491,7 +491,10 @@ impl Executor {
                 let checks = self.options.checks;
                 let metrics = &mut self.metrics[t];
                 if let TransformState::Grouping(table) = &mut self.states[t] {
-                    table.add(batch, &mut GroupingEnv { metrics, checks })?;
+                    let mut env = GroupingEnv { metrics, checks };
+                    // Elements arrive at the current processing time.
+                    table.advance_processing_time(self.now, &mut env)?;
+                    table.add(batch, &mut env)?;
                 }
                 self.emit_table_output(t)
             }
