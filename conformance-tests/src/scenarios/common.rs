@@ -16,3 +16,67 @@ pub fn iw(a: i64, b: i64) -> Window {
 pub fn s(x: &str) -> String {
     x.to_string()
 }
+
+use beam_core::{
+    DoFn, Element, PCollection, ParDo, ProcessContext, Reify, UserResult, WindowedValue,
+};
+use std::sync::{Arc, Mutex};
+
+/// Everything a PCollection held, with timestamps, windows and panes, filled
+/// when the pipeline runs.
+pub type Collected<T> = Arc<Mutex<Vec<WindowedValue<T>>>>;
+
+#[derive(Clone)]
+struct CollectFn<T>(Collected<T>);
+
+impl<T: Element> DoFn for CollectFn<T> {
+    type In = WindowedValue<T>;
+    type Out = ();
+    fn process(&mut self, x: &WindowedValue<T>, _: &mut ProcessContext<'_, ()>) -> UserResult {
+        self.0
+            .lock()
+            .map_err(|e| beam_core::UserError::msg(e.to_string()))?
+            .push(x.clone());
+        Ok(())
+    }
+}
+
+/// Collects `pcoll` (values with their metadata) into memory.
+pub fn collect<T: Element>(pcoll: &PCollection<T>, name: &str) -> Collected<T> {
+    let sink: Collected<T> = Arc::new(Mutex::new(Vec::new()));
+    pcoll
+        .apply(&format!("{name}Reify"), Reify)
+        .and_then(|r| {
+            r.apply(
+                &format!("{name}Collect"),
+                ParDo::of(CollectFn(sink.clone())),
+            )
+        })
+        .expect("collect");
+    sink
+}
+
+/// The collected values, sorted by timestamp, window, pane index and value debug.
+pub fn panes<T: Element>(c: &Collected<T>) -> Vec<WindowedValue<T>> {
+    let mut v = c.lock().expect("collected").clone();
+    v.sort_by_key(|wv| {
+        (
+            wv.timestamp,
+            wv.window,
+            wv.pane.index,
+            format!("{:?}", wv.value),
+        )
+    });
+    v
+}
+
+/// A pane as (is_first, is_last, timing, index, nonspeculative_index).
+pub fn pane_tuple(p: &beam_core::PaneInfo) -> (bool, bool, beam_core::PaneTiming, i64, i64) {
+    (
+        p.is_first,
+        p.is_last,
+        p.timing,
+        p.index,
+        p.nonspeculative_index,
+    )
+}

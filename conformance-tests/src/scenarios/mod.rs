@@ -6,3 +6,4 @@ pub mod common;
 pub mod grouping;
 pub mod pardo;
 pub mod side_inputs;
+pub mod triggers;
