@@ -66,6 +66,11 @@ pub enum Primitive {
     },
     /// Redistributes elements; elements, timestamps, windows and panes are unchanged.
     Reshuffle,
+    /// A ParDo with state and timers per key and window.
+    StatefulParDo {
+        /// Builds per-worker processors.
+        kernel: Arc<dyn crate::kernel::StatefulKernel>,
+    },
     /// A scripted unbounded source for tests.
     TestStream {
         /// The script, applied in order.
@@ -98,6 +103,7 @@ impl Primitive {
             Primitive::WindowInto { .. } => "WindowInto",
             Primitive::Reshuffle => "Reshuffle",
             Primitive::TestStream { .. } => "TestStream",
+            Primitive::StatefulParDo { .. } => "StatefulParDo",
         }
     }
 }

@@ -131,3 +131,40 @@ impl SideInputs {
             .map(|(_, v)| v.as_ref())
     }
 }
+
+/// A stateful ParDo: builds the per-worker processor that owns its keys' state and timers.
+pub trait StatefulKernel: Send + Sync {
+    /// A fresh processor with its own copy of the DoFn and no state.
+    fn instantiate(&self) -> Box<dyn StatefulProcessor>;
+    /// Splits a batch of `(K, V)` into `parts` batches by a hash of the key.
+    fn partition(&self, batch: Batch, parts: usize) -> Vec<Batch>;
+}
+
+/// The state, timers and DoFn instance of one partition of keys. Outputs
+/// collect in the processor until the runner takes them.
+pub trait StatefulProcessor: Send {
+    /// Calls the DoFn's setup.
+    fn setup(&mut self) -> Result<()>;
+    /// Processes a bundle of `(K, V)`.
+    fn process_batch(&mut self, input: Batch, metrics: &mut MetricsContainer) -> Result<()>;
+    /// Moves the input watermark forward: fires event-time timers in order, then expires windows.
+    fn advance_input_watermark(
+        &mut self,
+        watermark: Timestamp,
+        metrics: &mut MetricsContainer,
+    ) -> Result<()>;
+    /// Moves processing time forward: fires processing-time timers in order.
+    fn advance_processing_time(
+        &mut self,
+        now: Timestamp,
+        metrics: &mut MetricsContainer,
+    ) -> Result<()>;
+    /// The input watermark held back by the output timestamps of pending timers.
+    fn output_watermark(&self) -> Timestamp;
+    /// The earliest pending processing-time timer.
+    fn next_processing_time(&self) -> Option<Timestamp>;
+    /// Outputs since the last call.
+    fn take_output(&mut self) -> Option<Batch>;
+    /// Calls the DoFn's teardown.
+    fn teardown(&mut self) -> Result<()>;
+}

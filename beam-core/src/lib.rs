@@ -44,6 +44,7 @@ pub mod runner;
 pub mod runner_support;
 pub mod side_input;
 pub mod source;
+pub mod state;
 pub mod testing;
 pub mod time;
 pub mod transforms;
@@ -68,6 +69,7 @@ pub use runner::{
 };
 pub use side_input::{PCollectionView, View};
 pub use source::{BoundedSource, SourceReader};
+pub use state::{StateContext, StatefulDoFn, StatefulParDo, TimeDomain};
 pub use time::{Duration, Timestamp};
 pub use transforms::cogbk::{CoGbkResult, CoGroupByKey, KeyedPCollectionTuple};
 pub use transforms::count::{Count, Distinct};

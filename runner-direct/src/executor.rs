@@ -19,7 +19,9 @@
 
 use crate::DirectOptions;
 use beam_core::graph::{Graph, Primitive, StreamEvent};
-use beam_core::kernel::{BundleEnv, BundleProcessor, GroupingEnv, GroupingTable, SideInputs};
+use beam_core::kernel::{
+    BundleEnv, BundleProcessor, GroupingEnv, GroupingTable, SideInputs, StatefulProcessor,
+};
 use beam_core::source::ErasedReader;
 use beam_core::{
     Batch, BeamError, MetricResults, MetricsContainer, PipelineResult, Result, Timestamp,
@@ -39,6 +41,7 @@ enum TransformState {
     Stateless,
     ParDo(ParDoState),
     Grouping(Box<dyn GroupingTable>),
+    Stateful(Box<dyn StatefulProcessor>, bool),
     Reader(Vec<Box<dyn ErasedReader>>),
     Stream(std::collections::VecDeque<StreamEvent>),
 }
@@ -91,6 +94,9 @@ impl Executor {
                 }
                 Primitive::GroupByKey { kernel } | Primitive::CombinePerKey { kernel } => {
                     TransformState::Grouping(kernel.new_table())
+                }
+                Primitive::StatefulParDo { kernel } => {
+                    TransformState::Stateful(kernel.instantiate(), false)
                 }
                 Primitive::TestStream { events } => {
                     test_clock = true;
@@ -145,6 +151,13 @@ impl Executor {
     fn teardown_all(&mut self) -> Result<()> {
         let mut first = Ok(());
         for s in &mut self.states {
+            if let TransformState::Stateful(p, true) = s {
+                let r = p.teardown();
+                if first.is_ok() {
+                    first = r;
+                }
+                continue;
+            }
             if let TransformState::ParDo(ParDoState {
                 processor: Some(p), ..
             }) = s
@@ -309,6 +322,13 @@ impl Executor {
         }
         self.now = now;
         for t in 0..self.states.len() {
+            if let TransformState::Stateful(p, _) = &mut self.states[t] {
+                if p.next_processing_time().is_some_and(|d| d <= now) {
+                    p.advance_processing_time(now, &mut self.metrics[t])?;
+                    self.emit_table_output(t)?;
+                }
+                continue;
+            }
             if let TransformState::Grouping(table) = &mut self.states[t] {
                 if table.next_processing_time().is_some_and(|d| d <= now) {
                     let mut env = GroupingEnv {
@@ -324,11 +344,14 @@ impl Executor {
     }
 
     fn emit_table_output(&mut self, t: usize) -> Result<()> {
-        if let TransformState::Grouping(table) = &mut self.states[t] {
-            if let Some(out) = table.take_output() {
-                let id = self.graph.transforms[t].outputs[0];
-                self.emit_in_bundles(id, out)?;
-            }
+        let out = match &mut self.states[t] {
+            TransformState::Grouping(table) => table.take_output(),
+            TransformState::Stateful(p, _) => p.take_output(),
+            _ => None,
+        };
+        if let Some(out) = out {
+            let id = self.graph.transforms[t].outputs[0];
+            self.emit_in_bundles(id, out)?;
         }
         Ok(())
     }
@@ -367,6 +390,12 @@ impl Executor {
                     }
                     table.output_watermark()
                 }
+                TransformState::Stateful(p, _) => {
+                    if advanced {
+                        p.advance_input_watermark(input_wm, &mut self.metrics[t])?;
+                    }
+                    p.output_watermark()
+                }
                 TransformState::ParDo(_) => {
                     if input_wm == Timestamp::MAX && self.side_inputs_ready(t)? {
                         self.flush_pending(t)?;
@@ -379,9 +408,7 @@ impl Executor {
                 _ => input_wm,
             };
             let mut emitted = false;
-            if let TransformState::Grouping(_) = &self.states[t] {
-                self.emit_table_output(t)?;
-            }
+            self.emit_table_output(t)?;
             emitted |= !self.queue.is_empty();
             for &o in &self.graph.transforms[t].outputs {
                 self.watermarks[o] = self.watermarks[o].max(output_wm);
@@ -495,6 +522,17 @@ impl Executor {
                     // Elements arrive at the current processing time.
                     table.advance_processing_time(self.now, &mut env)?;
                     table.add(batch, &mut env)?;
+                }
+                self.emit_table_output(t)
+            }
+            Primitive::StatefulParDo { .. } => {
+                if let TransformState::Stateful(p, set_up) = &mut self.states[t] {
+                    if !*set_up {
+                        *set_up = true;
+                        p.setup()?;
+                    }
+                    p.advance_processing_time(self.now, &mut self.metrics[t])?;
+                    p.process_batch(batch, &mut self.metrics[t])?;
                 }
                 self.emit_table_output(t)
             }

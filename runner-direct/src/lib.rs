@@ -89,7 +89,8 @@ impl Runner for DirectRunner {
                 | Primitive::Flatten
                 | Primitive::WindowInto { .. }
                 | Primitive::Reshuffle
-                | Primitive::TestStream { .. } => {}
+                | Primitive::TestStream { .. }
+                | Primitive::StatefulParDo { .. } => {}
                 other => {
                     return Err(BeamError::Unsupported {
                         runner: "direct".into(),
@@ -126,6 +127,8 @@ inventory::submit! {
             Feature::Unbounded,
             Feature::Metrics,
             Feature::Lifecycle,
+            Feature::StatefulParDo,
+            Feature::Timers,
         ],
         known_failures: &[],
         create: || Box::new(DirectRunner),

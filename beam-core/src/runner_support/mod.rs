@@ -10,6 +10,7 @@
 //! pane; streaming runners move watermarks and processing time step by step.
 
 pub mod grouping;
+pub mod stateful;
 pub mod trigger_state;
 
 pub use grouping::{Aggregation, WindowStatus, WindowedTable};

@@ -6,4 +6,5 @@ pub mod common;
 pub mod grouping;
 pub mod pardo;
 pub mod side_inputs;
+pub mod state;
 pub mod triggers;

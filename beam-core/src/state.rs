@@ -1,0 +1,502 @@
+//! Stateful processing: state and timers per key and window.
+//!
+//! A [`StatefulDoFn`] processes `(K, V)` elements. For each key and window it
+//! has its own state cells, addressed by id: [`ValueState`], [`BagState`],
+//! [`CombiningState`], [`MapState`], [`SetState`] and [`OrderedListState`]; and
+//! its own timers, addressed by id (ids are dynamic, so a family of timers is a
+//! set of ids): event-time timers fire when the input watermark passes their
+//! time, processing-time timers when processing time reaches it. A timer may
+//! carry an output timestamp, which holds the output watermark until it fires.
+//! When the watermark passes the end of a window plus the allowed lateness,
+//! [`StatefulDoFn::on_window_expiration`] runs and the window's state and timers
+//! are dropped. Elements of windows that already expired are dropped.
+//!
+//! ```
+//! # use runner_direct as _;
+//! use beam_core::{Create, StatefulDoFn, StatefulParDo, StateContext, UserResult};
+//! use beam_core::testing::{PAssert, TestPipeline};
+//!
+//! /// Numbers each key's elements 0, 1, 2, ...
+//! #[derive(Clone)]
+//! struct Index;
+//! impl StatefulDoFn for Index {
+//!     type Key = String;
+//!     type Value = i32;
+//!     type Out = (String, i64);
+//!     fn process(&mut self, key: &String, _v: &i32, ctx: &mut StateContext<'_, String, (String, i64)>) -> UserResult {
+//!         let mut next = ctx.value_state::<i64>("next")?;
+//!         let n = next.read().unwrap_or(0);
+//!         next.write(n + 1);
+//!         ctx.output((key.clone(), n));
+//!         Ok(())
+//!     }
+//! }
+//!
+//! let p = TestPipeline::new();
+//! let kv = p.apply("Kv", Create::of(vec![("a".to_string(), 1), ("a".to_string(), 2), ("b".to_string(), 3)])).unwrap();
+//! let indexed = kv.apply("Index", StatefulParDo::of(Index)).unwrap();
+//! PAssert::that(&indexed).contains_in_any_order(vec![("a".into(), 0), ("a".into(), 1), ("b".into(), 0)]).unwrap();
+//! p.run().unwrap();
+//! ```
+
+use crate::coder::{Element, Key};
+use crate::combine::CombineFn;
+use crate::error::{UserError, UserResult};
+use crate::metrics::MetricsContainer;
+use crate::time::{Duration, Timestamp};
+use crate::window::{PaneInfo, Window, WindowedValue};
+use std::any::Any;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+/// Stateful user code over `(Key, Value)` elements; see the [module docs](self).
+pub trait StatefulDoFn: Clone + Send + Sync + 'static {
+    /// Key type.
+    type Key: Key;
+    /// Value type.
+    type Value: Element;
+    /// Output type.
+    type Out: Element;
+    /// Called once per instance before anything else.
+    fn setup(&mut self) -> UserResult {
+        Ok(())
+    }
+    /// Called for each element.
+    fn process(
+        &mut self,
+        key: &Self::Key,
+        value: &Self::Value,
+        ctx: &mut StateContext<'_, Self::Key, Self::Out>,
+    ) -> UserResult;
+    /// Called when the timer `timer` of a key and window fires.
+    fn on_timer(
+        &mut self,
+        _key: &Self::Key,
+        _timer: &str,
+        _ctx: &mut StateContext<'_, Self::Key, Self::Out>,
+    ) -> UserResult {
+        Ok(())
+    }
+    /// Called once per key and window when the window expires, before its state is dropped.
+    fn on_window_expiration(
+        &mut self,
+        _key: &Self::Key,
+        _ctx: &mut StateContext<'_, Self::Key, Self::Out>,
+    ) -> UserResult {
+        Ok(())
+    }
+    /// Called once per instance after the last element.
+    fn teardown(&mut self) -> UserResult {
+        Ok(())
+    }
+    /// How far before the current timestamp an output timestamp may be.
+    fn allowed_timestamp_skew(&self) -> Duration {
+        Duration::ZERO
+    }
+}
+
+/// The time domain of a timer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TimeDomain {
+    /// Fires when the input watermark passes the timer's time.
+    EventTime,
+    /// Fires when processing time reaches the timer's time.
+    ProcessingTime,
+}
+
+/// A pending timer.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TimerSpec {
+    /// Its domain.
+    pub domain: TimeDomain,
+    /// When it fires.
+    pub at: Timestamp,
+    /// The timestamp of its outputs, which holds the output watermark.
+    pub output: Timestamp,
+}
+
+/// The state cells and timers of one key and window.
+#[derive(Default)]
+pub struct KeyWindowState {
+    pub(crate) cells: HashMap<String, Box<dyn Any + Send>>,
+    pub(crate) timers: BTreeMap<String, TimerSpec>,
+}
+
+impl KeyWindowState {
+    /// Whether nothing is stored.
+    pub fn is_empty(&self) -> bool {
+        self.cells.is_empty() && self.timers.is_empty()
+    }
+}
+
+/// What a [`StatefulDoFn`] sees: the current element's or timer's metadata,
+/// its state and timers, and outputs.
+pub struct StateContext<'a, K, O> {
+    pub(crate) key: &'a K,
+    pub(crate) timestamp: Timestamp,
+    pub(crate) window: Window,
+    pub(crate) gc_time: Timestamp,
+    pub(crate) now: Timestamp,
+    pub(crate) skew: Duration,
+    pub(crate) state: &'a mut KeyWindowState,
+    pub(crate) output: &'a mut Vec<WindowedValue<O>>,
+    pub(crate) metrics: &'a mut MetricsContainer,
+}
+
+fn cell<'s, T: Any + Send + Default>(
+    state: &'s mut KeyWindowState,
+    id: &str,
+) -> UserResult<&'s mut T> {
+    let b = state
+        .cells
+        .entry(id.to_string())
+        .or_insert_with(|| Box::new(T::default()));
+    b.downcast_mut::<T>()
+        .ok_or_else(|| UserError::msg(format!("state '{id}' was declared with another type")))
+}
+
+impl<'a, K: Key, O: Element> StateContext<'a, K, O> {
+    /// The key.
+    pub fn key(&self) -> &K {
+        self.key
+    }
+    /// The element's timestamp, or the output timestamp of the firing timer.
+    pub fn timestamp(&self) -> Timestamp {
+        self.timestamp
+    }
+    /// The window.
+    pub fn window(&self) -> &Window {
+        &self.window
+    }
+    /// Current processing time.
+    pub fn processing_time(&self) -> Timestamp {
+        self.now
+    }
+    /// Emits at the current timestamp, in the current window.
+    pub fn output(&mut self, value: O) {
+        self.output.push(WindowedValue::new(
+            value,
+            self.timestamp,
+            self.window,
+            PaneInfo::NO_FIRING,
+        ));
+    }
+    /// Emits at `timestamp`, no earlier than the current timestamp minus the allowed skew.
+    pub fn output_with_timestamp(&mut self, value: O, timestamp: Timestamp) -> UserResult {
+        if timestamp < self.timestamp - self.skew {
+            return Err(UserError::msg(format!(
+                "cannot output with timestamp {timestamp}: output timestamps must be no earlier than the current timestamp ({}) minus the allowed skew ({} us)",
+                self.timestamp,
+                self.skew.as_micros()
+            )));
+        }
+        self.output.push(WindowedValue::new(
+            value,
+            timestamp,
+            self.window,
+            PaneInfo::NO_FIRING,
+        ));
+        Ok(())
+    }
+    /// The step's metrics.
+    pub fn metrics(&mut self) -> &mut MetricsContainer {
+        self.metrics
+    }
+
+    /// A single value.
+    pub fn value_state<T: Element>(&mut self, id: &str) -> UserResult<ValueState<'_, T>> {
+        Ok(ValueState(cell::<Option<T>>(self.state, id)?))
+    }
+    /// An unordered bag of values.
+    pub fn bag_state<T: Element>(&mut self, id: &str) -> UserResult<BagState<'_, T>> {
+        Ok(BagState(cell::<Vec<T>>(self.state, id)?))
+    }
+    /// A value combined with `f` as inputs are added.
+    pub fn combining_state<F: CombineFn>(
+        &mut self,
+        id: &str,
+        f: &F,
+    ) -> UserResult<CombiningState<'_, F>> {
+        let acc = cell::<Option<F::Accum>>(self.state, id)?;
+        Ok(CombiningState { acc, f: f.clone() })
+    }
+    /// A map.
+    pub fn map_state<MK: Key + Ord, MV: Element>(
+        &mut self,
+        id: &str,
+    ) -> UserResult<MapState<'_, MK, MV>> {
+        Ok(MapState(cell::<BTreeMap<MK, MV>>(self.state, id)?))
+    }
+    /// A set.
+    pub fn set_state<T: Key + Ord>(&mut self, id: &str) -> UserResult<SetState<'_, T>> {
+        Ok(SetState(cell::<std::collections::BTreeSet<T>>(
+            self.state, id,
+        )?))
+    }
+    /// Values ordered by timestamp.
+    pub fn ordered_list_state<T: Element>(
+        &mut self,
+        id: &str,
+    ) -> UserResult<OrderedListState<'_, T>> {
+        Ok(OrderedListState(cell::<BTreeMap<Timestamp, Vec<T>>>(
+            self.state, id,
+        )?))
+    }
+
+    /// Sets (or resets) the event-time timer `id` to fire when the watermark
+    /// passes `at`; its outputs are timestamped `at`.
+    pub fn set_event_timer(&mut self, id: &str, at: Timestamp) -> UserResult {
+        self.set_timer(id, TimeDomain::EventTime, at, at)
+    }
+    /// Sets the event-time timer `id`, with outputs (and a watermark hold) at `output`.
+    pub fn set_event_timer_with_output(
+        &mut self,
+        id: &str,
+        at: Timestamp,
+        output: Timestamp,
+    ) -> UserResult {
+        self.set_timer(id, TimeDomain::EventTime, at, output)
+    }
+    /// Sets the processing-time timer `id` to fire `delay` from now; its outputs
+    /// are timestamped with the current timestamp.
+    pub fn set_processing_timer(&mut self, id: &str, delay: Duration) -> UserResult {
+        let (at, out) = (self.now + delay, self.timestamp);
+        self.set_timer(id, TimeDomain::ProcessingTime, at, out)
+    }
+    /// Clears the timer `id`, if set.
+    pub fn clear_timer(&mut self, id: &str) {
+        self.state.timers.remove(id);
+    }
+    /// When the timer `id` is set to fire, if it is.
+    pub fn timer(&self, id: &str) -> Option<TimerSpec> {
+        self.state.timers.get(id).copied()
+    }
+
+    fn set_timer(
+        &mut self,
+        id: &str,
+        domain: TimeDomain,
+        at: Timestamp,
+        output: Timestamp,
+    ) -> UserResult {
+        if domain == TimeDomain::EventTime && at > self.gc_time {
+            return Err(UserError::msg(format!(
+                "event-time timer '{id}' at {at} is after the expiration of window {:?} ({})",
+                self.window, self.gc_time
+            )));
+        }
+        if output > self.window.max_timestamp() {
+            return Err(UserError::msg(format!(
+                "timer '{id}' output timestamp {output} is after the end of window {:?}",
+                self.window
+            )));
+        }
+        if output < self.timestamp - self.skew {
+            return Err(UserError::msg(format!(
+                "timer '{id}' output timestamp {output} is before the current timestamp {} minus the allowed skew",
+                self.timestamp
+            )));
+        }
+        self.state
+            .timers
+            .insert(id.to_string(), TimerSpec { domain, at, output });
+        Ok(())
+    }
+}
+
+/// A single value of state.
+pub struct ValueState<'s, T>(&'s mut Option<T>);
+
+impl<T: Element> ValueState<'_, T> {
+    /// The value, if written.
+    pub fn read(&self) -> Option<T> {
+        self.0.clone()
+    }
+    /// Replaces the value.
+    pub fn write(&mut self, v: T) {
+        *self.0 = Some(v);
+    }
+    /// Removes the value.
+    pub fn clear(&mut self) {
+        *self.0 = None;
+    }
+}
+
+/// An unordered bag of values.
+pub struct BagState<'s, T>(&'s mut Vec<T>);
+
+impl<T: Element> BagState<'_, T> {
+    /// Adds a value.
+    pub fn add(&mut self, v: T) {
+        self.0.push(v);
+    }
+    /// A snapshot of the values (later additions are not visible in it).
+    pub fn read(&self) -> Vec<T> {
+        self.0.clone()
+    }
+    /// Whether the bag is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    /// Removes every value.
+    pub fn clear(&mut self) {
+        self.0.clear();
+    }
+}
+
+/// A value combined as inputs are added.
+pub struct CombiningState<'s, F: CombineFn> {
+    acc: &'s mut Option<F::Accum>,
+    f: F,
+}
+
+impl<F: CombineFn> CombiningState<'_, F> {
+    /// Adds an input.
+    pub fn add(&mut self, input: F::Input) {
+        let acc = self.acc.get_or_insert_with(|| self.f.create_accumulator());
+        self.f.add_input(acc, input);
+    }
+    /// The combined output so far.
+    pub fn read(&self) -> F::Output {
+        self.f.extract_output(
+            self.acc
+                .clone()
+                .unwrap_or_else(|| self.f.create_accumulator()),
+        )
+    }
+    /// Starts over.
+    pub fn clear(&mut self) {
+        *self.acc = None;
+    }
+}
+
+/// A map of state.
+pub struct MapState<'s, K, V>(&'s mut BTreeMap<K, V>);
+
+impl<K: Key + Ord, V: Element> MapState<'_, K, V> {
+    /// Sets `k` to `v`.
+    pub fn put(&mut self, k: K, v: V) {
+        self.0.insert(k, v);
+    }
+    /// The value of `k`.
+    pub fn get(&self, k: &K) -> Option<V> {
+        self.0.get(k).cloned()
+    }
+    /// Removes `k`.
+    pub fn remove(&mut self, k: &K) {
+        self.0.remove(k);
+    }
+    /// A snapshot of the entries, in key order.
+    pub fn entries(&self) -> Vec<(K, V)> {
+        self.0.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    }
+    /// Removes every entry.
+    pub fn clear(&mut self) {
+        self.0.clear();
+    }
+}
+
+/// A set of state.
+pub struct SetState<'s, T>(&'s mut std::collections::BTreeSet<T>);
+
+impl<T: Key + Ord> SetState<'_, T> {
+    /// Adds `v`; returns whether it was new.
+    pub fn add(&mut self, v: T) -> bool {
+        self.0.insert(v)
+    }
+    /// Whether `v` is in the set.
+    pub fn contains(&self, v: &T) -> bool {
+        self.0.contains(v)
+    }
+    /// Removes `v`.
+    pub fn remove(&mut self, v: &T) {
+        self.0.remove(v);
+    }
+    /// A snapshot of the members, in order.
+    pub fn read(&self) -> Vec<T> {
+        self.0.iter().cloned().collect()
+    }
+    /// Removes every member.
+    pub fn clear(&mut self) {
+        self.0.clear();
+    }
+}
+
+/// Values sorted by timestamp.
+pub struct OrderedListState<'s, T>(&'s mut BTreeMap<Timestamp, Vec<T>>);
+
+impl<T: Element> OrderedListState<'_, T> {
+    /// Adds `v` at `t`.
+    pub fn add(&mut self, t: Timestamp, v: T) {
+        self.0.entry(t).or_default().push(v);
+    }
+    /// Every value, by timestamp.
+    pub fn read(&self) -> Vec<(Timestamp, T)> {
+        self.read_range(Timestamp::MIN, Timestamp::MAX)
+    }
+    /// The values with timestamps in `[from, to)`, by timestamp.
+    pub fn read_range(&self, from: Timestamp, to: Timestamp) -> Vec<(Timestamp, T)> {
+        if from >= to {
+            return Vec::new();
+        }
+        self.0
+            .range(from..to)
+            .flat_map(|(t, vs)| vs.iter().map(move |v| (*t, v.clone())))
+            .collect()
+    }
+    /// Removes the values with timestamps in `[from, to)`.
+    pub fn clear_range(&mut self, from: Timestamp, to: Timestamp) {
+        if from >= to {
+            return;
+        }
+        let keys: Vec<Timestamp> = self.0.range(from..to).map(|(t, _)| *t).collect();
+        for k in keys {
+            self.0.remove(&k);
+        }
+    }
+    /// Removes every value.
+    pub fn clear(&mut self) {
+        self.0.clear();
+    }
+}
+
+/// Applies a [`StatefulDoFn`] to `(K, V)` elements.
+pub struct StatefulParDo<F>(F);
+
+impl<F: StatefulDoFn> StatefulParDo<F> {
+    /// A stateful ParDo running `f`.
+    pub fn of(f: F) -> Self {
+        StatefulParDo(f)
+    }
+}
+
+impl<F: StatefulDoFn> crate::pipeline::PTransform<crate::pipeline::PCollection<(F::Key, F::Value)>>
+    for StatefulParDo<F>
+{
+    type Output = crate::pipeline::PCollection<F::Out>;
+    fn expand(
+        self,
+        input: &crate::pipeline::PCollection<(F::Key, F::Value)>,
+    ) -> crate::error::Result<Self::Output> {
+        let p = input.pipeline().clone();
+        let step = p.current_scope();
+        let windowing = input.windowing();
+        windowing.check_groupable(&step)?;
+        let kernel = crate::runner_support::stateful::StatefulKernelImpl {
+            prototype: self.0,
+            strategy: Arc::new(windowing.clone()),
+            step: step.into(),
+        };
+        let ids = p.add_primitive(
+            crate::graph::Primitive::StatefulParDo {
+                kernel: Arc::new(kernel),
+            },
+            vec![input.id()],
+            vec![crate::pipeline::OutputSpec::of::<F::Out>(
+                windowing,
+                input.is_bounded(),
+            )],
+        )?;
+        Ok(crate::pipeline::PCollection::new(p, ids[0]))
+    }
+}
