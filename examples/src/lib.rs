@@ -1,5 +1,5 @@
 //! Shared pieces of the example programs: the word tokenizer, the `CountWords`
-//! composite, and the bundled sample text.
+//! composite, the bundled sample data, record parsing and output helpers.
 //!
 //! Linking this crate links the runners the examples can use.
 
@@ -12,8 +12,16 @@ use regex::Regex;
 use std::io::Write;
 use std::sync::LazyLock;
 
+pub mod output;
+pub mod records;
+
 // Link every runner crate so `--runner` finds it in the registry.
 pub use runner_direct;
+
+/// The bundled clickstream sample (`user_id,timestamp,action`).
+pub const SAMPLE_EVENTS: &str = include_str!("../data/events.csv");
+/// The bundled payments sample (`txn_id,user_id,amount,timestamp`).
+pub const SAMPLE_TRANSACTIONS: &str = include_str!("../data/transactions.csv");
 
 /// The bundled sample text counted when `wordcount` gets no `--input`.
 pub const SAMPLE_TEXT: &str = include_str!("../data/sample.txt");
