@@ -482,6 +482,12 @@ impl<F: StatefulDoFn> crate::pipeline::PTransform<crate::pipeline::PCollection<(
         let step = p.current_scope();
         let windowing = input.windowing();
         windowing.check_groupable(&step)?;
+        if windowing.window_fn.is_merging() {
+            return Err(crate::error::BeamError::construction(
+                &step,
+                "state and timers are not supported with merging windows (sessions): window the input with a non-merging window function",
+            ));
+        }
         let kernel = crate::runner_support::stateful::StatefulKernelImpl {
             prototype: self.0,
             strategy: Arc::new(windowing.clone()),

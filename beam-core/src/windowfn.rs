@@ -40,6 +40,8 @@ pub enum WindowFn {
         /// Gap of inactivity that closes a session.
         gap: Duration,
     },
+    /// A user-defined window function.
+    Custom(CustomWindows),
     /// The windows produced by grouping with a merging window function: they are
     /// kept on the elements, but cannot be assigned or merged again. Apply a new
     /// [`WindowInto`](crate::WindowInto) before grouping again.
@@ -77,7 +79,7 @@ impl WindowFn {
             }
         };
         match self {
-            WindowFn::Global | WindowFn::InvalidWindows(_) => Ok(()),
+            WindowFn::Global | WindowFn::InvalidWindows(_) | WindowFn::Custom(_) => Ok(()),
             WindowFn::Fixed { size, offset } => {
                 positive(size, "fixed window size")?;
                 if offset.as_micros() < 0 || offset >= size {
@@ -107,7 +109,34 @@ impl WindowFn {
 
     /// Whether windows of one key are merged before grouping.
     pub fn is_merging(&self) -> bool {
-        matches!(self, WindowFn::Sessions { .. })
+        match self {
+            WindowFn::Sessions { .. } => true,
+            WindowFn::Custom(c) => c.0.is_merging(),
+            _ => false,
+        }
+    }
+
+    /// Merges a key's active windows: each group of windows that merge, with
+    /// the window they merge into. Windows in no group stay as they are.
+    pub fn merge_groups(
+        &self,
+        windows: &[IntervalWindow],
+    ) -> Vec<(Vec<IntervalWindow>, IntervalWindow)> {
+        match self {
+            WindowFn::Custom(c) => c.0.merge(windows),
+            _ => {
+                let (target, merged) = Self::merge_windows(windows);
+                let mut groups: Vec<(Vec<IntervalWindow>, IntervalWindow)> =
+                    merged.iter().map(|m| (Vec::new(), *m)).collect();
+                for (w, t) in windows.iter().zip(target) {
+                    groups[t].0.push(*w);
+                }
+                groups.retain(|(members, result)| {
+                    members.len() > 1 || members.first() != Some(result)
+                });
+                groups
+            }
+        }
     }
 
     /// Assigns the windows of an element at `ts`, calling `out` once per window.
@@ -135,6 +164,11 @@ impl WindowFn {
                 }
             }
             WindowFn::Sessions { gap } => out(interval(ts.as_micros(), gap.as_micros())),
+            WindowFn::Custom(c) => {
+                for w in c.0.assign(ts) {
+                    out(Window::Interval(w))
+                }
+            }
             WindowFn::InvalidWindows(_) => {}
         }
     }
@@ -144,6 +178,7 @@ impl WindowFn {
     /// the previous window, so later windows do not hold the watermark back.
     pub fn output_time(&self, ts: Timestamp, window: &Window) -> Timestamp {
         match self {
+            WindowFn::Custom(c) => c.0.output_time(ts, window),
             WindowFn::Sliding { period, .. } => {
                 let last_segment = window.max_timestamp() - *period;
                 if last_segment < ts {
@@ -173,6 +208,7 @@ impl WindowFn {
                 });
                 first.ok_or_else(|| "no sliding window contains the main window".to_string())
             }
+            WindowFn::Custom(c) => c.0.side_input_window(main),
             WindowFn::Sessions { .. } | WindowFn::InvalidWindows(_) => Err(format!(
                 "{self:?} has no side-input window mapping; re-window the side input with fixed, sliding or global windows"
             )),
@@ -196,6 +232,81 @@ impl WindowFn {
             target[i] = merged.len() - 1;
         }
         (target, merged)
+    }
+}
+
+/// A user-defined window function over interval windows.
+///
+/// ```
+/// use beam_core::windowfn::{CustomWindowFn, CustomWindows};
+/// use beam_core::{IntervalWindow, Timestamp, WindowFn};
+///
+/// /// Windows of one hour, except that whole days merge when asked.
+/// #[derive(Debug)]
+/// struct Hours;
+/// impl CustomWindowFn for Hours {
+///     fn name(&self) -> String { "Hours".into() }
+///     fn assign(&self, ts: Timestamp) -> Vec<IntervalWindow> {
+///         let h = 3_600_000_000;
+///         let start = ts.as_micros().div_euclid(h) * h;
+///         vec![IntervalWindow::new(Timestamp::from_micros(start), Timestamp::from_micros(start + h))]
+///     }
+/// }
+/// let f = WindowFn::Custom(CustomWindows::new(Hours));
+/// let mut got = Vec::new();
+/// f.assign(Timestamp::from_secs(5400), |w| got.push(w));
+/// assert_eq!(got.len(), 1);
+/// ```
+pub trait CustomWindowFn: Send + Sync + std::fmt::Debug + 'static {
+    /// A name identifying the function (window functions with equal names are equal).
+    fn name(&self) -> String;
+    /// The windows of an element at `ts`.
+    fn assign(&self, ts: Timestamp) -> Vec<IntervalWindow>;
+    /// Whether windows of one key are merged before grouping.
+    fn is_merging(&self) -> bool {
+        false
+    }
+    /// For a merging function: the groups of `windows` that merge, each with
+    /// the window it merges into.
+    fn merge(&self, _windows: &[IntervalWindow]) -> Vec<(Vec<IntervalWindow>, IntervalWindow)> {
+        Vec::new()
+    }
+    /// The timestamp an element at `ts` contributes to a grouping's output time in `window`.
+    fn output_time(&self, ts: Timestamp, _window: &Window) -> Timestamp {
+        ts
+    }
+    /// The window of a side input in this windowing that a main-input window reads.
+    fn side_input_window(&self, _main: &Window) -> Result<Window, String> {
+        Err(format!("{} has no side-input window mapping", self.name()))
+    }
+}
+
+/// A shared handle to a [`CustomWindowFn`], comparable by name.
+#[derive(Clone)]
+pub struct CustomWindows(pub std::sync::Arc<dyn CustomWindowFn>);
+
+impl CustomWindows {
+    /// Wraps a user-defined window function.
+    pub fn new(f: impl CustomWindowFn) -> Self {
+        CustomWindows(std::sync::Arc::new(f))
+    }
+}
+
+impl PartialEq for CustomWindows {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.name() == other.0.name()
+    }
+}
+
+impl std::fmt::Debug for CustomWindows {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Custom({})", self.0.name())
+    }
+}
+
+impl Serialize for CustomWindows {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0.name())
     }
 }
 

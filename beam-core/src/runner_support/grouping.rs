@@ -187,33 +187,44 @@ impl<A: Aggregation> WindowedTable<A> {
         Some(gc)
     }
 
-    /// Merges `window` into the key's active sessions; returns the window the
-    /// element now belongs to.
+    /// Adds `window` to the key's active windows and merges them as the window
+    /// function says; returns the window the element now belongs to.
     fn merge_session(&mut self, key: &A::K, window: IntervalWindow) -> Window {
         let active = self.sessions.entry(key.clone()).or_default();
-        let (overlapping, rest): (Vec<IntervalWindow>, Vec<IntervalWindow>) =
-            active.iter().partition(|w| w.intersects(&window));
-        if overlapping.is_empty() {
+        if !active.contains(&window) {
             active.push(window);
-            return Window::Interval(window);
         }
-        let merged = overlapping.iter().fold(window, |acc, w| acc.span(w));
-        *active = rest;
-        active.push(merged);
+        let groups = self.strategy.window_fn.merge_groups(active);
+        let mut target = Window::Interval(window);
+        for (members, result) in groups {
+            let active = self.sessions.get_mut(key).expect("present");
+            active.retain(|w| !members.contains(w));
+            active.push(result);
+            let merged_w = Window::Interval(result);
+            if members.contains(&window) {
+                target = merged_w;
+            }
+            let states: Vec<(IntervalWindow, WindowState<A::Acc>)> = members
+                .iter()
+                .filter_map(|w| {
+                    self.windows
+                        .remove(&(key.clone(), Window::Interval(*w)))
+                        .map(|s| (*w, s))
+                })
+                .collect();
+            let merged = self.merge_states(states, result);
+            self.windows.insert((key.clone(), merged_w), merged);
+        }
+        target
+    }
+
+    /// Merges the states of windows merging into `result`.
+    fn merge_states(
+        &self,
+        mut states: Vec<(IntervalWindow, WindowState<A::Acc>)>,
+        merged: IntervalWindow,
+    ) -> WindowState<A::Acc> {
         let merged_w = Window::Interval(merged);
-        let mut states: Vec<(IntervalWindow, WindowState<A::Acc>)> = overlapping
-            .iter()
-            .filter_map(|w| {
-                self.windows
-                    .remove(&(key.clone(), Window::Interval(*w)))
-                    .map(|s| (*w, s))
-            })
-            .collect();
-        if states.len() == 1 && states[0].0 == merged {
-            let (_, s) = states.pop().expect("one state");
-            self.windows.insert((key.clone(), merged_w), s);
-            return merged_w;
-        }
         // The result keeps its own pane history only if it is one of the merged windows.
         let base = states.iter().position(|(w, _)| *w == merged);
         let mut result = match base {
@@ -252,8 +263,7 @@ impl<A: Aggregation> WindowedTable<A> {
         result.cold.trigger = ts::merge(&self.strategy.trigger, trigger_states);
         result.cold.end_of_window_done = merged.max_timestamp() < self.input_wm;
         result.dirty = false;
-        self.windows.insert((key.clone(), merged_w), result);
-        merged_w
+        result
     }
 
     fn add_one(

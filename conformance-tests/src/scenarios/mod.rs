@@ -1,6 +1,7 @@
 //! The scenarios, one module per area. Each names the Beam test or document
 //! section it mirrors.
 
+pub mod basics;
 pub mod combine;
 pub mod common;
 pub mod grouping;
@@ -8,3 +9,4 @@ pub mod pardo;
 pub mod side_inputs;
 pub mod state;
 pub mod triggers;
+pub mod windowing;
