@@ -301,9 +301,21 @@ scenario!(
             .unwrap();
         let got = collect(&out, "Out");
         p.run().unwrap();
-        // The first pane waits for processing time 10 (the alignment), not 4.
-        let got: Vec<i64> = panes(&got).iter().map(|wv| wv.value.1).collect();
-        assert_eq!(got, vec![3]);
+        // The first pane waits for processing time 10 (the alignment), not 4, so
+        // it holds both elements; at the end of the global window an empty
+        // on-time final pane follows (ReduceFnRunnerTest.fireNonEmptyOnDrainInGlobalWindow,
+        // processing-time variant).
+        let got: Vec<(i64, bool, beam_core::PaneTiming)> = panes(&got)
+            .iter()
+            .map(|wv| (wv.value.1, wv.pane.is_last, wv.pane.timing))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (3, false, beam_core::PaneTiming::Early),
+                (0, true, beam_core::PaneTiming::OnTime)
+            ]
+        );
     }
 );
 
