@@ -356,3 +356,169 @@ scenario!(
         p.run().unwrap();
     }
 );
+
+// Distinct per window (DistinctTest.testDistinctWindowed-like).
+scenario!(
+    distinct_per_window,
+    area = "Combine and composites",
+    features = [SideInputs],
+    beam = "DistinctTest (windowed)",
+    replay = true,
+    |env| {
+        let p = env.pipeline();
+        let out = p
+            .apply(
+                "Create",
+                Create::timestamped(vec![(1, ts(1)), (1, ts(2)), (2, ts(3)), (1, ts(11))]),
+            )
+            .unwrap()
+            .apply(
+                "Window",
+                WindowInto::new(WindowFn::fixed(Duration::from_micros(10))),
+            )
+            .unwrap()
+            .apply("Distinct", beam_core::Distinct::new())
+            .unwrap();
+        PAssert::that(&out)
+            .in_window(iw(0, 10))
+            .contains_in_any_order(vec![1, 2])
+            .unwrap();
+        PAssert::that(&out)
+            .in_window(iw(10, 20))
+            .contains_in_any_order(vec![1])
+            .unwrap();
+        p.run().unwrap();
+    }
+);
+
+#[derive(Clone)]
+struct Metered;
+
+impl StatefulDoFn for Metered {
+    type Key = String;
+    type Value = i64;
+    type Out = i64;
+    fn process(
+        &mut self,
+        _: &String,
+        v: &i64,
+        ctx: &mut StateContext<'_, String, i64>,
+    ) -> UserResult {
+        ctx.metrics().inc_counter("seen", 1);
+        ctx.metrics().update_distribution("values", *v);
+        ctx.output(*v);
+        Ok(())
+    }
+}
+
+// MetricsTest, for a stateful DoFn.
+scenario!(
+    metrics_in_stateful_dofn,
+    area = "State and timers",
+    features = [StatefulParDo, Metrics],
+    beam = "MetricsTest.testAttemptedCounterMetrics (stateful ParDo)",
+    replay = false,
+    |env| {
+        let p = env.pipeline();
+        p.apply(
+            "Kv",
+            Create::of(vec![(s("a"), 5), (s("b"), 8), (s("a"), 13)]),
+        )
+        .unwrap()
+        .apply("Metered", StatefulParDo::of(Metered))
+        .unwrap();
+        let r = p.run().unwrap();
+        assert_eq!(r.metrics().counter("Metered", "seen"), Some(3));
+        let d = r.metrics().distribution("Metered", "values").unwrap();
+        assert_eq!((d.sum, d.count, d.min, d.max), (26, 3, 5, 13));
+    }
+);
+
+#[derive(Clone)]
+struct SumSide(PCollectionView<beam_core::side_input::IterableView<i64>>);
+
+impl DoFn for SumSide {
+    type In = i64;
+    type Out = i64;
+    fn process(&mut self, x: &i64, ctx: &mut ProcessContext<'_, i64>) -> UserResult {
+        let total: i64 = ctx.side_input(&self.0)?.iter().sum();
+        ctx.output(x * 100 + total);
+        Ok(())
+    }
+}
+
+// ViewTest.testWindowedIterableSideInput.
+scenario!(
+    windowed_iterable_side_input,
+    area = "Side inputs",
+    features = [SideInputs],
+    beam = "ViewTest.testWindowedIterableSideInput",
+    replay = true,
+    |env| {
+        let p = env.pipeline();
+        let fixed = || WindowInto::new(WindowFn::fixed(Duration::from_micros(10)));
+        let view = p
+            .apply(
+                "Side",
+                Create::timestamped(vec![(1i64, ts(1)), (2, ts(2)), (5, ts(15))]),
+            )
+            .unwrap()
+            .apply("SideWindow", fixed())
+            .unwrap()
+            .apply("View", View::as_iterable())
+            .unwrap();
+        let out = p
+            .apply(
+                "Main",
+                Create::timestamped(vec![(1i64, ts(4)), (2, ts(14)), (3, ts(25))]),
+            )
+            .unwrap()
+            .apply("MainWindow", fixed())
+            .unwrap()
+            .apply(
+                "Read",
+                ParDo::of(SumSide(view.clone())).with_side_input(&view),
+            )
+            .unwrap();
+        PAssert::that(&out)
+            .contains_in_any_order(vec![103, 205, 300])
+            .unwrap();
+        p.run().unwrap();
+    }
+);
+
+// Element-wise transforms keep timestamps and windows (ParDoTest / MapElementsTest).
+scenario!(
+    elementwise_transforms_keep_metadata,
+    area = "ParDo",
+    features = [],
+    beam = "MapElementsTest.testMapBasic (windowed)",
+    replay = true,
+    |env| {
+        let p = env.pipeline();
+        let out = p
+            .apply(
+                "Create",
+                Create::timestamped(vec![((s("k"), 1), ts(3)), ((s("k"), 2), ts(13))]),
+            )
+            .unwrap()
+            .apply(
+                "Window",
+                WindowInto::new(WindowFn::fixed(Duration::from_micros(10))),
+            )
+            .unwrap()
+            .apply("Swap", beam_core::KvSwap)
+            .unwrap()
+            .apply("Keys", beam_core::Keys)
+            .unwrap()
+            .apply("Double", Map::new(|x: &i32| x * 2))
+            .unwrap();
+        let got = collect(&out, "Out");
+        p.run().unwrap();
+        let got: Vec<(i32, i64, Window)> = panes(&got)
+            .iter()
+            .map(|wv| (wv.value, wv.timestamp.as_micros(), wv.window))
+            .collect();
+        assert_eq!(got, vec![(2, 3, iw(0, 10)), (4, 13, iw(10, 20))]);
+    }
+);
