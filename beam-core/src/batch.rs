@@ -150,6 +150,12 @@ impl Batch {
             Err(self)
         }
     }
+    /// The typed elements, or a runner error naming `step` if the batch holds another type.
+    pub fn downcast_for<T: Element>(self, step: &str) -> crate::Result<Vec<WindowedValue<T>>> {
+        self.downcast::<T>().map_err(|b| {
+            crate::BeamError::Runner(format!("step '{step}' got a batch of {}", b.type_name()))
+        })
+    }
     /// The typed elements by reference.
     pub fn downcast_ref<T: Element>(&self) -> Option<&Vec<WindowedValue<T>>> {
         self.0.as_any().downcast_ref()

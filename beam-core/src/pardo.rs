@@ -239,13 +239,7 @@ impl<F: DoFn> BundleProcessor for DoFnProcessor<F> {
     }
 
     fn process_batch(&mut self, input: Batch, env: &mut BundleEnv<'_>) -> Result<()> {
-        let input = input.downcast::<F::In>().map_err(|b| {
-            BeamError::Runner(format!(
-                "step '{}' got a batch of {}",
-                self.step,
-                b.type_name()
-            ))
-        })?;
+        let input = input.downcast_for::<F::In>(&self.step)?;
         let tag_ids = self.tag_ids.clone();
         let out = split_outputs::<F::Out>(env.outputs, &tag_ids)?;
         let check = env.check_mutation;

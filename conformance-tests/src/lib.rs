@@ -114,14 +114,18 @@ pub enum Outcome {
 /// Seeds a replayed scenario runs under.
 pub const REPLAY_SEEDS: [u64; 3] = [0, 1, 2];
 
-/// Runs `scenario` on `runner`.
-pub fn run_scenario(scenario: &Scenario, runner: &'static RunnerRegistration) -> Outcome {
-    let missing: Vec<Feature> = scenario
-        .features
+/// The features among `needed` that `runner` does not declare.
+pub fn missing_features(needed: &[Feature], runner: &RunnerRegistration) -> Vec<Feature> {
+    needed
         .iter()
         .filter(|f| !runner.features.contains(f))
         .copied()
-        .collect();
+        .collect()
+}
+
+/// Runs `scenario` on `runner`.
+pub fn run_scenario(scenario: &Scenario, runner: &'static RunnerRegistration) -> Outcome {
+    let missing = missing_features(scenario.features, runner);
     if !missing.is_empty() {
         return Outcome::Unsupported(missing);
     }

@@ -548,12 +548,7 @@ pub fn run(t: &Transcript, runner: &'static RunnerRegistration) -> Outcome {
         Ok(s) => s,
         Err(e) => return Outcome::Fail(format!("cannot run: {e}")),
     };
-    let missing: Vec<Feature> = s
-        .features
-        .iter()
-        .filter(|f| !runner.features.contains(f))
-        .copied()
-        .collect();
+    let missing = crate::missing_features(&s.features, runner);
     if !missing.is_empty() {
         return Outcome::Unsupported(missing);
     }

@@ -7,6 +7,17 @@ use beam_core::{
 use io_connectors::TextIO;
 use std::io::Write;
 
+/// The input and output options every example takes.
+#[derive(clap::Args, Debug)]
+pub struct IoArgs {
+    /// Input file or glob (default: the bundled sample).
+    #[arg(long)]
+    pub input: Option<String>,
+    /// Prefix of the output file (default: print to standard output).
+    #[arg(long)]
+    pub output: Option<String>,
+}
+
 /// The lines of `input` (a file or glob), or of the bundled `sample` text.
 pub fn read_lines(
     p: &Pipeline,

@@ -627,13 +627,7 @@ fn coder_error(step: &str, message: String) -> BeamError {
 
 impl<A: Aggregation> GroupingTable for WindowedTable<A> {
     fn add(&mut self, batch: Batch, env: &mut GroupingEnv<'_>) -> Result<()> {
-        let values = batch.downcast::<A::In>().map_err(|b| {
-            BeamError::Runner(format!(
-                "step '{}' got a batch of {}",
-                self.step,
-                b.type_name()
-            ))
-        })?;
+        let values = batch.downcast_for::<A::In>(&self.step)?;
         for wv in values {
             let (k, v) = self.agg.split(wv.value);
             self.add_one(k, v, wv.timestamp, wv.window, env.checks)?;

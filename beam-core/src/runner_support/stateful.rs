@@ -197,13 +197,7 @@ impl<F: StatefulDoFn> StatefulProcessor for StatefulRunner<F> {
     }
 
     fn process_batch(&mut self, input: Batch, metrics: &mut MetricsContainer) -> Result<()> {
-        let values = input.downcast::<(F::Key, F::Value)>().map_err(|b| {
-            BeamError::Runner(format!(
-                "step '{}' got a batch of {}",
-                self.step,
-                b.type_name()
-            ))
-        })?;
+        let values = input.downcast_for::<(F::Key, F::Value)>(&self.step)?;
         for wv in values {
             if self.strategy.gc_time(&wv.window) < self.input_wm {
                 self.dropped_late += 1;

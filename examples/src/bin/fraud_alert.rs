@@ -7,7 +7,7 @@
 
 use beam_core::{Filter, Map, ParDo, Pipeline, PipelineOptions, Sum, WindowFn, WindowInto};
 use clap::Parser;
-use examples::output::{read_lines, write_lines};
+use examples::output::{read_lines, write_lines, IoArgs};
 use examples::records::{minutes, window_span, FormatInWindow, ParseTransactions, Transaction};
 use std::marker::PhantomData;
 use std::process::ExitCode;
@@ -15,12 +15,8 @@ use std::process::ExitCode;
 #[derive(Parser)]
 #[command(about = "Per-user sliding sums of payments, alerting above a threshold")]
 struct Args {
-    /// CSV file or glob of transactions (default: the bundled sample).
-    #[arg(long)]
-    input: Option<String>,
-    /// Prefix of the output file (default: print).
-    #[arg(long)]
-    output: Option<String>,
+    #[command(flatten)]
+    io: IoArgs,
     /// Alert when a window's total exceeds this.
     #[arg(long, default_value_t = 10_000.0)]
     threshold: f64,
@@ -33,7 +29,7 @@ fn main() -> ExitCode {
     beam_core::cli::run_main(|| -> anyhow::Result<()> {
         let threshold = args.threshold;
         let p = Pipeline::new(args.pipeline);
-        let alerts = read_lines(&p, args.input.as_deref(), examples::SAMPLE_TRANSACTIONS)?
+        let alerts = read_lines(&p, args.io.input.as_deref(), examples::SAMPLE_TRANSACTIONS)?
             .apply("Parse", ParDo::of(ParseTransactions))?
             .apply(
                 "Sliding",
@@ -57,7 +53,7 @@ fn main() -> ExitCode {
                     PhantomData,
                 )),
             )?;
-        write_lines(&alerts, args.output.as_deref())?;
+        write_lines(&alerts, args.io.output.as_deref())?;
         p.run()?;
         Ok(())
     })

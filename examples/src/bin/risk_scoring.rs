@@ -10,7 +10,7 @@ use beam_core::{
     UserResult,
 };
 use clap::Parser;
-use examples::output::{read_lines, write_lines};
+use examples::output::{read_lines, write_lines, IoArgs};
 use examples::records::{minutes, utc, ParseTransactions, Transaction};
 use serde::{Deserialize, Serialize};
 use std::process::ExitCode;
@@ -18,12 +18,8 @@ use std::process::ExitCode;
 #[derive(Parser)]
 #[command(about = "Stateful per-user risk scoring of payments")]
 struct Args {
-    /// CSV file or glob of transactions (default: the bundled sample).
-    #[arg(long)]
-    input: Option<String>,
-    /// Prefix of the output file (default: print).
-    #[arg(long)]
-    output: Option<String>,
+    #[command(flatten)]
+    io: IoArgs,
     #[command(flatten)]
     pipeline: PipelineOptions,
 }
@@ -135,14 +131,14 @@ fn main() -> ExitCode {
     let args = Args::parse();
     beam_core::cli::run_main(|| -> anyhow::Result<()> {
         let p = Pipeline::new(args.pipeline);
-        let alerts = read_lines(&p, args.input.as_deref(), examples::SAMPLE_TRANSACTIONS)?
+        let alerts = read_lines(&p, args.io.input.as_deref(), examples::SAMPLE_TRANSACTIONS)?
             .apply("Parse", ParDo::of(ParseTransactions))?
             .apply(
                 "ByUser",
                 Map::new(|t: &Transaction| (t.user.clone(), t.clone())),
             )?
             .apply("Score", StatefulParDo::of(RiskScorer))?;
-        write_lines(&alerts, args.output.as_deref())?;
+        write_lines(&alerts, args.io.output.as_deref())?;
         p.run()?;
         Ok(())
     })

@@ -6,7 +6,7 @@
 
 use beam_core::{Count, Map, ParDo, Pipeline, PipelineOptions, WindowFn, WindowInto};
 use clap::Parser;
-use examples::output::{read_lines, write_lines};
+use examples::output::{read_lines, write_lines, IoArgs};
 use examples::records::{minutes, window_span, Event, FormatInWindow, ParseEvents};
 use std::marker::PhantomData;
 use std::process::ExitCode;
@@ -14,12 +14,8 @@ use std::process::ExitCode;
 #[derive(Parser)]
 #[command(about = "Events per user per session")]
 struct Args {
-    /// CSV file or glob of events (default: the bundled sample).
-    #[arg(long)]
-    input: Option<String>,
-    /// Prefix of the output file (default: print).
-    #[arg(long)]
-    output: Option<String>,
+    #[command(flatten)]
+    io: IoArgs,
     #[command(flatten)]
     pipeline: PipelineOptions,
 }
@@ -28,7 +24,7 @@ fn main() -> ExitCode {
     let args = Args::parse();
     beam_core::cli::run_main(|| -> anyhow::Result<()> {
         let p = Pipeline::new(args.pipeline);
-        let sessions = read_lines(&p, args.input.as_deref(), examples::SAMPLE_EVENTS)?
+        let sessions = read_lines(&p, args.io.input.as_deref(), examples::SAMPLE_EVENTS)?
             .apply("Parse", ParDo::of(ParseEvents))?
             .apply("Sessions", WindowInto::new(WindowFn::sessions(minutes(30))))?
             .apply("User", Map::new(|e: &Event| e.user.clone()))?
@@ -42,7 +38,7 @@ fn main() -> ExitCode {
                 PhantomData,
             )),
         )?;
-        write_lines(&lines, args.output.as_deref())?;
+        write_lines(&lines, args.io.output.as_deref())?;
         p.run()?;
         Ok(())
     })

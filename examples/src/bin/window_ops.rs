@@ -8,7 +8,7 @@ use beam_core::{
     PipelineOptions, Result, Trigger, WindowFn, WindowInto,
 };
 use clap::Parser;
-use examples::output::{read_lines, write_lines};
+use examples::output::{read_lines, write_lines, IoArgs};
 use examples::records::{minutes, window_span, Event, FormatInWindow, ParseEvents};
 use std::marker::PhantomData;
 use std::process::ExitCode;
@@ -16,12 +16,8 @@ use std::process::ExitCode;
 #[derive(Parser)]
 #[command(about = "Counts of one event stream under four windowings")]
 struct Args {
-    /// CSV file or glob of events (default: the bundled sample).
-    #[arg(long)]
-    input: Option<String>,
-    /// Prefix of the output file (default: print).
-    #[arg(long)]
-    output: Option<String>,
+    #[command(flatten)]
+    io: IoArgs,
     #[command(flatten)]
     pipeline: PipelineOptions,
 }
@@ -53,7 +49,7 @@ fn main() -> ExitCode {
     let args = Args::parse();
     beam_core::cli::run_main(|| -> anyhow::Result<()> {
         let p = Pipeline::new(args.pipeline);
-        let events = read_lines(&p, args.input.as_deref(), examples::SAMPLE_EVENTS)?
+        let events = read_lines(&p, args.io.input.as_deref(), examples::SAMPLE_EVENTS)?
             .apply("Parse", ParDo::of(ParseEvents))?;
         let tumbling = counted(
             &events,
@@ -109,7 +105,7 @@ fn main() -> ExitCode {
             )?);
         }
         let all = PCollectionList::of(branches)?.apply("All", Flatten)?;
-        write_lines(&all, args.output.as_deref())?;
+        write_lines(&all, args.io.output.as_deref())?;
         p.run()?;
         Ok(())
     })
