@@ -325,6 +325,7 @@ pub fn bundled() -> Vec<(&'static str, Transcript)> {
 }
 
 struct Setup {
+    bundling: Bundling,
     window_fn: WindowFn,
     trigger: Trigger,
     combiner: TimestampCombiner,
@@ -360,6 +361,7 @@ fn setup(t: &Transcript) -> Result<Setup, String> {
         features.push(Feature::WindowStateInspection);
     }
     Ok(Setup {
+        bundling: Bundling::Whole,
         window_fn,
         trigger,
         combiner,
@@ -385,6 +387,39 @@ impl DoFn for Collect {
     }
 }
 
+/// How the elements of one `input` action are split into bundles. Results of
+/// order-insensitive transcripts (default trigger, accumulating) must not
+/// depend on it, as in Beam's Python transcript tests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bundling {
+    /// One bundle, in the transcript's order.
+    Whole,
+    /// One bundle, reversed.
+    Reversed,
+    /// One element per bundle.
+    Singles,
+    /// One element per bundle, reversed.
+    SinglesReversed,
+    /// Two elements per bundle.
+    Pairs,
+}
+
+impl Bundling {
+    fn bundles(self, values: &[i64]) -> Vec<Vec<i64>> {
+        let mut v = values.to_vec();
+        if matches!(self, Bundling::Reversed | Bundling::SinglesReversed) {
+            v.reverse();
+        }
+        match self {
+            Bundling::Whole | Bundling::Reversed => vec![v],
+            Bundling::Singles | Bundling::SinglesReversed => {
+                v.into_iter().map(|x| vec![x]).collect()
+            }
+            Bundling::Pairs => v.chunks(2).map(<[i64]>::to_vec).collect(),
+        }
+    }
+}
+
 /// Runs the non-expect actions of `actions` and returns every pane produced.
 fn run_prefix(
     t: &Transcript,
@@ -396,11 +431,18 @@ fn run_prefix(
     let mut clock = 0;
     for a in actions {
         stream = match a {
-            Action::Input(ts) => stream.add_elements(
-                ts.iter()
-                    .map(|&v| (((), v), Timestamp::from_micros(v)))
-                    .collect(),
-            ),
+            Action::Input(ts) => {
+                let mut stream = stream;
+                for bundle in s.bundling.bundles(ts) {
+                    stream = stream.add_elements(
+                        bundle
+                            .iter()
+                            .map(|&v| (((), v), Timestamp::from_micros(v)))
+                            .collect(),
+                    );
+                }
+                stream
+            }
             Action::Watermark(w) => stream.advance_watermark_to(Timestamp::from_micros(*w)),
             Action::Clock(c) => {
                 if *c < clock {
@@ -552,8 +594,31 @@ pub fn run(t: &Transcript, runner: &'static RunnerRegistration) -> Outcome {
     if !missing.is_empty() {
         return Outcome::Unsupported(missing);
     }
-    let env = Env::new(runner.name, 0);
-    let result = run_checked(t, &s, &env);
+    // Order-insensitive transcripts are replayed under several bundlings and seeds.
+    let order_insensitive =
+        s.trigger == Trigger::Default && s.mode == AccumulationMode::Accumulating;
+    let variants: Vec<(Bundling, u64)> = if order_insensitive {
+        vec![
+            (Bundling::Whole, 0),
+            (Bundling::Reversed, 1),
+            (Bundling::Singles, 2),
+            (Bundling::SinglesReversed, 3),
+            (Bundling::Pairs, 4),
+        ]
+    } else {
+        vec![(Bundling::Whole, 0)]
+    };
+    let mut s = s;
+    let mut result = Ok(());
+    for (bundling, seed) in variants {
+        s.bundling = bundling;
+        let env = Env::new(runner.name, seed);
+        result = run_checked(t, &s, &env)
+            .map_err(|e| format!("{e} (bundling {bundling:?}, seed {seed})"));
+        if result.is_err() {
+            break;
+        }
+    }
     match (&t.error, result) {
         (None, Ok(())) => Outcome::Pass,
         (None, Err(e)) => Outcome::Fail(e),
