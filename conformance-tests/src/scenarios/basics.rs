@@ -522,3 +522,93 @@ scenario!(
         assert_eq!(got, vec![(2, 3, iw(0, 10)), (4, 13, iw(10, 20))]);
     }
 );
+
+// CombineTest.testGlobalCombineWithDefaultsAndTriggers (SEMANTICS 26).
+scenario!(
+    global_combine_with_defaults_and_triggers,
+    area = "Combine and composites",
+    features = [Triggers, SideInputs],
+    beam = "CombineTest.testGlobalCombineWithDefaultsAndTriggers",
+    replay = true,
+    |env| {
+        let p = env.pipeline();
+        let sums = p
+            .apply("Create", Create::of(vec![1i64, 1]))
+            .unwrap()
+            .apply(
+                "Triggered",
+                WindowInto::configure()
+                    .triggering(
+                        Trigger::repeatedly(Trigger::after_count(1)),
+                        AccumulationMode::Accumulating,
+                        Duration::ZERO,
+                    )
+                    .with_closing_behavior(beam_core::ClosingBehavior::FireAlways),
+            )
+            .unwrap()
+            .apply("Sum", Sum::globally())
+            .unwrap();
+        let got = collect(&sums, "Out");
+        p.run().unwrap();
+        let got = panes(&got);
+        assert!((1..=3).contains(&got.len()), "{got:?}");
+        let last: Vec<(i64, bool)> = got
+            .iter()
+            .filter(|wv| wv.pane.is_last)
+            .map(|wv| (wv.value, wv.pane.is_last))
+            .collect();
+        assert_eq!(last, vec![(2, true)], "{got:?}");
+    }
+);
+
+// ViewTest.testWindowedSideInputNotPresent (SEMANTICS 34): a missing side window reads the default.
+scenario!(
+    windowed_side_input_not_present,
+    area = "Side inputs",
+    features = [SideInputs, TestStream, Unbounded],
+    beam = "ViewTest.testWindowedSideInputNotPresent",
+    replay = true,
+    |env| {
+        let p = env.pipeline();
+        let sec = Timestamp::from_secs;
+        let stream = TestStream::new()
+            .add_elements(vec![((1000i64, 1000i64), sec(1))])
+            .advance_watermark_to_infinity();
+        let input = p.apply("Events", stream).unwrap();
+        let view = input
+            .apply("Values", beam_core::Values)
+            .unwrap()
+            .apply(
+                "SideWindow",
+                WindowInto::new(WindowFn::fixed(Duration::from_secs(100))),
+            )
+            .unwrap()
+            .apply("Sum", Sum::globally().without_defaults())
+            .unwrap()
+            .apply(
+                "Rewindow",
+                WindowInto::new(WindowFn::fixed(Duration::from_secs(10))),
+            )
+            .unwrap()
+            .apply("View", View::as_singleton_with_default(0))
+            .unwrap();
+        let out = input
+            .apply(
+                "MainWindow",
+                WindowInto::new(WindowFn::fixed(Duration::from_secs(10))),
+            )
+            .unwrap()
+            .apply("Group", GroupByKey::new())
+            .unwrap()
+            .apply("Keys", beam_core::Keys)
+            .unwrap()
+            .apply(
+                "Read",
+                ParDo::of(ReadSingleton(view.clone())).with_side_input(&view),
+            )
+            .unwrap();
+        // The sum lands at 99 999 999 us, in [90 s, 100 s); the main window [0, 10 s) reads the default.
+        PAssert::that(&out).contains_in_any_order(vec![0]).unwrap();
+        p.run().unwrap();
+    }
+);

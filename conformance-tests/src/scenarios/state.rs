@@ -737,3 +737,82 @@ scenario!(
         );
     }
 );
+
+#[derive(Clone)]
+struct ConcatAtEnd;
+
+impl StatefulDoFn for ConcatAtEnd {
+    type Key = String;
+    type Value = String;
+    type Out = String;
+    fn process(&mut self, _: &String, v: &String, ctx: &mut Ctx<'_, String>) -> UserResult {
+        let t = ctx.timestamp();
+        ctx.bag_state::<(Timestamp, String)>("seen")?
+            .add((t, v.clone()));
+        ctx.set_event_timer("flush", Timestamp::from_secs(100))
+    }
+    fn on_timer(&mut self, _: &String, _: &str, ctx: &mut Ctx<'_, String>) -> UserResult {
+        let mut seen = ctx.bag_state::<(Timestamp, String)>("seen")?.read();
+        // Order by timestamp, lower case before upper case at one timestamp.
+        seen.sort_by(|a, b| {
+            (a.0, a.1.chars().next().map(char::is_uppercase))
+                .cmp(&(b.0, b.1.chars().next().map(char::is_uppercase)))
+        });
+        let joined = seen
+            .into_iter()
+            .map(|(_, v)| v)
+            .collect::<Vec<_>>()
+            .join(",");
+        ctx.output(joined);
+        Ok(())
+    }
+}
+
+// TestStreamTest.testMultiStage (SEMANTICS 63): watermarks carry cross-stage ordering.
+scenario!(
+    test_stream_multi_stage,
+    area = "TestStream",
+    features = [TestStream, Unbounded, StatefulParDo, Timers],
+    beam = "TestStreamTest.testMultiStage",
+    replay = true,
+    |env| {
+        let p = env.pipeline();
+        let stream = TestStream::new()
+            .add_elements(vec![(s("before"), Timestamp::MIN)])
+            .advance_watermark_to(ts(0))
+            .add_elements(vec![(s("after"), Timestamp::from_secs(10))])
+            .advance_watermark_to_infinity();
+        let input = p.apply("Events", stream).unwrap();
+        let upper = input
+            .apply(
+                "Fixed",
+                WindowInto::new(WindowFn::fixed(Duration::from_secs(1))),
+            )
+            .unwrap()
+            .apply(
+                "KeyByValue",
+                beam_core::Map::new(|v: &String| (v.clone(), ())),
+            )
+            .unwrap()
+            .apply("Group", GroupByKey::new())
+            .unwrap()
+            .apply("Keys", beam_core::Keys)
+            .unwrap()
+            .apply("Upper", beam_core::Map::new(|v: &String| v.to_uppercase()))
+            .unwrap()
+            .apply("Global", WindowInto::new(WindowFn::Global))
+            .unwrap();
+        let all = beam_core::PCollectionList::of(vec![input, upper])
+            .unwrap()
+            .apply("Flatten", beam_core::Flatten)
+            .unwrap()
+            .apply("Key", beam_core::Map::new(|v: &String| (s("k"), v.clone())))
+            .unwrap()
+            .apply("Concat", StatefulParDo::of(ConcatAtEnd))
+            .unwrap();
+        PAssert::that(&all)
+            .contains_in_any_order(vec![s("before,BEFORE,after,AFTER")])
+            .unwrap();
+        p.run().unwrap();
+    }
+);
