@@ -257,6 +257,38 @@ impl<'a, K: Key, O: Element> StateContext<'a, K, O> {
     ) -> UserResult {
         self.set_timer(id, TimeDomain::EventTime, at, output)
     }
+    /// Sets the event-time timer `id` relative to the current timestamp, as
+    /// Beam's `timer.offset(offset).align(period).setRelative()`: at
+    /// `timestamp + offset`, or, with a period, at the next `k * period - offset`
+    /// boundary after the current timestamp. In the global window the time is
+    /// capped at the end of the window.
+    pub fn set_relative_event_timer(
+        &mut self,
+        id: &str,
+        offset: Duration,
+        align: Option<Duration>,
+    ) -> UserResult {
+        let now = self.timestamp.as_micros();
+        let target = match align {
+            None => now.saturating_add(offset.as_micros()),
+            Some(period) => {
+                let p = period.as_micros();
+                if p <= 0 {
+                    return Err(UserError::msg(format!(
+                        "timer '{id}': the alignment period must be positive"
+                    )));
+                }
+                // Java's `%` keeps the sign of the dividend; Beam's rule uses it.
+                now.saturating_add(p) - now.saturating_add(offset.as_micros()) % p
+            }
+        };
+        let mut at = Timestamp::from_micros(target);
+        if self.window == Window::Global {
+            at = at.min(crate::window::GLOBAL_WINDOW_MAX);
+        }
+        self.set_timer(id, TimeDomain::EventTime, at, at)
+    }
+
     /// Sets the processing-time timer `id` to fire `delay` from now; its outputs
     /// are timestamped with the current timestamp.
     pub fn set_processing_timer(&mut self, id: &str, delay: Duration) -> UserResult {

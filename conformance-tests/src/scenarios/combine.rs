@@ -506,3 +506,61 @@ scenario!(
         p.run().unwrap();
     }
 );
+
+/// Beam's UniqueInts: the set of distinct inputs.
+#[derive(Clone)]
+struct UniqueInts;
+
+impl CombineFn for UniqueInts {
+    type Input = i32;
+    type Accum = std::collections::BTreeSet<i32>;
+    type Output = Vec<i32>;
+    fn create_accumulator(&self) -> Self::Accum {
+        Default::default()
+    }
+    fn add_input(&self, acc: &mut Self::Accum, x: i32) {
+        acc.insert(x);
+    }
+    fn merge_accumulators(&self, acc: &mut Self::Accum, other: Self::Accum) {
+        acc.extend(other);
+    }
+    fn extract_output(&self, acc: Self::Accum) -> Vec<i32> {
+        acc.into_iter().collect()
+    }
+}
+
+// CombineTest.testBasicCombine and testBasicCombineEmpty (SEMANTICS 19).
+scenario!(
+    basic_combine_unique_ints,
+    area = "Combine and composites",
+    features = [SideInputs],
+    beam = "CombineTest.testBasicCombine, testBasicCombineEmpty",
+    replay = true,
+    |env| {
+        let p = env.pipeline();
+        let t = p.apply("Table", Create::of(table())).unwrap();
+        let globally = t
+            .apply("Values", Values)
+            .unwrap()
+            .apply("Unique", Combine::globally(UniqueInts))
+            .unwrap();
+        let per_key = t
+            .apply("UniquePerKey", Combine::per_key(UniqueInts))
+            .unwrap();
+        PAssert::that(&globally)
+            .contains_in_any_order(vec![vec![1, 4, 13]])
+            .unwrap();
+        PAssert::that(&per_key)
+            .contains_in_any_order(vec![(s("a"), vec![1, 4]), (s("b"), vec![1, 13])])
+            .unwrap();
+        let empty = p
+            .apply("Empty", Create::<i32>::of(vec![]))
+            .unwrap()
+            .apply("UniqueEmpty", Combine::globally(UniqueInts))
+            .unwrap();
+        PAssert::that(&empty)
+            .contains_in_any_order(vec![vec![]])
+            .unwrap();
+        p.run().unwrap();
+    }
+);

@@ -816,3 +816,76 @@ scenario!(
         p.run().unwrap();
     }
 );
+
+#[derive(Clone)]
+struct AlignedTimer {
+    align: Duration,
+    offset: Duration,
+}
+
+impl StatefulDoFn for AlignedTimer {
+    type Key = String;
+    type Value = i64;
+    type Out = (i64, Timestamp);
+    fn process(&mut self, _: &String, _: &i64, ctx: &mut Ctx<'_, (i64, Timestamp)>) -> UserResult {
+        ctx.set_relative_event_timer("aligned", self.offset, Some(self.align))?;
+        let t = ctx.timestamp();
+        ctx.output((3, t));
+        Ok(())
+    }
+    fn on_timer(&mut self, _: &String, _: &str, ctx: &mut Ctx<'_, (i64, Timestamp)>) -> UserResult {
+        let t = ctx.timestamp();
+        ctx.output((42, t));
+        Ok(())
+    }
+}
+
+// ParDoTest.testEventTimeTimerAlignBounded and testEventTimeTimerAlignUnbounded (SEMANTICS 48).
+scenario!(
+    aligned_event_time_timers,
+    area = "State and timers",
+    features = [StatefulParDo, Timers, SideInputs],
+    beam = "ParDoTest.testEventTimeTimerAlignBounded, testEventTimeTimerAlignUnbounded",
+    replay = false,
+    |env| {
+        let p = env.pipeline();
+        let at_min = p
+            .apply("AtMin", Create::of(vec![(s("hello"), 37)]))
+            .unwrap()
+            .apply(
+                "AlignSecond",
+                StatefulParDo::of(AlignedTimer {
+                    align: Duration::from_micros(1000),
+                    offset: Duration::from_micros(1),
+                }),
+            )
+            .unwrap();
+        PAssert::that(&at_min)
+            .contains_in_any_order(vec![
+                (3, Timestamp::MIN),
+                (42, Timestamp::MIN + Duration::from_micros(1774)),
+            ])
+            .unwrap();
+        let at_five = p
+            .apply(
+                "AtFive",
+                Create::timestamped(vec![((s("hello"), 37), Timestamp::from_secs(5))]),
+            )
+            .unwrap()
+            .apply(
+                "AlignMinute",
+                StatefulParDo::of(AlignedTimer {
+                    align: Duration::from_mins(1),
+                    offset: Duration::from_secs(1),
+                }),
+            )
+            .unwrap();
+        PAssert::that(&at_five)
+            .contains_in_any_order(vec![
+                (3, Timestamp::from_secs(5)),
+                (42, Timestamp::from_secs(59)),
+            ])
+            .unwrap();
+        p.run().unwrap();
+    }
+);
