@@ -292,13 +292,12 @@ impl<V: ViewFn> PTransform<PCollection<V::Input>> for View<V> {
         let p = input.pipeline();
         let step = p.current_scope();
         let window_fn = input.windowing().window_fn;
+        // A window function without a side-input window mapping cannot back a view.
         if let Err(e) = window_fn.side_input_window(&Window::Global) {
-            if !matches!(window_fn, WindowFn::Fixed { .. } | WindowFn::Sliding { .. }) {
-                return Err(BeamError::construction(
-                    step,
-                    format!("unable to create a side-input view: {e}"),
-                ));
-            }
+            return Err(BeamError::construction(
+                step,
+                format!("unable to create a side-input view: {e}"),
+            ));
         }
         Ok(PCollectionView {
             view_id: p.next_id(),

@@ -129,7 +129,7 @@ pub struct WindowedTable<A: Aggregation> {
     now: Timestamp,
     windows: FastMap<(A::K, Window), WindowState<A::Acc>>,
     /// Active windows per key, for merging window functions.
-    sessions: FastMap<A::K, Vec<IntervalWindow>>,
+    active_windows: FastMap<A::K, Vec<IntervalWindow>>,
     /// Windows whose trigger finished, until their garbage-collection time.
     closed: FastMap<(A::K, Window), Timestamp>,
     dirty: Vec<(A::K, Window)>,
@@ -150,7 +150,7 @@ impl<A: Aggregation> WindowedTable<A> {
             output_wm: Timestamp::MIN,
             now: Timestamp::MIN,
             windows: FastMap::default(),
-            sessions: FastMap::default(),
+            active_windows: FastMap::default(),
             closed: FastMap::default(),
             dirty: Vec::new(),
             output: Vec::new(),
@@ -189,15 +189,15 @@ impl<A: Aggregation> WindowedTable<A> {
 
     /// Adds `window` to the key's active windows and merges them as the window
     /// function says; returns the window the element now belongs to.
-    fn merge_session(&mut self, key: &A::K, window: IntervalWindow) -> Window {
-        let active = self.sessions.entry(key.clone()).or_default();
+    fn merge_into_active(&mut self, key: &A::K, window: IntervalWindow) -> Window {
+        let active = self.active_windows.entry(key.clone()).or_default();
         if !active.contains(&window) {
             active.push(window);
         }
         let groups = self.strategy.window_fn.merge_groups(active);
         let mut target = Window::Interval(window);
         for (members, result) in groups {
-            let active = self.sessions.get_mut(key).expect("present");
+            let active = self.active_windows.get_mut(key).expect("present");
             active.retain(|w| !members.contains(w));
             active.push(result);
             let merged_w = Window::Interval(result);
@@ -216,6 +216,16 @@ impl<A: Aggregation> WindowedTable<A> {
             self.windows.insert((key.clone(), merged_w), merged);
         }
         target
+    }
+
+    /// Removes a closed or expired window from its key's active windows.
+    fn forget_active(&mut self, key: &A::K, window: &Window) {
+        if let Some(active) = self.active_windows.get_mut(key) {
+            active.retain(|w| Window::Interval(*w) != *window);
+            if active.is_empty() {
+                self.active_windows.remove(key);
+            }
+        }
     }
 
     /// Merges the states of windows merging into `result`.
@@ -280,7 +290,7 @@ impl<A: Aggregation> WindowedTable<A> {
             return Ok(());
         }
         let window = match (strategy.window_fn.is_merging(), window) {
-            (true, Window::Interval(w)) => self.merge_session(&key, w),
+            (true, Window::Interval(w)) => self.merge_into_active(&key, w),
             (_, w) => w,
         };
         if !self.closed.is_empty() && self.closed.contains_key(&(key.clone(), window)) {
@@ -444,12 +454,7 @@ impl<A: Aggregation> WindowedTable<A> {
         state.element_hold = None;
         state.cold.extra_hold = None;
         if finished {
-            if let Some(active) = self.sessions.get_mut(key) {
-                active.retain(|w| Window::Interval(*w) != window);
-                if active.is_empty() {
-                    self.sessions.remove(key);
-                }
-            }
+            self.forget_active(key, &window);
             let gc_time = self.strategy.gc_time(&window);
             if !gc && gc_time >= self.input_wm {
                 self.closed.insert(entry_key, gc_time);
@@ -521,12 +526,7 @@ impl<A: Aggregation> WindowedTable<A> {
             let (key, window) = entry_key;
             if is_gc {
                 self.fire(&key, window, true);
-                if let Some(active) = self.sessions.get_mut(&key) {
-                    active.retain(|w| Window::Interval(*w) != window);
-                    if active.is_empty() {
-                        self.sessions.remove(&key);
-                    }
-                }
+                self.forget_active(&key, &window);
                 self.windows.remove(&(key, window));
             } else if ts::should_fire(&self.strategy.trigger, &state.cold.trigger, &ctx) {
                 self.fire(&key, window, false);

@@ -2,12 +2,10 @@
 
 use crate::scenario;
 use crate::scenarios::common::{collect, iw, panes, s, ts};
-use beam_core::side_input::SingletonView;
 use beam_core::testing::PAssert;
 use beam_core::{
-    AccumulationMode, Count, Create, DoFn, Duration, GroupByKey, Map, PCollectionView, ParDo,
-    ProcessContext, StateContext, StatefulDoFn, StatefulParDo, Sum, TestStream, Timestamp, Trigger,
-    UserResult, View, Window, WindowFn, WindowInto,
+    AccumulationMode, Count, Create, Duration, GroupByKey, Map, StateContext, StatefulDoFn,
+    StatefulParDo, Sum, TestStream, Timestamp, Trigger, UserResult, Window, WindowFn, WindowInto,
 };
 
 // CreateTest.testCreateWithNullsAndValues (SEMANTICS 30).
@@ -55,101 +53,6 @@ scenario!(
             (u[0].timestamp, u[0].window),
             (Timestamp::MIN, Window::Global)
         );
-    }
-);
-
-#[derive(Clone)]
-struct ReadSingleton(PCollectionView<SingletonView<i64>>);
-
-impl DoFn for ReadSingleton {
-    type In = i64;
-    type Out = i64;
-    fn process(&mut self, _: &i64, ctx: &mut ProcessContext<'_, i64>) -> UserResult {
-        let v = *ctx.side_input(&self.0)?;
-        ctx.output(v);
-        Ok(())
-    }
-}
-
-// ViewTest.testWindowedSingletonSideInput (SEMANTICS 32).
-scenario!(
-    windowed_singleton_side_input,
-    area = "Side inputs",
-    features = [SideInputs],
-    beam = "ViewTest.testWindowedSingletonSideInput",
-    replay = true,
-    |env| {
-        let p = env.pipeline();
-        let fixed = || WindowInto::new(WindowFn::fixed(Duration::from_micros(10)));
-        let view = p
-            .apply(
-                "Side",
-                Create::timestamped(vec![(47i64, ts(1)), (48, ts(11))]),
-            )
-            .unwrap()
-            .apply("SideWindow", fixed())
-            .unwrap()
-            .apply("View", View::as_singleton())
-            .unwrap();
-        let out = p
-            .apply(
-                "Main",
-                Create::timestamped(vec![(1i64, ts(4)), (2, ts(8)), (3, ts(12))]),
-            )
-            .unwrap()
-            .apply("MainWindow", fixed())
-            .unwrap()
-            .apply(
-                "Read",
-                ParDo::of(ReadSingleton(view.clone())).with_side_input(&view),
-            )
-            .unwrap();
-        PAssert::that(&out)
-            .contains_in_any_order(vec![47, 47, 48])
-            .unwrap();
-        p.run().unwrap();
-    }
-);
-
-// CombineTest.testWindowedCombineGloballyAsSingletonView (SEMANTICS 27): per-window defaults.
-scenario!(
-    combined_singleton_view_with_per_window_default,
-    area = "Side inputs",
-    features = [SideInputs],
-    beam = "CombineTest.testWindowedCombineGloballyAsSingletonView",
-    replay = true,
-    |env| {
-        let p = env.pipeline();
-        let minute = || WindowInto::new(WindowFn::fixed(Duration::from_mins(1)));
-        let view = p
-            .apply(
-                "Side",
-                Create::timestamped(vec![(1i64, ts(100)), (3, ts(100))]),
-            )
-            .unwrap()
-            .apply("SideWindow", minute())
-            .unwrap()
-            .apply("Sum", Sum::globally().without_defaults())
-            .unwrap()
-            .apply("View", View::as_singleton_with_default(0))
-            .unwrap();
-        let out = p
-            .apply(
-                "Main",
-                Create::timestamped(vec![(0i64, ts(100)), (0, Timestamp::MIN)]),
-            )
-            .unwrap()
-            .apply("MainWindow", minute())
-            .unwrap()
-            .apply(
-                "Read",
-                ParDo::of(ReadSingleton(view.clone())).with_side_input(&view),
-            )
-            .unwrap();
-        PAssert::that(&out)
-            .contains_in_any_order(vec![4, 0])
-            .unwrap();
-        p.run().unwrap();
     }
 );
 
@@ -434,59 +337,6 @@ scenario!(
     }
 );
 
-#[derive(Clone)]
-struct SumSide(PCollectionView<beam_core::side_input::IterableView<i64>>);
-
-impl DoFn for SumSide {
-    type In = i64;
-    type Out = i64;
-    fn process(&mut self, x: &i64, ctx: &mut ProcessContext<'_, i64>) -> UserResult {
-        let total: i64 = ctx.side_input(&self.0)?.iter().sum();
-        ctx.output(x * 100 + total);
-        Ok(())
-    }
-}
-
-// ViewTest.testWindowedIterableSideInput.
-scenario!(
-    windowed_iterable_side_input,
-    area = "Side inputs",
-    features = [SideInputs],
-    beam = "ViewTest.testWindowedIterableSideInput",
-    replay = true,
-    |env| {
-        let p = env.pipeline();
-        let fixed = || WindowInto::new(WindowFn::fixed(Duration::from_micros(10)));
-        let view = p
-            .apply(
-                "Side",
-                Create::timestamped(vec![(1i64, ts(1)), (2, ts(2)), (5, ts(15))]),
-            )
-            .unwrap()
-            .apply("SideWindow", fixed())
-            .unwrap()
-            .apply("View", View::as_iterable())
-            .unwrap();
-        let out = p
-            .apply(
-                "Main",
-                Create::timestamped(vec![(1i64, ts(4)), (2, ts(14)), (3, ts(25))]),
-            )
-            .unwrap()
-            .apply("MainWindow", fixed())
-            .unwrap()
-            .apply(
-                "Read",
-                ParDo::of(SumSide(view.clone())).with_side_input(&view),
-            )
-            .unwrap();
-        PAssert::that(&out)
-            .contains_in_any_order(vec![103, 205, 300])
-            .unwrap();
-        p.run().unwrap();
-    }
-);
-
 // Element-wise transforms keep timestamps and windows (ParDoTest / MapElementsTest).
 scenario!(
     elementwise_transforms_keep_metadata,
@@ -558,57 +408,5 @@ scenario!(
             .map(|wv| (wv.value, wv.pane.is_last))
             .collect();
         assert_eq!(last, vec![(2, true)], "{got:?}");
-    }
-);
-
-// ViewTest.testWindowedSideInputNotPresent (SEMANTICS 34): a missing side window reads the default.
-scenario!(
-    windowed_side_input_not_present,
-    area = "Side inputs",
-    features = [SideInputs, TestStream, Unbounded],
-    beam = "ViewTest.testWindowedSideInputNotPresent",
-    replay = true,
-    |env| {
-        let p = env.pipeline();
-        let sec = Timestamp::from_secs;
-        let stream = TestStream::new()
-            .add_elements(vec![((1000i64, 1000i64), sec(1))])
-            .advance_watermark_to_infinity();
-        let input = p.apply("Events", stream).unwrap();
-        let view = input
-            .apply("Values", beam_core::Values)
-            .unwrap()
-            .apply(
-                "SideWindow",
-                WindowInto::new(WindowFn::fixed(Duration::from_secs(100))),
-            )
-            .unwrap()
-            .apply("Sum", Sum::globally().without_defaults())
-            .unwrap()
-            .apply(
-                "Rewindow",
-                WindowInto::new(WindowFn::fixed(Duration::from_secs(10))),
-            )
-            .unwrap()
-            .apply("View", View::as_singleton_with_default(0))
-            .unwrap();
-        let out = input
-            .apply(
-                "MainWindow",
-                WindowInto::new(WindowFn::fixed(Duration::from_secs(10))),
-            )
-            .unwrap()
-            .apply("Group", GroupByKey::new())
-            .unwrap()
-            .apply("Keys", beam_core::Keys)
-            .unwrap()
-            .apply(
-                "Read",
-                ParDo::of(ReadSingleton(view.clone())).with_side_input(&view),
-            )
-            .unwrap();
-        // The sum lands at 99 999 999 us, in [90 s, 100 s); the main window [0, 10 s) reads the default.
-        PAssert::that(&out).contains_in_any_order(vec![0]).unwrap();
-        p.run().unwrap();
     }
 );

@@ -80,3 +80,18 @@ pub fn pane_tuple(p: &beam_core::PaneInfo) -> (bool, bool, beam_core::PaneTiming
         p.nonspeculative_index,
     )
 }
+
+/// `((k, v), t)`: a keyed value at a timestamp, for TestStreams.
+pub fn kv(k: &str, v: i64, t: i64) -> ((String, i64), Timestamp) {
+    ((s(k), v), ts(t))
+}
+
+/// Ones for key "k" at the given timestamps.
+pub fn ones(times: &[i64]) -> Vec<((String, i64), Timestamp)> {
+    times.iter().map(|&t| kv("k", 1, t)).collect()
+}
+
+/// Fixed windows of 10 units.
+pub fn fixed10() -> beam_core::WindowFn {
+    beam_core::WindowFn::fixed(beam_core::Duration::from_micros(10))
+}

@@ -8,5 +8,8 @@ pub mod grouping;
 pub mod pardo;
 pub mod side_inputs;
 pub mod state;
+pub mod stream_panes;
+pub mod timer_watermarks;
+pub mod timers;
 pub mod triggers;
 pub mod windowing;
