@@ -5,7 +5,7 @@ use crate::error::{BeamError, Result};
 use crate::graph::Primitive;
 use crate::kernel::GroupingKernel;
 use crate::pipeline::{OutputSpec, PCollection, PTransform};
-use crate::runner_support::grouping::{Aggregation, TableKernel};
+use crate::runner_support::aggregation::{Aggregation, TableKernel};
 use crate::trigger::Trigger;
 use crate::windowfn::{WindowFn, WindowingStrategy};
 use std::marker::PhantomData;

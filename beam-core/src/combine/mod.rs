@@ -40,7 +40,7 @@ use crate::error::{BeamError, Result, UserResult};
 use crate::gbk::add_grouping;
 use crate::pardo::ParDo;
 use crate::pipeline::{PCollection, PTransform};
-use crate::runner_support::grouping::Aggregation;
+use crate::runner_support::aggregation::Aggregation;
 use crate::side_input::{IterableView, PCollectionView, View};
 use crate::transforms::elementwise::{Map, Values};
 use crate::transforms::flatten::{Flatten, PCollectionList};

@@ -31,91 +31,22 @@
 //!   emitted (by the rules above) and the window's state is dropped.
 
 use crate::batch::Batch;
-use crate::coder::{self, Element, Key};
+use crate::coder;
 use crate::error::{BeamError, Result};
-use crate::kernel::{GroupingEnv, GroupingKernel, GroupingTable};
+use crate::kernel::{GroupingEnv, GroupingTable};
+use crate::runner_support::aggregation::{Aggregation, TableKernel};
 use crate::runner_support::trigger_state::{self as ts, TriggerContext, TriggerState};
+use crate::runner_support::window_state::{new_state, WindowState};
 use crate::time::Timestamp;
 use crate::trigger::{AccumulationMode, ClosingBehavior, OnTimeBehavior};
 use crate::window::{IntervalWindow, PaneInfo, PaneTiming, Window, WindowedValue};
 use crate::windowfn::{TimestampCombiner, WindowingStrategy};
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash};
+
 use std::sync::Arc;
 
-/// What a grouping computes per key and window.
-pub trait Aggregation: Send + Sync + 'static {
-    /// Input element type: `(K, V)` for GroupByKey and Combine.perKey.
-    type In: Element;
-    /// Key type.
-    type K: Key;
-    /// Input value type.
-    type V: Element;
-    /// Accumulator (cloned only to emit accumulating panes).
-    type Acc: Send + Clone;
-    /// Output value type.
-    type Out: Element;
-    /// The key of an input element.
-    fn key<'a>(&self, input: &'a Self::In) -> &'a Self::K;
-    /// Splits an input element into its key and value.
-    fn split(&self, input: Self::In) -> (Self::K, Self::V);
-    /// An empty accumulator.
-    fn create(&self) -> Self::Acc;
-    /// Adds one value.
-    fn add(&self, acc: &mut Self::Acc, value: Self::V);
-    /// Merges `other` into `acc`.
-    fn merge(&self, acc: &mut Self::Acc, other: Self::Acc);
-    /// The output of an accumulator.
-    fn extract(&self, acc: Self::Acc) -> Self::Out;
-}
-
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
-
-/// Per (key, window) state. What every element touches is inline; the rest is
-/// boxed, to keep hash-table slots small.
-struct WindowState<A> {
-    acc: Option<A>,
-    element_hold: Option<Timestamp>,
-    new_data: bool,
-    dirty: bool,
-    cold: Box<ColdState>,
-}
-
-struct ColdState {
-    extra_hold: Option<Timestamp>,
-    trigger: TriggerState,
-    last_pane: Option<PaneInfo>,
-    end_of_window_done: bool,
-}
-
-impl<A> WindowState<A> {
-    fn hold(&self) -> Option<Timestamp> {
-        match (self.element_hold, self.cold.extra_hold) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
-    }
-}
-
-fn new_state<A>(
-    trigger: &crate::trigger::Trigger,
-    input_wm: Timestamp,
-    window: &Window,
-) -> WindowState<A> {
-    WindowState {
-        acc: None,
-        element_hold: None,
-        new_data: false,
-        dirty: false,
-        cold: Box::new(ColdState {
-            extra_hold: None,
-            trigger: TriggerState::new(trigger),
-            last_pane: None,
-            end_of_window_done: window.max_timestamp() < input_wm,
-        }),
-    }
-}
 
 /// The grouping state of one partition of keys.
 pub struct WindowedTable<A: Aggregation> {
@@ -139,7 +70,7 @@ pub struct WindowedTable<A: Aggregation> {
 }
 
 impl<A: Aggregation> WindowedTable<A> {
-    fn new(kernel: &TableKernel<A>) -> Self {
+    pub(crate) fn new(kernel: &TableKernel<A>) -> Self {
         WindowedTable {
             agg: kernel.agg.clone(),
             reacts_to_elements: kernel.strategy.trigger.reacts_to_elements(),
@@ -664,39 +595,6 @@ impl<A: Aggregation> GroupingTable for WindowedTable<A> {
             None
         } else {
             Some(Batch::new(std::mem::take(&mut self.output)))
-        }
-    }
-}
-
-/// The kernel of a grouping step: creates tables and partitions input by key.
-pub(crate) struct TableKernel<A: Aggregation> {
-    pub agg: Arc<A>,
-    pub strategy: Arc<WindowingStrategy>,
-    pub step: Arc<str>,
-}
-
-/// The partition of `key` among `parts`: the same in every process of a job.
-pub(crate) fn partition_of<K: Hash>(key: &K, parts: usize) -> usize {
-    let h = foldhash::fast::FixedState::with_seed(0x5eed_beef).hash_one(key);
-    (h % parts as u64) as usize
-}
-
-impl<A: Aggregation> GroupingKernel for TableKernel<A> {
-    fn new_table(&self) -> Box<dyn GroupingTable> {
-        Box::new(WindowedTable::new(self))
-    }
-    fn partition(&self, batch: Batch, parts: usize) -> Vec<Batch> {
-        let parts = parts.max(1);
-        match batch.downcast::<A::In>() {
-            Ok(values) => {
-                let mut out: Vec<Vec<WindowedValue<A::In>>> =
-                    (0..parts).map(|_| Vec::new()).collect();
-                for wv in values {
-                    out[partition_of(self.agg.key(&wv.value), parts)].push(wv);
-                }
-                out.into_iter().map(Batch::new).collect()
-            }
-            Err(b) => vec![b],
         }
     }
 }

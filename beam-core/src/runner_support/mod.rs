@@ -9,8 +9,11 @@
 //! moves from -infinity to +infinity, so every window fires one on-time, final
 //! pane; streaming runners move watermarks and processing time step by step.
 
+pub mod aggregation;
 pub mod grouping;
 pub mod stateful;
 pub mod trigger_state;
+pub(crate) mod window_state;
 
-pub use grouping::{Aggregation, WindowStatus, WindowedTable};
+pub use aggregation::Aggregation;
+pub use grouping::{WindowStatus, WindowedTable};

@@ -7,7 +7,7 @@ use crate::coder;
 use crate::error::{BeamError, Result, UserError};
 use crate::kernel::{StatefulKernel, StatefulProcessor};
 use crate::metrics::MetricsContainer;
-use crate::runner_support::grouping::partition_of;
+use crate::runner_support::aggregation::partition_of;
 use crate::state::{KeyWindowState, StateContext, StatefulDoFn, TimeDomain};
 use crate::time::Timestamp;
 use crate::user_code;

@@ -6,7 +6,7 @@ use crate::combine::{Combine, CombineGlobally};
 use crate::error::Result;
 use crate::gbk::add_grouping;
 use crate::pipeline::{PCollection, PTransform};
-use crate::runner_support::grouping::Aggregation;
+use crate::runner_support::aggregation::Aggregation;
 use crate::transforms::elementwise::Keys;
 use std::marker::PhantomData;
 
