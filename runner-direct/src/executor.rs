@@ -24,7 +24,7 @@ use beam_core::kernel::{
 };
 use beam_core::source::ErasedReader;
 use beam_core::{
-    Batch, BeamError, MetricResults, MetricsContainer, PipelineResult, Result, Timestamp,
+    Batch, BeamError, Duration, MetricResults, MetricsContainer, PipelineResult, Result, Timestamp,
     WindowedValue,
 };
 use rand::rngs::StdRng;
@@ -178,9 +178,14 @@ impl Executor {
                 self.process(t, batch)?;
             }
             if !self.test_clock {
-                self.advance_processing_time(wall_clock())?;
-                if !self.queue.is_empty() {
-                    continue;
+                // Processing-time deadlines are checked at most every millisecond of
+                // wall time, not after every bundle.
+                let now = wall_clock();
+                if now >= self.now + Duration::from_millis(1) {
+                    self.advance_processing_time(now)?;
+                    if !self.queue.is_empty() {
+                        continue;
+                    }
                 }
             }
             if self.propagate_watermarks()? {
