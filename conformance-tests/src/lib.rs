@@ -25,6 +25,7 @@ use std::fmt::Write as _;
 
 // Link every runner so the registry finds it.
 pub use runner_direct;
+pub use runner_rayon;
 
 /// What a scenario runs with: a runner and a seed.
 pub struct Env {

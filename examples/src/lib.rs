@@ -17,6 +17,7 @@ pub mod records;
 
 // Link every runner crate so `--runner` finds it in the registry.
 pub use runner_direct;
+pub use runner_rayon;
 
 /// The bundled clickstream sample (`user_id,timestamp,action`).
 pub const SAMPLE_EVENTS: &str = include_str!("../data/events.csv");

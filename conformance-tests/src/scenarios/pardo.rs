@@ -18,11 +18,20 @@ struct Lifecycle {
     log: Arc<Mutex<Vec<String>>>,
     state: &'static str,
     fail_in: Option<&'static str>,
+    /// Assigned at setup, unique per instance.
+    instance: Option<u64>,
 }
+
+static NEXT_INSTANCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 impl Lifecycle {
     fn step(&mut self, name: &'static str, allowed_from: &[&str]) -> UserResult {
-        let id = format!("{:p}", self as *const _);
+        if name == "setup" {
+            self.instance = Some(NEXT_INSTANCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+        }
+        let id = self
+            .instance
+            .map_or("unset".to_string(), |i| format!("instance{i}"));
         self.log.lock().unwrap().push(format!("{id} {name}"));
         if !allowed_from.contains(&self.state) {
             return Err(UserError::msg(format!(
@@ -77,6 +86,7 @@ fn lifecycle(env: &Env, fail_in: Option<&'static str>) -> (Log, Result<Vec<Strin
                 log: log.clone(),
                 state: "new",
                 fail_in,
+                instance: None,
             }),
         )
         .unwrap();
@@ -108,17 +118,38 @@ scenario!(
         );
         assert!(out.iter().any(|x| x == "finished"));
         let log = log.lock().unwrap();
-        let setups = log.iter().filter(|l| l.ends_with(" setup")).count();
-        let teardowns = log.iter().filter(|l| l.ends_with(" teardown")).count();
-        let starts = log.iter().filter(|l| l.ends_with(" start_bundle")).count();
-        let finishes = log.iter().filter(|l| l.ends_with(" finish_bundle")).count();
-        assert_eq!((setups, teardowns), (1, 1), "{log:?}");
-        assert_eq!(starts, finishes, "{log:?}");
-        assert!(
-            log.first().unwrap().ends_with("setup") && log.last().unwrap().ends_with("teardown")
-        );
+        // Per instance (runners may create several): setup first and once,
+        // teardown last and once, bundles paired in between.
+        for (id, calls) in per_instance(&log) {
+            let count = |c: &str| calls.iter().filter(|x| **x == c).count();
+            assert_eq!(
+                (count("setup"), count("teardown")),
+                (1, 1),
+                "{id}: {calls:?}"
+            );
+            assert_eq!(
+                count("start_bundle"),
+                count("finish_bundle"),
+                "{id}: {calls:?}"
+            );
+            assert!(
+                calls.first() == Some(&"setup") && calls.last() == Some(&"teardown"),
+                "{id}: {calls:?}"
+            );
+        }
     }
 );
+
+/// The calls each DoFn instance saw, in order.
+fn per_instance(log: &[String]) -> std::collections::BTreeMap<&str, Vec<&str>> {
+    let mut m: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    for l in log {
+        if let Some((id, call)) = l.split_once(' ') {
+            m.entry(id).or_default().push(call);
+        }
+    }
+    m
+}
 
 // ParDoLifecycleTest.testTeardownCalledAfterExceptionIn{Setup,StartBundle,ProcessElement,FinishBundle}.
 scenario!(teardown_runs_after_a_failure_anywhere, area = "ParDo", features = [Lifecycle], beam = "ParDoLifecycleTest.testTeardownCalledAfterExceptionIn{Setup,StartBundle,ProcessElement,FinishBundle}.", replay = true, |env| {
@@ -130,10 +161,10 @@ scenario!(teardown_runs_after_a_failure_anywhere, area = "ParDo", features = [Li
             "{err}"
         );
         let log = log.lock().unwrap();
-        assert!(
-            log.last().unwrap().ends_with("teardown"),
-            "{phase}: {log:?}"
-        );
+        // Every instance that was set up is torn down.
+        for (id, calls) in per_instance(&log) {
+            assert_eq!(calls.last(), Some(&"teardown"), "{phase}, {id}: {calls:?}");
+        }
     }
 });
 
