@@ -70,6 +70,23 @@ pub trait GroupingKernel: Send + Sync {
     /// Splits a batch of `(K, V)` into `parts` batches by a hash of the key, so that
     /// each key goes to one part.
     fn partition(&self, batch: Batch, parts: usize) -> Vec<Batch>;
+    /// Combiner lifting: a table that pre-combines input on one worker before
+    /// the shuffle, if this grouping allows it (windows that do not merge, and a
+    /// trigger that neither counts elements nor waits for processing time).
+    fn lifted(&self) -> Option<Box<dyn PartialTable>> {
+        None
+    }
+    /// Splits a batch of partial accumulators (from [`PartialTable::take`]) by key.
+    fn partition_partials(&self, batch: Batch, parts: usize) -> Vec<Batch>;
+}
+
+/// Pre-combines a worker's share of a grouping's input per key and window.
+pub trait PartialTable: Send {
+    /// Adds a batch of input elements.
+    fn add(&mut self, batch: Batch) -> Result<()>;
+    /// The partial accumulators so far (each timestamped with its combined
+    /// output time), leaving the table empty.
+    fn take(&mut self) -> Batch;
 }
 
 /// The grouping state of one partition of keys: buffers, triggers, holds.
@@ -78,6 +95,8 @@ pub trait GroupingKernel: Send + Sync {
 pub trait GroupingTable: Send {
     /// Adds a bundle of input (and fires panes its triggers call for).
     fn add(&mut self, batch: Batch, env: &mut GroupingEnv<'_>) -> Result<()>;
+    /// Adds partial accumulators pre-combined by a [`PartialTable`].
+    fn add_partials(&mut self, batch: Batch, env: &mut GroupingEnv<'_>) -> Result<()>;
     /// Moves the input watermark forward (firing end-of-window and
     /// garbage-collection timers). `Timestamp::MAX` means the input is complete.
     fn advance_input_watermark(

@@ -10,6 +10,12 @@ use beam_core::{
 use rayon::prelude::*;
 use std::sync::Arc;
 
+/// A unit of a fused stage's input: a bundle, or a source split to read.
+enum Work {
+    Bundle(Batch),
+    Split(Arc<dyn ErasedSource>),
+}
+
 /// Elements per batch read from a source.
 const READ_BATCH: usize = 4096;
 
@@ -21,11 +27,13 @@ pub(crate) struct Executor {
     /// Consumers (main and side) of each PCollection not yet run.
     uses: Vec<usize>,
     metrics: Vec<MetricsContainer>,
+    /// Transforms already run as part of a fused stage.
+    done: Vec<bool>,
 }
 
 /// Deals `batches` round-robin into `parts` groups.
-fn deal(batches: Vec<Batch>, parts: usize) -> Vec<Vec<Batch>> {
-    let mut groups: Vec<Vec<Batch>> = (0..parts.max(1)).map(|_| Vec::new()).collect();
+fn deal<T>(batches: Vec<T>, parts: usize) -> Vec<Vec<T>> {
+    let mut groups: Vec<Vec<T>> = (0..parts.max(1)).map(|_| Vec::new()).collect();
     let n = groups.len();
     for (i, b) in batches.into_iter().enumerate() {
         groups[i % n].push(b);
@@ -59,6 +67,7 @@ impl Executor {
             metrics: (0..graph.transforms.len())
                 .map(|_| MetricsContainer::new())
                 .collect(),
+            done: vec![false; graph.transforms.len()],
             uses,
             graph,
         }
@@ -66,13 +75,14 @@ impl Executor {
 
     pub(crate) fn run(mut self) -> Result<PipelineResult> {
         for t in 0..self.graph.transforms.len() {
-            let outputs = self.run_transform(t)?;
-            let ids = self.graph.transforms[t].outputs.clone();
-            for (id, batches) in ids.into_iter().zip(outputs) {
-                if self.uses[id] > 0 {
-                    self.data[id] = Some(batches);
-                }
+            if self.done[t] {
+                continue;
             }
+            let (last, outputs) = match self.fusable_chain(t) {
+                Some((chain, lifted_into)) => self.run_stage(&chain, lifted_into)?,
+                None => (t, self.run_transform(t)?),
+            };
+            self.store(last, outputs);
         }
         let names: Vec<String> = self
             .graph
@@ -87,6 +97,262 @@ impl Executor {
                 .zip(metrics)
                 .filter(|(_, m)| !m.is_empty()),
         )))
+    }
+
+    fn store(&mut self, t: usize, outputs: Vec<Vec<Batch>>) {
+        let ids = self.graph.transforms[t].outputs.clone();
+        for (id, batches) in ids.into_iter().zip(outputs) {
+            if self.uses[id] > 0 {
+                self.data[id] = Some(batches);
+            }
+        }
+        self.done[t] = true;
+    }
+
+    /// The only consumer of `pcoll`, if it has exactly one use.
+    fn sole_consumer(&self, pcoll: usize) -> Option<usize> {
+        if self.uses[pcoll] != 1 {
+            return None;
+        }
+        self.graph
+            .transforms
+            .iter()
+            .position(|c| c.inputs.contains(&pcoll))
+    }
+
+    /// Whether `t` can run inside a fused stage: a single-output ParDo whose
+    /// side inputs are ready, or a WindowInto.
+    fn fusable(&self, t: usize) -> bool {
+        let node = &self.graph.transforms[t];
+        match &node.primitive {
+            Primitive::WindowInto { .. } => true,
+            Primitive::ParDo { side_inputs, .. } => {
+                node.outputs.len() == 1
+                    && side_inputs
+                        .iter()
+                        .all(|s| self.data[s.pcollection].is_some())
+            }
+            _ => false,
+        }
+    }
+
+    /// The chain of fusable transforms starting at `t`, and the grouping it can
+    /// be lifted into, if any; `None` when there is nothing to fuse.
+    fn fusable_chain(&self, t: usize) -> Option<(Vec<usize>, Option<usize>)> {
+        let node = &self.graph.transforms[t];
+        let grouping = |g: usize| {
+            let n = &self.graph.transforms[g];
+            match &n.primitive {
+                Primitive::GroupByKey { kernel } | Primitive::CombinePerKey { kernel } => {
+                    kernel.lifted().is_some().then_some(g)
+                }
+                _ => None,
+            }
+        };
+        if matches!(
+            node.primitive,
+            Primitive::GroupByKey { .. } | Primitive::CombinePerKey { .. }
+        ) {
+            return grouping(t).map(|g| (Vec::new(), Some(g)));
+        }
+        let is_read = matches!(node.primitive, Primitive::Read { .. });
+        if !is_read && (node.inputs.len() != 1 || !self.fusable(t)) {
+            return None;
+        }
+        let mut chain = vec![t];
+        let mut last = t;
+        loop {
+            let out = self.graph.transforms[last].outputs[0];
+            match self.sole_consumer(out) {
+                Some(c) if self.graph.transforms[c].inputs.len() == 1 && self.fusable(c) => {
+                    chain.push(c);
+                    last = c;
+                }
+                Some(c) => return Some((chain, grouping(c))),
+                None => return Some((chain, None)),
+            }
+        }
+    }
+
+    /// Runs a fused stage: each worker pushes its share of the input through
+    /// the chain bundle by bundle and, when the stage ends in a lifted grouping,
+    /// pre-combines the results before the shuffle. Returns the last transform
+    /// run and its outputs.
+    fn run_stage(
+        &mut self,
+        chain: &[usize],
+        lifted_into: Option<usize>,
+    ) -> Result<(usize, Vec<Vec<Batch>>)> {
+        let first = *chain
+            .first()
+            .or(lifted_into.as_ref())
+            .expect("a stage runs something");
+        // A stage headed by a source reads its splits on the workers; otherwise it
+        // starts from a complete PCollection.
+        let (work, chain): (Vec<Work>, &[usize]) = match &self.graph.transforms[first].primitive {
+            Primitive::Read { source } if !chain.is_empty() => {
+                let size = source.estimated_size_bytes()?;
+                let desired = (size / (self.parts as u64 * 4)).max(64 * 1024);
+                (
+                    source
+                        .split(desired)?
+                        .into_iter()
+                        .map(Work::Split)
+                        .collect(),
+                    &chain[1..],
+                )
+            }
+            _ => (
+                self.take_input(self.graph.transforms[first].inputs[0])
+                    .into_iter()
+                    .map(Work::Bundle)
+                    .collect(),
+                chain,
+            ),
+        };
+        let head = matches!(
+            self.graph.transforms[first].primitive,
+            Primitive::Read { .. }
+        )
+        .then_some(first);
+        let mut sides = Vec::new();
+        for &t in chain {
+            let node = self.graph.transforms[t].clone();
+            let mut side = SideInputs::new();
+            for s in node.side_inputs() {
+                let batches = self.take_input(s.pcollection);
+                let view =
+                    s.kernel
+                        .materialize(batches)
+                        .map_err(|message| BeamError::SideInput {
+                            step: node.name.clone(),
+                            view: self.graph.pcollections[s.pcollection].name.clone(),
+                            message,
+                        })?;
+                side.insert(s.view_id, view);
+            }
+            sides.push(side);
+        }
+        let graph = &self.graph;
+        let lifted_kernel = lifted_into.map(|g| match &graph.transforms[g].primitive {
+            Primitive::GroupByKey { kernel } | Primitive::CombinePerKey { kernel } => {
+                kernel.clone()
+            }
+            _ => unreachable!("lifted into a grouping"),
+        });
+        type WorkerResult = (Vec<Batch>, Vec<MetricsContainer>);
+        let results: Vec<WorkerResult> = deal(work, self.parts)
+            .into_par_iter()
+            .map(|group| -> Result<WorkerResult> {
+                let mut metrics: Vec<MetricsContainer> =
+                    chain.iter().map(|_| MetricsContainer::new()).collect();
+                let mut processors = Vec::new();
+                for &t in chain {
+                    if let Primitive::ParDo { kernel, .. } = &graph.transforms[t].primitive {
+                        processors.push(Some(kernel.instantiate()));
+                    } else {
+                        processors.push(None);
+                    }
+                }
+                let mut partial = lifted_kernel.as_ref().and_then(|k| k.lifted());
+                let run = || -> Result<Vec<Batch>> {
+                    for p in processors.iter_mut().flatten() {
+                        p.setup()?;
+                    }
+                    let mut out = Vec::new();
+                    let mut bundles: Box<dyn Iterator<Item = Result<Batch>>> =
+                        Box::new(std::iter::empty());
+                    for w in group {
+                        bundles = match w {
+                            Work::Bundle(b) => Box::new(bundles.chain(std::iter::once(Ok(b)))),
+                            Work::Split(s) => Box::new(bundles.chain(read_split(s))),
+                        };
+                    }
+                    for batch in bundles {
+                        let mut batch = batch?;
+                        for (i, &t) in chain.iter().enumerate() {
+                            let node = &graph.transforms[t];
+                            batch = match (&node.primitive, processors[i].as_mut()) {
+                                (Primitive::WindowInto { kernel }, _) => kernel.assign(batch),
+                                (Primitive::ParDo { .. }, Some(p)) => {
+                                    let mut outs =
+                                        vec![graph.pcollections[node.outputs[0]].codec.empty()];
+                                    let mut env = BundleEnv {
+                                        outputs: &mut outs,
+                                        side_inputs: &sides[i],
+                                        metrics: &mut metrics[i],
+                                        check_mutation: false,
+                                    };
+                                    p.start_bundle(&mut env)?;
+                                    p.process_batch(batch, &mut env)?;
+                                    p.finish_bundle(&mut env)?;
+                                    outs.pop().expect("one output")
+                                }
+                                _ => unreachable!("only ParDo and WindowInto are fused"),
+                            };
+                        }
+                        match partial.as_mut() {
+                            Some(p) => p.add(batch)?,
+                            None if !batch.is_empty() => out.push(batch),
+                            None => {}
+                        }
+                    }
+                    if let Some(p) = partial.as_mut() {
+                        out.push(p.take());
+                    }
+                    Ok(out)
+                };
+                let result = run();
+                let mut teardown = Ok(());
+                for p in processors.iter_mut().flatten() {
+                    let r = p.teardown();
+                    if teardown.is_ok() {
+                        teardown = r;
+                    }
+                }
+                let out = result?;
+                teardown?;
+                Ok((out, metrics))
+            })
+            .collect::<Result<_>>()?;
+        let mut batches = Vec::new();
+        let mut per_step: Vec<Vec<MetricsContainer>> = chain.iter().map(|_| Vec::new()).collect();
+        for (out, metrics) in results {
+            batches.extend(out);
+            for (i, m) in metrics.into_iter().enumerate() {
+                per_step[i].push(m);
+            }
+        }
+        for (&t, ms) in chain.iter().zip(per_step) {
+            self.metrics[t].merge(merge_metrics(ms));
+            self.done[t] = true;
+        }
+        if let Some(h) = head {
+            self.done[h] = true;
+        }
+        let (Some(g), Some(kernel)) = (lifted_into, lifted_kernel) else {
+            let last = chain.last().copied().unwrap_or(first);
+            return Ok((last, vec![batches]));
+        };
+        let partitions = shuffle(batches, self.parts, |b, n| kernel.partition_partials(b, n));
+        let results: Vec<(Vec<Vec<Batch>>, MetricsContainer)> = partitions
+            .into_par_iter()
+            .map(|partials| {
+                let mut metrics = MetricsContainer::new();
+                let mut table = kernel.new_table();
+                let mut env = GroupingEnv {
+                    metrics: &mut metrics,
+                    checks: false,
+                };
+                for b in partials {
+                    table.add_partials(b, &mut env)?;
+                }
+                table.advance_input_watermark(Timestamp::MAX, &mut env)?;
+                Ok((vec![table.take_output().into_iter().collect()], metrics))
+            })
+            .collect::<Result<_>>()?;
+        let outputs = self.collect_outputs(g, 1, results)?;
+        Ok((g, outputs))
     }
 
     /// The batches of `pcoll` for one consumer: moved to the last one, cloned before.
@@ -284,6 +550,17 @@ fn shuffle(
         }
     }
     partitions
+}
+
+/// The bundles of one source split, read lazily.
+fn read_split(split: Arc<dyn ErasedSource>) -> Box<dyn Iterator<Item = Result<Batch>>> {
+    let mut reader = match split.open() {
+        Ok(r) => r,
+        Err(e) => return Box::new(std::iter::once(Err(e))),
+    };
+    Box::new(std::iter::from_fn(move || {
+        reader.next_batch(READ_BATCH).transpose()
+    }))
 }
 
 /// Reads a source as splits of about an equal share per worker, in parallel.

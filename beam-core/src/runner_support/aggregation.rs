@@ -3,10 +3,16 @@
 
 use crate::batch::Batch;
 use crate::coder::{Element, Key};
-use crate::kernel::{GroupingKernel, GroupingTable};
+use crate::error::Result;
+use crate::kernel::{GroupingKernel, GroupingTable, PartialTable};
 use crate::runner_support::grouping::WindowedTable;
+use crate::time::Timestamp;
 use crate::window::WindowedValue;
+use crate::window::{PaneInfo, Window};
+use crate::windowfn::TimestampCombiner;
 use crate::windowfn::WindowingStrategy;
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash};
 use std::sync::Arc;
 
@@ -18,8 +24,9 @@ pub trait Aggregation: Send + Sync + 'static {
     type K: Key;
     /// Input value type.
     type V: Element;
-    /// Accumulator (cloned only to emit accumulating panes).
-    type Acc: Send + Clone;
+    /// Accumulator (cloned only to emit accumulating panes; shipped between
+    /// workers when the grouping is lifted).
+    type Acc: Element;
     /// Output value type.
     type Out: Element;
     /// The key of an input element.
@@ -49,21 +56,102 @@ pub(crate) fn partition_of<K: Hash>(key: &K, parts: usize) -> usize {
     (h % parts as u64) as usize
 }
 
+fn split_by_key<T, K: Hash>(
+    values: Vec<WindowedValue<T>>,
+    parts: usize,
+    key: impl Fn(&T) -> &K,
+) -> Vec<Batch>
+where
+    T: Element,
+{
+    let parts = parts.max(1);
+    let mut out: Vec<Vec<WindowedValue<T>>> = (0..parts).map(|_| Vec::new()).collect();
+    for wv in values {
+        out[partition_of(key(&wv.value), parts)].push(wv);
+    }
+    out.into_iter().map(Batch::new).collect()
+}
+
+/// Pre-combined accumulators per (key, window), with their combined output times.
+struct Partials<A: Aggregation> {
+    agg: Arc<A>,
+    strategy: Arc<WindowingStrategy>,
+    step: Arc<str>,
+    slots: PartialSlots<A>,
+}
+
+type PartialSlots<A> = HashMap<
+    (<A as Aggregation>::K, Window),
+    (<A as Aggregation>::Acc, Timestamp),
+    foldhash::fast::RandomState,
+>;
+
+impl<A: Aggregation> PartialTable for Partials<A> {
+    fn add(&mut self, batch: Batch) -> Result<()> {
+        let values = batch.downcast_for::<A::In>(&self.step)?;
+        let combiner = self.strategy.timestamp_combiner;
+        for wv in values {
+            let (k, v) = self.agg.split(wv.value);
+            let output_time = match combiner {
+                TimestampCombiner::EndOfWindow => wv.window.max_timestamp(),
+                _ => self
+                    .strategy
+                    .window_fn
+                    .output_time(wv.timestamp, &wv.window),
+            };
+            match self.slots.entry((k, wv.window)) {
+                Entry::Occupied(mut o) => {
+                    let (acc, hold) = o.get_mut();
+                    self.agg.add(acc, v);
+                    *hold = combiner.combine(*hold, output_time);
+                }
+                Entry::Vacant(e) => {
+                    let mut acc = self.agg.create();
+                    self.agg.add(&mut acc, v);
+                    e.insert((acc, output_time));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn take(&mut self) -> Batch {
+        let partials: Vec<WindowedValue<(A::K, A::Acc)>> = self
+            .slots
+            .drain()
+            .map(|((k, w), (acc, hold))| WindowedValue::new((k, acc), hold, w, PaneInfo::NO_FIRING))
+            .collect();
+        Batch::new(partials)
+    }
+}
+
 impl<A: Aggregation> GroupingKernel for TableKernel<A> {
     fn new_table(&self) -> Box<dyn GroupingTable> {
         Box::new(WindowedTable::new(self))
     }
+    fn lifted(&self) -> Option<Box<dyn PartialTable>> {
+        let s = &self.strategy;
+        let liftable = !s.window_fn.is_merging()
+            && !s.trigger.reacts_to_elements()
+            && !s.trigger.uses_processing_time();
+        liftable.then(|| {
+            Box::new(Partials {
+                agg: self.agg.clone(),
+                strategy: self.strategy.clone(),
+                step: self.step.clone(),
+                slots: HashMap::default(),
+            }) as Box<dyn PartialTable>
+        })
+    }
+    fn partition_partials(&self, batch: Batch, parts: usize) -> Vec<Batch> {
+        match batch.downcast::<(A::K, A::Acc)>() {
+            Ok(values) => split_by_key(values, parts, |kv: &(A::K, A::Acc)| &kv.0),
+            Err(b) => vec![b],
+        }
+    }
     fn partition(&self, batch: Batch, parts: usize) -> Vec<Batch> {
-        let parts = parts.max(1);
         match batch.downcast::<A::In>() {
-            Ok(values) => {
-                let mut out: Vec<Vec<WindowedValue<A::In>>> =
-                    (0..parts).map(|_| Vec::new()).collect();
-                for wv in values {
-                    out[partition_of(self.agg.key(&wv.value), parts)].push(wv);
-                }
-                out.into_iter().map(Batch::new).collect()
-            }
+            Ok(values) => split_by_key(values, parts, |x: &A::In| self.agg.key(x)),
             Err(b) => vec![b],
         }
     }

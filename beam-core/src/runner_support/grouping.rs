@@ -48,6 +48,13 @@ use std::sync::Arc;
 
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
+/// What one input contributes to a window: a value, or a partial accumulator
+/// pre-combined on a worker (with its combined output time as timestamp).
+enum Contribution<V, Acc> {
+    Value(V),
+    Partial(Acc),
+}
+
 /// The grouping state of one partition of keys.
 pub struct WindowedTable<A: Aggregation> {
     agg: Arc<A>,
@@ -210,7 +217,7 @@ impl<A: Aggregation> WindowedTable<A> {
     fn add_one(
         &mut self,
         key: A::K,
-        value: A::V,
+        value: Contribution<A::V, A::Acc>,
         ts: Timestamp,
         window: Window,
         check_keys: bool,
@@ -270,15 +277,17 @@ impl<A: Aggregation> WindowedTable<A> {
                 (v.insert(new_state(trigger, input_wm, &window)), dirty_key)
             }
         };
-        match &mut state.acc {
-            Some(acc) if check_keys => {
+        match (&mut state.acc, value) {
+            (Some(acc), Contribution::Partial(partial)) => self.agg.merge(acc, partial),
+            (none @ None, Contribution::Partial(partial)) => *none = Some(partial),
+            (Some(acc), Contribution::Value(value)) if check_keys => {
                 // Merge a one-element accumulator, as a lifted combine would.
                 let mut one = self.agg.create();
                 self.agg.add(&mut one, value);
                 self.agg.merge(acc, one);
             }
-            Some(acc) => self.agg.add(acc, value),
-            none => {
+            (Some(acc), Contribution::Value(value)) => self.agg.add(acc, value),
+            (none @ None, Contribution::Value(value)) => {
                 let mut acc = self.agg.create();
                 self.agg.add(&mut acc, value);
                 *none = Some(acc);
@@ -561,7 +570,32 @@ impl<A: Aggregation> GroupingTable for WindowedTable<A> {
         let values = batch.downcast_for::<A::In>(&self.step)?;
         for wv in values {
             let (k, v) = self.agg.split(wv.value);
-            self.add_one(k, v, wv.timestamp, wv.window, env.checks)?;
+            self.add_one(
+                k,
+                Contribution::Value(v),
+                wv.timestamp,
+                wv.window,
+                env.checks,
+            )?;
+        }
+        if !self.dirty.is_empty() {
+            self.evaluate_dirty();
+        }
+        self.flush_metrics(env);
+        Ok(())
+    }
+
+    fn add_partials(&mut self, batch: Batch, env: &mut GroupingEnv<'_>) -> Result<()> {
+        let partials = batch.downcast_for::<(A::K, A::Acc)>(&self.step)?;
+        for wv in partials {
+            let (k, acc) = wv.value;
+            self.add_one(
+                k,
+                Contribution::Partial(acc),
+                wv.timestamp,
+                wv.window,
+                false,
+            )?;
         }
         if !self.dirty.is_empty() {
             self.evaluate_dirty();
