@@ -1,5 +1,6 @@
 //! Word count benchmark: the pipeline on the direct runner (checks on and off)
-//! against a hand-written single-threaded HashMap word count, in one invocation.
+//! and on the rayon runner, against hand-written word counts (single-threaded
+//! HashMap; rayon with per-task maps merged), in one invocation.
 //!
 //! ```sh
 //! cargo run --release -p examples --bin gen_corpus -- --size-mb 100 --output bench-data/corpus.txt
@@ -23,8 +24,12 @@ struct Args {
     /// The corpus to count.
     #[arg(long)]
     input: String,
-    /// Variants to run, comma-separated: baseline, direct, direct-no-checks.
-    #[arg(long, default_value = "baseline,direct,direct-no-checks")]
+    /// Variants to run, comma-separated: baseline, direct, direct-no-checks,
+    /// baseline-rayon (hand-written, per-thread maps merged), rayon.
+    #[arg(
+        long,
+        default_value = "baseline,direct,direct-no-checks,baseline-rayon,rayon"
+    )]
     variants: String,
     /// Runs of each variant; the fastest is reported.
     #[arg(long, default_value_t = 1)]
@@ -55,6 +60,48 @@ fn baseline(input: &str, output: &std::path::Path) -> anyhow::Result<u64> {
     Ok(words)
 }
 
+/// The hand-written parallel baseline: the file split into line chunks, one
+/// HashMap per rayon task, merged at the end.
+fn baseline_rayon(input: &str, output: &std::path::Path) -> anyhow::Result<u64> {
+    use rayon::prelude::*;
+    let text = std::fs::read_to_string(input)?;
+    let lines: Vec<&str> = text.lines().collect();
+    let chunk = lines
+        .len()
+        .div_ceil(rayon::current_num_threads() * 8)
+        .max(1);
+    let (counts, words) = lines
+        .par_chunks(chunk)
+        .map(|ls| {
+            let mut m: HashMap<String, u64> = HashMap::new();
+            let mut n = 0u64;
+            for l in ls {
+                for w in examples::words(l) {
+                    *m.entry(w).or_insert(0) += 1;
+                    n += 1;
+                }
+            }
+            (m, n)
+        })
+        .reduce(
+            || (HashMap::new(), 0),
+            |(mut a, na), (b, nb)| {
+                for (w, c) in b {
+                    *a.entry(w).or_insert(0) += c;
+                }
+                (a, na + nb)
+            },
+        );
+    let mut out = BufWriter::new(std::fs::File::create(
+        output.join("baseline-rayon-00000-of-00001"),
+    )?);
+    for (w, c) in &counts {
+        writeln!(out, "{w}: {c}")?;
+    }
+    out.flush()?;
+    Ok(words)
+}
+
 fn peak_rss_kb() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -72,8 +119,13 @@ fn child(variant: &str, input: &str) -> anyhow::Result<()> {
     let start = Instant::now();
     let words = match variant {
         "baseline" => baseline(input, &dir)?,
-        "direct" | "direct-no-checks" => {
-            let mut options = PipelineOptions::default().with_runner("direct");
+        "baseline-rayon" => baseline_rayon(input, &dir)?,
+        "direct" | "direct-no-checks" | "rayon" => {
+            let mut options = PipelineOptions::default().with_runner(if variant == "rayon" {
+                "rayon"
+            } else {
+                "direct"
+            });
             if variant == "direct-no-checks" {
                 options = options.set("no-checks", "true");
             }
@@ -122,18 +174,21 @@ fn main() -> anyhow::Result<()> {
         rows.push((variant.to_string(), secs, rss));
     }
     let base = rows.iter().find(|r| r.0 == "baseline").map(|r| r.1);
-    println!("| variant | time (s) | words/s | peak RSS (MB) | time / baseline |");
-    println!("|---|---|---|---|---|");
+    let base_rayon = rows.iter().find(|r| r.0 == "baseline-rayon").map(|r| r.1);
+    println!("| variant | time (s) | words/s | peak RSS (MB) | time / baseline | time / baseline-rayon |");
+    println!("|---|---|---|---|---|---|");
     for (variant, secs, rss) in rows {
         let rate = if words > 0 {
             format!("{:.2} M", words as f64 / secs / 1e6)
         } else {
             "-".into()
         };
-        let ratio = base.map_or("-".into(), |b| format!("{:.2}", secs / b));
+        let ratio = |b: Option<f64>| b.map_or("-".to_string(), |b| format!("{:.2}", secs / b));
         println!(
-            "| {variant} | {secs:.2} | {rate} | {:.0} | {ratio} |",
-            rss as f64 / 1024.0
+            "| {variant} | {secs:.2} | {rate} | {:.0} | {} | {} |",
+            rss as f64 / 1024.0,
+            ratio(base),
+            ratio(base_rayon)
         );
     }
     Ok(())
