@@ -29,6 +29,24 @@ pub(crate) struct Executor {
     metrics: Vec<MetricsContainer>,
     /// Transforms already run as part of a fused stage.
     done: Vec<bool>,
+    progress: indicatif::ProgressBar,
+}
+
+/// A bar of steps done, with the running step and records per finished stage;
+/// drawn only when standard error is a terminal.
+fn progress_bar(steps: usize) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(steps as u64);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{spinner} [{elapsed}] {bar:30} {pos}/{len} steps  {msg}",
+    ) {
+        bar.set_style(style);
+    }
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    bar
 }
 
 /// Deals `batches` round-robin into `parts` groups.
@@ -68,6 +86,7 @@ impl Executor {
                 .map(|_| MetricsContainer::new())
                 .collect(),
             done: vec![false; graph.transforms.len()],
+            progress: progress_bar(graph.transforms.len()),
             uses,
             graph,
         }
@@ -78,12 +97,22 @@ impl Executor {
             if self.done[t] {
                 continue;
             }
+            self.progress
+                .set_message(self.graph.transforms[t].name.clone());
             let (last, outputs) = match self.fusable_chain(t) {
                 Some((chain, lifted_into)) => self.run_stage(&chain, lifted_into)?,
                 None => (t, self.run_transform(t)?),
             };
+            let records: usize = outputs.iter().flatten().map(Batch::len).sum();
+            self.progress.println(format!(
+                "{}: {records} records",
+                self.graph.transforms[last].name
+            ));
             self.store(last, outputs);
+            self.progress
+                .set_position(self.done.iter().filter(|d| **d).count() as u64);
         }
+        self.progress.finish_and_clear();
         let names: Vec<String> = self
             .graph
             .transforms

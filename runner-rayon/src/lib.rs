@@ -1,20 +1,26 @@
 //! The rayon runner: bounded pipelines on every core of one machine.
 //!
-//! It runs the graph stage by stage: each transform processes all of its input
-//! on the rayon pool before the next one starts. ParDos run one DoFn instance
-//! per worker over that worker's share of the bundles; GroupByKey, Combine and
-//! stateful ParDos partition their input by the key kernel's hash and give
-//! each partition its own table, fed everything and then the watermark at the
-//! end of time (every window fires its final pane, as in Beam's batch mode);
-//! side inputs are materialized once and shared read-only. Windowing, triggers,
-//! state and timers come from `beam-core`'s runner support, as on every runner.
+//! It runs the graph stage by stage on the rayon pool. A stage fuses a source
+//! (or a complete PCollection) with the chain of single-output ParDos and
+//! WindowIntos that follows it: each worker reads its share of the source
+//! splits (or bundles) and pushes every bundle through the chain with its own
+//! DoFn instances. When the chain feeds a GroupByKey or Combine that allows it
+//! (windows that do not merge, a trigger that neither counts elements nor waits
+//! for processing time), each worker pre-combines its results per key and
+//! window before the shuffle (combiner lifting). Groupings and stateful ParDos
+//! partition by the key kernel's hash and give each partition its own table,
+//! fed everything and then the watermark at the end of time (every window fires
+//! its final pane, as in Beam's batch mode); side inputs are materialized once
+//! and shared read-only. Windowing, triggers, state and timers come from
+//! `beam-core`'s runner support, as on every runner. A progress bar shows the
+//! steps and the records of each finished stage when standard error is a
+//! terminal.
 //!
 //! Unbounded inputs (TestStream, unbounded sources) are refused before any
 //! data moves. `--parallelism N` sets the pool size (default: the cores).
 //!
-//! Not yet: fusion of ParDo chains, combiner lifting before the shuffle,
-//! splitting sources by byte ranges across workers beyond their own `split`,
-//! a memory budget with spilling, and a progress bar.
+//! Not yet: a memory budget with spilling of large groupings, and dynamic
+//! splitting of sources while they are read.
 //!
 //! ```
 //! # use runner_rayon as _;
