@@ -31,7 +31,7 @@ pub enum BeamError {
         name: String,
     },
     /// `--runner` named a runner that is not linked into this program.
-    #[error("unknown runner '{name}'; registered runners: {}", available.join(", "))]
+    #[error("unknown runner '{name}'; {}", registered(available))]
     UnknownRunner {
         /// The requested name.
         name: String,
@@ -108,6 +108,14 @@ pub enum BeamError {
     /// An internal invariant of a runner was violated.
     #[error("runner error: {0}")]
     Runner(String),
+}
+
+fn registered(available: &[String]) -> String {
+    if available.is_empty() {
+        "no runner is linked into this program: reference a runner crate (for example `use runner_direct as _;`)".to_string()
+    } else {
+        format!("registered runners: {}", available.join(", "))
+    }
 }
 
 fn element_suffix(element: &Option<String>) -> String {
