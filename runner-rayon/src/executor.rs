@@ -420,13 +420,14 @@ impl Executor {
                     .map(|b| kernel.assign(b))
                     .collect()])
             }
-            Primitive::Flatten | Primitive::Reshuffle => {
+            Primitive::Flatten => {
                 let mut all = Vec::new();
                 for &i in &node.inputs {
                     all.extend(self.take_input(i));
                 }
                 Ok(vec![all])
             }
+            Primitive::Reshuffle => Ok(vec![rebalance(self.take_input(node.inputs[0]), parts * 4)]),
             Primitive::ParDo {
                 kernel,
                 side_inputs,
@@ -561,6 +562,25 @@ impl Executor {
         self.metrics[t].merge(merge_metrics(metrics));
         Ok(outputs)
     }
+}
+
+/// The same elements in `bundles` batches of nearly equal size.
+fn rebalance(batches: Vec<Batch>, bundles: usize) -> Vec<Batch> {
+    let mut iter = batches.into_iter();
+    let Some(mut all) = iter.next() else {
+        return Vec::new();
+    };
+    for b in iter {
+        all.append(b);
+    }
+    let chunk = all.len().div_ceil(bundles.max(1)).max(1);
+    let mut out = Vec::new();
+    while all.len() > chunk {
+        let tail = all.split_off(all.len() - chunk);
+        out.push(tail);
+    }
+    out.push(all);
+    out
 }
 
 /// Partitions every batch by key (in parallel) and gathers each partition's pieces.
