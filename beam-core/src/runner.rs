@@ -131,6 +131,17 @@ impl PipelineResult {
             metrics,
         }
     }
+    /// A finished run of `graph`, with the metrics each transform collected
+    /// (`metrics[i]` for `graph.transforms[i]`).
+    pub fn from_step_metrics(
+        graph: &Graph,
+        metrics: Vec<crate::metrics::MetricsContainer>,
+    ) -> Self {
+        let names = graph.transforms.iter().map(|t| t.name.clone());
+        Self::done(MetricResults::from_steps(
+            names.zip(metrics).filter(|(_, m)| !m.is_empty()),
+        ))
+    }
     /// The run's metrics, queryable by step and name.
     pub fn metrics(&self) -> &MetricResults {
         &self.metrics

@@ -24,8 +24,7 @@ use beam_core::kernel::{
 };
 use beam_core::source::ErasedReader;
 use beam_core::{
-    Batch, BeamError, Duration, MetricResults, MetricsContainer, PipelineResult, Result, Timestamp,
-    WindowedValue,
+    Batch, BeamError, Duration, MetricsContainer, PipelineResult, Result, Timestamp, WindowedValue,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -133,19 +132,8 @@ impl Executor {
         let teardown = self.teardown_all();
         result?;
         teardown?;
-        let names: Vec<String> = self
-            .graph
-            .transforms
-            .iter()
-            .map(|t| t.name.clone())
-            .collect();
         let metrics = std::mem::take(&mut self.metrics);
-        Ok(PipelineResult::done(MetricResults::from_steps(
-            names
-                .into_iter()
-                .zip(metrics)
-                .filter(|(_, m)| !m.is_empty()),
-        )))
+        Ok(PipelineResult::from_step_metrics(&self.graph, metrics))
     }
 
     fn teardown_all(&mut self) -> Result<()> {

@@ -1,11 +1,10 @@
 //! Stage-by-stage execution on the rayon pool.
 
 use beam_core::graph::{Graph, Primitive};
-use beam_core::kernel::{BundleEnv, GroupingEnv, SideInputs};
+use beam_core::kernel::{BundleEnv, GroupingEnv, GroupingKernel, SideInputs};
 use beam_core::source::ErasedSource;
 use beam_core::{
-    Batch, BeamError, MetricResults, MetricsContainer, PipelineResult, Result, Timestamp,
-    WindowedValue,
+    Batch, BeamError, MetricsContainer, PipelineResult, Result, Timestamp, WindowedValue,
 };
 use rayon::prelude::*;
 use std::sync::Arc;
@@ -113,19 +112,8 @@ impl Executor {
                 .set_position(self.done.iter().filter(|d| **d).count() as u64);
         }
         self.progress.finish_and_clear();
-        let names: Vec<String> = self
-            .graph
-            .transforms
-            .iter()
-            .map(|t| t.name.clone())
-            .collect();
         let metrics = std::mem::take(&mut self.metrics);
-        Ok(PipelineResult::done(MetricResults::from_steps(
-            names
-                .into_iter()
-                .zip(metrics)
-                .filter(|(_, m)| !m.is_empty()),
-        )))
+        Ok(PipelineResult::from_step_metrics(&self.graph, metrics))
     }
 
     fn store(&mut self, t: usize, outputs: Vec<Vec<Batch>>) {
@@ -364,22 +352,7 @@ impl Executor {
             return Ok((last, vec![batches]));
         };
         let partitions = shuffle(batches, self.parts, |b, n| kernel.partition_partials(b, n));
-        let results: Vec<(Vec<Vec<Batch>>, MetricsContainer)> = partitions
-            .into_par_iter()
-            .map(|partials| {
-                let mut metrics = MetricsContainer::new();
-                let mut table = kernel.new_table();
-                let mut env = GroupingEnv {
-                    metrics: &mut metrics,
-                    checks: false,
-                };
-                for b in partials {
-                    table.add_partials(b, &mut env)?;
-                }
-                table.advance_input_watermark(Timestamp::MAX, &mut env)?;
-                Ok((vec![table.take_output().into_iter().collect()], metrics))
-            })
-            .collect::<Result<_>>()?;
+        let results = fire_partitions(kernel.as_ref(), partitions, true)?;
         let outputs = self.collect_outputs(g, 1, results)?;
         Ok((g, outputs))
     }
@@ -490,23 +463,7 @@ impl Executor {
             Primitive::GroupByKey { kernel } | Primitive::CombinePerKey { kernel } => {
                 let input = self.take_input(node.inputs[0]);
                 let partitions = shuffle(input, parts, |b, n| kernel.partition(b, n));
-                let results: Vec<(Vec<Vec<Batch>>, MetricsContainer)> = partitions
-                    .into_par_iter()
-                    .map(|batches| {
-                        let mut metrics = MetricsContainer::new();
-                        let mut table = kernel.new_table();
-                        let mut env = GroupingEnv {
-                            metrics: &mut metrics,
-                            checks: false,
-                        };
-                        for b in batches {
-                            table.add(b, &mut env)?;
-                        }
-                        table.advance_input_watermark(Timestamp::MAX, &mut env)?;
-                        let out = table.take_output().into_iter().collect();
-                        Ok((vec![out], metrics))
-                    })
-                    .collect::<Result<_>>()?;
+                let results = fire_partitions(kernel.as_ref(), partitions, false)?;
                 self.collect_outputs(t, 1, results)
             }
             Primitive::StatefulParDo { kernel } => {
@@ -562,6 +519,36 @@ impl Executor {
         self.metrics[t].merge(merge_metrics(metrics));
         Ok(outputs)
     }
+}
+
+/// One grouping table per partition, fed its batches (input elements, or
+/// partial accumulators when lifted), then the watermark at the end of time.
+fn fire_partitions(
+    kernel: &dyn GroupingKernel,
+    partitions: Vec<Vec<Batch>>,
+    partials: bool,
+) -> Result<Vec<(Vec<Vec<Batch>>, MetricsContainer)>> {
+    partitions
+        .into_par_iter()
+        .map(|batches| {
+            let mut metrics = MetricsContainer::new();
+            let mut table = kernel.new_table();
+            let mut env = GroupingEnv {
+                metrics: &mut metrics,
+                checks: false,
+            };
+            for b in batches {
+                if partials {
+                    table.add_partials(b, &mut env)?;
+                } else {
+                    table.add(b, &mut env)?;
+                }
+            }
+            table.advance_input_watermark(Timestamp::MAX, &mut env)?;
+            let out = table.take_output().into_iter().collect();
+            Ok((vec![out], metrics))
+        })
+        .collect()
 }
 
 /// The same elements in `bundles` batches of nearly equal size.
