@@ -35,6 +35,7 @@
 #![deny(missing_docs)]
 
 mod executor;
+mod parallel;
 
 use beam_core::graph::{Graph, Primitive};
 use beam_core::{BeamError, Feature, PipelineResult, Result, Runner, RunnerRegistration};

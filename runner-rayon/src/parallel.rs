@@ -1,0 +1,145 @@
+//! Parallel building blocks of the rayon runner: dealing work to workers,
+//! shuffling by key, firing grouping tables per partition, rebalancing, reading
+//! sources, and the progress bar.
+
+use beam_core::kernel::{GroupingEnv, GroupingKernel};
+use beam_core::source::ErasedSource;
+use beam_core::{Batch, MetricsContainer, Result, Timestamp};
+use rayon::prelude::*;
+use std::sync::Arc;
+
+/// Elements per batch read from a source.
+pub(crate) const READ_BATCH: usize = 4096;
+
+/// A bar of steps done, with the running step and records per finished stage;
+/// drawn only when standard error is a terminal.
+pub(crate) fn progress_bar(steps: usize) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(steps as u64);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{spinner} [{elapsed}] {bar:30} {pos}/{len} steps  {msg}",
+    ) {
+        bar.set_style(style);
+    }
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    bar
+}
+
+/// Deals `batches` round-robin into `parts` groups.
+pub(crate) fn deal<T>(batches: Vec<T>, parts: usize) -> Vec<Vec<T>> {
+    let mut groups: Vec<Vec<T>> = (0..parts.max(1)).map(|_| Vec::new()).collect();
+    let n = groups.len();
+    for (i, b) in batches.into_iter().enumerate() {
+        groups[i % n].push(b);
+    }
+    groups.retain(|g| !g.is_empty());
+    groups
+}
+
+pub(crate) fn merge_metrics(parts: Vec<MetricsContainer>) -> MetricsContainer {
+    let mut all = MetricsContainer::new();
+    for m in parts {
+        all.merge(m);
+    }
+    all
+}
+
+/// One grouping table per partition, fed its batches (input elements, or
+/// partial accumulators when lifted), then the watermark at the end of time.
+pub(crate) fn fire_partitions(
+    kernel: &dyn GroupingKernel,
+    partitions: Vec<Vec<Batch>>,
+    partials: bool,
+) -> Result<Vec<(Vec<Vec<Batch>>, MetricsContainer)>> {
+    partitions
+        .into_par_iter()
+        .map(|batches| {
+            let mut metrics = MetricsContainer::new();
+            let mut table = kernel.new_table();
+            let mut env = GroupingEnv {
+                metrics: &mut metrics,
+                checks: false,
+            };
+            for b in batches {
+                if partials {
+                    table.add_partials(b, &mut env)?;
+                } else {
+                    table.add(b, &mut env)?;
+                }
+            }
+            table.advance_input_watermark(Timestamp::MAX, &mut env)?;
+            let out = table.take_output().into_iter().collect();
+            Ok((vec![out], metrics))
+        })
+        .collect()
+}
+
+/// The same elements in `bundles` batches of nearly equal size.
+pub(crate) fn rebalance(batches: Vec<Batch>, bundles: usize) -> Vec<Batch> {
+    let mut iter = batches.into_iter();
+    let Some(mut all) = iter.next() else {
+        return Vec::new();
+    };
+    for b in iter {
+        all.append(b);
+    }
+    let chunk = all.len().div_ceil(bundles.max(1)).max(1);
+    let mut out = Vec::new();
+    while all.len() > chunk {
+        let tail = all.split_off(all.len() - chunk);
+        out.push(tail);
+    }
+    out.push(all);
+    out
+}
+
+/// Partitions every batch by key (in parallel) and gathers each partition's pieces.
+pub(crate) fn shuffle(
+    input: Vec<Batch>,
+    parts: usize,
+    partition: impl Fn(Batch, usize) -> Vec<Batch> + Sync,
+) -> Vec<Vec<Batch>> {
+    let pieces: Vec<Vec<Batch>> = input.into_par_iter().map(|b| partition(b, parts)).collect();
+    let mut partitions: Vec<Vec<Batch>> = (0..parts).map(|_| Vec::new()).collect();
+    for per_batch in pieces {
+        for (i, piece) in per_batch.into_iter().enumerate() {
+            if !piece.is_empty() {
+                partitions[i % parts].push(piece);
+            }
+        }
+    }
+    partitions
+}
+
+/// The bundles of one source split, read lazily.
+pub(crate) fn read_split(split: Arc<dyn ErasedSource>) -> Box<dyn Iterator<Item = Result<Batch>>> {
+    let mut reader = match split.open() {
+        Ok(r) => r,
+        Err(e) => return Box::new(std::iter::once(Err(e))),
+    };
+    Box::new(std::iter::from_fn(move || {
+        reader.next_batch(READ_BATCH).transpose()
+    }))
+}
+
+/// Reads a source as splits of about an equal share per worker, in parallel.
+pub(crate) fn read_source(source: &Arc<dyn ErasedSource>, parts: usize) -> Result<Vec<Batch>> {
+    let size = source.estimated_size_bytes()?;
+    let desired = (size / (parts as u64 * 4)).max(64 * 1024);
+    let splits = source.split(desired)?;
+    let per_split: Vec<Vec<Batch>> = splits
+        .into_par_iter()
+        .map(|s| {
+            let mut reader = s.open()?;
+            let mut out = Vec::new();
+            while let Some(b) = reader.next_batch(READ_BATCH)? {
+                out.push(b);
+            }
+            Ok(out)
+        })
+        .collect::<Result<_>>()?;
+    Ok(per_split.into_iter().flatten().collect())
+}
