@@ -42,3 +42,21 @@ pub fn catch<R>(f: impl FnOnce() -> R) -> Result<R, String> {
         }
     })
 }
+
+/// Runs runner-support work that calls user code (a CombineFn's add, merge or
+/// extract); a panic fails the step with `UserPanic` naming `step` and, when
+/// `element` can tell, which input was being handled.
+pub fn guard<R>(
+    step: &str,
+    element: impl FnOnce() -> Option<String>,
+    f: impl FnOnce() -> crate::Result<R>,
+) -> crate::Result<R> {
+    match catch(f) {
+        Ok(r) => r,
+        Err(message) => Err(crate::BeamError::UserPanic {
+            step: step.to_string(),
+            element: element(),
+            message,
+        }),
+    }
+}

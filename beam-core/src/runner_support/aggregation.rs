@@ -90,29 +90,35 @@ impl<A: Aggregation> PartialTable for Partials<A> {
     fn add(&mut self, batch: Batch) -> Result<()> {
         let values = batch.downcast_for::<A::In>(&self.step)?;
         let combiner = self.strategy.timestamp_combiner;
-        for wv in values {
-            let (k, v) = self.agg.split(wv.value);
-            let output_time = match combiner {
-                TimestampCombiner::EndOfWindow => wv.window.max_timestamp(),
-                _ => self
-                    .strategy
-                    .window_fn
-                    .output_time(wv.timestamp, &wv.window),
-            };
-            match self.slots.entry((k, wv.window)) {
-                Entry::Occupied(mut o) => {
-                    let (acc, hold) = o.get_mut();
-                    self.agg.add(acc, v);
-                    *hold = combiner.combine(*hold, output_time);
-                }
-                Entry::Vacant(e) => {
-                    let mut acc = self.agg.create();
-                    self.agg.add(&mut acc, v);
-                    e.insert((acc, output_time));
+        let (n, step) = (values.len(), self.step.clone());
+        let position = std::cell::Cell::new(0);
+        let element = || Some(format!("element #{} of a bundle of {n}", position.get()));
+        crate::user_code::guard(&step, element, || {
+            for (i, wv) in values.into_iter().enumerate() {
+                position.set(i);
+                let (k, v) = self.agg.split(wv.value);
+                let output_time = match combiner {
+                    TimestampCombiner::EndOfWindow => wv.window.max_timestamp(),
+                    _ => self
+                        .strategy
+                        .window_fn
+                        .output_time(wv.timestamp, &wv.window),
+                };
+                match self.slots.entry((k, wv.window)) {
+                    Entry::Occupied(mut o) => {
+                        let (acc, hold) = o.get_mut();
+                        self.agg.add(acc, v);
+                        *hold = combiner.combine(*hold, output_time);
+                    }
+                    Entry::Vacant(e) => {
+                        let mut acc = self.agg.create();
+                        self.agg.add(&mut acc, v);
+                        e.insert((acc, output_time));
+                    }
                 }
             }
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     fn take(&mut self) -> Batch {

@@ -39,6 +39,7 @@ use crate::runner_support::trigger_state::{self as ts, TriggerContext, TriggerSt
 use crate::runner_support::window_state::{new_state, WindowState};
 use crate::time::Timestamp;
 use crate::trigger::{AccumulationMode, ClosingBehavior, OnTimeBehavior};
+use crate::user_code;
 use crate::window::{IntervalWindow, PaneInfo, PaneTiming, Window, WindowedValue};
 use crate::windowfn::{TimestampCombiner, WindowingStrategy};
 use std::collections::hash_map::Entry;
@@ -521,18 +522,6 @@ impl<A: Aggregation> WindowedTable<A> {
             .min()
     }
 
-    /// Which windows hold state for `key`, and which are closed.
-    pub fn window_status(&self, key: &A::K, window: &Window) -> WindowStatus {
-        let k = (key.clone(), *window);
-        if self.windows.contains_key(&k) {
-            WindowStatus::Present
-        } else if self.closed.contains_key(&k) {
-            WindowStatus::Closed
-        } else {
-            WindowStatus::Absent
-        }
-    }
-
     fn flush_metrics(&mut self, env: &mut GroupingEnv<'_>) {
         if self.dropped_late > 0 {
             env.metrics
@@ -547,17 +536,6 @@ impl<A: Aggregation> WindowedTable<A> {
     }
 }
 
-/// Whether a window of a key holds state.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum WindowStatus {
-    /// The window has buffered state or pending holds and timers.
-    Present,
-    /// The window's trigger finished; only that fact is kept until garbage collection.
-    Closed,
-    /// Nothing is kept for the window.
-    Absent,
-}
-
 fn coder_error(step: &str, message: String) -> BeamError {
     BeamError::Coder {
         step: step.to_string(),
@@ -568,50 +546,75 @@ fn coder_error(step: &str, message: String) -> BeamError {
 impl<A: Aggregation> GroupingTable for WindowedTable<A> {
     fn add(&mut self, batch: Batch, env: &mut GroupingEnv<'_>) -> Result<()> {
         let values = batch.downcast_for::<A::In>(&self.step)?;
-        for wv in values {
-            let (k, v) = self.agg.split(wv.value);
-            self.add_one(
-                k,
-                Contribution::Value(v),
-                wv.timestamp,
-                wv.window,
-                env.checks,
-            )?;
-        }
-        if !self.dirty.is_empty() {
-            self.evaluate_dirty();
-        }
+        let (n, step, checks) = (values.len(), self.step.clone(), env.checks);
+        let position = std::cell::Cell::new(0);
+        let element = || Some(format!("element #{} of a bundle of {n}", position.get()));
+        user_code::guard(&step, element, || {
+            for (i, wv) in values.into_iter().enumerate() {
+                position.set(i);
+                let (k, v) = self.agg.split(wv.value);
+                self.add_one(k, Contribution::Value(v), wv.timestamp, wv.window, checks)?;
+            }
+            if !self.dirty.is_empty() {
+                self.evaluate_dirty();
+            }
+            Ok(())
+        })?;
         self.flush_metrics(env);
         Ok(())
     }
 
     fn add_partials(&mut self, batch: Batch, env: &mut GroupingEnv<'_>) -> Result<()> {
         let partials = batch.downcast_for::<(A::K, A::Acc)>(&self.step)?;
-        for wv in partials {
-            let (k, acc) = wv.value;
-            self.add_one(
-                k,
-                Contribution::Partial(acc),
-                wv.timestamp,
-                wv.window,
-                false,
-            )?;
-        }
-        if !self.dirty.is_empty() {
-            self.evaluate_dirty();
-        }
+        let step = self.step.clone();
+        user_code::guard(
+            &step,
+            || Some("a pre-combined accumulator".into()),
+            || {
+                for wv in partials {
+                    let (k, acc) = wv.value;
+                    self.add_one(
+                        k,
+                        Contribution::Partial(acc),
+                        wv.timestamp,
+                        wv.window,
+                        false,
+                    )?;
+                }
+                if !self.dirty.is_empty() {
+                    self.evaluate_dirty();
+                }
+                Ok(())
+            },
+        )?;
         self.flush_metrics(env);
         Ok(())
     }
 
     fn advance_input_watermark(&mut self, wm: Timestamp, env: &mut GroupingEnv<'_>) -> Result<()> {
-        self.advance_watermark(wm);
+        let step = self.step.clone();
+        user_code::guard(
+            &step,
+            || None,
+            || {
+                self.advance_watermark(wm);
+                Ok(())
+            },
+        )?;
         self.flush_metrics(env);
         Ok(())
     }
 
     fn advance_processing_time(&mut self, now: Timestamp, env: &mut GroupingEnv<'_>) -> Result<()> {
-        self.advance_time(now);
+        let step = self.step.clone();
+        user_code::guard(
+            &step,
+            || None,
+            || {
+                self.advance_time(now);
+                Ok(())
+            },
+        )?;
         self.flush_metrics(env);
         Ok(())
     }

@@ -16,4 +16,4 @@ pub mod trigger_state;
 pub(crate) mod window_state;
 
 pub use aggregation::Aggregation;
-pub use grouping::{WindowStatus, WindowedTable};
+pub use grouping::WindowedTable;

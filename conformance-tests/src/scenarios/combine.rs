@@ -564,3 +564,49 @@ scenario!(
         p.run().unwrap();
     }
 );
+
+/// Sums, but panics on 13.
+#[derive(Clone)]
+struct Unlucky;
+
+impl CombineFn for Unlucky {
+    type Input = i32;
+    type Accum = i64;
+    type Output = i64;
+    fn create_accumulator(&self) -> i64 {
+        0
+    }
+    fn add_input(&self, acc: &mut i64, x: i32) {
+        assert!(x != 13, "thirteen is unlucky");
+        *acc += i64::from(x);
+    }
+    fn merge_accumulators(&self, acc: &mut i64, other: i64) {
+        *acc += other
+    }
+    fn extract_output(&self, acc: i64) -> i64 {
+        acc
+    }
+}
+
+// A panic in a CombineFn fails the run with the step's name, on every runner (ParDoTest error contracts).
+scenario!(
+    combine_fn_panic_fails_the_run,
+    area = "Combine and composites",
+    features = [],
+    beam = "CombineTest (failing CombineFn); DoFn error contracts",
+    replay = false,
+    |env| {
+        let p = env.pipeline();
+        p.apply("Table", Create::of(table()))
+            .unwrap()
+            .apply("Unlucky", Combine::per_key(Unlucky))
+            .unwrap();
+        match p.run().unwrap_err() {
+            beam_core::BeamError::UserPanic { step, message, .. } => {
+                assert!(step.starts_with("Unlucky"), "{step}");
+                assert!(message.contains("thirteen is unlucky"), "{message}");
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+);
