@@ -95,3 +95,21 @@ pub fn ones(times: &[i64]) -> Vec<((String, i64), Timestamp)> {
 pub fn fixed10() -> beam_core::WindowFn {
     beam_core::WindowFn::fixed(beam_core::Duration::from_micros(10))
 }
+
+/// Runs `stream` through `window` and a per-key sum on the scenario's runner;
+/// returns every pane (sorted, see [`panes`]) and the run's result.
+pub fn sum_panes(
+    env: &crate::Env,
+    stream: beam_core::TestStream<(String, i64)>,
+    window: beam_core::WindowInto<(String, i64)>,
+) -> (Vec<WindowedValue<(String, i64)>>, beam_core::PipelineResult) {
+    let p = env.pipeline();
+    let out = p
+        .apply("Events", stream)
+        .and_then(|e| e.apply("Window", window))
+        .and_then(|w| w.apply("Sum", beam_core::Sum::per_key()))
+        .expect("the pipeline builds");
+    let got = collect(&out, "Out");
+    let result = p.run().expect("the pipeline runs");
+    (panes(&got), result)
+}

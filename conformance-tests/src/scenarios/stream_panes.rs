@@ -1,7 +1,7 @@
 //! TestStream scenarios (Beam's TestStreamTest and related): late data and dropping, processing-time panes, and construction rules for unbounded input.
 
 use crate::scenario;
-use crate::scenarios::common::{collect, fixed10, iw, ones, panes, s, ts};
+use crate::scenarios::common::{collect, fixed10, iw, ones, panes, s, sum_panes, ts};
 use beam_core::{
     AccumulationMode, ClosingBehavior, Duration, GroupByKey, PaneTiming, Sum, TestStream,
     Timestamp, Trigger, WindowFn, WindowInto,
@@ -16,7 +16,6 @@ scenario!(
     beam = "TestStreamTest.testLateDataAccumulating",
     replay = true,
     |env| {
-        let p = env.pipeline();
         let min = |m: i64| Timestamp::from_micros(m * 60_000_000);
         let at0 = |v: i64| ((s("k"), v), Timestamp::EPOCH);
         let stream = TestStream::new()
@@ -29,25 +28,17 @@ scenario!(
         let trigger = Trigger::after_watermark()
             .with_early_firings(Trigger::after_processing_time(Duration::from_mins(2)))
             .with_late_firings(Trigger::after_count(1));
-        let out = p
-            .apply("Events", stream)
-            .unwrap()
-            .apply(
-                "Window",
-                WindowInto::new(WindowFn::fixed(Duration::from_mins(5)))
-                    .triggering(
-                        trigger,
-                        AccumulationMode::Accumulating,
-                        Duration::from_mins(5),
-                    )
-                    .with_closing_behavior(ClosingBehavior::FireAlways),
-            )
-            .unwrap()
-            .apply("Sum", Sum::per_key())
-            .unwrap();
-        let got = collect(&out, "Out");
-        let r = p.run().unwrap();
-        let got = panes(&got);
+        let (got, r) = sum_panes(
+            env,
+            stream,
+            WindowInto::new(WindowFn::fixed(Duration::from_mins(5)))
+                .triggering(
+                    trigger,
+                    AccumulationMode::Accumulating,
+                    Duration::from_mins(5),
+                )
+                .with_closing_behavior(ClosingBehavior::FireAlways),
+        );
         let on_time: Vec<i64> = got
             .iter()
             .filter(|wv| wv.pane.timing == OnTime)
@@ -177,7 +168,6 @@ scenario!(
     beam = "TestStreamTest.testEarlyPanesOfWindow",
     replay = true,
     |env| {
-        let p = env.pipeline();
         let sec = |x: i64| Timestamp::from_secs(x);
         let six_min = Duration::from_mins(6);
         let stream = TestStream::new()
@@ -190,26 +180,17 @@ scenario!(
             .advance_watermark_to_infinity();
         let trigger = Trigger::after_watermark()
             .with_early_firings(Trigger::after_processing_time(Duration::from_mins(5)));
-        let out = p
-            .apply("Events", stream)
-            .unwrap()
-            .apply(
-                "Window",
-                WindowInto::new(WindowFn::fixed(Duration::from_mins(30))).triggering(
-                    trigger,
-                    AccumulationMode::Accumulating,
-                    Duration::ZERO,
-                ),
-            )
-            .unwrap()
-            .apply("Sum", Sum::per_key())
-            .unwrap();
-        let got = collect(&out, "Out");
-        p.run().unwrap();
-        let got: Vec<(i64, PaneTiming)> = panes(&got)
-            .iter()
-            .map(|wv| (wv.value.1, wv.pane.timing))
-            .collect();
+        let (got, _) = sum_panes(
+            env,
+            stream,
+            WindowInto::new(WindowFn::fixed(Duration::from_mins(30))).triggering(
+                trigger,
+                AccumulationMode::Accumulating,
+                Duration::ZERO,
+            ),
+        );
+        let got: Vec<(i64, PaneTiming)> =
+            got.iter().map(|wv| (wv.value.1, wv.pane.timing)).collect();
         let mut early: Vec<i64> = got.iter().filter(|g| g.1 == Early).map(|g| g.0).collect();
         early.sort();
         assert_eq!(early, vec![1, 3, 6]);
@@ -231,7 +212,6 @@ scenario!(
     beam = "TestStreamTest.testProcessingTimeTrigger",
     replay = true,
     |env| {
-        let p = env.pipeline();
         let sec = |x: i64| Timestamp::from_secs(x);
         let stream = TestStream::new()
             .add_elements(vec![((s("k"), 1), sec(1)), ((s("k"), 2), sec(2))])
@@ -240,23 +220,16 @@ scenario!(
             .advance_processing_time(Duration::from_mins(6))
             .advance_watermark_to_infinity();
         let trigger = Trigger::repeatedly(Trigger::after_processing_time(Duration::from_mins(5)));
-        let out = p
-            .apply("Events", stream)
-            .unwrap()
-            .apply(
-                "Window",
-                WindowInto::configure().triggering(
-                    trigger,
-                    AccumulationMode::Accumulating,
-                    Duration::ZERO,
-                ),
-            )
-            .unwrap()
-            .apply("Sum", Sum::per_key())
-            .unwrap();
-        let got = collect(&out, "Out");
-        p.run().unwrap();
-        let early: Vec<i64> = panes(&got)
+        let (got, _) = sum_panes(
+            env,
+            stream,
+            WindowInto::configure().triggering(
+                trigger,
+                AccumulationMode::Accumulating,
+                Duration::ZERO,
+            ),
+        );
+        let early: Vec<i64> = got
             .iter()
             .filter(|wv| wv.pane.timing == Early)
             .map(|wv| wv.value.1)

@@ -1,7 +1,7 @@
 //! Triggers, panes, lateness and processing time, driven by TestStream.
 
 use crate::scenario;
-use crate::scenarios::common::{collect, fixed10, iw, kv, ones, pane_tuple, panes, ts};
+use crate::scenarios::common::{collect, fixed10, iw, kv, ones, pane_tuple, panes, sum_panes, ts};
 use beam_core::{
     AccumulationMode, ClosingBehavior, Duration, GroupByKey, OnTimeBehavior, PaneTiming, Sum,
     TestStream, Trigger, WindowFn, WindowInto,
@@ -17,35 +17,27 @@ scenario!(
     replay = true,
     |env| {
         for mode in [AccumulationMode::Discarding, AccumulationMode::Accumulating] {
-            let p = env.pipeline();
             let stream = TestStream::new()
                 .advance_watermark_to(ts(0))
                 .add_elements(ones(&[1, 2]))
                 .advance_watermark_to(ts(50))
                 .advance_watermark_to(ts(150));
-            let out = p
-                .apply("Events", stream)
-                .unwrap()
-                .apply(
-                    "Window",
-                    WindowInto::new(fixed10())
-                        .triggering(
-                            Trigger::repeatedly(Trigger::AfterFirst(vec![
-                                Trigger::after_count(2),
-                                Trigger::after_watermark(),
-                            ])),
-                            mode,
-                            Duration::from_micros(100),
-                        )
-                        .with_timestamp_combiner(beam_core::TimestampCombiner::Earliest)
-                        .with_closing_behavior(ClosingBehavior::FireAlways),
-                )
-                .unwrap()
-                .apply("Sum", Sum::per_key())
-                .unwrap();
-            let got = collect(&out, "Out");
-            p.run().unwrap();
-            let got: Vec<_> = panes(&got)
+            let (got, _) = sum_panes(
+                env,
+                stream,
+                WindowInto::new(fixed10())
+                    .triggering(
+                        Trigger::repeatedly(Trigger::AfterFirst(vec![
+                            Trigger::after_count(2),
+                            Trigger::after_watermark(),
+                        ])),
+                        mode,
+                        Duration::from_micros(100),
+                    )
+                    .with_timestamp_combiner(beam_core::TimestampCombiner::Earliest)
+                    .with_closing_behavior(ClosingBehavior::FireAlways),
+            );
+            let got: Vec<_> = got
                 .iter()
                 .map(|wv| (wv.value.1, wv.timestamp.as_micros(), pane_tuple(&wv.pane)))
                 .collect();
@@ -79,34 +71,25 @@ scenario!(
             (ClosingBehavior::FireIfNonEmpty, 2),
             (ClosingBehavior::FireAlways, 3),
         ] {
-            let p = env.pipeline();
             let stream = TestStream::new()
                 .add_elements(ones(&[1, 2]))
                 .advance_watermark_to(ts(20))
                 .advance_watermark_to(ts(250));
-            let out = p
-                .apply("Events", stream)
-                .unwrap()
-                .apply(
-                    "Window",
-                    WindowInto::new(fixed10())
-                        .triggering(
-                            Trigger::repeatedly(Trigger::AfterFirst(vec![
-                                Trigger::after_count(2),
-                                Trigger::after_watermark(),
-                            ])),
-                            AccumulationMode::Accumulating,
-                            Duration::from_micros(100),
-                        )
-                        .with_timestamp_combiner(beam_core::TimestampCombiner::Earliest)
-                        .with_closing_behavior(closing),
-                )
-                .unwrap()
-                .apply("Sum", Sum::per_key())
-                .unwrap();
-            let got = collect(&out, "Out");
-            p.run().unwrap();
-            let got = panes(&got);
+            let (got, _) = sum_panes(
+                env,
+                stream,
+                WindowInto::new(fixed10())
+                    .triggering(
+                        Trigger::repeatedly(Trigger::AfterFirst(vec![
+                            Trigger::after_count(2),
+                            Trigger::after_watermark(),
+                        ])),
+                        AccumulationMode::Accumulating,
+                        Duration::from_micros(100),
+                    )
+                    .with_timestamp_combiner(beam_core::TimestampCombiner::Earliest)
+                    .with_closing_behavior(closing),
+            );
             assert_eq!(got.len(), want, "{closing:?}: {got:?}");
             assert!(got.iter().all(|wv| wv.value.1 == 2));
             assert_eq!((got[0].timestamp, got[1].timestamp), (ts(1), ts(9)));
@@ -122,7 +105,6 @@ scenario!(
     beam = "ReduceFnRunnerTest.testProcessingTime",
     replay = true,
     |env| {
-        let p = env.pipeline();
         let t = Trigger::AfterEach(vec![
             Trigger::repeatedly(Trigger::after_processing_time(Duration::from_micros(5)))
                 .or_finally(Trigger::after_watermark()),
@@ -141,25 +123,18 @@ scenario!(
             .advance_processing_time(Duration::from_micros(17))
             .add_elements(ones(&[3]))
             .advance_watermark_to(ts(125));
-        let out = p
-            .apply("Events", stream)
-            .unwrap()
-            .apply(
-                "Window",
-                WindowInto::new(fixed10())
-                    .triggering(
-                        t,
-                        AccumulationMode::Accumulating,
-                        Duration::from_micros(100),
-                    )
-                    .with_timestamp_combiner(beam_core::TimestampCombiner::Earliest),
-            )
-            .unwrap()
-            .apply("Sum", Sum::per_key())
-            .unwrap();
-        let got = collect(&out, "Out");
-        p.run().unwrap();
-        let got: Vec<_> = panes(&got)
+        let (got, _) = sum_panes(
+            env,
+            stream,
+            WindowInto::new(fixed10())
+                .triggering(
+                    t,
+                    AccumulationMode::Accumulating,
+                    Duration::from_micros(100),
+                )
+                .with_timestamp_combiner(beam_core::TimestampCombiner::Earliest),
+        );
+        let got: Vec<_> = got
             .iter()
             .map(|wv| (wv.value.1, wv.timestamp.as_micros(), pane_tuple(&wv.pane)))
             .collect();
@@ -178,8 +153,7 @@ scenario!(
 // ReduceFnRunnerTest.testEmptyOnTimeWithOnTimeBehaviorFireIfNonEmpty and testEmptyOnTimeFromOrFinally (SEMANTICS 67).
 scenario!(empty_on_time_pane_follows_on_time_behavior, area = "Triggers and panes", features = [TestStream, Unbounded, Triggers, ProcessingTime], beam = "ReduceFnRunnerTest.testEmptyOnTimeWithOnTimeBehaviorFireIfNonEmpty, testEmptyOnTimeFromOrFinally", replay = true, |env| {
     for on_time in [OnTimeBehavior::FireIfNonEmpty, OnTimeBehavior::FireAlways] {
-        let p = env.pipeline();
-        let t = Trigger::AfterEach(vec![
+                let t = Trigger::AfterEach(vec![
             Trigger::repeatedly(Trigger::after_processing_time(Duration::from_micros(5))).or_finally(Trigger::after_watermark()),
             Trigger::repeatedly(Trigger::after_processing_time(Duration::from_micros(25))),
         ]);
@@ -188,23 +162,12 @@ scenario!(empty_on_time_pane_follows_on_time_behavior, area = "Triggers and pane
             .advance_processing_time(Duration::from_micros(6))
             .advance_watermark_to(ts(11))
             .advance_watermark_to(ts(110));
-        let out = p
-            .apply("Events", stream)
-            .unwrap()
-            .apply(
-                "Window",
-                WindowInto::new(fixed10())
+        let (got, _) = sum_panes(env, stream, WindowInto::new(fixed10())
                     .triggering(t, AccumulationMode::Accumulating, Duration::from_micros(100))
                     .with_timestamp_combiner(beam_core::TimestampCombiner::Earliest)
                     .with_on_time_behavior(on_time)
-                    .with_closing_behavior(ClosingBehavior::FireAlways),
-            )
-            .unwrap()
-            .apply("Sum", Sum::per_key())
-            .unwrap();
-        let got = collect(&out, "Out");
-        p.run().unwrap();
-        let got: Vec<_> = panes(&got).iter().map(|wv| (wv.value.1, wv.timestamp.as_micros(), pane_tuple(&wv.pane))).collect();
+                    .with_closing_behavior(ClosingBehavior::FireAlways));
+        let got: Vec<_> = got.iter().map(|wv| (wv.value.1, wv.timestamp.as_micros(), pane_tuple(&wv.pane))).collect();
         let want = match on_time {
             OnTimeBehavior::FireIfNonEmpty => vec![(4, 1, (true, false, Early, 0, -1)), (4, 9, (false, true, Late, 1, 0))],
             OnTimeBehavior::FireAlways => vec![
@@ -225,28 +188,20 @@ scenario!(
     beam = "ReduceFnRunnerTest.testOnlyOneOnTimePane",
     replay = true,
     |env| {
-        let p = env.pipeline();
         let stream = TestStream::new()
             .add_elements(ones(&[1]))
             .advance_watermark_to(ts(10))
             .add_elements(vec![kv("k", 3, 3)]);
-        let out = p
-            .apply("Events", stream)
-            .unwrap()
-            .apply(
-                "Window",
-                WindowInto::new(fixed10()).triggering(
-                    Trigger::Default,
-                    AccumulationMode::Accumulating,
-                    Duration::from_micros(100),
-                ),
-            )
-            .unwrap()
-            .apply("Sum", Sum::per_key())
-            .unwrap();
-        let got = collect(&out, "Out");
-        p.run().unwrap();
-        let got: Vec<_> = panes(&got)
+        let (got, _) = sum_panes(
+            env,
+            stream,
+            WindowInto::new(fixed10()).triggering(
+                Trigger::Default,
+                AccumulationMode::Accumulating,
+                Duration::from_micros(100),
+            ),
+        );
+        let got: Vec<_> = got
             .iter()
             .map(|wv| (wv.value.1, pane_tuple(&wv.pane)))
             .collect();
