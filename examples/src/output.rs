@@ -13,7 +13,7 @@ pub struct IoArgs {
     /// Input file or glob (default: the bundled sample).
     #[arg(long)]
     pub input: Option<String>,
-    /// Prefix of the output file (default: print to standard output).
+    /// Prefix of the output shard files `PREFIX-SSSSS-of-NNNNN` (default: print to standard output).
     #[arg(long)]
     pub output: Option<String>,
 }

@@ -247,7 +247,6 @@ impl<A: Aggregation> WindowedTable<A> {
         } else {
             None
         };
-        let ctx = self.ctx(&window);
         let needs_eval = self.reacts_to_elements || window.max_timestamp() < self.input_wm;
         let mut incoming = Vec::new();
         if check_keys {
@@ -309,6 +308,11 @@ impl<A: Aggregation> WindowedTable<A> {
             });
         }
         if tracks_elements {
+            let ctx = TriggerContext {
+                window_max: window.max_timestamp(),
+                input_watermark: input_wm,
+                now: self.now,
+            };
             ts::on_element(trigger, &mut state.cold.trigger, &ctx);
         }
         if let Some(k) = dirty_key {

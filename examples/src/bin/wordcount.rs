@@ -12,12 +12,8 @@ use std::process::ExitCode;
 #[derive(Parser, Debug)]
 #[command(name = "wordcount", about = "Counts the words of text files")]
 struct Args {
-    /// Text file or glob to read (default: the bundled sample text).
-    #[arg(long)]
-    input: Option<String>,
-    /// Prefix of the output shard files (default: print to standard output).
-    #[arg(long)]
-    output: Option<String>,
+    #[command(flatten)]
+    io: examples::output::IoArgs,
     /// Number of output shards (default: the parallelism, or the number of cores).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     num_shards: Option<u32>,
@@ -31,8 +27,8 @@ fn main() -> ExitCode {
         let p = Pipeline::new(args.pipeline);
         examples::wordcount(
             &p,
-            args.input.as_deref(),
-            args.output.as_deref(),
+            args.io.input.as_deref(),
+            args.io.output.as_deref(),
             args.num_shards.map(|n| n as usize),
         )?;
         p.run()?;
