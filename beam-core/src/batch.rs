@@ -23,6 +23,7 @@ trait ErasedBatch: Send + Sync {
     fn shuffle(&mut self, rng: &mut StdRng);
     fn round_trip(&mut self) -> Result<(), String>;
     fn encode(&self, out: &mut Vec<u8>) -> Result<(), String>;
+    fn estimated_bytes(&self) -> usize;
     fn type_name(&self) -> &'static str;
 }
 
@@ -74,6 +75,9 @@ impl<T: Element> ErasedBatch for Vec<WindowedValue<T>> {
     }
     fn encode(&self, out: &mut Vec<u8>) -> Result<(), String> {
         coder::encode(self, out)
+    }
+    fn estimated_bytes(&self) -> usize {
+        estimated_bytes(self.as_slice(), |wv| &wv.value)
     }
     fn type_name(&self) -> &'static str {
         std::any::type_name::<T>()
@@ -135,6 +139,12 @@ impl Batch {
     pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), String> {
         self.0.encode(out)
     }
+    /// An estimate of the memory the elements take: their inline size plus
+    /// their heap contents, estimated from the encoded size of up to 16 sampled
+    /// elements. Runners use it to keep buffered data within a memory budget.
+    pub fn estimated_bytes(&self) -> usize {
+        self.0.estimated_bytes()
+    }
     /// Rust name of the element type.
     pub fn type_name(&self) -> &'static str {
         self.0.type_name()
@@ -176,6 +186,26 @@ impl std::fmt::Debug for Batch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Batch<{}>({} elements)", self.type_name(), self.len())
     }
+}
+
+/// Estimated memory of `items`: their inline size plus, for the heap data they
+/// own, the encoded size of up to 16 evenly spaced samples scaled to all items.
+pub(crate) fn estimated_bytes<I, V: serde::Serialize>(
+    items: &[I],
+    value: impl Fn(&I) -> &V,
+) -> usize {
+    const SAMPLES: usize = 16;
+    let n = items.len();
+    if n == 0 {
+        return 0;
+    }
+    let stride = n.div_ceil(SAMPLES);
+    let (mut sampled, mut bytes) = (0usize, 0usize);
+    for item in items.iter().step_by(stride) {
+        sampled += 1;
+        bytes += postcard::experimental::serialized_size(value(item)).unwrap_or(0);
+    }
+    std::mem::size_of_val(items) + bytes * n / sampled
 }
 
 /// Decodes batches of one element type: the part of a PCollection's kernel a

@@ -78,12 +78,17 @@ pub trait GroupingKernel: Send + Sync {
     }
     /// Splits a batch of partial accumulators (from [`PartialTable::take`]) by key.
     fn partition_partials(&self, batch: Batch, parts: usize) -> Vec<Batch>;
+    /// Decodes a batch of partial accumulators written by [`Batch::encode`]
+    /// (for runners that spill them to disk).
+    fn decode_partials(&self, bytes: &[u8]) -> std::result::Result<Batch, String>;
 }
 
 /// Pre-combines a worker's share of a grouping's input per key and window.
 pub trait PartialTable: Send {
     /// Adds a batch of input elements.
     fn add(&mut self, batch: Batch) -> Result<()>;
+    /// An estimate of the memory the table takes (see [`Batch::estimated_bytes`]).
+    fn estimated_bytes(&self) -> usize;
     /// The partial accumulators so far (each timestamped with its combined
     /// output time), leaving the table empty.
     fn take(&mut self) -> Batch;

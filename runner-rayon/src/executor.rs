@@ -1,38 +1,45 @@
 //! Stage-by-stage execution on the rayon pool.
 
-use crate::parallel::{
-    deal, fire_partitions, merge_metrics, progress_bar, read_source, read_split, rebalance, shuffle,
-};
+use crate::parallel::{deal, merge_metrics, progress_bar, rebalance, shuffle, READ_BATCH};
+use crate::shuffle::ShuffleStore;
+use crate::spill::SpillArea;
+use crate::RayonOptions;
 use beam_core::graph::{Graph, Primitive};
 use beam_core::kernel::{BundleEnv, SideInputs};
-use beam_core::source::ErasedSource;
 use beam_core::{
     Batch, BeamError, MetricsContainer, PipelineResult, Result, Timestamp, WindowedValue,
 };
 use rayon::prelude::*;
-use std::sync::Arc;
 
-/// A unit of a fused stage's input: a bundle, or a source split to read.
-enum Work {
-    Bundle(Batch),
-    Split(Arc<dyn ErasedSource>),
+/// Where a fused stage's input comes from.
+pub(crate) enum Head {
+    /// The splits of a source (the `Read` transform).
+    Source(usize),
+    /// The complete contents of a PCollection.
+    Bundles(usize),
+    /// The shuffled input of a grouping (GroupByKey or Combine), grouped bucket by bucket.
+    Grouping(usize),
 }
 
 pub(crate) struct Executor {
-    graph: Graph,
-    parts: usize,
+    pub(crate) graph: Graph,
+    pub(crate) parts: usize,
     /// The complete contents of each PCollection, until its last consumer ran.
-    data: Vec<Option<Vec<Batch>>>,
+    pub(crate) data: Vec<Option<Vec<Batch>>>,
     /// Consumers (main and side) of each PCollection not yet run.
     uses: Vec<usize>,
-    metrics: Vec<MetricsContainer>,
+    pub(crate) metrics: Vec<MetricsContainer>,
     /// Transforms already run as part of a fused stage.
-    done: Vec<bool>,
-    progress: indicatif::ProgressBar,
+    pub(crate) done: Vec<bool>,
+    /// The shuffled input of each grouping, between the stage that wrote it and the one that groups it.
+    pub(crate) stores: Vec<Option<ShuffleStore>>,
+    pub(crate) options: RayonOptions,
+    pub(crate) spill: SpillArea,
+    pub(crate) progress: indicatif::ProgressBar,
 }
 
 impl Executor {
-    pub(crate) fn new(graph: Graph, parts: usize) -> Self {
+    pub(crate) fn new(graph: Graph, parts: usize, options: RayonOptions) -> Self {
         let mut uses = vec![0; graph.pcollections.len()];
         for t in &graph.transforms {
             for &i in &t.inputs {
@@ -49,6 +56,9 @@ impl Executor {
                 .map(|_| MetricsContainer::new())
                 .collect(),
             done: vec![false; graph.transforms.len()],
+            stores: (0..graph.transforms.len()).map(|_| None).collect(),
+            spill: SpillArea::new(options.temp_dir.clone()),
+            options,
             progress: progress_bar(graph.transforms.len()),
             uses,
             graph,
@@ -60,18 +70,38 @@ impl Executor {
             if self.done[t] {
                 continue;
             }
-            self.progress
-                .set_message(self.graph.transforms[t].name.clone());
-            let (last, outputs) = match self.fusable_chain(t) {
-                Some((chain, lifted_into)) => self.run_stage(&chain, lifted_into)?,
-                None => (t, self.run_transform(t)?),
+            let node = &self.graph.transforms[t];
+            self.progress.set_message(node.name.clone());
+            let head = match &node.primitive {
+                Primitive::Read { .. } => Some(Head::Source(t)),
+                Primitive::GroupByKey { .. } | Primitive::CombinePerKey { .. } => {
+                    if self.stores[t].is_none() {
+                        // Its input was materialized: shuffle it first.
+                        let input = node.inputs[0];
+                        self.run_stage(Head::Bundles(input), &[], Some(t))?;
+                    }
+                    Some(Head::Grouping(t))
+                }
+                _ if node.inputs.len() == 1 && self.fusable(t) => {
+                    Some(Head::Bundles(node.inputs[0]))
+                }
+                _ => None,
             };
-            let records: usize = outputs.iter().flatten().map(Batch::len).sum();
-            self.progress.println(format!(
-                "{}: {records} records",
-                self.graph.transforms[last].name
-            ));
-            self.store(last, outputs);
+            match head {
+                Some(head) => {
+                    let (chain, tail) = self.plan(t, &head);
+                    self.run_stage(head, &chain, tail)?;
+                }
+                None => {
+                    let outputs = self.run_transform(t)?;
+                    let records: usize = outputs.iter().flatten().map(Batch::len).sum();
+                    self.progress.println(format!(
+                        "{}: {records} records",
+                        self.graph.transforms[t].name
+                    ));
+                    self.store(t, outputs);
+                }
+            }
             self.progress
                 .set_position(self.done.iter().filter(|d| **d).count() as u64);
         }
@@ -80,7 +110,7 @@ impl Executor {
         Ok(PipelineResult::from_step_metrics(&self.graph, metrics))
     }
 
-    fn store(&mut self, t: usize, outputs: Vec<Vec<Batch>>) {
+    pub(crate) fn store(&mut self, t: usize, outputs: Vec<Vec<Batch>>) {
         let ids = self.graph.transforms[t].outputs.clone();
         for (id, batches) in ids.into_iter().zip(outputs) {
             if self.uses[id] > 0 {
@@ -117,212 +147,54 @@ impl Executor {
         }
     }
 
-    /// The chain of fusable transforms starting at `t`, and the grouping it can
-    /// be lifted into, if any; `None` when there is nothing to fuse.
-    fn fusable_chain(&self, t: usize) -> Option<(Vec<usize>, Option<usize>)> {
-        let node = &self.graph.transforms[t];
-        let grouping = |g: usize| {
-            let n = &self.graph.transforms[g];
-            match &n.primitive {
-                Primitive::GroupByKey { kernel } | Primitive::CombinePerKey { kernel } => {
-                    kernel.lifted().is_some().then_some(g)
-                }
-                _ => None,
-            }
-        };
-        if matches!(
-            node.primitive,
-            Primitive::GroupByKey { .. } | Primitive::CombinePerKey { .. }
-        ) {
-            return grouping(t).map(|g| (Vec::new(), Some(g)));
+    /// The chain of fusable transforms a stage headed by `head` (found at
+    /// transform `t`) runs, and the grouping it feeds, if any.
+    fn plan(&self, t: usize, head: &Head) -> (Vec<usize>, Option<usize>) {
+        let mut chain = Vec::new();
+        if let Head::Bundles(_) = head {
+            chain.push(t);
         }
-        let is_read = matches!(node.primitive, Primitive::Read { .. });
-        if !is_read && (node.inputs.len() != 1 || !self.fusable(t)) {
-            return None;
-        }
-        let mut chain = vec![t];
-        let mut last = t;
+        let mut out = self.graph.transforms[t].outputs[0];
         loop {
-            let out = self.graph.transforms[last].outputs[0];
             match self.sole_consumer(out) {
                 Some(c) if self.graph.transforms[c].inputs.len() == 1 && self.fusable(c) => {
                     chain.push(c);
-                    last = c;
+                    out = self.graph.transforms[c].outputs[0];
                 }
-                Some(c) => return Some((chain, grouping(c))),
-                None => return Some((chain, None)),
-            }
-        }
-    }
-
-    /// Runs a fused stage: each worker pushes its share of the input through
-    /// the chain bundle by bundle and, when the stage ends in a lifted grouping,
-    /// pre-combines the results before the shuffle. Returns the last transform
-    /// run and its outputs.
-    fn run_stage(
-        &mut self,
-        chain: &[usize],
-        lifted_into: Option<usize>,
-    ) -> Result<(usize, Vec<Vec<Batch>>)> {
-        let first = *chain
-            .first()
-            .or(lifted_into.as_ref())
-            .expect("a stage runs something");
-        // A stage headed by a source reads its splits on the workers; otherwise it
-        // starts from a complete PCollection.
-        let (work, chain): (Vec<Work>, &[usize]) = match &self.graph.transforms[first].primitive {
-            Primitive::Read { source } if !chain.is_empty() => {
-                let size = source.estimated_size_bytes()?;
-                let desired = (size / (self.parts as u64 * 4)).max(64 * 1024);
-                (
-                    source
-                        .split(desired)?
-                        .into_iter()
-                        .map(Work::Split)
-                        .collect(),
-                    &chain[1..],
-                )
-            }
-            _ => (
-                self.take_input(self.graph.transforms[first].inputs[0])
-                    .into_iter()
-                    .map(Work::Bundle)
-                    .collect(),
-                chain,
-            ),
-        };
-        let head = matches!(
-            self.graph.transforms[first].primitive,
-            Primitive::Read { .. }
-        )
-        .then_some(first);
-        let mut sides = Vec::new();
-        for &t in chain {
-            let node = self.graph.transforms[t].clone();
-            let mut side = SideInputs::new();
-            for s in node.side_inputs() {
-                let batches = self.take_input(s.pcollection);
-                let view =
-                    s.kernel
-                        .materialize(batches)
-                        .map_err(|message| BeamError::SideInput {
-                            step: node.name.clone(),
-                            view: self.graph.pcollections[s.pcollection].name.clone(),
-                            message,
-                        })?;
-                side.insert(s.view_id, view);
-            }
-            sides.push(side);
-        }
-        let graph = &self.graph;
-        let lifted_kernel = lifted_into.map(|g| match &graph.transforms[g].primitive {
-            Primitive::GroupByKey { kernel } | Primitive::CombinePerKey { kernel } => {
-                kernel.clone()
-            }
-            _ => unreachable!("lifted into a grouping"),
-        });
-        type WorkerResult = (Vec<Batch>, Vec<MetricsContainer>);
-        let results: Vec<WorkerResult> = deal(work, self.parts)
-            .into_par_iter()
-            .map(|group| -> Result<WorkerResult> {
-                let mut metrics: Vec<MetricsContainer> =
-                    chain.iter().map(|_| MetricsContainer::new()).collect();
-                let mut processors = Vec::new();
-                for &t in chain {
-                    if let Primitive::ParDo { kernel, .. } = &graph.transforms[t].primitive {
-                        processors.push(Some(kernel.instantiate()));
-                    } else {
-                        processors.push(None);
-                    }
+                Some(c)
+                    if matches!(
+                        self.graph.transforms[c].primitive,
+                        Primitive::GroupByKey { .. } | Primitive::CombinePerKey { .. }
+                    ) =>
+                {
+                    return (chain, Some(c))
                 }
-                let mut partial = lifted_kernel.as_ref().and_then(|k| k.lifted());
-                let run = || -> Result<Vec<Batch>> {
-                    for p in processors.iter_mut().flatten() {
-                        p.setup()?;
-                    }
-                    let mut out = Vec::new();
-                    let mut bundles: Box<dyn Iterator<Item = Result<Batch>>> =
-                        Box::new(std::iter::empty());
-                    for w in group {
-                        bundles = match w {
-                            Work::Bundle(b) => Box::new(bundles.chain(std::iter::once(Ok(b)))),
-                            Work::Split(s) => Box::new(bundles.chain(read_split(s))),
-                        };
-                    }
-                    for batch in bundles {
-                        let mut batch = batch?;
-                        for (i, &t) in chain.iter().enumerate() {
-                            let node = &graph.transforms[t];
-                            batch = match (&node.primitive, processors[i].as_mut()) {
-                                (Primitive::WindowInto { kernel }, _) => kernel.assign(batch),
-                                (Primitive::ParDo { .. }, Some(p)) => {
-                                    let mut outs =
-                                        vec![graph.pcollections[node.outputs[0]].codec.empty()];
-                                    let mut env = BundleEnv {
-                                        outputs: &mut outs,
-                                        side_inputs: &sides[i],
-                                        metrics: &mut metrics[i],
-                                        check_mutation: false,
-                                    };
-                                    p.start_bundle(&mut env)?;
-                                    p.process_batch(batch, &mut env)?;
-                                    p.finish_bundle(&mut env)?;
-                                    outs.pop().expect("one output")
-                                }
-                                _ => unreachable!("only ParDo and WindowInto are fused"),
-                            };
-                        }
-                        match partial.as_mut() {
-                            Some(p) => p.add(batch)?,
-                            None if !batch.is_empty() => out.push(batch),
-                            None => {}
-                        }
-                    }
-                    if let Some(p) = partial.as_mut() {
-                        out.push(p.take());
-                    }
-                    Ok(out)
-                };
-                let result = run();
-                let mut teardown = Ok(());
-                for p in processors.iter_mut().flatten() {
-                    let r = p.teardown();
-                    if teardown.is_ok() {
-                        teardown = r;
-                    }
-                }
-                let out = result?;
-                teardown?;
-                Ok((out, metrics))
-            })
-            .collect::<Result<_>>()?;
-        let mut batches = Vec::new();
-        let mut per_step: Vec<Vec<MetricsContainer>> = chain.iter().map(|_| Vec::new()).collect();
-        for (out, metrics) in results {
-            batches.extend(out);
-            for (i, m) in metrics.into_iter().enumerate() {
-                per_step[i].push(m);
+                _ => return (chain, None),
             }
         }
-        for (&t, ms) in chain.iter().zip(per_step) {
-            self.metrics[t].merge(merge_metrics(ms));
-            self.done[t] = true;
-        }
-        if let Some(h) = head {
-            self.done[h] = true;
-        }
-        let (Some(g), Some(kernel)) = (lifted_into, lifted_kernel) else {
-            let last = chain.last().copied().unwrap_or(first);
-            return Ok((last, vec![batches]));
-        };
-        let partitions = shuffle(batches, self.parts, |b, n| kernel.partition_partials(b, n));
-        let results = fire_partitions(kernel.as_ref(), partitions, true)?;
-        let outputs = self.collect_outputs(g, 1, results)?;
-        Ok((g, outputs))
     }
 
     /// The batches of `pcoll` for one consumer: moved to the last one, cloned before.
-    fn take_input(&mut self, pcoll: usize) -> Vec<Batch> {
+    /// Materializes the side inputs transform `t` reads.
+    pub(crate) fn side_inputs_of(&mut self, t: usize) -> Result<SideInputs> {
+        let node = self.graph.transforms[t].clone();
+        let mut side = SideInputs::new();
+        for s in node.side_inputs() {
+            let batches = self.take_input(s.pcollection);
+            let view = s
+                .kernel
+                .materialize(batches)
+                .map_err(|message| BeamError::SideInput {
+                    step: node.name.clone(),
+                    view: self.graph.pcollections[s.pcollection].name.clone(),
+                    message,
+                })?;
+            side.insert(s.view_id, view);
+        }
+        Ok(side)
+    }
+
+    pub(crate) fn take_input(&mut self, pcoll: usize) -> Vec<Batch> {
         self.uses[pcoll] = self.uses[pcoll].saturating_sub(1);
         if self.uses[pcoll] == 0 {
             self.data[pcoll].take().unwrap_or_default()
@@ -340,7 +212,8 @@ impl Executor {
             ])]]),
             Primitive::Create { values } => {
                 let mut values = values.clone();
-                let chunk = values.len().div_ceil(parts).max(1);
+                // At least one bundle per worker, and none bigger than a source's.
+                let chunk = values.len().div_ceil(parts).clamp(1, READ_BATCH);
                 let mut batches = Vec::new();
                 while values.len() > chunk {
                     let tail = values.split_off(values.len() - chunk);
@@ -349,7 +222,6 @@ impl Executor {
                 batches.push(values);
                 Ok(vec![batches])
             }
-            Primitive::Read { source } => Ok(vec![read_source(source, parts)?]),
             Primitive::WindowInto { kernel } => {
                 let input = self.take_input(node.inputs[0]);
                 Ok(vec![input
@@ -365,23 +237,8 @@ impl Executor {
                 Ok(vec![all])
             }
             Primitive::Reshuffle => Ok(vec![rebalance(self.take_input(node.inputs[0]), parts * 4)]),
-            Primitive::ParDo {
-                kernel,
-                side_inputs,
-            } => {
-                let mut side = SideInputs::new();
-                for s in side_inputs {
-                    let batches = self.take_input(s.pcollection);
-                    let view =
-                        s.kernel
-                            .materialize(batches)
-                            .map_err(|message| BeamError::SideInput {
-                                step: node.name.clone(),
-                                view: self.graph.pcollections[s.pcollection].name.clone(),
-                                message,
-                            })?;
-                    side.insert(s.view_id, view);
-                }
+            Primitive::ParDo { kernel, .. } => {
+                let side = self.side_inputs_of(t)?;
                 let input = self.take_input(node.inputs[0]);
                 let codecs: Vec<_> = node
                     .outputs
@@ -424,12 +281,6 @@ impl Executor {
                     .collect::<Result<_>>()?;
                 self.collect_outputs(t, node.outputs.len(), results)
             }
-            Primitive::GroupByKey { kernel } | Primitive::CombinePerKey { kernel } => {
-                let input = self.take_input(node.inputs[0]);
-                let partitions = shuffle(input, parts, |b, n| kernel.partition(b, n));
-                let results = fire_partitions(kernel.as_ref(), partitions, false)?;
-                self.collect_outputs(t, 1, results)
-            }
             Primitive::StatefulParDo { kernel } => {
                 let input = self.take_input(node.inputs[0]);
                 let partitions = shuffle(input, parts, |b, n| kernel.partition(b, n));
@@ -466,7 +317,7 @@ impl Executor {
         }
     }
 
-    fn collect_outputs(
+    pub(crate) fn collect_outputs(
         &mut self,
         t: usize,
         n_outputs: usize,

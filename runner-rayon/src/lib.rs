@@ -36,15 +36,65 @@
 
 mod executor;
 mod parallel;
+mod shuffle;
+mod spill;
+mod stage;
 
 use beam_core::graph::{Graph, Primitive};
-use beam_core::{BeamError, Feature, PipelineResult, Result, Runner, RunnerRegistration};
+use beam_core::{
+    BeamError, Feature, PipelineResult, Result, Runner, RunnerOption, RunnerRegistration,
+};
+use std::path::PathBuf;
+
+/// The rayon runner's options (`--memory-budget`, `--temp-dir`).
+#[derive(Clone, Debug)]
+pub(crate) struct RayonOptions {
+    /// Bytes the buffered input of groupings may take before it spills.
+    pub(crate) memory_budget: usize,
+    /// Where spill directories are created.
+    pub(crate) temp_dir: PathBuf,
+}
+
+impl RayonOptions {
+    fn from_graph(graph: &Graph) -> Result<Self> {
+        let o = &graph.options;
+        let memory_budget = match o.parse::<bytesize::ByteSize>("memory-budget")? {
+            Some(b) => usize::try_from(b.as_u64()).unwrap_or(usize::MAX),
+            None => default_memory_budget(),
+        };
+        if memory_budget < 1 << 20 {
+            return Err(BeamError::Options(format!(
+                "--memory-budget {memory_budget}: at least 1 MiB is needed"
+            )));
+        }
+        Ok(RayonOptions {
+            memory_budget,
+            temp_dir: o
+                .get("temp-dir")
+                .map_or_else(std::env::temp_dir, PathBuf::from),
+        })
+    }
+}
+
+/// Half the machine's memory (1 GiB where it cannot be read).
+fn default_memory_budget() -> usize {
+    let total_kib = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
+        m.lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+    });
+    match total_kib {
+        Some(kib) => usize::try_from(kib * 1024 / 2).unwrap_or(usize::MAX),
+        None => 1 << 30,
+    }
+}
 
 /// The rayon runner.
 pub struct RayonRunner;
 
 impl Runner for RayonRunner {
     fn validate(&self, graph: &Graph) -> Result<()> {
+        RayonOptions::from_graph(graph)?;
         for t in &graph.transforms {
             let unbounded = t.outputs.iter().any(|&o| !graph.pcollections[o].bounded);
             if matches!(t.primitive, Primitive::TestStream { .. })
@@ -61,6 +111,7 @@ impl Runner for RayonRunner {
     }
 
     fn run(&self, graph: Graph) -> Result<PipelineResult> {
+        let options = RayonOptions::from_graph(&graph)?;
         let threads = graph
             .options
             .parallelism
@@ -69,7 +120,7 @@ impl Runner for RayonRunner {
             .num_threads(threads)
             .build()
             .map_err(|e| BeamError::Runner(format!("cannot start the rayon pool: {e}")))?;
-        pool.install(|| executor::Executor::new(graph, threads).run())
+        pool.install(|| executor::Executor::new(graph, threads, options).run())
     }
 }
 
@@ -77,7 +128,10 @@ inventory::submit! {
     RunnerRegistration {
         name: "rayon",
         about: "bounded pipelines on every core, stage by stage",
-        options: &[],
+        options: &[
+            RunnerOption { name: "memory-budget", help: "Memory for grouping input before it spills to disk, e.g. 512MiB (default: half the RAM)", takes_value: true },
+            RunnerOption { name: "temp-dir", help: "Directory for spill files (default: the system temp dir)", takes_value: true },
+        ],
         features: &[
             Feature::SideInputs,
             Feature::MergingWindows,

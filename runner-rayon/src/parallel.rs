@@ -1,10 +1,8 @@
 //! Parallel building blocks of the rayon runner: dealing work to workers,
-//! shuffling by key, firing grouping tables per partition, rebalancing, reading
-//! sources, and the progress bar.
+//! partitioning by key, rebalancing, reading source splits, and the progress bar.
 
-use beam_core::kernel::{GroupingEnv, GroupingKernel};
 use beam_core::source::ErasedSource;
-use beam_core::{Batch, MetricsContainer, Result, Timestamp};
+use beam_core::{Batch, MetricsContainer, Result};
 use rayon::prelude::*;
 use std::sync::Arc;
 
@@ -45,36 +43,6 @@ pub(crate) fn merge_metrics(parts: Vec<MetricsContainer>) -> MetricsContainer {
         all.merge(m);
     }
     all
-}
-
-/// One grouping table per partition, fed its batches (input elements, or
-/// partial accumulators when lifted), then the watermark at the end of time.
-pub(crate) fn fire_partitions(
-    kernel: &dyn GroupingKernel,
-    partitions: Vec<Vec<Batch>>,
-    partials: bool,
-) -> Result<Vec<(Vec<Vec<Batch>>, MetricsContainer)>> {
-    partitions
-        .into_par_iter()
-        .map(|batches| {
-            let mut metrics = MetricsContainer::new();
-            let mut table = kernel.new_table();
-            let mut env = GroupingEnv {
-                metrics: &mut metrics,
-                checks: false,
-            };
-            for b in batches {
-                if partials {
-                    table.add_partials(b, &mut env)?;
-                } else {
-                    table.add(b, &mut env)?;
-                }
-            }
-            table.advance_input_watermark(Timestamp::MAX, &mut env)?;
-            let out = table.take_output().into_iter().collect();
-            Ok((vec![out], metrics))
-        })
-        .collect()
 }
 
 /// The same elements in `bundles` batches of nearly equal size.
@@ -123,23 +91,4 @@ pub(crate) fn read_split(split: Arc<dyn ErasedSource>) -> Box<dyn Iterator<Item 
     Box::new(std::iter::from_fn(move || {
         reader.next_batch(READ_BATCH).transpose()
     }))
-}
-
-/// Reads a source as splits of about an equal share per worker, in parallel.
-pub(crate) fn read_source(source: &Arc<dyn ErasedSource>, parts: usize) -> Result<Vec<Batch>> {
-    let size = source.estimated_size_bytes()?;
-    let desired = (size / (parts as u64 * 4)).max(64 * 1024);
-    let splits = source.split(desired)?;
-    let per_split: Vec<Vec<Batch>> = splits
-        .into_par_iter()
-        .map(|s| {
-            let mut reader = s.open()?;
-            let mut out = Vec::new();
-            while let Some(b) = reader.next_batch(READ_BATCH)? {
-                out.push(b);
-            }
-            Ok(out)
-        })
-        .collect::<Result<_>>()?;
-    Ok(per_split.into_iter().flatten().collect())
 }

@@ -121,10 +121,26 @@ impl<A: Aggregation> PartialTable for Partials<A> {
         })
     }
 
+    fn estimated_bytes(&self) -> usize {
+        type Slot<A> = (
+            (<A as Aggregation>::K, Window),
+            (<A as Aggregation>::Acc, Timestamp),
+        );
+        let inline = self.slots.capacity() * (std::mem::size_of::<Slot<A>>() + 1);
+        let (mut sampled, mut bytes) = (0, 0);
+        for ((k, _), (acc, _)) in self.slots.iter().take(16) {
+            sampled += 1;
+            bytes += postcard::experimental::serialized_size(k).unwrap_or(0)
+                + postcard::experimental::serialized_size(acc).unwrap_or(0);
+        }
+        let heap = bytes.checked_div(sampled).unwrap_or(0);
+        inline + heap * self.slots.len()
+    }
+
     fn take(&mut self) -> Batch {
-        let partials: Vec<WindowedValue<(A::K, A::Acc)>> = self
-            .slots
-            .drain()
+        // Moved out rather than drained, so the table gives its memory back.
+        let partials: Vec<WindowedValue<(A::K, A::Acc)>> = std::mem::take(&mut self.slots)
+            .into_iter()
             .map(|((k, w), (acc, hold))| WindowedValue::new((k, acc), hold, w, PaneInfo::NO_FIRING))
             .collect();
         Batch::new(partials)
@@ -154,6 +170,9 @@ impl<A: Aggregation> GroupingKernel for TableKernel<A> {
             Ok(values) => split_by_key(values, parts, |kv: &(A::K, A::Acc)| &kv.0),
             Err(b) => vec![b],
         }
+    }
+    fn decode_partials(&self, bytes: &[u8]) -> std::result::Result<Batch, String> {
+        crate::coder::decode::<Vec<WindowedValue<(A::K, A::Acc)>>>(bytes).map(Batch::new)
     }
     fn partition(&self, batch: Batch, parts: usize) -> Vec<Batch> {
         match batch.downcast::<A::In>() {

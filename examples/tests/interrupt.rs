@@ -1,0 +1,76 @@
+//! Ctrl-C during a spilling run on the rayon runner removes the spill files.
+#![cfg(unix)]
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[test]
+fn interrupting_a_spilling_run_removes_its_spill_files() {
+    let temp = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bench_grouping"))
+        .args([
+            "--pairs",
+            "200000000",
+            "--keys",
+            "1000000",
+            "--runner",
+            "rayon",
+        ])
+        .args([
+            "--memory-budget",
+            "4MiB",
+            "--parallelism",
+            "2",
+            "--temp-dir",
+        ])
+        .arg(temp.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for the first spill file.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let spilled = loop {
+        let files = walk(temp.path());
+        if files > 0 {
+            break true;
+        }
+        if Instant::now() > deadline || child.try_wait().unwrap().is_some() {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert!(spilled, "the run never spilled");
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("interrupted"));
+    assert_eq!(walk(temp.path()), 0, "spill files left behind");
+}
+
+/// Entries under `dir`, recursively.
+fn walk(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| {
+                    1 + if e.path().is_dir() {
+                        walk(&e.path())
+                    } else {
+                        0
+                    }
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}

@@ -1,0 +1,365 @@
+//! The shuffle in front of a GroupByKey or Combine: hash buckets, kept in
+//! memory while they fit the memory budget and spilled to disk as runs when
+//! they do not.
+//!
+//! Each worker writes its share of the grouping's input (or, when the
+//! combiner is lifted, its partial accumulators) into a [`ShuffleWriter`]: a
+//! bucket per residue class of the key hash. When the buffered data passes the
+//! worker's share of the budget, the writer spills a run: one file holding
+//! every bucket's batches, ordered by bucket, with the offsets of each bucket's
+//! segment. After the map side, [`ShuffleStore::gather`] merges the writers'
+//! buckets; a bucket is then read back from memory or from its segment of
+//! every run, fed to a grouping table and fired. A spilled bucket larger than
+//! the reading worker's share is split again, by a finer residue class of the
+//! same hash, before it is grouped, so that a grouping of any size completes
+//! in bounded memory (unless a single key's values outgrow it).
+
+use crate::spill::{io_error, SpillArea, SpillFile};
+use beam_core::batch::BatchCodec;
+use beam_core::kernel::{GroupingEnv, GroupingKernel};
+use beam_core::{Batch, BeamError, MetricsContainer, Result, Timestamp};
+use rayon::prelude::*;
+use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::sync::Arc;
+
+/// Sub-buckets a spilled bucket is split into when it is too big to group.
+const FANOUT: usize = 16;
+/// Past this modulus, buckets are not split further (a hot key).
+const MAX_MODULUS: usize = 1 << 24;
+
+/// What a shuffle carries and how to get it back from disk.
+#[derive(Clone, Copy)]
+pub(crate) struct ShuffleSpec<'a> {
+    pub(crate) kernel: &'a dyn GroupingKernel,
+    /// Codec of the grouping's input elements.
+    pub(crate) input_codec: &'a dyn BatchCodec,
+    /// Whether the shuffle carries partial accumulators (a lifted combine).
+    pub(crate) partials: bool,
+    pub(crate) spill: &'a SpillArea,
+}
+
+impl ShuffleSpec<'_> {
+    fn partition(&self, batch: Batch, parts: usize) -> Vec<Batch> {
+        if self.partials {
+            self.kernel.partition_partials(batch, parts)
+        } else {
+            self.kernel.partition(batch, parts)
+        }
+    }
+
+    fn decode(&self, bytes: &[u8]) -> std::result::Result<Batch, String> {
+        if self.partials {
+            self.kernel.decode_partials(bytes)
+        } else {
+            self.input_codec.decode(bytes)
+        }
+    }
+}
+
+/// One bucket's part of a run file.
+struct Segment {
+    run: Arc<SpillFile>,
+    offset: u64,
+    len: u64,
+}
+
+impl Segment {
+    /// Decodes the segment's batches one at a time into `f`.
+    fn read(&self, spec: &ShuffleSpec<'_>, mut f: impl FnMut(Batch) -> Result<()>) -> Result<()> {
+        let path = &self.run.path;
+        let mut file = std::fs::File::open(path).map_err(|e| io_error(path, "open", e))?;
+        file.seek(SeekFrom::Start(self.offset))
+            .map_err(|e| io_error(path, "seek in", e))?;
+        let mut reader = BufReader::with_capacity(1 << 20, file.take(self.len));
+        let (mut pos, mut buf) = (0u64, Vec::new());
+        while pos < self.len {
+            let mut len = [0u8; 8];
+            reader
+                .read_exact(&mut len)
+                .map_err(|e| io_error(path, "read", e))?;
+            let len = u64::from_le_bytes(len);
+            buf.resize(len as usize, 0);
+            reader
+                .read_exact(&mut buf)
+                .map_err(|e| io_error(path, "read", e))?;
+            let batch = spec.decode(&buf).map_err(|e| {
+                BeamError::Runner(format!(
+                    "spill file {} is corrupt at byte {}: {e}",
+                    path.display(),
+                    self.offset + pos
+                ))
+            })?;
+            pos += 8 + len;
+            f(batch)?;
+        }
+        Ok(())
+    }
+}
+
+/// The data of one residue class of the key hash: batches in memory and
+/// segments on disk.
+pub(crate) struct Bucket {
+    batches: Vec<Batch>,
+    segments: Vec<Segment>,
+    /// Estimated in-memory size of all of it.
+    bytes: usize,
+    /// The key hash modulus this bucket is one residue class of.
+    modulus: usize,
+}
+
+impl Bucket {
+    fn is_empty(&self) -> bool {
+        self.batches.is_empty() && self.segments.is_empty()
+    }
+}
+
+/// One worker's side of a shuffle.
+pub(crate) struct ShuffleWriter<'a> {
+    spec: ShuffleSpec<'a>,
+    /// Input is partitioned `parts` ways; piece `i` goes to bucket `i / stride`.
+    parts: usize,
+    stride: usize,
+    budget: usize,
+    buckets: Vec<Vec<Batch>>,
+    bytes: Vec<usize>,
+    segments: Vec<Vec<Segment>>,
+    spilled_bytes: Vec<usize>,
+    buffered: usize,
+    records: usize,
+    runs: usize,
+    disk_bytes: u64,
+}
+
+impl<'a> ShuffleWriter<'a> {
+    /// A writer of `buckets` buckets that spills when it buffers more than `budget` bytes.
+    pub(crate) fn new(spec: ShuffleSpec<'a>, buckets: usize, budget: usize) -> Self {
+        Self::with_layout(spec, buckets, 1, buckets, budget)
+    }
+
+    fn with_layout(
+        spec: ShuffleSpec<'a>,
+        parts: usize,
+        stride: usize,
+        buckets: usize,
+        budget: usize,
+    ) -> Self {
+        ShuffleWriter {
+            spec,
+            parts,
+            stride,
+            budget,
+            buckets: (0..buckets).map(|_| Vec::new()).collect(),
+            bytes: vec![0; buckets],
+            segments: (0..buckets).map(|_| Vec::new()).collect(),
+            spilled_bytes: vec![0; buckets],
+            buffered: 0,
+            records: 0,
+            runs: 0,
+            disk_bytes: 0,
+        }
+    }
+
+    /// Estimated bytes buffered in memory.
+    pub(crate) fn buffered(&self) -> usize {
+        self.buffered
+    }
+
+    /// Adds a batch, spilling when the buffered data outgrows the budget.
+    pub(crate) fn push(&mut self, batch: Batch) -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.records += batch.len();
+        for (i, piece) in self
+            .spec
+            .partition(batch, self.parts)
+            .into_iter()
+            .enumerate()
+        {
+            if piece.is_empty() {
+                continue;
+            }
+            let n = piece.estimated_bytes();
+            let b = i / self.stride;
+            self.bytes[b] += n;
+            self.buffered += n;
+            self.buckets[b].push(piece);
+        }
+        if self.buffered > self.budget {
+            self.spill()?;
+        }
+        Ok(())
+    }
+
+    /// Writes everything buffered as one run.
+    pub(crate) fn spill(&mut self) -> Result<()> {
+        if self.buffered == 0 {
+            return Ok(());
+        }
+        let file = self.spec.spill.new_file()?;
+        let path = file.path.clone();
+        let mut offsets = Vec::with_capacity(self.buckets.len());
+        let mut pos = 0u64;
+        {
+            let mut out = BufWriter::with_capacity(1 << 20, &file.file);
+            let mut buf = Vec::new();
+            for batches in &mut self.buckets {
+                let start = pos;
+                for batch in batches.drain(..) {
+                    buf.clear();
+                    batch.encode(&mut buf).map_err(|e| {
+                        BeamError::Runner(format!("cannot encode spilled data: {e}"))
+                    })?;
+                    out.write_all(&(buf.len() as u64).to_le_bytes())
+                        .and_then(|()| out.write_all(&buf))
+                        .map_err(|e| io_error(&path, "write", e))?;
+                    pos += 8 + buf.len() as u64;
+                }
+                offsets.push((start, pos - start));
+            }
+            out.flush().map_err(|e| io_error(&path, "write", e))?;
+        }
+        let run = Arc::new(file);
+        for (b, (offset, len)) in offsets.into_iter().enumerate() {
+            if len > 0 {
+                self.segments[b].push(Segment {
+                    run: run.clone(),
+                    offset,
+                    len,
+                });
+                self.spilled_bytes[b] += std::mem::take(&mut self.bytes[b]);
+            }
+        }
+        self.buffered = 0;
+        self.runs += 1;
+        self.disk_bytes += pos;
+        Ok(())
+    }
+
+    fn into_buckets(self, modulus: usize) -> Vec<Bucket> {
+        self.buckets
+            .into_iter()
+            .zip(self.segments)
+            .zip(self.bytes.into_iter().zip(self.spilled_bytes))
+            .map(|((batches, segments), (mem, disk))| Bucket {
+                batches,
+                segments,
+                bytes: mem + disk,
+                modulus,
+            })
+            .collect()
+    }
+}
+
+/// A grouping's whole input after the map side, bucket by bucket.
+pub(crate) struct ShuffleStore {
+    pub(crate) buckets: Vec<Bucket>,
+    /// Records written.
+    pub(crate) records: usize,
+    /// Runs spilled, and their bytes on disk.
+    pub(crate) runs: usize,
+    pub(crate) disk_bytes: u64,
+    /// Whether the buckets hold partial accumulators.
+    pub(crate) partials: bool,
+}
+
+impl ShuffleStore {
+    /// Merges the workers' writers. When any of them spilled, the others spill
+    /// what they buffer too, so that grouping starts with nothing buffered.
+    pub(crate) fn gather(writers: Vec<ShuffleWriter<'_>>) -> Result<Self> {
+        let spilled = writers.iter().any(|w| w.runs > 0);
+        let writers = if spilled {
+            writers
+                .into_par_iter()
+                .map(|mut w| w.spill().map(|()| w))
+                .collect::<Result<Vec<_>>>()?
+        } else {
+            writers
+        };
+        let mut store = ShuffleStore {
+            buckets: Vec::new(),
+            records: 0,
+            runs: 0,
+            disk_bytes: 0,
+            partials: writers.first().is_some_and(|w| w.spec.partials),
+        };
+        for w in writers {
+            store.records += w.records;
+            store.runs += w.runs;
+            store.disk_bytes += w.disk_bytes;
+            let modulus = w.parts;
+            let buckets = w.into_buckets(modulus);
+            if store.buckets.is_empty() {
+                store.buckets = buckets;
+                continue;
+            }
+            for (into, b) in store.buckets.iter_mut().zip(buckets) {
+                into.batches.extend(b.batches);
+                into.segments.extend(b.segments);
+                into.bytes += b.bytes;
+            }
+        }
+        store.buckets.retain(|b| !b.is_empty());
+        Ok(store)
+    }
+}
+
+/// Groups one bucket: feeds a fresh table its batches and segments, fires it
+/// at the end of time and passes the panes to `emit`. A spilled bucket bigger
+/// than `budget` is first split into finer buckets, each grouped in turn.
+pub(crate) fn fire_bucket(
+    spec: ShuffleSpec<'_>,
+    bucket: Bucket,
+    budget: usize,
+    metrics: &mut MetricsContainer,
+    emit: &mut dyn FnMut(Batch) -> Result<()>,
+) -> Result<()> {
+    let Bucket {
+        batches,
+        segments,
+        bytes,
+        modulus,
+    } = bucket;
+    if bytes > budget && !segments.is_empty() && modulus <= MAX_MODULUS / FANOUT {
+        let mut writer =
+            ShuffleWriter::with_layout(spec, modulus * FANOUT, modulus, FANOUT, budget);
+        for b in batches {
+            writer.push(b)?;
+        }
+        for segment in segments {
+            segment.read(&spec, |b| writer.push(b))?;
+        }
+        writer.spill()?;
+        metrics.inc_counter("spilled_runs", writer.runs as i64);
+        metrics.inc_counter("spilled_bytes", writer.disk_bytes as i64);
+        for sub in writer.into_buckets(modulus * FANOUT) {
+            if !sub.is_empty() {
+                fire_bucket(spec, sub, budget, metrics, emit)?;
+            }
+        }
+        return Ok(());
+    }
+    let mut table = spec.kernel.new_table();
+    let mut env = GroupingEnv {
+        metrics,
+        checks: false,
+    };
+    let mut add = |b: Batch| {
+        if spec.partials {
+            table.add_partials(b, &mut env)
+        } else {
+            table.add(b, &mut env)
+        }
+    };
+    for b in batches {
+        add(b)?;
+    }
+    for segment in segments {
+        segment.read(&spec, &mut add)?;
+    }
+    table.advance_input_watermark(Timestamp::MAX, &mut env)?;
+    match table.take_output() {
+        Some(out) if !out.is_empty() => emit(out),
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,300 @@
+//! Fused stages: a head (source splits, a complete PCollection, or a
+//! grouping's shuffled input), a chain of ParDos and WindowIntos run bundle by
+//! bundle on each worker, and optionally the shuffle of the grouping the chain
+//! feeds (pre-combined per worker when the combiner can be lifted).
+
+use crate::executor::{Executor, Head};
+use crate::parallel::{deal, merge_metrics, read_split};
+use crate::shuffle::{fire_bucket, Bucket, ShuffleSpec, ShuffleStore, ShuffleWriter};
+use beam_core::graph::{Graph, Primitive};
+use beam_core::kernel::{BundleEnv, BundleProcessor, GroupingKernel, PartialTable, SideInputs};
+use beam_core::source::ErasedSource;
+use beam_core::{Batch, MetricsContainer, Result};
+use rayon::prelude::*;
+use std::sync::Arc;
+
+/// A unit of a stage's input, handled by one worker.
+enum Work {
+    Bundle(Batch),
+    Split(Arc<dyn ErasedSource>),
+    Bucket(Bucket),
+}
+
+/// What one worker hands back: its output batches, the chain's metrics, the
+/// head grouping's metrics and its side of the tail shuffle.
+type WorkerResult<'a> = (
+    Vec<Batch>,
+    Vec<MetricsContainer>,
+    MetricsContainer,
+    Option<ShuffleWriter<'a>>,
+);
+
+fn grouping_kernel(graph: &Graph, g: usize) -> Arc<dyn GroupingKernel> {
+    match &graph.transforms[g].primitive {
+        Primitive::GroupByKey { kernel } | Primitive::CombinePerKey { kernel } => kernel.clone(),
+        _ => unreachable!("a stage's head and tail groupings are groupings"),
+    }
+}
+
+impl Executor {
+    /// Runs a stage: each worker pushes its share of the head's input through
+    /// the chain and into the tail's shuffle (or the output).
+    pub(crate) fn run_stage(
+        &mut self,
+        head: Head,
+        chain: &[usize],
+        tail: Option<usize>,
+    ) -> Result<()> {
+        let buckets = (self.parts * 8).max(64);
+        let share = self.options.memory_budget / 2 / self.parts;
+        let (work, head_grouping) = match head {
+            Head::Source(s) => {
+                let Primitive::Read { source } = &self.graph.transforms[s].primitive else {
+                    unreachable!("a source head is a Read")
+                };
+                let size = source.estimated_size_bytes()?;
+                let desired = (size / (self.parts as u64 * 4)).max(64 * 1024);
+                let splits = source.split(desired)?.into_iter().map(Work::Split);
+                self.done[s] = true;
+                (splits.collect::<Vec<_>>(), None)
+            }
+            Head::Bundles(p) => (
+                self.take_input(p).into_iter().map(Work::Bundle).collect(),
+                None,
+            ),
+            Head::Grouping(g) => {
+                let store = self.stores[g].take().unwrap_or_else(|| ShuffleStore {
+                    buckets: Vec::new(),
+                    records: 0,
+                    runs: 0,
+                    disk_bytes: 0,
+                    partials: false,
+                });
+                let partials = store.partials;
+                self.done[g] = true;
+                let work = store.buckets.into_iter().map(Work::Bucket).collect();
+                (work, Some((g, partials)))
+            }
+        };
+        let mut sides = Vec::new();
+        for &t in chain {
+            sides.push(self.side_inputs_of(t)?);
+        }
+        let graph = &self.graph;
+        let spill = &self.spill;
+        let spec_for = |g: usize, kernel: &'_ Arc<dyn GroupingKernel>, partials: bool| {
+            let input = graph.transforms[g].inputs[0];
+            (
+                kernel.clone(),
+                graph.pcollections[input].codec.clone(),
+                partials,
+            )
+        };
+        let head_parts = head_grouping.map(|(g, partials)| {
+            let kernel = grouping_kernel(graph, g);
+            spec_for(g, &kernel, partials)
+        });
+        let tail_parts = tail.map(|g| {
+            let kernel = grouping_kernel(graph, g);
+            let lifted = kernel.lifted().is_some();
+            spec_for(g, &kernel, lifted)
+        });
+        let head_spec = head_parts.as_ref().map(|(k, c, partials)| ShuffleSpec {
+            kernel: k.as_ref(),
+            input_codec: c.as_ref(),
+            partials: *partials,
+            spill,
+        });
+        let tail_spec = tail_parts.as_ref().map(|(k, c, partials)| ShuffleSpec {
+            kernel: k.as_ref(),
+            input_codec: c.as_ref(),
+            partials: *partials,
+            spill,
+        });
+        let results: Vec<WorkerResult<'_>> = deal(work, self.parts)
+            .into_par_iter()
+            .map(|group| {
+                let mut worker = StageWorker {
+                    graph,
+                    chain,
+                    sides: &sides,
+                    metrics: chain.iter().map(|_| MetricsContainer::new()).collect(),
+                    processors: chain
+                        .iter()
+                        .map(|&t| match &graph.transforms[t].primitive {
+                            Primitive::ParDo { kernel, .. } => Some(kernel.instantiate()),
+                            _ => None,
+                        })
+                        .collect(),
+                    partial: tail_spec
+                        .filter(|s| s.partials)
+                        .and_then(|s| s.kernel.lifted()),
+                    writer: tail_spec.map(|s| ShuffleWriter::new(s, buckets, share)),
+                    share,
+                    out: Vec::new(),
+                };
+                let mut head_metrics = MetricsContainer::new();
+                let result = worker.run(group, head_spec, share, &mut head_metrics);
+                let teardown = worker.teardown();
+                result?;
+                teardown?;
+                Ok((worker.out, worker.metrics, head_metrics, worker.writer))
+            })
+            .collect::<Result<_>>()?;
+        let mut batches = Vec::new();
+        let mut writers = Vec::new();
+        let mut per_step: Vec<Vec<MetricsContainer>> = chain.iter().map(|_| Vec::new()).collect();
+        let mut head_metrics = Vec::new();
+        for (out, metrics, head, writer) in results {
+            batches.extend(out);
+            writers.extend(writer);
+            head_metrics.push(head);
+            for (i, m) in metrics.into_iter().enumerate() {
+                per_step[i].push(m);
+            }
+        }
+        for (&t, ms) in chain.iter().zip(per_step) {
+            self.metrics[t].merge(merge_metrics(ms));
+            self.done[t] = true;
+        }
+        let head_step = match head {
+            Head::Grouping(g) => {
+                self.metrics[g].merge(merge_metrics(head_metrics));
+                Some(g)
+            }
+            Head::Source(s) => Some(s),
+            Head::Bundles(_) => None,
+        };
+        let last = chain.last().copied().or(head_step);
+        if let Some(g) = tail {
+            let store = ShuffleStore::gather(writers)?;
+            let from = last.map_or(String::new(), |t| {
+                format!("{}: ", self.graph.transforms[t].name)
+            });
+            if store.runs > 0 {
+                let m = &mut self.metrics[g];
+                m.inc_counter("spilled_runs", store.runs as i64);
+                m.inc_counter("spilled_bytes", store.disk_bytes as i64);
+            }
+            let spilled = match store.runs {
+                0 => String::new(),
+                n => format!(
+                    " (spilled {n} runs, {:.1} MB, to {})",
+                    store.disk_bytes as f64 / 1e6,
+                    self.spill
+                        .dir()
+                        .map_or(String::new(), |d| d.display().to_string())
+                ),
+            };
+            self.progress.println(format!(
+                "{from}{} records shuffled into {}{spilled}",
+                store.records, self.graph.transforms[g].name
+            ));
+            self.stores[g] = Some(store);
+        } else if let Some(last) = last {
+            let records: usize = batches.iter().map(Batch::len).sum();
+            self.progress.println(format!(
+                "{}: {records} records",
+                self.graph.transforms[last].name
+            ));
+            self.store(last, vec![batches]);
+        }
+        Ok(())
+    }
+}
+
+/// One worker's instances of a stage's DoFns, and where its output goes.
+struct StageWorker<'a> {
+    graph: &'a Graph,
+    chain: &'a [usize],
+    sides: &'a [SideInputs],
+    metrics: Vec<MetricsContainer>,
+    processors: Vec<Option<Box<dyn BundleProcessor>>>,
+    /// The lifted pre-combiner of the tail grouping.
+    partial: Option<Box<dyn PartialTable>>,
+    writer: Option<ShuffleWriter<'a>>,
+    /// This worker's share of the memory budget.
+    share: usize,
+    out: Vec<Batch>,
+}
+
+impl StageWorker<'_> {
+    fn run(
+        &mut self,
+        group: Vec<Work>,
+        head: Option<ShuffleSpec<'_>>,
+        share: usize,
+        head_metrics: &mut MetricsContainer,
+    ) -> Result<()> {
+        for p in self.processors.iter_mut().flatten() {
+            p.setup()?;
+        }
+        for w in group {
+            match w {
+                Work::Bundle(b) => self.push(b)?,
+                Work::Split(s) => {
+                    for b in read_split(s) {
+                        self.push(b?)?;
+                    }
+                }
+                Work::Bucket(bucket) => {
+                    let spec = head.expect("buckets come from a grouping head");
+                    fire_bucket(spec, bucket, share, head_metrics, &mut |b| self.push(b))?;
+                }
+            }
+        }
+        if let (Some(p), Some(w)) = (self.partial.as_mut(), self.writer.as_mut()) {
+            w.push(p.take())?;
+        }
+        Ok(())
+    }
+
+    /// Runs a bundle through the chain and hands the result on.
+    fn push(&mut self, mut batch: Batch) -> Result<()> {
+        for (i, &t) in self.chain.iter().enumerate() {
+            let node = &self.graph.transforms[t];
+            batch = match (&node.primitive, self.processors[i].as_mut()) {
+                (Primitive::WindowInto { kernel }, _) => kernel.assign(batch),
+                (Primitive::ParDo { .. }, Some(p)) => {
+                    let mut outs = vec![self.graph.pcollections[node.outputs[0]].codec.empty()];
+                    let mut env = BundleEnv {
+                        outputs: &mut outs,
+                        side_inputs: &self.sides[i],
+                        metrics: &mut self.metrics[i],
+                        check_mutation: false,
+                    };
+                    p.start_bundle(&mut env)?;
+                    p.process_batch(batch, &mut env)?;
+                    p.finish_bundle(&mut env)?;
+                    outs.pop().expect("one output")
+                }
+                _ => unreachable!("only ParDo and WindowInto are fused"),
+            };
+        }
+        match (self.partial.as_mut(), self.writer.as_mut()) {
+            (Some(p), Some(w)) => {
+                p.add(batch)?;
+                if p.estimated_bytes() + w.buffered() > self.share {
+                    w.push(p.take())?;
+                    w.spill()?;
+                }
+            }
+            (None, Some(w)) => w.push(batch)?,
+            _ if !batch.is_empty() => self.out.push(batch),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Tears every DoFn down, reporting the first failure.
+    fn teardown(&mut self) -> Result<()> {
+        let mut result = Ok(());
+        for p in self.processors.iter_mut().flatten() {
+            let r = p.teardown();
+            if result.is_ok() {
+                result = r;
+            }
+        }
+        result
+    }
+}
