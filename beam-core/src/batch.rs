@@ -77,7 +77,7 @@ impl<T: Element> ErasedBatch for Vec<WindowedValue<T>> {
         coder::encode(self, out)
     }
     fn estimated_bytes(&self) -> usize {
-        estimated_bytes(self.as_slice(), |wv| &wv.value)
+        estimated_bytes(self.as_slice(), self.capacity(), |wv| &wv.value)
     }
     fn type_name(&self) -> &'static str {
         std::any::type_name::<T>()
@@ -188,16 +188,18 @@ impl std::fmt::Debug for Batch {
     }
 }
 
-/// Estimated memory of `items`: their inline size plus, for the heap data they
-/// own, the encoded size of up to 16 evenly spaced samples scaled to all items.
+/// Estimated memory of `items` held in a buffer of `capacity`: the buffer
+/// plus, for the heap data the items own, the encoded size of up to 16 evenly
+/// spaced samples scaled to all items.
 pub(crate) fn estimated_bytes<I, V: serde::Serialize>(
     items: &[I],
+    capacity: usize,
     value: impl Fn(&I) -> &V,
 ) -> usize {
     const SAMPLES: usize = 16;
     let n = items.len();
     if n == 0 {
-        return 0;
+        return capacity * std::mem::size_of::<I>();
     }
     let stride = n.div_ceil(SAMPLES);
     let (mut sampled, mut bytes) = (0usize, 0usize);
@@ -205,7 +207,7 @@ pub(crate) fn estimated_bytes<I, V: serde::Serialize>(
         sampled += 1;
         bytes += postcard::experimental::serialized_size(value(item)).unwrap_or(0);
     }
-    std::mem::size_of_val(items) + bytes * n / sampled
+    capacity.max(n) * std::mem::size_of::<I>() + bytes * n / sampled
 }
 
 /// Decodes batches of one element type: the part of a PCollection's kernel a

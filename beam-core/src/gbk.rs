@@ -54,6 +54,7 @@ impl<K, V> Default for GroupByKey<K, V> {
 struct Gather<K, V>(PhantomData<fn() -> (K, V)>);
 
 impl<K: Key, V: Element> Aggregation for Gather<K, V> {
+    const LIFTABLE: bool = false;
     type In = (K, V);
     type K = K;
     type V = V;

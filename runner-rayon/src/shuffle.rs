@@ -1,13 +1,14 @@
-//! The shuffle in front of a GroupByKey or Combine: hash buckets, kept in
-//! memory while they fit the memory budget and spilled to disk as runs when
-//! they do not.
+//! The shuffle in front of a GroupByKey or Combine: hash buckets of encoded
+//! batches, kept in memory while they fit the memory budget and spilled to
+//! disk as runs when they do not.
 //!
 //! Each worker writes its share of the grouping's input (or, when the
 //! combiner is lifted, its partial accumulators) into a [`ShuffleWriter`]: a
-//! bucket per residue class of the key hash. When the buffered data passes the
-//! worker's share of the budget, the writer spills a run: one file holding
-//! every bucket's batches, ordered by bucket, with the offsets of each bucket's
-//! segment. After the map side, [`ShuffleStore::gather`] merges the writers'
+//! bucket per residue class of the key hash, holding length-prefixed encoded
+//! batches (a quarter of the memory of the decoded elements, and an exact
+//! measure of it). When the buffered bytes pass the worker's share of the
+//! budget, the writer spills a run: one file holding every bucket's frames,
+//! ordered by bucket, with the offsets of each bucket's segment. After the map side, [`ShuffleStore::gather`] merges the writers'
 //! buckets; a bucket is then read back from memory or from its segment of
 //! every run, fed to a grouping table and fired. A spilled bucket larger than
 //! the reading worker's share is split again, by a finer residue class of the
@@ -65,43 +66,72 @@ struct Segment {
 
 impl Segment {
     /// Decodes the segment's batches one at a time into `f`.
-    fn read(&self, spec: &ShuffleSpec<'_>, mut f: impl FnMut(Batch) -> Result<()>) -> Result<()> {
+    fn read(&self, spec: &ShuffleSpec<'_>, f: impl FnMut(Batch) -> Result<()>) -> Result<()> {
         let path = &self.run.path;
         let mut file = std::fs::File::open(path).map_err(|e| io_error(path, "open", e))?;
         file.seek(SeekFrom::Start(self.offset))
             .map_err(|e| io_error(path, "seek in", e))?;
-        let mut reader = BufReader::with_capacity(1 << 20, file.take(self.len));
-        let (mut pos, mut buf) = (0u64, Vec::new());
-        while pos < self.len {
-            let mut len = [0u8; 8];
-            reader
-                .read_exact(&mut len)
-                .map_err(|e| io_error(path, "read", e))?;
-            let len = u64::from_le_bytes(len);
-            buf.resize(len as usize, 0);
-            reader
-                .read_exact(&mut buf)
-                .map_err(|e| io_error(path, "read", e))?;
-            let batch = spec.decode(&buf).map_err(|e| {
-                BeamError::Runner(format!(
-                    "spill file {} is corrupt at byte {}: {e}",
-                    path.display(),
-                    self.offset + pos
-                ))
-            })?;
-            pos += 8 + len;
-            f(batch)?;
-        }
-        Ok(())
+        let reader = BufReader::with_capacity(1 << 20, file.take(self.len));
+        read_frames(reader, self.len, spec, f).map_err(|e| match e {
+            FrameError::Io(e) => io_error(path, "read", e),
+            FrameError::Decode(at, e) => BeamError::Runner(format!(
+                "spill file {} is corrupt at byte {}: {e}",
+                path.display(),
+                self.offset + at
+            )),
+            FrameError::Beam(e) => e,
+        })
     }
 }
 
-/// The data of one residue class of the key hash: batches in memory and
-/// segments on disk.
+enum FrameError {
+    Io(std::io::Error),
+    Decode(u64, String),
+    Beam(BeamError),
+}
+
+/// Decodes `len` bytes of length-prefixed encoded batches from `reader` into `f`.
+fn read_frames(
+    mut reader: impl Read,
+    len: u64,
+    spec: &ShuffleSpec<'_>,
+    mut f: impl FnMut(Batch) -> Result<()>,
+) -> std::result::Result<(), FrameError> {
+    let (mut pos, mut buf) = (0u64, Vec::new());
+    while pos < len {
+        let mut n = [0u8; 8];
+        reader.read_exact(&mut n).map_err(FrameError::Io)?;
+        let n = u64::from_le_bytes(n);
+        buf.resize(n as usize, 0);
+        reader.read_exact(&mut buf).map_err(FrameError::Io)?;
+        let batch = spec.decode(&buf).map_err(|e| FrameError::Decode(pos, e))?;
+        pos += 8 + n;
+        f(batch).map_err(FrameError::Beam)?;
+    }
+    Ok(())
+}
+
+/// Decodes a bucket's in-memory frames into `f`.
+fn read_memory(
+    frames: &[u8],
+    spec: &ShuffleSpec<'_>,
+    f: impl FnMut(Batch) -> Result<()>,
+) -> Result<()> {
+    read_frames(frames, frames.len() as u64, spec, f).map_err(|e| match e {
+        FrameError::Io(e) => BeamError::Runner(format!("shuffle buffer truncated: {e}")),
+        FrameError::Decode(at, e) => {
+            BeamError::Runner(format!("shuffle buffer corrupt at byte {at}: {e}"))
+        }
+        FrameError::Beam(e) => e,
+    })
+}
+
+/// The data of one residue class of the key hash: encoded frames in memory
+/// (one buffer per writer) and segments on disk.
 pub(crate) struct Bucket {
-    batches: Vec<Batch>,
+    memory: Vec<Vec<u8>>,
     segments: Vec<Segment>,
-    /// Estimated in-memory size of all of it.
+    /// Estimated size of all of it once decoded.
     bytes: usize,
     /// The key hash modulus this bucket is one residue class of.
     modulus: usize,
@@ -109,7 +139,7 @@ pub(crate) struct Bucket {
 
 impl Bucket {
     fn is_empty(&self) -> bool {
-        self.batches.is_empty() && self.segments.is_empty()
+        self.memory.is_empty() && self.segments.is_empty()
     }
 }
 
@@ -120,10 +150,11 @@ pub(crate) struct ShuffleWriter<'a> {
     parts: usize,
     stride: usize,
     budget: usize,
-    buckets: Vec<Vec<Batch>>,
+    /// Encoded, length-prefixed batches per bucket.
+    buckets: Vec<Vec<u8>>,
+    /// Estimated decoded size of each bucket's buffered and spilled data.
     bytes: Vec<usize>,
     segments: Vec<Vec<Segment>>,
-    spilled_bytes: Vec<usize>,
     buffered: usize,
     records: usize,
     runs: usize,
@@ -131,7 +162,7 @@ pub(crate) struct ShuffleWriter<'a> {
 }
 
 impl<'a> ShuffleWriter<'a> {
-    /// A writer of `buckets` buckets that spills when it buffers more than `budget` bytes.
+    /// A writer of `buckets` buckets that spills when it buffers more than `budget` encoded bytes.
     pub(crate) fn new(spec: ShuffleSpec<'a>, buckets: usize, budget: usize) -> Self {
         Self::with_layout(spec, buckets, 1, buckets, budget)
     }
@@ -151,17 +182,11 @@ impl<'a> ShuffleWriter<'a> {
             buckets: (0..buckets).map(|_| Vec::new()).collect(),
             bytes: vec![0; buckets],
             segments: (0..buckets).map(|_| Vec::new()).collect(),
-            spilled_bytes: vec![0; buckets],
             buffered: 0,
             records: 0,
             runs: 0,
             disk_bytes: 0,
         }
-    }
-
-    /// Estimated bytes buffered in memory.
-    pub(crate) fn buffered(&self) -> usize {
-        self.buffered
     }
 
     /// Adds a batch, spilling when the buffered data outgrows the budget.
@@ -179,11 +204,17 @@ impl<'a> ShuffleWriter<'a> {
             if piece.is_empty() {
                 continue;
             }
-            let n = piece.estimated_bytes();
             let b = i / self.stride;
-            self.bytes[b] += n;
-            self.buffered += n;
-            self.buckets[b].push(piece);
+            self.bytes[b] += piece.estimated_bytes();
+            let frames = &mut self.buckets[b];
+            let start = frames.len();
+            frames.extend_from_slice(&[0; 8]);
+            piece
+                .encode(frames)
+                .map_err(|e| BeamError::Runner(format!("cannot encode a grouping's input: {e}")))?;
+            let n = (frames.len() - start - 8) as u64;
+            frames[start..start + 8].copy_from_slice(&n.to_le_bytes());
+            self.buffered += frames.len() - start;
         }
         if self.buffered > self.budget {
             self.spill()?;
@@ -196,26 +227,19 @@ impl<'a> ShuffleWriter<'a> {
         if self.buffered == 0 {
             return Ok(());
         }
+
         let file = self.spec.spill.new_file()?;
         let path = file.path.clone();
         let mut offsets = Vec::with_capacity(self.buckets.len());
         let mut pos = 0u64;
         {
             let mut out = BufWriter::with_capacity(1 << 20, &file.file);
-            let mut buf = Vec::new();
-            for batches in &mut self.buckets {
-                let start = pos;
-                for batch in batches.drain(..) {
-                    buf.clear();
-                    batch.encode(&mut buf).map_err(|e| {
-                        BeamError::Runner(format!("cannot encode spilled data: {e}"))
-                    })?;
-                    out.write_all(&(buf.len() as u64).to_le_bytes())
-                        .and_then(|()| out.write_all(&buf))
-                        .map_err(|e| io_error(&path, "write", e))?;
-                    pos += 8 + buf.len() as u64;
-                }
-                offsets.push((start, pos - start));
+            for frames in &mut self.buckets {
+                offsets.push((pos, frames.len() as u64));
+                out.write_all(frames)
+                    .map_err(|e| io_error(&path, "write", e))?;
+                pos += frames.len() as u64;
+                frames.clear();
             }
             out.flush().map_err(|e| io_error(&path, "write", e))?;
         }
@@ -227,7 +251,6 @@ impl<'a> ShuffleWriter<'a> {
                     offset,
                     len,
                 });
-                self.spilled_bytes[b] += std::mem::take(&mut self.bytes[b]);
             }
         }
         self.buffered = 0;
@@ -240,11 +263,15 @@ impl<'a> ShuffleWriter<'a> {
         self.buckets
             .into_iter()
             .zip(self.segments)
-            .zip(self.bytes.into_iter().zip(self.spilled_bytes))
-            .map(|((batches, segments), (mem, disk))| Bucket {
-                batches,
+            .zip(self.bytes)
+            .map(|((frames, segments), bytes)| Bucket {
+                memory: if frames.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![frames]
+                },
                 segments,
-                bytes: mem + disk,
+                bytes,
                 modulus,
             })
             .collect()
@@ -294,7 +321,7 @@ impl ShuffleStore {
                 continue;
             }
             for (into, b) in store.buckets.iter_mut().zip(buckets) {
-                into.batches.extend(b.batches);
+                into.memory.extend(b.memory);
                 into.segments.extend(b.segments);
                 into.bytes += b.bytes;
             }
@@ -315,7 +342,7 @@ pub(crate) fn fire_bucket(
     emit: &mut dyn FnMut(Batch) -> Result<()>,
 ) -> Result<()> {
     let Bucket {
-        batches,
+        memory,
         segments,
         bytes,
         modulus,
@@ -323,8 +350,8 @@ pub(crate) fn fire_bucket(
     if bytes > budget && !segments.is_empty() && modulus <= MAX_MODULUS / FANOUT {
         let mut writer =
             ShuffleWriter::with_layout(spec, modulus * FANOUT, modulus, FANOUT, budget);
-        for b in batches {
-            writer.push(b)?;
+        for frames in memory {
+            read_memory(&frames, &spec, |b| writer.push(b))?;
         }
         for segment in segments {
             segment.read(&spec, |b| writer.push(b))?;
@@ -351,8 +378,8 @@ pub(crate) fn fire_bucket(
             table.add(b, &mut env)
         }
     };
-    for b in batches {
-        add(b)?;
+    for frames in memory {
+        read_memory(&frames, &spec, &mut add)?;
     }
     for segment in segments {
         segment.read(&spec, &mut add)?;

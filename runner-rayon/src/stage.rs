@@ -129,7 +129,12 @@ impl Executor {
                     partial: tail_spec
                         .filter(|s| s.partials)
                         .and_then(|s| s.kernel.lifted()),
-                    writer: tail_spec.map(|s| ShuffleWriter::new(s, buckets, share)),
+                    // A lifted tail splits the share in three: the
+                    // pre-combine table, the batch it is flushed into, and
+                    // the writer's buffer.
+                    writer: tail_spec.map(|s| {
+                        ShuffleWriter::new(s, buckets, if s.partials { share / 3 } else { share })
+                    }),
                     share,
                     out: Vec::new(),
                 };
@@ -274,7 +279,7 @@ impl StageWorker<'_> {
         match (self.partial.as_mut(), self.writer.as_mut()) {
             (Some(p), Some(w)) => {
                 p.add(batch)?;
-                if p.estimated_bytes() + w.buffered() > self.share {
+                if p.estimated_bytes() > self.share / 3 {
                     w.push(p.take())?;
                     w.spill()?;
                 }

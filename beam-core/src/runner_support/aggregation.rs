@@ -29,6 +29,9 @@ pub trait Aggregation: Send + Sync + 'static {
     type Acc: Element;
     /// Output value type.
     type Out: Element;
+    /// Whether pre-combining before the shuffle makes the data smaller (true
+    /// for combines; false for GroupByKey, whose accumulator is every value).
+    const LIFTABLE: bool = true;
     /// The key of an input element.
     fn key<'a>(&self, input: &'a Self::In) -> &'a Self::K;
     /// Splits an input element into its key and value.
@@ -65,9 +68,18 @@ where
     T: Element,
 {
     let parts = parts.max(1);
-    let mut out: Vec<Vec<WindowedValue<T>>> = (0..parts).map(|_| Vec::new()).collect();
-    for wv in values {
-        out[partition_of(key(&wv.value), parts)].push(wv);
+    // Two passes, so that every part is allocated at its exact size.
+    let targets: Vec<u32> = values
+        .iter()
+        .map(|wv| partition_of(key(&wv.value), parts) as u32)
+        .collect();
+    let mut sizes = vec![0usize; parts];
+    for &t in &targets {
+        sizes[t as usize] += 1;
+    }
+    let mut out: Vec<Vec<WindowedValue<T>>> = sizes.into_iter().map(Vec::with_capacity).collect();
+    for (wv, t) in values.into_iter().zip(targets) {
+        out[t as usize].push(wv);
     }
     out.into_iter().map(Batch::new).collect()
 }
@@ -153,7 +165,8 @@ impl<A: Aggregation> GroupingKernel for TableKernel<A> {
     }
     fn lifted(&self) -> Option<Box<dyn PartialTable>> {
         let s = &self.strategy;
-        let liftable = !s.window_fn.is_merging()
+        let liftable = A::LIFTABLE
+            && !s.window_fn.is_merging()
             && !s.trigger.reacts_to_elements()
             && !s.trigger.uses_processing_time();
         liftable.then(|| {

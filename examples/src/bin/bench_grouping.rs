@@ -27,6 +27,9 @@ struct Args {
     /// Number of distinct keys.
     #[arg(long, default_value_t = 1_000_000)]
     keys: u64,
+    /// Run only this variant (`gbk` or `combine`), e.g. to measure its peak RSS alone.
+    #[arg(long)]
+    only: Option<String>,
     #[command(flatten)]
     pipeline: PipelineOptions,
 }
@@ -119,9 +122,17 @@ fn run(args: Args) -> anyhow::Result<()> {
         keys: args.keys,
     };
     let expected_sum: u64 = (0..args.pairs).map(|i| i % 1000).sum();
-    println!("| variant | runner | pairs | keys | time (s) | pairs/s |");
-    println!("|---|---|---|---|---|---|");
-    for variant in ["GroupByKey", "Combine.perKey(sum)"] {
+    println!(
+        "| variant | runner | pairs | keys | time (s) | pairs/s | spilled runs | spilled MB |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    let variants = match args.only.as_deref() {
+        None => vec!["GroupByKey", "Combine.perKey(sum)"],
+        Some("gbk") => vec!["GroupByKey"],
+        Some("combine") => vec!["Combine.perKey(sum)"],
+        Some(other) => anyhow::bail!("--only {other}: expected gbk or combine"),
+    };
+    for variant in variants {
         let p = Pipeline::new(args.pipeline.clone());
         let pairs = p.apply("Pairs", Read::from(source.clone()))?;
         let per_key = if variant == "GroupByKey" {
@@ -135,19 +146,27 @@ fn run(args: Args) -> anyhow::Result<()> {
         let total = std::sync::Arc::new(std::sync::Mutex::new((0u64, 0u64)));
         per_key.apply("Total", beam_core::ParDo::of(Total(total.clone())))?;
         let start = Instant::now();
-        p.run()?;
+        let result = p.run()?;
         let secs = start.elapsed().as_secs_f64();
         let (rows, sum) = *total.lock().map_err(|e| anyhow::anyhow!("{e}"))?;
         anyhow::ensure!(
             rows == args.keys.min(args.pairs) && sum == expected_sum,
             "{variant}: wrong result ({rows} keys, sum {sum})"
         );
+        let step = if variant == "GroupByKey" {
+            "Group"
+        } else {
+            "Sum"
+        };
+        let spilled = |name| result.metrics().counter(step, name).unwrap_or(0);
         println!(
-            "| {variant} | {} | {} | {} | {secs:.2} | {:.2} M |",
+            "| {variant} | {} | {} | {} | {secs:.2} | {:.2} M | {} | {:.0} |",
             args.pipeline.runner,
             args.pairs,
             args.keys,
-            args.pairs as f64 / secs / 1e6
+            args.pairs as f64 / secs / 1e6,
+            spilled("spilled_runs"),
+            spilled("spilled_bytes") as f64 / 1e6
         );
     }
     Ok(())
