@@ -89,14 +89,37 @@ struct Partials<A: Aggregation> {
     agg: Arc<A>,
     strategy: Arc<WindowingStrategy>,
     step: Arc<str>,
-    slots: PartialSlots<A>,
+    /// Keys in the global window (most batch pipelines): hashed and compared by key alone.
+    global: HashMap<A::K, Slot<A>, foldhash::fast::RandomState>,
+    /// Keys in other windows.
+    windowed: HashMap<(A::K, Window), Slot<A>, foldhash::fast::RandomState>,
 }
 
-type PartialSlots<A> = HashMap<
-    (<A as Aggregation>::K, Window),
-    (<A as Aggregation>::Acc, Timestamp),
-    foldhash::fast::RandomState,
->;
+/// An accumulator and its combined output time.
+type Slot<A> = (<A as Aggregation>::Acc, Timestamp);
+
+/// Adds `v` to the slot of `key`, creating it.
+fn add_to_slot<A: Aggregation, Q: Hash + Eq>(
+    agg: &A,
+    slots: &mut HashMap<Q, Slot<A>, foldhash::fast::RandomState>,
+    key: Q,
+    v: A::V,
+    output_time: Timestamp,
+    combiner: TimestampCombiner,
+) {
+    match slots.entry(key) {
+        Entry::Occupied(mut o) => {
+            let (acc, hold) = o.get_mut();
+            agg.add(acc, v);
+            *hold = combiner.combine(*hold, output_time);
+        }
+        Entry::Vacant(e) => {
+            let mut acc = agg.create();
+            agg.add(&mut acc, v);
+            e.insert((acc, output_time));
+        }
+    }
+}
 
 impl<A: Aggregation> PartialTable for Partials<A> {
     fn add(&mut self, batch: Batch) -> Result<()> {
@@ -116,17 +139,12 @@ impl<A: Aggregation> PartialTable for Partials<A> {
                         .window_fn
                         .output_time(wv.timestamp, &wv.window),
                 };
-                match self.slots.entry((k, wv.window)) {
-                    Entry::Occupied(mut o) => {
-                        let (acc, hold) = o.get_mut();
-                        self.agg.add(acc, v);
-                        *hold = combiner.combine(*hold, output_time);
-                    }
-                    Entry::Vacant(e) => {
-                        let mut acc = self.agg.create();
-                        self.agg.add(&mut acc, v);
-                        e.insert((acc, output_time));
-                    }
+                let agg = self.agg.as_ref();
+                if matches!(wv.window, Window::Global) {
+                    add_to_slot(agg, &mut self.global, k, v, output_time, combiner);
+                } else {
+                    let key = (k, wv.window);
+                    add_to_slot(agg, &mut self.windowed, key, v, output_time, combiner);
                 }
             }
             Ok(())
@@ -134,25 +152,31 @@ impl<A: Aggregation> PartialTable for Partials<A> {
     }
 
     fn estimated_bytes(&self) -> usize {
-        type Slot<A> = (
-            (<A as Aggregation>::K, Window),
-            (<A as Aggregation>::Acc, Timestamp),
-        );
-        let inline = self.slots.capacity() * (std::mem::size_of::<Slot<A>>() + 1);
+        let inline = self.global.capacity() * (std::mem::size_of::<(A::K, Slot<A>)>() + 1)
+            + self.windowed.capacity() * (std::mem::size_of::<((A::K, Window), Slot<A>)>() + 1);
+        let sample = self
+            .global
+            .iter()
+            .map(|(k, (acc, _))| (k, acc))
+            .chain(self.windowed.iter().map(|((k, _), (acc, _))| (k, acc)))
+            .take(16);
         let (mut sampled, mut bytes) = (0, 0);
-        for ((k, _), (acc, _)) in self.slots.iter().take(16) {
+        for (k, acc) in sample {
             sampled += 1;
             bytes += postcard::experimental::serialized_size(k).unwrap_or(0)
                 + postcard::experimental::serialized_size(acc).unwrap_or(0);
         }
         let heap = bytes.checked_div(sampled).unwrap_or(0);
-        inline + heap * self.slots.len()
+        inline + heap * (self.global.len() + self.windowed.len())
     }
 
     fn take(&mut self) -> Batch {
         // Moved out rather than drained, so the table gives its memory back.
-        let partials: Vec<WindowedValue<(A::K, A::Acc)>> = std::mem::take(&mut self.slots)
+        let global = std::mem::take(&mut self.global)
             .into_iter()
+            .map(|(k, slot)| ((k, Window::Global), slot));
+        let partials: Vec<WindowedValue<(A::K, A::Acc)>> = global
+            .chain(std::mem::take(&mut self.windowed))
             .map(|((k, w), (acc, hold))| WindowedValue::new((k, acc), hold, w, PaneInfo::NO_FIRING))
             .collect();
         Batch::new(partials)
@@ -174,7 +198,8 @@ impl<A: Aggregation> GroupingKernel for TableKernel<A> {
                 agg: self.agg.clone(),
                 strategy: self.strategy.clone(),
                 step: self.step.clone(),
-                slots: HashMap::default(),
+                global: HashMap::default(),
+                windowed: HashMap::default(),
             }) as Box<dyn PartialTable>
         })
     }
