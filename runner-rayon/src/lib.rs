@@ -1,26 +1,31 @@
 //! The rayon runner: bounded pipelines on every core of one machine.
 //!
-//! It runs the graph stage by stage on the rayon pool. A stage fuses a source
-//! (or a complete PCollection) with the chain of single-output ParDos and
-//! WindowIntos that follows it: each worker reads its share of the source
-//! splits (or bundles) and pushes every bundle through the chain with its own
-//! DoFn instances. When the chain feeds a GroupByKey or Combine that allows it
-//! (windows that do not merge, a trigger that neither counts elements nor waits
-//! for processing time), each worker pre-combines its results per key and
-//! window before the shuffle (combiner lifting). Groupings and stateful ParDos
-//! partition by the key kernel's hash and give each partition its own table,
-//! fed everything and then the watermark at the end of time (every window fires
-//! its final pane, as in Beam's batch mode); side inputs are materialized once
-//! and shared read-only. Windowing, triggers, state and timers come from
-//! `beam-core`'s runner support, as on every runner. A progress bar shows the
-//! steps and the records of each finished stage when standard error is a
-//! terminal.
+//! It runs the graph stage by stage on the rayon pool. A stage has a head (the
+//! splits of a source, the bundles of a complete PCollection, or the shuffled
+//! input of a GroupByKey or Combine), the chain of single-output ParDos and
+//! WindowIntos that follows it, and, when the chain feeds a grouping, that
+//! grouping's shuffle. Each worker pushes its share of the head through the
+//! chain bundle by bundle with its own DoFn instances. When the grouping allows
+//! it (a combine, windows that do not merge, a trigger that neither counts
+//! elements nor waits for processing time), each worker pre-combines per key
+//! and window before the shuffle (combiner lifting).
+//!
+//! The shuffle writes encoded batches into buckets by key hash. Past the
+//! worker's share of `--memory-budget` (default: half the RAM) it spills them
+//! as runs to a directory under `--temp-dir`; each bucket is then grouped from
+//! memory and its segment of every run (split again by a finer hash when it is
+//! too big), in a table fed everything and then the watermark at the end of
+//! time (every window fires its final pane, as in Beam's batch mode). Spill
+//! files are removed when the run succeeds or fails and on Ctrl-C; the
+//! grouping's metrics count `spilled_runs`, `spilled_bytes` and
+//! `resplit_buckets`. Stateful ParDos partition by key and keep their state in
+//! memory; side inputs are materialized once and shared read-only. Windowing,
+//! triggers, state and timers come from `beam-core`'s runner support, as on
+//! every runner. A progress bar shows the steps and the records of each
+//! finished stage when standard error is a terminal.
 //!
 //! Unbounded inputs (TestStream, unbounded sources) are refused before any
 //! data moves. `--parallelism N` sets the pool size (default: the cores).
-//!
-//! Not yet: a memory budget with spilling of large groupings, and dynamic
-//! splitting of sources while they are read.
 //!
 //! ```
 //! # use runner_rayon as _;

@@ -332,8 +332,11 @@ impl ShuffleStore {
 }
 
 /// Groups one bucket: feeds a fresh table its batches and segments, fires it
-/// at the end of time and passes the panes to `emit`. A spilled bucket bigger
-/// than `budget` is first split into finer buckets, each grouped in turn.
+/// at the end of time and passes the panes to `emit`. A spilled bucket whose
+/// decoded size passes twice `budget` is first split into finer buckets, each
+/// grouped in turn: twice, because the decoded estimate counts every
+/// element's timestamp, window and pane, which a table does not keep per
+/// value (a GroupByKey of `(u64, u64)` takes about a seventh of it).
 pub(crate) fn fire_bucket(
     spec: ShuffleSpec<'_>,
     bucket: Bucket,
@@ -347,7 +350,7 @@ pub(crate) fn fire_bucket(
         bytes,
         modulus,
     } = bucket;
-    if bytes > budget && !segments.is_empty() && modulus <= MAX_MODULUS / FANOUT {
+    if bytes > 2 * budget && !segments.is_empty() && modulus <= MAX_MODULUS / FANOUT {
         let mut writer =
             ShuffleWriter::with_layout(spec, modulus * FANOUT, modulus, FANOUT, budget);
         for frames in memory {
@@ -357,6 +360,7 @@ pub(crate) fn fire_bucket(
             segment.read(&spec, |b| writer.push(b))?;
         }
         writer.spill()?;
+        metrics.inc_counter("resplit_buckets", 1);
         metrics.inc_counter("spilled_runs", writer.runs as i64);
         metrics.inc_counter("spilled_bytes", writer.disk_bytes as i64);
         for sub in writer.into_buckets(modulus * FANOUT) {

@@ -149,11 +149,13 @@ fn main() -> anyhow::Result<()> {
         return child(v, &args.input);
     }
     let exe = std::env::current_exe()?;
-    let mut rows = Vec::new();
+    let variants: Vec<&str> = args.variants.split(',').collect();
+    // Fastest run (time, peak RSS) per variant. Rounds interleave the variants,
+    // so that a slow spell of the shared machine hits all of them alike.
+    let mut best: Vec<Option<(f64, u64)>> = vec![None; variants.len()];
     let mut words = 0u64;
-    for variant in args.variants.split(',') {
-        let mut best: Option<(f64, u64)> = None;
-        for _ in 0..args.repeat.max(1) {
+    for _ in 0..args.repeat.max(1) {
+        for (variant, best) in variants.iter().zip(&mut best) {
             let out = Command::new(&exe)
                 .args(["--input", &args.input, "--child", variant])
                 .output()?;
@@ -167,12 +169,18 @@ fn main() -> anyhow::Result<()> {
             let (secs, w, rss): (f64, u64, u64) = (f[0].parse()?, f[1].parse()?, f[2].parse()?);
             words = words.max(w);
             if best.is_none_or(|(s, _)| secs < s) {
-                best = Some((secs, rss));
+                *best = Some((secs, rss));
             }
         }
-        let (secs, rss) = best.expect("at least one run");
-        rows.push((variant.to_string(), secs, rss));
     }
+    let rows: Vec<(String, f64, u64)> = variants
+        .iter()
+        .zip(best)
+        .map(|(v, b)| {
+            let (secs, rss) = b.expect("at least one run");
+            (v.to_string(), secs, rss)
+        })
+        .collect();
     let base = rows.iter().find(|r| r.0 == "baseline").map(|r| r.1);
     let base_rayon = rows.iter().find(|r| r.0 == "baseline-rayon").map(|r| r.1);
     println!("| variant | time (s) | words/s | peak RSS (MB) | time / baseline | time / baseline-rayon |");
