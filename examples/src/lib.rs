@@ -24,6 +24,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 // Link every runner crate so `--runner` finds it in the registry.
 pub use runner_direct;
 pub use runner_rayon;
+pub use runner_timely;
 
 /// The bundled clickstream sample (`user_id,timestamp,action`).
 pub const SAMPLE_EVENTS: &str = include_str!("../data/events.csv");

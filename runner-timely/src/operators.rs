@@ -1,0 +1,427 @@
+//! The timely operators a pipeline is built from: sources, ParDo (with side
+//! inputs), WindowInto, Flatten, the encoding in front of an exchange, and the
+//! keyed operators (grouping tables, stateful processors) that hold
+//! capabilities at their output watermark.
+//!
+//! A timely time is a watermark epoch ([`epoch`]); elements carry their own
+//! event times, so an operator's input frontier is its Beam input watermark.
+
+use crate::worker::WorkerState;
+use beam_core::batch::BatchCodec;
+use beam_core::graph::Primitive;
+use beam_core::kernel::{BundleEnv, SideInputs, ViewKernel};
+use beam_core::{Batch, BeamError, MetricsContainer, Result, Timestamp};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+use timely::dataflow::channels::pact::{Exchange, Pipeline};
+use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
+use timely::dataflow::operators::Capability;
+use timely::dataflow::{Scope, Stream};
+use timely::progress::frontier::MutableAntichain;
+
+/// Timely's time: a watermark epoch.
+pub(crate) type Time = u64;
+/// A stream of bundles within a worker.
+pub(crate) type Bundles<'s> = Stream<'s, Time, Vec<Batch>>;
+/// Encoded bundles addressed to a worker, for an exchange.
+pub(crate) type Shipped<'s> = Stream<'s, Time, Vec<(u64, Vec<u8>)>>;
+
+/// The epoch of a Beam timestamp (order preserving).
+pub(crate) fn epoch(t: Timestamp) -> Time {
+    (t.as_micros() as i128 - Timestamp::MIN.as_micros() as i128) as Time
+}
+
+/// The Beam watermark of a frontier: its least time, or the end of time when empty.
+pub(crate) fn watermark(frontier: &MutableAntichain<Time>) -> Timestamp {
+    match frontier.frontier().iter().min() {
+        Some(&e) => Timestamp::from_micros((e as i128 + Timestamp::MIN.as_micros() as i128) as i64),
+        None => Timestamp::MAX,
+    }
+}
+
+fn wall_clock() -> Timestamp {
+    let micros = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64);
+    Timestamp::from_micros(micros)
+}
+
+/// Emits `work` (each item read lazily into bundles) at the start of time, a
+/// few bundles per activation, then releases its capability: the watermark
+/// of a bounded source goes from the start to the end of time.
+pub(crate) fn source<'s>(
+    scope: Scope<'s, Time>,
+    name: &str,
+    mut work: Box<dyn Iterator<Item = Result<Batch>>>,
+    state: Rc<WorkerState>,
+) -> Bundles<'s> {
+    let mut builder = OperatorBuilder::new(name.to_owned(), scope);
+    let (output, stream) = builder.new_output::<Vec<Batch>>();
+    let mut output = output;
+    builder.build_reschedule(move |mut caps| {
+        let mut cap = caps.pop();
+        move |_frontiers| {
+            let Some(c) = cap.as_ref() else {
+                return false;
+            };
+            let mut out = output.activate();
+            for _ in 0..16 {
+                if state.failed() {
+                    cap = None;
+                    return false;
+                }
+                match work.next() {
+                    Some(Ok(b)) if b.is_empty() => {}
+                    Some(Ok(b)) => out.give(c, &mut vec![b]),
+                    Some(Err(e)) => {
+                        state.fail(e);
+                        cap = None;
+                        return false;
+                    }
+                    None => {
+                        cap = None;
+                        return false;
+                    }
+                }
+            }
+            true
+        }
+    });
+    stream
+}
+
+/// A side input of a ParDo: its view and how to decode what arrives.
+pub(crate) struct SideSpec {
+    pub(crate) view_id: usize,
+    pub(crate) view: String,
+    pub(crate) kernel: Arc<dyn ViewKernel>,
+    pub(crate) codec: Arc<dyn BatchCodec>,
+}
+
+/// A ParDo: one DoFn instance per worker, a bundle per input message. Main
+/// input waits (with its capabilities held) until every side input is complete.
+pub(crate) fn par_do<'s>(
+    scope: Scope<'s, Time>,
+    t: usize,
+    input: Bundles<'s>,
+    sides: Vec<(Shipped<'s>, SideSpec)>,
+    state: Rc<WorkerState>,
+) -> Vec<Bundles<'s>> {
+    let graph = state.graph.clone();
+    let node = &graph.transforms[t];
+    let Primitive::ParDo { kernel, .. } = &node.primitive else {
+        unreachable!("par_do translates a ParDo")
+    };
+    let mut builder = OperatorBuilder::new(node.name.clone(), scope);
+    let mut main = builder.new_input(input, Pipeline);
+    let mut side_inputs: Vec<_> = sides
+        .into_iter()
+        .map(|(s, spec)| {
+            let input = builder.new_input(s, Exchange::new(|x: &(u64, Vec<u8>)| x.0));
+            (input, spec, Vec::<Batch>::new())
+        })
+        .collect();
+    let mut outputs = Vec::new();
+    let mut streams = Vec::new();
+    for _ in &node.outputs {
+        let (o, s) = builder.new_output::<Vec<Batch>>();
+        outputs.push(o);
+        streams.push(s);
+    }
+    let codecs: Vec<_> = node
+        .outputs
+        .iter()
+        .map(|&o| graph.pcollections[o].codec.clone())
+        .collect();
+    let step = node.name.clone();
+    let mut processor = kernel.instantiate();
+    if let Err(e) = processor.setup() {
+        state.fail(e);
+    }
+    builder.build(move |_caps| {
+        let mut ready: Option<SideInputs> = side_inputs.is_empty().then(SideInputs::new);
+        let mut stash: Vec<(Vec<Capability<Time>>, Batch)> = Vec::new();
+        let mut metrics = MetricsContainer::new();
+        let mut torn_down = false;
+        move |frontiers| {
+            // Side inputs: collect, then materialize once all are complete.
+            for (input, spec, got) in side_inputs.iter_mut() {
+                input.for_each(|_cap, data| {
+                    for (_, bytes) in data.drain(..) {
+                        match spec.codec.decode(&bytes) {
+                            Ok(b) => got.push(b),
+                            Err(e) => state.fail(BeamError::Runner(format!(
+                                "side input {} of '{step}' does not decode: {e}",
+                                spec.view
+                            ))),
+                        }
+                    }
+                });
+            }
+            if ready.is_none() && frontiers[1..].iter().all(|f| f.is_empty()) {
+                let mut views = SideInputs::new();
+                for (_, spec, got) in side_inputs.iter_mut() {
+                    match spec.kernel.materialize(std::mem::take(got)) {
+                        Ok(v) => views.insert(spec.view_id, v),
+                        Err(message) => state.fail(BeamError::SideInput {
+                            step: step.clone(),
+                            view: spec.view.clone(),
+                            message,
+                        }),
+                    }
+                }
+                ready = Some(views);
+            }
+            let ports = codecs.len();
+            main.for_each(|cap, data| {
+                let caps: Vec<_> = (0..ports).filter_map(|i| cap.retain_least(i)).collect();
+                for b in data.drain(..) {
+                    stash.push((caps.clone(), b));
+                }
+            });
+            let Some(views) = ready.as_ref() else {
+                return;
+            };
+            let mut handles: Vec<_> = outputs.iter_mut().map(|o| o.activate()).collect();
+            for (caps, batch) in stash.drain(..) {
+                if state.failed() {
+                    continue;
+                }
+                let mut outs: Vec<Batch> = codecs.iter().map(|c| c.empty()).collect();
+                let mut env = BundleEnv {
+                    outputs: &mut outs,
+                    side_inputs: views,
+                    metrics: &mut metrics,
+                    check_mutation: false,
+                };
+                let result = processor
+                    .start_bundle(&mut env)
+                    .and_then(|()| processor.process_batch(batch, &mut env))
+                    .and_then(|()| processor.finish_bundle(&mut env));
+                if let Err(e) = result {
+                    state.fail(e);
+                    continue;
+                }
+                for ((b, cap), handle) in outs.into_iter().zip(&caps).zip(handles.iter_mut()) {
+                    if !b.is_empty() {
+                        handle.give(cap, &mut vec![b]);
+                    }
+                }
+            }
+            if !torn_down && frontiers.iter().all(|f| f.is_empty()) {
+                torn_down = true;
+                if let Err(e) = processor.teardown() {
+                    state.fail(e);
+                }
+                state.add_metrics(t, std::mem::take(&mut metrics));
+            }
+        }
+    });
+    streams
+}
+
+/// A stateless per-bundle function (WindowInto).
+pub(crate) fn map_bundles<'s>(
+    input: Bundles<'s>,
+    name: &str,
+    f: impl Fn(Batch) -> Batch + 'static,
+) -> Bundles<'s> {
+    let mut builder = OperatorBuilder::new(name.to_owned(), input.scope());
+    let mut inp = builder.new_input(input, Pipeline);
+    let (mut output, stream) = builder.new_output::<Vec<Batch>>();
+    builder.build(move |_caps| {
+        move |_frontiers| {
+            let mut out = output.activate();
+            inp.for_each(|cap, data| {
+                let Some(cap) = cap.retain_least(0) else {
+                    return;
+                };
+                let mut mapped: Vec<Batch> = data.drain(..).map(&f).collect();
+                out.give(&cap, &mut mapped);
+            });
+        }
+    });
+    stream
+}
+
+/// The union of several streams.
+pub(crate) fn flatten<'s>(
+    scope: Scope<'s, Time>,
+    name: &str,
+    inputs: Vec<Bundles<'s>>,
+) -> Bundles<'s> {
+    let mut builder = OperatorBuilder::new(name.to_owned(), scope);
+    let mut ins: Vec<_> = inputs
+        .into_iter()
+        .map(|s| builder.new_input(s, Pipeline))
+        .collect();
+    let (mut output, stream) = builder.new_output::<Vec<Batch>>();
+    builder.build(move |_caps| {
+        move |_frontiers| {
+            let mut out = output.activate();
+            for inp in ins.iter_mut() {
+                inp.for_each(|cap, data| {
+                    if let Some(cap) = cap.retain_least(0) {
+                        out.give(&cap, data);
+                    }
+                });
+            }
+        }
+    });
+    stream
+}
+
+/// Encodes bundles for an exchange: `route` splits a bundle into one part per
+/// worker; each non-empty part travels encoded to its worker.
+pub(crate) fn ship<'s>(
+    input: Bundles<'s>,
+    name: &str,
+    state: Rc<WorkerState>,
+    route: impl Fn(Batch, usize) -> Vec<Batch> + 'static,
+) -> Shipped<'s> {
+    let peers = input.scope().peers();
+    let mut builder = OperatorBuilder::new(format!("{name}/Ship"), input.scope());
+    let mut inp = builder.new_input(input, Pipeline);
+    let (mut output, stream) = builder.new_output::<Vec<(u64, Vec<u8>)>>();
+    builder.build(move |_caps| {
+        move |_frontiers| {
+            let mut out = output.activate();
+            inp.for_each(|cap, data| {
+                let Some(cap) = cap.retain_least(0) else {
+                    return;
+                };
+                let mut shipped = Vec::new();
+                for batch in data.drain(..) {
+                    for (target, part) in route(batch, peers).into_iter().enumerate() {
+                        if part.is_empty() {
+                            continue;
+                        }
+                        let mut bytes = Vec::new();
+                        match part.encode(&mut bytes) {
+                            Ok(()) => shipped.push((target as u64, bytes)),
+                            Err(e) => state.fail(BeamError::Runner(format!(
+                                "cannot encode a bundle for the exchange: {e}"
+                            ))),
+                        }
+                    }
+                }
+                if !shipped.is_empty() {
+                    out.give(&cap, &mut shipped);
+                }
+            });
+        }
+    });
+    stream
+}
+
+/// What a keyed operator drives: a grouping table or a stateful processor.
+pub(crate) trait Keyed {
+    fn add(&mut self, batch: Batch, metrics: &mut MetricsContainer) -> Result<()>;
+    fn advance_input_watermark(
+        &mut self,
+        wm: Timestamp,
+        metrics: &mut MetricsContainer,
+    ) -> Result<()>;
+    fn advance_processing_time(
+        &mut self,
+        now: Timestamp,
+        metrics: &mut MetricsContainer,
+    ) -> Result<()>;
+    fn output_watermark(&self) -> Timestamp;
+    fn next_processing_time(&self) -> Option<Timestamp>;
+    fn take_output(&mut self) -> Option<Batch>;
+    fn finish(&mut self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// A keyed operator: receives its keys' encoded bundles from the exchange,
+/// feeds them to `keyed`, advances it with the input frontier and the worker
+/// clock, and holds a capability at its output watermark (its holds), so
+/// that downstream watermarks wait for what it may still emit.
+pub(crate) fn keyed<'s>(
+    input: Shipped<'s>,
+    t: usize,
+    decode: impl Fn(&[u8]) -> std::result::Result<Batch, String> + 'static,
+    mut keyed: Box<dyn Keyed>,
+    state: Rc<WorkerState>,
+) -> Bundles<'s> {
+    let scope = input.scope();
+    let name = state.graph.transforms[t].name.clone();
+    let mut builder = OperatorBuilder::new(name.clone(), scope);
+    let info = builder.operator_info();
+    let activator = scope.activator_for(info.address.clone());
+    let mut inp = builder.new_input(input, Exchange::new(|x: &(u64, Vec<u8>)| x.0));
+    let (mut output, stream) = builder.new_output::<Vec<Batch>>();
+    builder.build(move |mut caps| {
+        let mut cap = caps.pop();
+        let mut metrics = MetricsContainer::new();
+        let mut input_wm = Timestamp::MIN;
+        move |frontiers| {
+            let Some(c) = cap.as_mut() else {
+                inp.for_each(|_, data| data.clear());
+                return;
+            };
+            let mut step = || -> Result<()> {
+                let mut err = None;
+                inp.for_each(|_, data| {
+                    for (_, bytes) in data.drain(..) {
+                        if err.is_some() {
+                            continue;
+                        }
+                        let r = decode(&bytes)
+                            .map_err(|e| {
+                                BeamError::Runner(format!(
+                                    "'{name}' got an undecodable bundle: {e}"
+                                ))
+                            })
+                            .and_then(|b| keyed.add(b, &mut metrics));
+                        if let Err(e) = r {
+                            err = Some(e);
+                        }
+                    }
+                });
+                if let Some(e) = err {
+                    return Err(e);
+                }
+                let wm = watermark(&frontiers[0]);
+                if wm > input_wm {
+                    input_wm = wm;
+                    keyed.advance_input_watermark(wm, &mut metrics)?;
+                }
+                let now = wall_clock();
+                if keyed.next_processing_time().is_some_and(|d| d <= now) {
+                    keyed.advance_processing_time(now, &mut metrics)?;
+                }
+                Ok(())
+            };
+            if let Err(e) = step() {
+                state.fail(e);
+            }
+            if let Some(out) = keyed.take_output() {
+                if !out.is_empty() {
+                    output.activate().give(&*c, &mut vec![out]);
+                }
+            }
+            let held = keyed.output_watermark();
+            if state.failed() || (frontiers[0].is_empty() && held == Timestamp::MAX) {
+                if let Err(e) = keyed.finish() {
+                    state.fail(e);
+                }
+                state.add_metrics(t, std::mem::take(&mut metrics));
+                cap = None;
+                return;
+            }
+            let e = epoch(held.min(input_wm));
+            if e > *c.time() {
+                c.downgrade(&e);
+            }
+            if let Some(next) = keyed.next_processing_time() {
+                let wait = (next.as_micros() - wall_clock().as_micros()).max(0) as u64;
+                activator.activate_after(Duration::from_micros(wait.max(1000)));
+            }
+        }
+    });
+    stream
+}
