@@ -43,7 +43,6 @@ use beam_core::{
     RunnerRegistration,
 };
 use std::rc::Rc;
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -118,18 +117,22 @@ pub struct TimelyRunner;
 
 impl Runner for TimelyRunner {
     fn validate(&self, graph: &Graph) -> Result<()> {
-        TimelyOptions::from_graph(graph)?;
+        let options = TimelyOptions::from_graph(graph)?;
         for t in &graph.transforms {
             let unbounded = t.outputs.iter().any(|&o| !graph.pcollections[o].bounded);
-            if matches!(t.primitive, Primitive::TestStream { .. })
-                || (t.inputs.is_empty() && unbounded)
-            {
+            let test_stream = matches!(t.primitive, Primitive::TestStream { .. });
+            if test_stream && options.cluster.is_some() {
                 return Err(BeamError::Unsupported {
                     runner: "timely".into(),
                     step: t.name.clone(),
-                    feature:
-                        "TestStream and unbounded sources (not translated yet; use --runner direct)"
-                            .into(),
+                    feature: "a TestStream in a cluster of processes (its test clock and quiescence are per process; run it with --workers)".into(),
+                });
+            }
+            if !test_stream && t.inputs.is_empty() && unbounded {
+                return Err(BeamError::Unsupported {
+                    runner: "timely".into(),
+                    step: t.name.clone(),
+                    feature: "an unbounded source (not translated yet)".into(),
                 });
             }
         }
@@ -139,16 +142,30 @@ impl Runner for TimelyRunner {
     fn run(&self, graph: Graph) -> Result<PipelineResult> {
         let options = TimelyOptions::from_graph(&graph)?;
         let graph = Arc::new(graph);
-        let failed = Arc::new(AtomicBool::new(false));
+        let has_test_stream = graph
+            .transforms
+            .iter()
+            .any(|t| matches!(t.primitive, Primitive::TestStream { .. }));
+        let run = Arc::new(worker::RunShared::new(options.workers, has_test_stream));
         let shared = graph.clone();
+        let workers = options.workers;
         let guards = timely::execute(options.config(), move |worker| {
-            let state = Rc::new(worker::WorkerState::new(shared.clone(), failed.clone()));
+            let state = Rc::new(worker::WorkerState::new(shared.clone(), run.clone()));
             let built = worker
                 .dataflow::<operators::Time, _, _>(|scope| worker::build(scope, state.clone()));
             if let Err(e) = built {
                 state.fail(e);
-            } else {
-                while worker.step_or_park(Some(Duration::from_millis(5))) {}
+                return state.finish();
+            }
+            let local = worker.index() % workers;
+            let mut clock = run.test_clock();
+            while worker.step_or_park(Some(Duration::from_millis(1))) {
+                run.stepped(local);
+                let now = run.test_clock();
+                if now != clock {
+                    clock = now;
+                    state.clock_moved();
+                }
             }
             state.finish()
         })
@@ -194,6 +211,9 @@ inventory::submit! {
             Feature::Lifecycle,
             Feature::StatefulParDo,
             Feature::Timers,
+            Feature::TestStream,
+            Feature::Unbounded,
+            Feature::ProcessingTime,
         ],
         known_failures: &[],
         create: || Box::new(TimelyRunner),

@@ -8,7 +8,7 @@
 
 use crate::worker::WorkerState;
 use beam_core::batch::BatchCodec;
-use beam_core::graph::Primitive;
+use beam_core::graph::{Primitive, StreamEvent};
 use beam_core::kernel::{BundleEnv, SideInputs, ViewKernel};
 use beam_core::{Batch, BeamError, MetricsContainer, Result, Timestamp};
 use std::rc::Rc;
@@ -40,23 +40,19 @@ pub(crate) fn watermark(frontier: &MutableAntichain<Time>) -> Timestamp {
     }
 }
 
-fn wall_clock() -> Timestamp {
-    let micros = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as i64);
-    Timestamp::from_micros(micros)
-}
-
 /// Emits `work` (each item read lazily into bundles) at the start of time, a
 /// few bundles per activation, then releases its capability: the watermark
 /// of a bounded source goes from the start to the end of time.
 pub(crate) fn source<'s>(
     scope: Scope<'s, Time>,
-    name: &str,
+    t: usize,
     mut work: Box<dyn Iterator<Item = Result<Batch>>>,
     state: Rc<WorkerState>,
 ) -> Bundles<'s> {
-    let mut builder = OperatorBuilder::new(name.to_owned(), scope);
+    let node = &state.graph.transforms[t];
+    let pcoll = node.outputs[0];
+    let mut builder = OperatorBuilder::new(node.name.clone(), scope);
+    let activator = scope.activator_for(builder.operator_info().address);
     let (output, stream) = builder.new_output::<Vec<Batch>>();
     let mut output = output;
     builder.build_reschedule(move |mut caps| {
@@ -73,7 +69,10 @@ pub(crate) fn source<'s>(
                 }
                 match work.next() {
                     Some(Ok(b)) if b.is_empty() => {}
-                    Some(Ok(b)) => out.give(c, &mut vec![b]),
+                    Some(Ok(b)) => {
+                        state.sent_to(pcoll, 1);
+                        out.give(c, &mut vec![b]);
+                    }
                     Some(Err(e)) => {
                         state.fail(e);
                         cap = None;
@@ -85,6 +84,7 @@ pub(crate) fn source<'s>(
                     }
                 }
             }
+            activator.activate();
             true
         }
     });
@@ -135,6 +135,7 @@ pub(crate) fn par_do<'s>(
         .map(|&o| graph.pcollections[o].codec.clone())
         .collect();
     let step = node.name.clone();
+    let out_ids = node.outputs.clone();
     let mut processor = kernel.instantiate();
     if let Err(e) = processor.setup() {
         state.fail(e);
@@ -148,6 +149,7 @@ pub(crate) fn par_do<'s>(
             // Side inputs: collect, then materialize once all are complete.
             for (input, spec, got) in side_inputs.iter_mut() {
                 input.for_each(|_cap, data| {
+                    state.received(data.len());
                     for (_, bytes) in data.drain(..) {
                         match spec.codec.decode(&bytes) {
                             Ok(b) => got.push(b),
@@ -159,7 +161,18 @@ pub(crate) fn par_do<'s>(
                     }
                 });
             }
-            if ready.is_none() && frontiers[1..].iter().all(|f| f.is_empty()) {
+            let sides_complete = frontiers[1..].iter().all(|f| f.is_empty());
+            if ready.is_none() && sides_complete && state.stopping() {
+                // The stream stopped below the end of time: the views never completed.
+                if !stash.is_empty() || !frontiers[0].is_empty() {
+                    let waiting: Vec<&str> = side_inputs.iter().map(|(_, s, _)| s.view.as_str()).collect();
+                    state.fail(BeamError::Runner(format!(
+                        "the pipeline ended while step '{step}' still waited for its side inputs {waiting:?}: their watermark never reached the end of time (does a TestStream end with advance_watermark_to_infinity?)"
+                    )));
+                }
+                stash.clear();
+            }
+            if ready.is_none() && sides_complete && !state.stopping() {
                 let mut views = SideInputs::new();
                 for (_, spec, got) in side_inputs.iter_mut() {
                     match spec.kernel.materialize(std::mem::take(got)) {
@@ -175,6 +188,7 @@ pub(crate) fn par_do<'s>(
             }
             let ports = codecs.len();
             main.for_each(|cap, data| {
+                state.received(data.len());
                 let caps: Vec<_> = (0..ports).filter_map(|i| cap.retain_least(i)).collect();
                 for b in data.drain(..) {
                     stash.push((caps.clone(), b));
@@ -203,8 +217,14 @@ pub(crate) fn par_do<'s>(
                     state.fail(e);
                     continue;
                 }
-                for ((b, cap), handle) in outs.into_iter().zip(&caps).zip(handles.iter_mut()) {
+                for (((b, cap), handle), &pcoll) in outs
+                    .into_iter()
+                    .zip(&caps)
+                    .zip(handles.iter_mut())
+                    .zip(&out_ids)
+                {
                     if !b.is_empty() {
+                        state.sent_to(pcoll, 1);
                         handle.give(cap, &mut vec![b]);
                     }
                 }
@@ -224,10 +244,13 @@ pub(crate) fn par_do<'s>(
 /// A stateless per-bundle function (WindowInto).
 pub(crate) fn map_bundles<'s>(
     input: Bundles<'s>,
-    name: &str,
+    t: usize,
+    state: Rc<WorkerState>,
     f: impl Fn(Batch) -> Batch + 'static,
 ) -> Bundles<'s> {
-    let mut builder = OperatorBuilder::new(name.to_owned(), input.scope());
+    let node = &state.graph.transforms[t];
+    let pcoll = node.outputs[0];
+    let mut builder = OperatorBuilder::new(node.name.clone(), input.scope());
     let mut inp = builder.new_input(input, Pipeline);
     let (mut output, stream) = builder.new_output::<Vec<Batch>>();
     builder.build(move |_caps| {
@@ -238,6 +261,8 @@ pub(crate) fn map_bundles<'s>(
                     return;
                 };
                 let mut mapped: Vec<Batch> = data.drain(..).map(&f).collect();
+                state.received(mapped.len());
+                state.sent_to(pcoll, mapped.len());
                 out.give(&cap, &mut mapped);
             });
         }
@@ -248,10 +273,13 @@ pub(crate) fn map_bundles<'s>(
 /// The union of several streams.
 pub(crate) fn flatten<'s>(
     scope: Scope<'s, Time>,
-    name: &str,
+    t: usize,
     inputs: Vec<Bundles<'s>>,
+    state: Rc<WorkerState>,
 ) -> Bundles<'s> {
-    let mut builder = OperatorBuilder::new(name.to_owned(), scope);
+    let node = &state.graph.transforms[t];
+    let pcoll = node.outputs[0];
+    let mut builder = OperatorBuilder::new(node.name.clone(), scope);
     let mut ins: Vec<_> = inputs
         .into_iter()
         .map(|s| builder.new_input(s, Pipeline))
@@ -263,6 +291,8 @@ pub(crate) fn flatten<'s>(
             for inp in ins.iter_mut() {
                 inp.for_each(|cap, data| {
                     if let Some(cap) = cap.retain_least(0) {
+                        state.received(data.len());
+                        state.sent_to(pcoll, data.len());
                         out.give(&cap, data);
                     }
                 });
@@ -292,6 +322,7 @@ pub(crate) fn ship<'s>(
                     return;
                 };
                 let mut shipped = Vec::new();
+                state.received(data.len());
                 for batch in data.drain(..) {
                     for (target, part) in route(batch, peers).into_iter().enumerate() {
                         if part.is_empty() {
@@ -307,6 +338,7 @@ pub(crate) fn ship<'s>(
                     }
                 }
                 if !shipped.is_empty() {
+                    state.sent(shipped.len());
                     out.give(&cap, &mut shipped);
                 }
             });
@@ -349,23 +381,58 @@ pub(crate) fn keyed<'s>(
 ) -> Bundles<'s> {
     let scope = input.scope();
     let name = state.graph.transforms[t].name.clone();
+    let pcoll = state.graph.transforms[t].outputs[0];
     let mut builder = OperatorBuilder::new(name.clone(), scope);
     let info = builder.operator_info();
     let activator = scope.activator_for(info.address.clone());
+    let test_clock = state.shared.test_clock().is_some();
+    if test_clock {
+        state.wake_on_clock(scope.activator_for(info.address.clone()));
+    }
     let mut inp = builder.new_input(input, Exchange::new(|x: &(u64, Vec<u8>)| x.0));
     let (mut output, stream) = builder.new_output::<Vec<Batch>>();
     builder.build(move |mut caps| {
         let mut cap = caps.pop();
         let mut metrics = MetricsContainer::new();
         let mut input_wm = Timestamp::MIN;
+        let mut last_now = Timestamp::MIN;
         move |frontiers| {
             let Some(c) = cap.as_mut() else {
-                inp.for_each(|_, data| data.clear());
+                inp.for_each(|_, data| {
+                    state.received(data.len());
+                    data.clear();
+                });
                 return;
             };
+            if state.stopping() {
+                // The stream stopped below the end of time: nothing more fires.
+                if let Err(e) = keyed.finish() {
+                    state.fail(e);
+                }
+                state.add_metrics(t, std::mem::take(&mut metrics));
+                cap = None;
+                return;
+            }
             let mut step = || -> Result<()> {
+                // Processing time first, so that new elements' deadlines count
+                // from the current time: on every move of the test clock, and
+                // at most every millisecond of wall time (or when a deadline is due).
+                let now = state.now();
+                let due = keyed.next_processing_time().is_some_and(|d| d <= now);
+                if now > last_now
+                    && (test_clock
+                        || due
+                        || now >= last_now.plus(beam_core::Duration::from_millis(1)))
+                {
+                    last_now = now;
+                    if due {
+                        state.touched();
+                    }
+                    keyed.advance_processing_time(now, &mut metrics)?;
+                }
                 let mut err = None;
                 inp.for_each(|_, data| {
+                    state.received(data.len());
                     for (_, bytes) in data.drain(..) {
                         if err.is_some() {
                             continue;
@@ -388,11 +455,8 @@ pub(crate) fn keyed<'s>(
                 let wm = watermark(&frontiers[0]);
                 if wm > input_wm {
                     input_wm = wm;
+                    state.touched();
                     keyed.advance_input_watermark(wm, &mut metrics)?;
-                }
-                let now = wall_clock();
-                if keyed.next_processing_time().is_some_and(|d| d <= now) {
-                    keyed.advance_processing_time(now, &mut metrics)?;
                 }
                 Ok(())
             };
@@ -401,6 +465,7 @@ pub(crate) fn keyed<'s>(
             }
             if let Some(out) = keyed.take_output() {
                 if !out.is_empty() {
+                    state.sent_to(pcoll, 1);
                     output.activate().give(&*c, &mut vec![out]);
                 }
             }
@@ -417,10 +482,84 @@ pub(crate) fn keyed<'s>(
             if e > *c.time() {
                 c.downgrade(&e);
             }
-            if let Some(next) = keyed.next_processing_time() {
-                let wait = (next.as_micros() - wall_clock().as_micros()).max(0) as u64;
+            if let Some(next) = keyed.next_processing_time().filter(|_| !test_clock) {
+                let wait = (next.as_micros() - state.now().as_micros()).max(0) as u64;
                 activator.activate_after(Duration::from_micros(wait.max(1000)));
             }
+        }
+    });
+    stream
+}
+
+/// A TestStream: on the worker that holds the script, applies one event at a
+/// time, each once the whole process is quiescent (no bundle in a channel and
+/// no operator activity over three steps of every worker): elements are
+/// emitted at the current watermark, a watermark event downgrades the
+/// capability, a processing-time event moves the test clock. A script that
+/// ends below the end of time stops the run once quiescent, firing nothing
+/// more, as the direct runner does. Other workers release their capability at once.
+pub(crate) fn test_stream<'s>(
+    scope: Scope<'s, Time>,
+    t: usize,
+    script: Option<Vec<StreamEvent>>,
+    state: Rc<WorkerState>,
+) -> Bundles<'s> {
+    let node = &state.graph.transforms[t];
+    let pcoll = node.outputs[0];
+    let mut builder = OperatorBuilder::new(node.name.clone(), scope);
+    let activator = scope.activator_for(builder.operator_info().address);
+    let (mut output, stream) = builder.new_output::<Vec<Batch>>();
+    builder.build_reschedule(move |mut caps| {
+        let mut cap = caps.pop();
+        let mut events: std::collections::VecDeque<StreamEvent> =
+            script.clone().unwrap_or_default().into();
+        let mut mark = state.shared.quiet_mark();
+        if script.is_none() {
+            cap = None;
+        }
+        move |_frontiers| {
+            let Some(c) = cap.as_mut() else {
+                return false;
+            };
+            if state.failed() {
+                cap = None;
+                return false;
+            }
+            if !state.shared.quiet_since(&mut mark) {
+                activator.activate();
+                return true;
+            }
+            match events.pop_front() {
+                Some(StreamEvent::Elements(b)) => {
+                    if !b.is_empty() {
+                        state.sent_to(pcoll, 1);
+                        output.activate().give(&*c, &mut vec![b]);
+                    }
+                    state.touched();
+                }
+                Some(StreamEvent::Watermark(wm)) => {
+                    state.touched();
+                    if wm >= Timestamp::MAX {
+                        cap = None;
+                        return false;
+                    }
+                    let e = epoch(wm);
+                    if e > *c.time() {
+                        c.downgrade(&e);
+                    }
+                }
+                Some(StreamEvent::ProcessingTime(d)) => {
+                    state.shared.advance_test_clock(d.as_micros());
+                    state.touched();
+                }
+                None => {
+                    state.stop();
+                    cap = None;
+                    return false;
+                }
+            }
+            activator.activate();
+            true
         }
     });
     stream

@@ -1,7 +1,7 @@
 //! One timely worker's copy of the pipeline: the graph translated to operators.
 
 use crate::operators::{
-    flatten, keyed, map_bundles, par_do, ship, source, Bundles, Keyed, SideSpec, Time,
+    flatten, keyed, map_bundles, par_do, ship, source, test_stream, Bundles, Keyed, SideSpec, Time,
 };
 use beam_core::graph::{Graph, Primitive};
 use beam_core::kernel::{GroupingEnv, GroupingTable, StatefulProcessor};
@@ -9,39 +9,189 @@ use beam_core::source::ErasedSource;
 use beam_core::{Batch, BeamError, MetricsContainer, Result, Timestamp, WindowedValue};
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use timely::dataflow::Scope;
 
-/// What the operators of one worker share: the graph, the first error, the
-/// metrics of finished steps, and the flag that stops every worker of the
-/// process once one failed.
+/// What every worker of the process shares during a run.
+pub(crate) struct RunShared {
+    failed: AtomicBool,
+    /// Set when a TestStream's script is done and the pipeline is quiescent
+    /// below the end of time: operators release their capabilities without
+    /// firing what the watermark has not reached.
+    stopping: AtomicBool,
+    /// The test clock (microseconds) when the pipeline has a TestStream.
+    test_clock: Option<AtomicI64>,
+    /// Bundles given to a channel and not yet taken out (for quiescence).
+    in_flight: AtomicI64,
+    /// Bumped by every operator that does something.
+    activity: AtomicU64,
+    /// Steps taken by each local worker.
+    steps: Vec<AtomicU64>,
+}
+
+impl RunShared {
+    pub(crate) fn new(workers: usize, test_clock: bool) -> Self {
+        RunShared {
+            failed: AtomicBool::new(false),
+            stopping: AtomicBool::new(false),
+            test_clock: test_clock.then(|| AtomicI64::new(Timestamp::EPOCH.as_micros())),
+            in_flight: AtomicI64::new(0),
+            activity: AtomicU64::new(0),
+            steps: (0..workers).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    pub(crate) fn stepped(&self, local_worker: usize) {
+        if let Some(s) = self.steps.get(local_worker) {
+            s.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// A snapshot for [`RunShared::quiet_since`].
+    pub(crate) fn quiet_mark(&self) -> QuietMark {
+        QuietMark {
+            activity: u64::MAX,
+            steps: Vec::new(),
+        }
+    }
+
+    /// Whether nothing happened since `mark` while every worker took three
+    /// steps, with no bundle in a channel; updates `mark` when something did.
+    pub(crate) fn quiet_since(&self, mark: &mut QuietMark) -> bool {
+        let activity = self.activity.load(Ordering::SeqCst);
+        let steps: Vec<u64> = self
+            .steps
+            .iter()
+            .map(|s| s.load(Ordering::SeqCst))
+            .collect();
+        if activity != mark.activity || self.in_flight.load(Ordering::SeqCst) != 0 {
+            mark.activity = activity;
+            mark.steps = steps;
+            return false;
+        }
+        steps.iter().zip(&mark.steps).all(|(s, m)| *s >= m + 3)
+    }
+
+    /// Moves the test clock forward.
+    pub(crate) fn advance_test_clock(&self, micros: i64) {
+        if let Some(c) = &self.test_clock {
+            c.fetch_add(micros, Ordering::SeqCst);
+        }
+    }
+
+    /// The test clock's reading, if the run has one.
+    pub(crate) fn test_clock(&self) -> Option<i64> {
+        self.test_clock.as_ref().map(|c| c.load(Ordering::SeqCst))
+    }
+}
+
+/// Activity seen by a TestStream when it last looked.
+pub(crate) struct QuietMark {
+    activity: u64,
+    steps: Vec<u64>,
+}
+
+/// What the operators of one worker share: the graph, the run's shared
+/// state, the first error, the metrics of finished steps, and the activators
+/// of operators that wait for the test clock.
 pub(crate) struct WorkerState {
     pub(crate) graph: Arc<Graph>,
+    pub(crate) shared: Arc<RunShared>,
     error: RefCell<Option<BeamError>>,
-    failed: Arc<AtomicBool>,
     metrics: RefCell<Vec<MetricsContainer>>,
+    clock_waiters: RefCell<Vec<timely::scheduling::Activator>>,
+    /// Consuming inputs (main and side) of each PCollection.
+    uses: Vec<usize>,
 }
 
 impl WorkerState {
-    pub(crate) fn new(graph: Arc<Graph>, failed: Arc<AtomicBool>) -> Self {
+    pub(crate) fn new(graph: Arc<Graph>, shared: Arc<RunShared>) -> Self {
         let steps = graph.transforms.len();
+        let mut uses = vec![0; graph.pcollections.len()];
+        for t in &graph.transforms {
+            for &i in &t.inputs {
+                uses[i] += 1;
+            }
+            for side in t.side_inputs() {
+                uses[side.pcollection] += 1;
+            }
+        }
         WorkerState {
+            uses,
             graph,
+            shared,
             error: RefCell::new(None),
-            failed,
             metrics: RefCell::new((0..steps).map(|_| MetricsContainer::new()).collect()),
+            clock_waiters: RefCell::new(Vec::new()),
         }
     }
 
     /// Records the first error and stops the run.
     pub(crate) fn fail(&self, e: BeamError) {
-        self.failed.store(true, Ordering::SeqCst);
+        self.shared.failed.store(true, Ordering::SeqCst);
         self.error.borrow_mut().get_or_insert(e);
     }
 
     pub(crate) fn failed(&self) -> bool {
-        self.failed.load(Ordering::Relaxed)
+        self.shared.failed.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn stopping(&self) -> bool {
+        self.shared.stopping.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn stop(&self) {
+        self.shared.stopping.store(true, Ordering::SeqCst);
+    }
+
+    /// `n` bundles were given to PCollection `pcoll`'s stream (and so to each of its consumers).
+    pub(crate) fn sent_to(&self, pcoll: usize, n: usize) {
+        self.sent(n * self.uses[pcoll]);
+    }
+
+    /// `n` bundles were given to a channel with one consumer.
+    pub(crate) fn sent(&self, n: usize) {
+        self.shared.in_flight.fetch_add(n as i64, Ordering::SeqCst);
+        self.shared.activity.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// `n` bundles were taken from a channel.
+    pub(crate) fn received(&self, n: usize) {
+        if n > 0 {
+            self.shared.in_flight.fetch_sub(n as i64, Ordering::SeqCst);
+            self.shared.activity.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Something changed that may lead to more work.
+    pub(crate) fn touched(&self) {
+        self.shared.activity.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Processing time: the test clock under a TestStream, else the wall clock.
+    pub(crate) fn now(&self) -> Timestamp {
+        match self.shared.test_clock() {
+            Some(micros) => Timestamp::from_micros(micros),
+            None => {
+                let micros = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_micros() as i64);
+                Timestamp::from_micros(micros)
+            }
+        }
+    }
+
+    /// Registers an operator to wake when the test clock moves.
+    pub(crate) fn wake_on_clock(&self, a: timely::scheduling::Activator) {
+        self.clock_waiters.borrow_mut().push(a);
+    }
+
+    /// Wakes the operators waiting for the test clock.
+    pub(crate) fn clock_moved(&self) {
+        for a in self.clock_waiters.borrow().iter() {
+            a.activate();
+        }
     }
 
     pub(crate) fn add_metrics(&self, t: usize, m: MetricsContainer) {
@@ -235,7 +385,7 @@ pub(crate) fn build<'s>(scope: Scope<'s, Time>, state: Rc<WorkerState>) -> Resul
         let outs: Vec<Bundles<'s>> = match &node.primitive {
             Primitive::Impulse | Primitive::Create { .. } | Primitive::Read { .. } => {
                 let work = share_of(&graph, t, index, peers)?;
-                vec![source(scope, &node.name, work, state.clone())]
+                vec![source(scope, t, work, state.clone())]
             }
             Primitive::ParDo { side_inputs, .. } => {
                 let sides = side_inputs
@@ -264,17 +414,22 @@ pub(crate) fn build<'s>(scope: Scope<'s, Time>, state: Rc<WorkerState>) -> Resul
                     state.clone(),
                 )
             }
+            Primitive::TestStream { events } => {
+                let script = (index == 0).then(|| events.clone());
+                vec![test_stream(scope, t, script, state.clone())]
+            }
             Primitive::WindowInto { kernel } => {
                 let kernel = kernel.clone();
                 vec![map_bundles(
                     input(&streams, node.inputs[0]),
-                    &node.name,
+                    t,
+                    state.clone(),
                     move |b| kernel.assign(b),
                 )]
             }
             Primitive::Flatten => {
                 let ins = node.inputs.iter().map(|&i| input(&streams, i)).collect();
-                vec![flatten(scope, &node.name, ins)]
+                vec![flatten(scope, t, ins, state.clone())]
             }
             Primitive::GroupByKey { kernel } | Primitive::CombinePerKey { kernel } => {
                 let route = kernel.clone();

@@ -385,13 +385,16 @@ pub fn run(t: &Transcript, runner: &'static RunnerRegistration) -> Outcome {
     };
     let mut s = s;
     let mut result = Ok(());
-    for (bundling, seed) in variants {
-        s.bundling = bundling;
-        let env = Env::new(runner.name, seed);
-        result = run_checked(t, &s, &env)
-            .map_err(|e| format!("{e} (bundling {bundling:?}, seed {seed})"));
-        if result.is_err() {
-            break;
+    'runs: for &workers in &crate::PARALLELISM {
+        for &(bundling, seed) in &variants {
+            s.bundling = bundling;
+            let env = Env::new(runner.name, seed).with_parallelism(workers);
+            result = run_checked(t, &s, &env).map_err(|e| {
+                format!("{e} (bundling {bundling:?}, seed {seed}, {workers} workers)")
+            });
+            if result.is_err() {
+                break 'runs;
+            }
         }
     }
     match (&t.error, result) {
