@@ -1,0 +1,11 @@
+//! Nexmark, the standard streaming benchmark: an event generator (people,
+//! auctions, bids) and queries 0 to 8, 11 and 12, written once against
+//! beam-core and run on any runner by the `nexmark` program.
+
+pub mod generator;
+pub mod model;
+pub mod queries;
+
+pub use generator::{event, NexmarkSource};
+pub use model::{Auction, Bid, Event, Person};
+pub use queries::{query, QUERIES};
