@@ -308,7 +308,7 @@ pub(crate) fn ship<'s>(
     input: Bundles<'s>,
     name: &str,
     state: Rc<WorkerState>,
-    route: impl Fn(Batch, usize) -> Vec<Batch> + 'static,
+    route: impl Fn(Batch, usize) -> Result<Vec<Batch>> + 'static,
 ) -> Shipped<'s> {
     let peers = input.scope().peers();
     let mut builder = OperatorBuilder::new(format!("{name}/Ship"), input.scope());
@@ -324,7 +324,14 @@ pub(crate) fn ship<'s>(
                 let mut shipped = Vec::new();
                 state.received(data.len());
                 for batch in data.drain(..) {
-                    for (target, part) in route(batch, peers).into_iter().enumerate() {
+                    let parts = match route(batch, peers) {
+                        Ok(parts) => parts,
+                        Err(e) => {
+                            state.fail(e);
+                            continue;
+                        }
+                    };
+                    for (target, part) in parts.into_iter().enumerate() {
                         if part.is_empty() {
                             continue;
                         }

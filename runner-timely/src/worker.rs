@@ -258,14 +258,22 @@ fn share_of(
     }
 }
 
-struct Table(Box<dyn GroupingTable>);
+/// A grouping table; `partials` when its input was pre-combined per bundle.
+struct Table(Box<dyn GroupingTable>, bool);
 
 impl Keyed for Table {
     fn add(&mut self, batch: Batch, metrics: &mut MetricsContainer) -> Result<()> {
+        let mut env = GroupingEnv {
+            metrics,
+            checks: false,
+        };
+        if self.1 {
+            return self.0.add_partials(batch, &mut env);
+        }
         self.0.add(
             batch,
             &mut GroupingEnv {
-                metrics,
+                metrics: env.metrics,
                 checks: false,
             },
         )
@@ -395,7 +403,7 @@ pub(crate) fn build<'s>(scope: Scope<'s, Time>, state: Rc<WorkerState>) -> Resul
                             input(&streams, s.pcollection),
                             &format!("{}/Side{}", node.name, s.view_id),
                             state.clone(),
-                            |b, peers| (0..peers).map(|_| b.clone()).collect(),
+                            |b, peers| Ok((0..peers).map(|_| b.clone()).collect()),
                         );
                         let spec = SideSpec {
                             view_id: s.view_id,
@@ -432,19 +440,39 @@ pub(crate) fn build<'s>(scope: Scope<'s, Time>, state: Rc<WorkerState>) -> Resul
                 vec![flatten(scope, t, ins, state.clone())]
             }
             Primitive::GroupByKey { kernel } | Primitive::CombinePerKey { kernel } => {
+                // Combiner lifting per bundle: when the grouping allows it, each
+                // bundle is pre-combined per key and window before the exchange.
+                let lifted = kernel.lifted().map(RefCell::new);
+                let partials = lifted.is_some();
                 let route = kernel.clone();
                 let shipped = ship(
                     input(&streams, node.inputs[0]),
                     &node.name,
                     state.clone(),
-                    move |b, n| route.partition(b, n),
+                    move |b, n| match &lifted {
+                        Some(p) => {
+                            let mut p = p.borrow_mut();
+                            match p.add(b) {
+                                Ok(()) => Ok(route.partition_partials(p.take(), n)),
+                                Err(e) => Err(e),
+                            }
+                        }
+                        None => Ok(route.partition(b, n)),
+                    },
                 );
                 let codec = graph.pcollections[node.inputs[0]].codec.clone();
-                let table = Box::new(Table(kernel.new_table()));
+                let decoder = kernel.clone();
+                let table = Box::new(Table(kernel.new_table(), partials));
                 vec![keyed(
                     shipped,
                     t,
-                    move |b| codec.decode(b),
+                    move |b| {
+                        if partials {
+                            decoder.decode_partials(b)
+                        } else {
+                            codec.decode(b)
+                        }
+                    },
                     table,
                     state.clone(),
                 )]
@@ -455,7 +483,7 @@ pub(crate) fn build<'s>(scope: Scope<'s, Time>, state: Rc<WorkerState>) -> Resul
                     input(&streams, node.inputs[0]),
                     &node.name,
                     state.clone(),
-                    move |b, n| route.partition(b, n),
+                    move |b, n| Ok(route.partition(b, n)),
                 );
                 let codec = graph.pcollections[node.inputs[0]].codec.clone();
                 let mut processor = kernel.instantiate();
@@ -489,7 +517,7 @@ pub(crate) fn build<'s>(scope: Scope<'s, Time>, state: Rc<WorkerState>) -> Resul
                             parts[(start + i) % n] = tail;
                             i += 1;
                         }
-                        parts
+                        Ok(parts)
                     },
                 );
                 let codec = graph.pcollections[node.inputs[0]].codec.clone();
