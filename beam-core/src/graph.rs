@@ -71,6 +71,11 @@ pub enum Primitive {
         /// Builds per-worker processors.
         kernel: Arc<dyn crate::kernel::StatefulKernel>,
     },
+    /// Reads an unbounded source.
+    ReadUnbounded {
+        /// The source.
+        source: Arc<dyn crate::unbounded::ErasedUnboundedSource>,
+    },
     /// A scripted unbounded source for tests.
     TestStream {
         /// The script, applied in order.
@@ -103,6 +108,7 @@ impl Primitive {
             Primitive::WindowInto { .. } => "WindowInto",
             Primitive::Reshuffle => "Reshuffle",
             Primitive::TestStream { .. } => "TestStream",
+            Primitive::ReadUnbounded { .. } => "ReadUnbounded",
             Primitive::StatefulParDo { .. } => "StatefulParDo",
         }
     }

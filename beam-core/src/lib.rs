@@ -49,6 +49,7 @@ pub mod testing;
 pub mod time;
 pub mod transforms;
 pub mod trigger;
+pub mod unbounded;
 pub mod user_code;
 pub mod window;
 pub mod windowfn;
@@ -81,6 +82,7 @@ pub use transforms::roots::{Create, Impulse, Read};
 pub use transforms::test_stream::TestStream;
 pub use transforms::windowing::WindowInto;
 pub use trigger::{AccumulationMode, ClosingBehavior, OnTimeBehavior, Trigger};
+pub use unbounded::{BoundedOutOfOrderness, Poll, ReadUnbounded, UnboundedReader, UnboundedSource};
 pub use window::{IntervalWindow, PaneInfo, PaneTiming, Window, WindowedValue, GLOBAL_WINDOW_MAX};
 pub use windowfn::{TimestampCombiner, WindowFn, WindowingStrategy};
 

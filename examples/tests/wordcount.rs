@@ -143,6 +143,6 @@ fn unknown_runner_lists_registered_runners() {
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert_eq!(
         stderr.trim(),
-        "error: unknown runner 'spark'; registered runners: direct, rayon"
+        "error: unknown runner 'spark'; registered runners: direct, rayon, timely"
     );
 }

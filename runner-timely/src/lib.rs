@@ -19,8 +19,13 @@
 //! 1); a cluster with `--processes N --process-index I --hosts FILE` (a line
 //! `host:port` per process, in process order).
 //!
-//! Not yet: TestStream and unbounded sources (refused before any data moves),
-//! checkpoints.
+//! Unbounded sources (`ReadUnbounded`) are read by every worker's share of
+//! their splits, holding the least watermark of the readers that are neither
+//! idle nor finished. TestStream runs on one process: each event is applied
+//! once the process is quiescent, processing time is its test clock.
+//!
+//! Not yet: checkpoints (operator state lives in beam-core's tables and
+//! processors, not yet snapshotted).
 //!
 //! ```
 //! # use runner_timely as _;
@@ -128,11 +133,12 @@ impl Runner for TimelyRunner {
                     feature: "a TestStream in a cluster of processes (its test clock and quiescence are per process; run it with --workers)".into(),
                 });
             }
-            if !test_stream && t.inputs.is_empty() && unbounded {
+            let read_unbounded = matches!(t.primitive, Primitive::ReadUnbounded { .. });
+            if !test_stream && !read_unbounded && t.inputs.is_empty() && unbounded {
                 return Err(BeamError::Unsupported {
                     runner: "timely".into(),
                     step: t.name.clone(),
-                    feature: "an unbounded source (not translated yet)".into(),
+                    feature: format!("the unbounded root {}", t.primitive.kind()),
                 });
             }
         }

@@ -10,6 +10,7 @@ use crate::worker::WorkerState;
 use beam_core::batch::BatchCodec;
 use beam_core::graph::{Primitive, StreamEvent};
 use beam_core::kernel::{BundleEnv, SideInputs, ViewKernel};
+use beam_core::unbounded::{ErasedUnboundedReader, Poll};
 use beam_core::{Batch, BeamError, MetricsContainer, Result, Timestamp};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -566,6 +567,87 @@ pub(crate) fn test_stream<'s>(
                 }
             }
             activator.activate();
+            true
+        }
+    });
+    stream
+}
+
+/// Reads this worker's readers of an unbounded source: polls each for what is
+/// available, emits it at the source's current watermark, and holds its
+/// capability at the least watermark of the readers that are neither idle
+/// nor finished; released when every reader has finished. Wakes itself when a
+/// reader has more, or after the shortest wait the readers asked for.
+pub(crate) fn unbounded_source<'s>(
+    scope: Scope<'s, Time>,
+    t: usize,
+    mut readers: Vec<Box<dyn ErasedUnboundedReader>>,
+    state: Rc<WorkerState>,
+) -> Bundles<'s> {
+    let node = &state.graph.transforms[t];
+    let pcoll = node.outputs[0];
+    let mut builder = OperatorBuilder::new(node.name.clone(), scope);
+    let activator = scope.activator_for(builder.operator_info().address);
+    let (mut output, stream) = builder.new_output::<Vec<Batch>>();
+    builder.build_reschedule(move |mut caps| {
+        let mut cap = caps.pop();
+        let mut finished = vec![false; readers.len()];
+        move |_frontiers| {
+            let Some(c) = cap.as_mut() else {
+                return false;
+            };
+            if state.failed() || state.stopping() {
+                cap = None;
+                return false;
+            }
+            let mut wait: Option<std::time::Duration> = None;
+            let mut out = output.activate();
+            for (reader, done) in readers.iter_mut().zip(finished.iter_mut()) {
+                if *done {
+                    continue;
+                }
+                match reader.poll(4096) {
+                    Ok((batch, poll)) => {
+                        if !batch.is_empty() {
+                            state.sent_to(pcoll, 1);
+                            out.give(&*c, &mut vec![batch]);
+                        }
+                        match poll {
+                            Poll::Ready => wait = Some(std::time::Duration::ZERO),
+                            Poll::Pending(d) => wait = Some(wait.map_or(d, |w| w.min(d))),
+                            Poll::Finished => *done = true,
+                        }
+                    }
+                    Err(e) => {
+                        state.fail(e);
+                        cap = None;
+                        return false;
+                    }
+                }
+            }
+            drop(out);
+            if finished.iter().all(|d| *d) {
+                cap = None;
+                return false;
+            }
+            let held = readers
+                .iter()
+                .zip(&finished)
+                .filter(|(r, done)| !**done && !r.is_idle())
+                .map(|(r, _)| r.watermark())
+                .min();
+            if let Some(wm) = held {
+                let e = epoch(wm);
+                if e > *c.time() {
+                    state.touched();
+                    c.downgrade(&e);
+                }
+            }
+            match wait {
+                Some(d) if d.is_zero() => activator.activate(),
+                Some(d) => activator.activate_after(d),
+                None => activator.activate_after(std::time::Duration::from_millis(1)),
+            }
             true
         }
     });

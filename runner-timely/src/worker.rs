@@ -1,7 +1,8 @@
 //! One timely worker's copy of the pipeline: the graph translated to operators.
 
 use crate::operators::{
-    flatten, keyed, map_bundles, par_do, ship, source, test_stream, Bundles, Keyed, SideSpec, Time,
+    flatten, keyed, map_bundles, par_do, ship, source, test_stream, unbounded_source, Bundles,
+    Keyed, SideSpec, Time,
 };
 use beam_core::graph::{Graph, Primitive};
 use beam_core::kernel::{GroupingEnv, GroupingTable, StatefulProcessor};
@@ -421,6 +422,16 @@ pub(crate) fn build<'s>(scope: Scope<'s, Time>, state: Rc<WorkerState>) -> Resul
                     sides,
                     state.clone(),
                 )
+            }
+            Primitive::ReadUnbounded { source } => {
+                let readers = source
+                    .split(peers)?
+                    .into_iter()
+                    .enumerate()
+                    .filter(|(i, _)| i % peers == index)
+                    .map(|(_, s)| s.open())
+                    .collect::<Result<Vec<_>>>()?;
+                vec![unbounded_source(scope, t, readers, state.clone())]
             }
             Primitive::TestStream { events } => {
                 let script = (index == 0).then(|| events.clone());

@@ -9,11 +9,14 @@
 //! files; without it they are counted and discarded (for benchmarking). Prints
 //! the query, the runner, the events, the results, the time and events per second.
 
-use beam_core::{DoFn, ParDo, Pipeline, PipelineOptions, ProcessContext, Read, UserResult};
+use beam_core::{
+    DoFn, ParDo, Pipeline, PipelineOptions, ProcessContext, Read, ReadUnbounded, UserResult,
+};
 use clap::Parser;
-use examples::nexmark::{query, NexmarkSource};
+use examples::nexmark::{query, NexmarkSource, NexmarkStream};
 use io_connectors::TextIO;
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 #[derive(Parser)]
@@ -25,7 +28,8 @@ struct Args {
     /// Number of events to generate.
     #[arg(long, default_value_t = 100_000)]
     events: u64,
-    /// Events per second of wall time, for an unbounded run (not available yet).
+    /// Events per second of wall time: an unbounded run whose event time keeps
+    /// pace with the wall clock; reports event-time-to-output latency.
     #[arg(long)]
     rate: Option<u64>,
     /// Events per second of event time (the generator's inter-event spacing).
@@ -51,26 +55,71 @@ impl DoFn for Discard {
     }
 }
 
+/// Records, for every result, how long after its event time was due (on the
+/// wall clock) it came out, in milliseconds.
+#[derive(Clone)]
+struct Latency {
+    stream: NexmarkStream,
+    samples: Arc<Mutex<Vec<f64>>>,
+}
+
+impl DoFn for Latency {
+    type In = String;
+    type Out = ();
+    fn process(&mut self, _: &String, ctx: &mut ProcessContext<'_, ()>) -> UserResult {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as i64);
+        // A window's result is due when its end is (its timestamp is the end minus 1 ms).
+        let due = self.stream.due_micros(ctx.timestamp()) + 1000;
+        ctx.metrics().inc_counter("results", 1);
+        if let Ok(mut s) = self.samples.lock() {
+            s.push((now - due).max(0) as f64 / 1000.0);
+        }
+        Ok(())
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
     beam_core::cli::run_main(|| -> anyhow::Result<()> {
-        if args.rate.is_some() {
-            anyhow::bail!(
-                "--rate: an unbounded, rate-limited Nexmark source is not implemented yet; run a bounded query with --events"
-            );
-        }
         let runner = args.pipeline.runner.clone();
         let p = Pipeline::new(args.pipeline);
-        let events = p.apply(
-            "Events",
-            Read::from(NexmarkSource::new(args.events, args.event_rate)),
-        )?;
+        let samples = Arc::new(Mutex::new(Vec::new()));
+        let stream = args.rate.map(|rate| {
+            let start = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_micros() as i64);
+            // Start a little later, so that building the pipeline is not counted.
+            NexmarkStream::new(args.events, rate, start + 200_000)
+        });
+        let events = match &stream {
+            Some(s) => p.apply("Events", ReadUnbounded::from(s.clone()))?,
+            None => p.apply(
+                "Events",
+                Read::from(NexmarkSource::new(args.events, args.event_rate)),
+            )?,
+        };
         let results = query(args.query, &events)?;
-        match &args.output {
-            Some(prefix) => {
+        match (&args.output, &stream) {
+            (Some(prefix), _) => {
                 results.apply("Write", TextIO::write(prefix))?;
             }
-            None => {
+            (None, Some(s)) => {
+                let latency = Latency {
+                    stream: s.clone(),
+                    samples: samples.clone(),
+                };
+                results.apply("Discard", ParDo::of(latency))?;
+            }
+            (None, None) => {
                 results.apply("Discard", ParDo::of(Discard))?;
             }
         }
@@ -91,6 +140,17 @@ fn main() -> ExitCode {
             args.events,
             args.events as f64 / secs
         );
+        if stream.is_some() && args.output.is_none() {
+            let mut s = samples.lock().map_err(|e| anyhow::anyhow!("{e}"))?.clone();
+            s.sort_by(f64::total_cmp);
+            println!(
+                "latency from event time due to output: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({} results)",
+                percentile(&s, 0.5),
+                percentile(&s, 0.99),
+                s.last().copied().unwrap_or(f64::NAN),
+                s.len()
+            );
+        }
         Ok(())
     })
 }

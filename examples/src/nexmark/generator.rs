@@ -11,7 +11,10 @@
 //! 10 to 14.
 
 use super::model::{Auction, Bid, Event, Person};
-use beam_core::{BoundedSource, PaneInfo, Result, SourceReader, Timestamp, Window, WindowedValue};
+use beam_core::{
+    BoundedOutOfOrderness, BoundedSource, PaneInfo, Poll, Result, SourceReader, Timestamp,
+    UnboundedReader, UnboundedSource, Window, WindowedValue,
+};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -194,6 +197,114 @@ impl BoundedSource for NexmarkSource {
         format!(
             "Nexmark events {}..{} at {}/s",
             self.start, self.end, self.rate
+        )
+    }
+}
+
+/// Events `0..events` emitted at `rate` events per second of wall time, as an
+/// unbounded source: event `n` is due `n / rate` seconds after `start_micros`
+/// (wall clock) and its event time is `n / rate` seconds after the standard
+/// base time, so event time keeps pace with the wall clock. A split reads
+/// every `stride`-th event; each reader's watermark is the latest event time
+/// it emitted (the events of a reader are in order).
+#[derive(Clone, Debug)]
+pub struct NexmarkStream {
+    /// Number of events.
+    pub events: u64,
+    /// Events per second of wall time (and of event time).
+    pub rate: u64,
+    /// Wall-clock start of the run, microseconds since the epoch.
+    pub start_micros: i64,
+    first: u64,
+    stride: u64,
+}
+
+impl NexmarkStream {
+    /// `events` events at `rate` per second, starting at `start_micros` (wall clock).
+    pub fn new(events: u64, rate: u64, start_micros: i64) -> Self {
+        NexmarkStream {
+            events,
+            rate: rate.max(1),
+            start_micros,
+            first: 0,
+            stride: 1,
+        }
+    }
+
+    /// The wall-clock time (µs since the epoch) at which an event time is due.
+    pub fn due_micros(&self, event_time: Timestamp) -> i64 {
+        self.start_micros + (event_time.as_micros() - BASE_TIME_MS * 1000)
+    }
+}
+
+fn wall_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64)
+}
+
+struct StreamReader {
+    source: NexmarkStream,
+    next: u64,
+    watermark: BoundedOutOfOrderness,
+}
+
+impl UnboundedReader<Event> for StreamReader {
+    fn poll(&mut self, out: &mut Vec<WindowedValue<Event>>, max: usize) -> Result<Poll> {
+        let s = &self.source;
+        let now = wall_micros();
+        while self.next < s.events && out.len() < max {
+            let due = s.start_micros + (self.next as i128 * 1_000_000 / s.rate as i128) as i64;
+            if due > now {
+                return Ok(Poll::Pending(std::time::Duration::from_micros(
+                    (due - now) as u64,
+                )));
+            }
+            let e = event(self.next, s.rate);
+            let ts = Timestamp::from_millis(e.date_time());
+            self.watermark.observe(ts);
+            out.push(WindowedValue::new(
+                e,
+                ts,
+                Window::Global,
+                PaneInfo::NO_FIRING,
+            ));
+            self.next += s.stride;
+        }
+        Ok(if self.next >= s.events {
+            Poll::Finished
+        } else {
+            Poll::Ready
+        })
+    }
+    fn watermark(&self) -> Timestamp {
+        self.watermark.watermark()
+    }
+}
+
+impl UnboundedSource for NexmarkStream {
+    type Output = Event;
+    fn split(&self, desired: usize) -> Result<Vec<Self>> {
+        let k = desired.max(1) as u64 * self.stride;
+        Ok((0..desired.max(1) as u64)
+            .map(|i| NexmarkStream {
+                first: self.first + i * self.stride,
+                stride: k,
+                ..self.clone()
+            })
+            .collect())
+    }
+    fn reader(&self) -> Result<Box<dyn UnboundedReader<Event>>> {
+        Ok(Box::new(StreamReader {
+            source: self.clone(),
+            next: self.first,
+            watermark: BoundedOutOfOrderness::new(beam_core::Duration::ZERO),
+        }))
+    }
+    fn describe(&self) -> String {
+        format!(
+            "Nexmark stream of {} events at {}/s",
+            self.events, self.rate
         )
     }
 }

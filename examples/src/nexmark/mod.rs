@@ -6,6 +6,6 @@ pub mod generator;
 pub mod model;
 pub mod queries;
 
-pub use generator::{event, NexmarkSource};
+pub use generator::{event, NexmarkSource, NexmarkStream};
 pub use model::{Auction, Bid, Event, Person};
 pub use queries::{query, QUERIES};

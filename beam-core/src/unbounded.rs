@@ -1,0 +1,191 @@
+//! The unbounded source API: what [`ReadUnbounded`] reads from.
+//!
+//! An [`UnboundedSource`] splits into parts read in parallel; each part's
+//! [`UnboundedReader`] hands out the elements available now and estimates a
+//! watermark (no element read later should be earlier). [`BoundedOutOfOrderness`]
+//! is the usual estimate, as Flink's `WatermarkStrategy.forBoundedOutOfOrderness`:
+//! the latest timestamp seen minus an allowed delay, with an idle timeout after
+//! which a reader without data no longer holds the source's watermark back.
+//!
+//! ```
+//! use beam_core::unbounded::BoundedOutOfOrderness;
+//! use beam_core::{Duration, Timestamp};
+//! let mut w = BoundedOutOfOrderness::new(Duration::from_secs(5));
+//! assert_eq!(w.watermark(), Timestamp::MIN);
+//! w.observe(Timestamp::from_secs(100));
+//! w.observe(Timestamp::from_secs(90)); // out of order, within the bound
+//! assert_eq!(w.watermark(), Timestamp::from_secs(95));
+//! ```
+
+use crate::batch::Batch;
+use crate::coder::Element;
+use crate::error::Result;
+use crate::graph::Primitive;
+use crate::pipeline::{OutputSpec, PBegin, PCollection, PTransform};
+use crate::time::{Duration, Timestamp};
+use crate::window::WindowedValue;
+use crate::windowfn::WindowingStrategy;
+use std::sync::Arc;
+
+/// What a reader has after a poll.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Poll {
+    /// It may have more right away.
+    Ready,
+    /// Nothing more for now; poll again after about this long.
+    Pending(std::time::Duration),
+    /// It will never have more (its watermark is then the end of time).
+    Finished,
+}
+
+/// An endless (or externally ended) source of elements.
+pub trait UnboundedSource: Send + Sync + 'static {
+    /// The element type read.
+    type Output: Element;
+    /// Splits into at most `desired` sources that together read what `self` reads.
+    fn split(&self, desired: usize) -> Result<Vec<Self>>
+    where
+        Self: Sized;
+    /// Opens a reader.
+    fn reader(&self) -> Result<Box<dyn UnboundedReader<Self::Output>>>;
+    /// A short description for errors and graphs.
+    fn describe(&self) -> String;
+}
+
+/// Reads an unbounded source.
+pub trait UnboundedReader<T>: Send {
+    /// Appends up to `max` elements available now to `out`.
+    fn poll(&mut self, out: &mut Vec<WindowedValue<T>>, max: usize) -> Result<Poll>;
+    /// The reader's watermark estimate.
+    fn watermark(&self) -> Timestamp;
+    /// Whether the reader has been idle long enough not to hold the source's
+    /// watermark back.
+    fn is_idle(&self) -> bool {
+        false
+    }
+}
+
+/// Watermark estimation with bounded out-of-orderness and idleness.
+#[derive(Clone, Debug)]
+pub struct BoundedOutOfOrderness {
+    max_delay: Duration,
+    idle_timeout: Option<std::time::Duration>,
+    max_seen: Option<Timestamp>,
+    last_data: std::time::Instant,
+}
+
+impl BoundedOutOfOrderness {
+    /// Elements may be up to `max_delay` behind the latest one seen.
+    pub fn new(max_delay: Duration) -> Self {
+        BoundedOutOfOrderness {
+            max_delay,
+            idle_timeout: None,
+            max_seen: None,
+            last_data: std::time::Instant::now(),
+        }
+    }
+    /// After `timeout` without data the reader counts as idle.
+    pub fn with_idle_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.idle_timeout = Some(timeout);
+        self
+    }
+    /// Records an element's timestamp.
+    pub fn observe(&mut self, t: Timestamp) {
+        self.max_seen = Some(self.max_seen.map_or(t, |m| m.max(t)));
+        self.last_data = std::time::Instant::now();
+    }
+    /// The latest timestamp seen minus the allowed delay (the start of time before any).
+    pub fn watermark(&self) -> Timestamp {
+        self.max_seen.map_or(Timestamp::MIN, |m| {
+            m.minus(self.max_delay).max(Timestamp::MIN)
+        })
+    }
+    /// Whether no data came for the idle timeout.
+    pub fn is_idle(&self) -> bool {
+        self.idle_timeout
+            .is_some_and(|t| self.last_data.elapsed() >= t)
+    }
+}
+
+/// An unbounded source with its element type erased, as runners see it.
+pub trait ErasedUnboundedSource: Send + Sync {
+    /// See [`UnboundedSource::split`].
+    fn split(&self, desired: usize) -> Result<Vec<Arc<dyn ErasedUnboundedSource>>>;
+    /// Opens an erased reader.
+    fn open(&self) -> Result<Box<dyn ErasedUnboundedReader>>;
+    /// See [`UnboundedSource::describe`].
+    fn describe(&self) -> String;
+}
+
+/// Reads erased batches from an unbounded source.
+pub trait ErasedUnboundedReader: Send {
+    /// Up to `max` elements available now (possibly none), and what follows.
+    fn poll(&mut self, max: usize) -> Result<(Batch, Poll)>;
+    /// See [`UnboundedReader::watermark`].
+    fn watermark(&self) -> Timestamp;
+    /// See [`UnboundedReader::is_idle`].
+    fn is_idle(&self) -> bool;
+}
+
+struct UnboundedAdapter<S>(S);
+
+impl<S: UnboundedSource> ErasedUnboundedSource for UnboundedAdapter<S> {
+    fn split(&self, desired: usize) -> Result<Vec<Arc<dyn ErasedUnboundedSource>>> {
+        Ok(self
+            .0
+            .split(desired)?
+            .into_iter()
+            .map(|s| Arc::new(UnboundedAdapter(s)) as Arc<dyn ErasedUnboundedSource>)
+            .collect())
+    }
+    fn open(&self) -> Result<Box<dyn ErasedUnboundedReader>> {
+        Ok(Box::new(ReaderAdapter(self.0.reader()?)))
+    }
+    fn describe(&self) -> String {
+        self.0.describe()
+    }
+}
+
+struct ReaderAdapter<T>(Box<dyn UnboundedReader<T>>);
+
+impl<T: Element> ErasedUnboundedReader for ReaderAdapter<T> {
+    fn poll(&mut self, max: usize) -> Result<(Batch, Poll)> {
+        let mut out = Vec::new();
+        let poll = self.0.poll(&mut out, max.max(1))?;
+        Ok((Batch::new(out), poll))
+    }
+    fn watermark(&self) -> Timestamp {
+        self.0.watermark()
+    }
+    fn is_idle(&self) -> bool {
+        self.0.is_idle()
+    }
+}
+
+/// Reads an [`UnboundedSource`]: an unbounded PCollection in the global window.
+pub struct ReadUnbounded<S>(S);
+
+impl<S: UnboundedSource> ReadUnbounded<S> {
+    /// Reads `source`.
+    pub fn from(source: S) -> Self {
+        ReadUnbounded(source)
+    }
+}
+
+impl<S: UnboundedSource> PTransform<PBegin> for ReadUnbounded<S> {
+    type Output = PCollection<S::Output>;
+    fn expand(self, input: &PBegin) -> Result<PCollection<S::Output>> {
+        let p = input.pipeline().clone();
+        let ids = p.add_primitive(
+            Primitive::ReadUnbounded {
+                source: Arc::new(UnboundedAdapter(self.0)),
+            },
+            vec![],
+            vec![OutputSpec::of::<S::Output>(
+                WindowingStrategy::global(),
+                false,
+            )],
+        )?;
+        Ok(PCollection::new(p, ids[0]))
+    }
+}
