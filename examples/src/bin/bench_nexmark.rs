@@ -11,9 +11,9 @@
 //! when the input is complete. Both sides count their results; the counts
 //! must agree.
 
-use beam_core::{DoFn, ParDo, Pipeline, PipelineOptions, ProcessContext, Read, UserResult};
+use beam_core::{ParDo, Pipeline, PipelineOptions, Read};
 use clap::Parser;
-use examples::nexmark::{event, query, Event, NexmarkSource};
+use examples::nexmark::{event, query, CountResults, Event, NexmarkSource};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -36,25 +36,13 @@ const RATE: u64 = 10_000;
 const WINDOW_MS: i64 = 10_000;
 const PERIOD_MS: i64 = 5_000;
 
-#[derive(Clone)]
-struct Discard;
-
-impl DoFn for Discard {
-    type In = String;
-    type Out = ();
-    fn process(&mut self, _: &String, ctx: &mut ProcessContext<'_, ()>) -> UserResult {
-        ctx.metrics().inc_counter("results", 1);
-        Ok(())
-    }
-}
-
 fn pipeline(q: u32, events: u64, workers: usize) -> anyhow::Result<(f64, u64)> {
     let options = PipelineOptions::default()
         .with_runner("timely")
         .set("workers", workers.to_string());
     let p = Pipeline::new(options);
     let input = p.apply("Events", Read::from(NexmarkSource::new(events, RATE)))?;
-    query(q, &input)?.apply("Discard", ParDo::of(Discard))?;
+    query(q, &input)?.apply("Discard", ParDo::of(CountResults))?;
     let start = Instant::now();
     let result = p.run()?;
     let secs = start.elapsed().as_secs_f64();

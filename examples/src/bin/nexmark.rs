@@ -13,7 +13,7 @@ use beam_core::{
     DoFn, ParDo, Pipeline, PipelineOptions, ProcessContext, Read, ReadUnbounded, UserResult,
 };
 use clap::Parser;
-use examples::nexmark::{query, NexmarkSource, NexmarkStream};
+use examples::nexmark::{query, CountResults, NexmarkSource, NexmarkStream};
 use io_connectors::TextIO;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
@@ -40,19 +40,6 @@ struct Args {
     output: Option<String>,
     #[command(flatten)]
     pipeline: PipelineOptions,
-}
-
-/// Counts results in the `results` counter and drops them.
-#[derive(Clone)]
-struct Discard;
-
-impl DoFn for Discard {
-    type In = String;
-    type Out = ();
-    fn process(&mut self, _: &String, ctx: &mut ProcessContext<'_, ()>) -> UserResult {
-        ctx.metrics().inc_counter("results", 1);
-        Ok(())
-    }
 }
 
 /// Records, for every result, how long after its event time was due (on the
@@ -120,7 +107,7 @@ fn main() -> ExitCode {
                 results.apply("Discard", ParDo::of(latency))?;
             }
             (None, None) => {
-                results.apply("Discard", ParDo::of(Discard))?;
+                results.apply("Discard", ParDo::of(CountResults))?;
             }
         }
         let start = Instant::now();
