@@ -43,7 +43,7 @@ use crate::user_code;
 use crate::window::{IntervalWindow, PaneInfo, PaneTiming, Window, WindowedValue};
 use crate::windowfn::{TimestampCombiner, WindowingStrategy};
 use std::collections::hash_map::Entry;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use std::sync::Arc;
 
@@ -67,6 +67,10 @@ pub struct WindowedTable<A: Aggregation> {
     output_wm: Timestamp,
     now: Timestamp,
     windows: FastMap<(A::K, Window), WindowState<A::Acc>>,
+    /// Event-time timers: windows by the time the watermark must pass to
+    /// concern them (their end, then their garbage-collection time). Entries
+    /// of windows since merged away or collected are skipped when due.
+    timers: BTreeMap<Timestamp, Vec<(A::K, Window)>>,
     /// Active windows per key, for merging window functions.
     active_windows: FastMap<A::K, Vec<IntervalWindow>>,
     /// Windows whose trigger finished, until their garbage-collection time.
@@ -89,6 +93,7 @@ impl<A: Aggregation> WindowedTable<A> {
             output_wm: Timestamp::MIN,
             now: Timestamp::MIN,
             windows: FastMap::default(),
+            timers: BTreeMap::new(),
             active_windows: FastMap::default(),
             closed: FastMap::default(),
             dirty: Vec::new(),
@@ -152,6 +157,10 @@ impl<A: Aggregation> WindowedTable<A> {
                 })
                 .collect();
             let merged = self.merge_states(states, result);
+            self.timers
+                .entry(merged_w.max_timestamp())
+                .or_default()
+                .push((key.clone(), merged_w));
             self.windows.insert((key.clone(), merged_w), merged);
         }
         target
@@ -274,6 +283,10 @@ impl<A: Aggregation> WindowedTable<A> {
             }
             Entry::Vacant(v) => {
                 let dirty_key = needs_eval.then(|| v.key().clone());
+                self.timers
+                    .entry(window.max_timestamp())
+                    .or_default()
+                    .push(v.key().clone());
                 (v.insert(new_state(trigger, input_wm, &window)), dirty_key)
             }
         };
@@ -445,15 +458,27 @@ impl<A: Aggregation> WindowedTable<A> {
         // End-of-window timers fire the trigger; garbage-collection timers emit
         // the final pane. When both fall on one time (no allowed lateness) the
         // final pane is also the on-time one.
+        // Only windows whose timers the watermark passed are visited.
+        let later = self.timers.split_off(&wm);
+        let due = std::mem::replace(&mut self.timers, later);
+        let mut seen: HashSet<(A::K, Window), foldhash::fast::RandomState> = HashSet::default();
         let mut timers: Vec<(Timestamp, bool, A::K, Window)> = Vec::new();
-        for ((k, w), s) in &self.windows {
-            let gc = self.strategy.gc_time(w);
+        for (k, w) in due.into_values().flatten() {
+            let Some(s) = self.windows.get(&(k.clone(), w)) else {
+                continue;
+            };
+            if !seen.insert((k.clone(), w)) {
+                continue;
+            }
+            let gc = self.strategy.gc_time(&w);
             let max = w.max_timestamp();
             if !s.cold.end_of_window_done && max < wm && !(gc < wm && gc == max) {
-                timers.push((max, false, k.clone(), *w));
+                timers.push((max, false, k.clone(), w));
             }
             if gc < wm {
-                timers.push((gc, true, k.clone(), *w));
+                timers.push((gc, true, k, w));
+            } else {
+                self.timers.entry(gc).or_default().push((k, w));
             }
         }
         timers.sort_by_key(|t| (t.0, t.1));
