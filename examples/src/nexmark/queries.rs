@@ -13,33 +13,52 @@ use serde_json::json;
 /// The queries this suite runs.
 pub const QUERIES: [u32; 11] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 11, 12];
 
+/// Selects one kind of event, without an intermediate collection per element.
+#[derive(Clone)]
+struct Select<T>(fn(&Event) -> Option<&T>);
+
+impl<T: beam_core::Element> beam_core::DoFn for Select<T> {
+    type In = Event;
+    type Out = T;
+    fn process(
+        &mut self,
+        e: &Event,
+        ctx: &mut beam_core::ProcessContext<'_, T>,
+    ) -> beam_core::UserResult {
+        if let Some(x) = (self.0)(e) {
+            ctx.output(x.clone());
+        }
+        Ok(())
+    }
+}
+
 fn bids(events: &PCollection<Event>) -> Result<PCollection<Bid>> {
     events.apply(
         "Bids",
-        FlatMap::new(|e: &Event| match e {
-            Event::Bid(b) => vec![b.clone()],
-            _ => vec![],
-        }),
+        ParDo::of(Select(|e| match e {
+            Event::Bid(b) => Some(b),
+            _ => None,
+        })),
     )
 }
 
 fn persons(events: &PCollection<Event>) -> Result<PCollection<Person>> {
     events.apply(
         "Persons",
-        FlatMap::new(|e: &Event| match e {
-            Event::Person(p) => vec![p.clone()],
-            _ => vec![],
-        }),
+        ParDo::of(Select(|e| match e {
+            Event::Person(p) => Some(p),
+            _ => None,
+        })),
     )
 }
 
 fn auctions(events: &PCollection<Event>) -> Result<PCollection<Auction>> {
     events.apply(
         "Auctions",
-        FlatMap::new(|e: &Event| match e {
-            Event::Auction(a) => vec![a.clone()],
-            _ => vec![],
-        }),
+        ParDo::of(Select(|e| match e {
+            Event::Auction(a) => Some(a),
+            _ => None,
+        })),
     )
 }
 
