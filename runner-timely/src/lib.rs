@@ -40,6 +40,7 @@
 #![deny(missing_docs)]
 
 mod operators;
+mod sources;
 mod worker;
 
 use beam_core::graph::{Graph, Primitive};

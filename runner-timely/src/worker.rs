@@ -1,9 +1,7 @@
 //! One timely worker's copy of the pipeline: the graph translated to operators.
 
-use crate::operators::{
-    flatten, keyed, map_bundles, par_do, ship, source, test_stream, unbounded_source, Bundles,
-    Keyed, SideSpec, Time,
-};
+use crate::operators::{flatten, keyed, map_bundles, par_do, ship, Bundles, Keyed, SideSpec, Time};
+use crate::sources::{source, test_stream, unbounded_source};
 use beam_core::graph::{Graph, Primitive};
 use beam_core::kernel::{GroupingEnv, GroupingTable, StatefulProcessor};
 use beam_core::source::ErasedSource;
