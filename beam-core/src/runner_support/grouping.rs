@@ -49,6 +49,28 @@ use std::sync::Arc;
 
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
+/// Moves one window's hold from `old` to `new` in the multiset of holds.
+fn move_hold(
+    holds: &mut BTreeMap<Timestamp, usize>,
+    old: Option<Timestamp>,
+    new: Option<Timestamp>,
+) {
+    if old == new {
+        return;
+    }
+    if let Some(o) = old {
+        if let std::collections::btree_map::Entry::Occupied(mut e) = holds.entry(o) {
+            *e.get_mut() -= 1;
+            if *e.get() == 0 {
+                e.remove();
+            }
+        }
+    }
+    if let Some(n) = new {
+        *holds.entry(n).or_default() += 1;
+    }
+}
+
 /// What one input contributes to a window: a value, or a partial accumulator
 /// pre-combined on a worker (with its combined output time as timestamp).
 enum Contribution<V, Acc> {
@@ -71,6 +93,9 @@ pub struct WindowedTable<A: Aggregation> {
     /// concern them (their end, then their garbage-collection time). Entries
     /// of windows since merged away or collected are skipped when due.
     timers: BTreeMap<Timestamp, Vec<(A::K, Window)>>,
+    /// The holds of all windows, as a multiset: the least is what holds the
+    /// output watermark back.
+    holds: BTreeMap<Timestamp, usize>,
     /// Active windows per key, for merging window functions.
     active_windows: FastMap<A::K, Vec<IntervalWindow>>,
     /// Windows whose trigger finished, until their garbage-collection time.
@@ -94,6 +119,7 @@ impl<A: Aggregation> WindowedTable<A> {
             now: Timestamp::MIN,
             windows: FastMap::default(),
             timers: BTreeMap::new(),
+            holds: BTreeMap::new(),
             active_windows: FastMap::default(),
             closed: FastMap::default(),
             dirty: Vec::new(),
@@ -156,7 +182,11 @@ impl<A: Aggregation> WindowedTable<A> {
                         .map(|s| (*w, s))
                 })
                 .collect();
+            for (_, st) in &states {
+                move_hold(&mut self.holds, st.hold(), None);
+            }
             let merged = self.merge_states(states, result);
+            move_hold(&mut self.holds, None, merged.hold());
             self.timers
                 .entry(merged_w.max_timestamp())
                 .or_default()
@@ -307,18 +337,36 @@ impl<A: Aggregation> WindowedTable<A> {
             }
         }
         state.new_data = true;
+        // Holds change rarely (the first element of a window, an earlier
+        // element under an earliest combiner, late data): the hold multiset is
+        // only touched then, and the cold state only read then.
         if late_for_output {
             if gc_hold.is_some() {
+                let old = state.hold();
                 state.cold.extra_hold = match (state.cold.extra_hold, gc_hold) {
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),
                 };
+                move_hold(&mut self.holds, old, state.hold());
             }
         } else {
-            state.element_hold = Some(match state.element_hold {
+            let old_element = state.element_hold;
+            state.element_hold = Some(match old_element {
                 Some(h) => combiner.combine(h, output_time),
                 None => output_time,
             });
+            if state.element_hold != old_element {
+                let extra = state.cold.extra_hold;
+                let least = |e: Option<Timestamp>| match (e, extra) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                move_hold(
+                    &mut self.holds,
+                    least(old_element),
+                    least(state.element_hold),
+                );
+            }
         }
         if tracks_elements {
             let ctx = TriggerContext {
@@ -376,6 +424,7 @@ impl<A: Aggregation> WindowedTable<A> {
         let Some(mut state) = self.windows.remove(&entry_key) else {
             return;
         };
+        move_hold(&mut self.holds, state.hold(), None);
         if !gc {
             let ctx = self.ctx(&window);
             ts::on_fire(&self.strategy.trigger, &mut state.cold.trigger, &ctx);
@@ -420,6 +469,7 @@ impl<A: Aggregation> WindowedTable<A> {
             return;
         }
         state.cold.extra_hold = self.eow_or_gc_hold(&window, true);
+        move_hold(&mut self.holds, None, state.hold());
         self.windows.insert(entry_key, state);
     }
 
@@ -442,7 +492,11 @@ impl<A: Aggregation> WindowedTable<A> {
     }
 
     fn recompute_output_watermark(&mut self) {
-        let hold = self.windows.values().filter_map(WindowState::hold).min();
+        let hold = self.holds.keys().next().copied();
+        debug_assert_eq!(
+            hold,
+            self.windows.values().filter_map(WindowState::hold).min()
+        );
         let new = hold.map_or(self.input_wm, |h| h.min(self.input_wm));
         // The output watermark never goes back.
         self.output_wm = self.output_wm.max(new);
@@ -497,7 +551,9 @@ impl<A: Aggregation> WindowedTable<A> {
             if is_gc {
                 self.fire(&key, window, true);
                 self.forget_active(&key, &window);
-                self.windows.remove(&(key, window));
+                if let Some(st) = self.windows.remove(&(key, window)) {
+                    move_hold(&mut self.holds, st.hold(), None);
+                }
             } else if ts::should_fire(&self.strategy.trigger, &state.cold.trigger, &ctx) {
                 self.fire(&key, window, false);
             }
