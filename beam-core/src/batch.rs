@@ -24,6 +24,7 @@ trait ErasedBatch: Send + Sync {
     fn round_trip(&mut self) -> Result<(), String>;
     fn encode(&self, out: &mut Vec<u8>) -> Result<(), String>;
     fn estimated_bytes(&self) -> usize;
+    fn inline_bytes(&self) -> usize;
     fn type_name(&self) -> &'static str;
 }
 
@@ -78,6 +79,9 @@ impl<T: Element> ErasedBatch for Vec<WindowedValue<T>> {
     }
     fn estimated_bytes(&self) -> usize {
         estimated_bytes(self.as_slice(), self.capacity(), |wv| &wv.value)
+    }
+    fn inline_bytes(&self) -> usize {
+        self.capacity().max(self.len()) * std::mem::size_of::<WindowedValue<T>>()
     }
     fn type_name(&self) -> &'static str {
         std::any::type_name::<T>()
@@ -144,6 +148,11 @@ impl Batch {
     /// elements. Runners use it to keep buffered data within a memory budget.
     pub fn estimated_bytes(&self) -> usize {
         self.0.estimated_bytes()
+    }
+    /// The memory of the batch's buffer alone (what its elements own on the
+    /// heap is not counted; see [`Batch::estimated_bytes`]).
+    pub fn inline_bytes(&self) -> usize {
+        self.0.inline_bytes()
     }
     /// Rust name of the element type.
     pub fn type_name(&self) -> &'static str {

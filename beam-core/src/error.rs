@@ -126,6 +126,13 @@ fn element_suffix(element: &Option<String>) -> String {
 }
 
 impl BeamError {
+    /// A run that ended with `step` still waiting for the side inputs `views`
+    /// (a stream that stopped below the end of time): what it buffered never ran.
+    pub fn side_inputs_never_complete(step: &str, views: &[&str]) -> Self {
+        BeamError::Runner(format!(
+            "the pipeline ended while step '{step}' still waited for its side inputs {views:?}: their watermark never reached the end of time (does a TestStream end with advance_watermark_to_infinity?)"
+        ))
+    }
     /// A construction error at `step`.
     pub fn construction(step: impl Into<String>, message: impl Into<String>) -> Self {
         BeamError::Construction {

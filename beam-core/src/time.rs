@@ -47,6 +47,13 @@ impl Timestamp {
     pub const fn from_secs(secs: i64) -> Self {
         Timestamp(clamp(secs.saturating_mul(MICROS_PER_SEC)))
     }
+    /// The wall clock now (processing time when no test clock drives it).
+    pub fn wall_clock() -> Self {
+        let micros = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
+        Timestamp::from_micros(micros)
+    }
     /// Microseconds since the epoch.
     pub const fn as_micros(self) -> i64 {
         self.0

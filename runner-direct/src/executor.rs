@@ -65,13 +65,6 @@ pub(crate) struct Executor {
     now: Timestamp,
 }
 
-fn wall_clock() -> Timestamp {
-    let micros = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as i64);
-    Timestamp::from_micros(micros)
-}
-
 impl Executor {
     pub(crate) fn new(graph: Graph, options: DirectOptions) -> Self {
         let consumers = graph.consumers();
@@ -120,7 +113,7 @@ impl Executor {
             now: if test_clock {
                 Timestamp::EPOCH
             } else {
-                wall_clock()
+                Timestamp::wall_clock()
             },
             test_clock,
             graph,
@@ -168,7 +161,7 @@ impl Executor {
             if !self.test_clock {
                 // Processing-time deadlines are checked at most every millisecond of
                 // wall time, not after every bundle.
-                let now = wall_clock();
+                let now = Timestamp::wall_clock();
                 if now >= self.now + Duration::from_millis(1) {
                     self.advance_processing_time(now)?;
                     if !self.queue.is_empty() {
@@ -196,10 +189,7 @@ impl Executor {
                         .filter(|s| self.watermarks[s.pcollection] < Timestamp::MAX)
                         .map(|s| self.graph.pcollections[s.pcollection].name.as_str())
                         .collect();
-                    return Err(BeamError::Runner(format!(
-                        "the pipeline ended while step '{}' still waited for its side inputs {waiting:?}: their watermark never reached the end of time (does a TestStream end with advance_watermark_to_infinity?)",
-                        node.name
-                    )));
+                    return Err(BeamError::side_inputs_never_complete(&node.name, &waiting));
                 }
             }
         }

@@ -17,6 +17,7 @@
 
 use crate::spill::{io_error, SpillArea, SpillFile};
 use beam_core::batch::BatchCodec;
+use beam_core::graph::{Graph, Primitive};
 use beam_core::kernel::{GroupingEnv, GroupingKernel};
 use beam_core::{Batch, BeamError, MetricsContainer, Result, Timestamp};
 use rayon::prelude::*;
@@ -37,9 +38,28 @@ pub(crate) struct ShuffleSpec<'a> {
     /// Whether the shuffle carries partial accumulators (a lifted combine).
     pub(crate) partials: bool,
     pub(crate) spill: &'a SpillArea,
+    /// The grouping's step, for errors.
+    pub(crate) step: &'a str,
 }
 
-impl ShuffleSpec<'_> {
+impl<'a> ShuffleSpec<'a> {
+    /// The shuffle in front of grouping `g` of `graph`.
+    pub(crate) fn of(graph: &'a Graph, spill: &'a SpillArea, g: usize, partials: bool) -> Self {
+        let node = &graph.transforms[g];
+        let (Primitive::GroupByKey { kernel } | Primitive::CombinePerKey { kernel }) =
+            &node.primitive
+        else {
+            unreachable!("a shuffle feeds a grouping")
+        };
+        ShuffleSpec {
+            kernel: kernel.as_ref(),
+            input_codec: graph.pcollections[node.inputs[0]].codec.as_ref(),
+            partials,
+            spill,
+            step: &node.name,
+        }
+    }
+
     fn partition(&self, batch: Batch, parts: usize) -> Vec<Batch> {
         if self.partials {
             self.kernel.partition_partials(batch, parts)
@@ -75,8 +95,9 @@ impl Segment {
         read_frames(reader, self.len, spec, f).map_err(|e| match e {
             FrameError::Io(e) => io_error(path, "read", e),
             FrameError::Decode(at, e) => BeamError::Runner(format!(
-                "spill file {} is corrupt at byte {}: {e}",
+                "spill file {} of '{}' is corrupt at byte {}: {e}",
                 path.display(),
+                spec.step,
                 self.offset + at
             )),
             FrameError::Beam(e) => e,
@@ -118,10 +139,13 @@ fn read_memory(
     f: impl FnMut(Batch) -> Result<()>,
 ) -> Result<()> {
     read_frames(frames, frames.len() as u64, spec, f).map_err(|e| match e {
-        FrameError::Io(e) => BeamError::Runner(format!("shuffle buffer truncated: {e}")),
-        FrameError::Decode(at, e) => {
-            BeamError::Runner(format!("shuffle buffer corrupt at byte {at}: {e}"))
+        FrameError::Io(e) => {
+            BeamError::Runner(format!("shuffle buffer of '{}' truncated: {e}", spec.step))
         }
+        FrameError::Decode(at, e) => BeamError::Runner(format!(
+            "shuffle buffer of '{}' corrupt at byte {at}: {e}",
+            spec.step
+        )),
         FrameError::Beam(e) => e,
     })
 }
@@ -205,16 +229,19 @@ impl<'a> ShuffleWriter<'a> {
                 continue;
             }
             let b = i / self.stride;
-            self.bytes[b] += piece.estimated_bytes();
+            let inline = piece.inline_bytes();
             let frames = &mut self.buckets[b];
             let start = frames.len();
             frames.extend_from_slice(&[0; 8]);
-            piece
-                .encode(frames)
-                .map_err(|e| BeamError::Runner(format!("cannot encode a grouping's input: {e}")))?;
+            piece.encode(frames).map_err(|e| {
+                BeamError::Runner(format!("'{}' cannot encode its input: {e}", self.spec.step))
+            })?;
             let n = (frames.len() - start - 8) as u64;
             frames[start..start + 8].copy_from_slice(&n.to_le_bytes());
             self.buffered += frames.len() - start;
+            // Decoded size: the buffer plus, for what the elements own, their
+            // encoding (which we have anyway; no per-element sampling).
+            self.bytes[b] += inline + n as usize;
         }
         if self.buffered > self.budget {
             self.spill()?;

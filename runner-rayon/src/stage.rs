@@ -7,7 +7,7 @@ use crate::executor::{Executor, Head};
 use crate::parallel::{deal, merge_metrics, read_split};
 use crate::shuffle::{fire_bucket, Bucket, ShuffleSpec, ShuffleStore, ShuffleWriter};
 use beam_core::graph::{Graph, Primitive};
-use beam_core::kernel::{BundleEnv, BundleProcessor, GroupingKernel, PartialTable, SideInputs};
+use beam_core::kernel::{BundleEnv, BundleProcessor, PartialTable, SideInputs};
 use beam_core::source::ErasedSource;
 use beam_core::{Batch, MetricsContainer, Result};
 use rayon::prelude::*;
@@ -28,13 +28,6 @@ type WorkerResult<'a> = (
     MetricsContainer,
     Option<ShuffleWriter<'a>>,
 );
-
-fn grouping_kernel(graph: &Graph, g: usize) -> Arc<dyn GroupingKernel> {
-    match &graph.transforms[g].primitive {
-        Primitive::GroupByKey { kernel } | Primitive::CombinePerKey { kernel } => kernel.clone(),
-        _ => unreachable!("a stage's head and tail groupings are groupings"),
-    }
-}
 
 impl Executor {
     /// Runs a stage: each worker pushes its share of the head's input through
@@ -82,34 +75,14 @@ impl Executor {
         }
         let graph = &self.graph;
         let spill = &self.spill;
-        let spec_for = |g: usize, kernel: &'_ Arc<dyn GroupingKernel>, partials: bool| {
-            let input = graph.transforms[g].inputs[0];
-            (
-                kernel.clone(),
-                graph.pcollections[input].codec.clone(),
-                partials,
-            )
-        };
-        let head_parts = head_grouping.map(|(g, partials)| {
-            let kernel = grouping_kernel(graph, g);
-            spec_for(g, &kernel, partials)
-        });
-        let tail_parts = tail.map(|g| {
-            let kernel = grouping_kernel(graph, g);
-            let lifted = kernel.lifted().is_some();
-            spec_for(g, &kernel, lifted)
-        });
-        let head_spec = head_parts.as_ref().map(|(k, c, partials)| ShuffleSpec {
-            kernel: k.as_ref(),
-            input_codec: c.as_ref(),
-            partials: *partials,
-            spill,
-        });
-        let tail_spec = tail_parts.as_ref().map(|(k, c, partials)| ShuffleSpec {
-            kernel: k.as_ref(),
-            input_codec: c.as_ref(),
-            partials: *partials,
-            spill,
+        let head_spec =
+            head_grouping.map(|(g, partials)| ShuffleSpec::of(graph, spill, g, partials));
+        let tail_spec = tail.map(|g| {
+            let spec = ShuffleSpec::of(graph, spill, g, false);
+            ShuffleSpec {
+                partials: spec.kernel.lifted().is_some(),
+                ..spec
+            }
         });
         let results: Vec<WorkerResult<'_>> = deal(work, self.parts)
             .into_par_iter()

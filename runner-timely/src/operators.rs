@@ -114,10 +114,11 @@ pub(crate) fn par_do<'s>(
             if ready.is_none() && sides_complete && state.stopping() {
                 // The stream stopped below the end of time: the views never completed.
                 if !stash.is_empty() || !frontiers[0].is_empty() {
-                    let waiting: Vec<&str> = side_inputs.iter().map(|(_, s, _)| s.view.as_str()).collect();
-                    state.fail(BeamError::Runner(format!(
-                        "the pipeline ended while step '{step}' still waited for its side inputs {waiting:?}: their watermark never reached the end of time (does a TestStream end with advance_watermark_to_infinity?)"
-                    )));
+                    let waiting: Vec<&str> = side_inputs
+                        .iter()
+                        .map(|(_, s, _)| s.view.as_str())
+                        .collect();
+                    state.fail(BeamError::side_inputs_never_complete(&step, &waiting));
                 }
                 stash.clear();
             }
@@ -260,6 +261,7 @@ pub(crate) fn ship<'s>(
     route: impl Fn(Batch, usize) -> Result<Vec<Batch>> + 'static,
 ) -> Shipped<'s> {
     let peers = input.scope().peers();
+    let name = name.to_owned();
     let mut builder = OperatorBuilder::new(format!("{name}/Ship"), input.scope());
     let mut inp = builder.new_input(input, Pipeline);
     let (mut output, stream) = builder.new_output::<Vec<(u64, Vec<u8>)>>();
@@ -288,7 +290,7 @@ pub(crate) fn ship<'s>(
                         match part.encode(&mut bytes) {
                             Ok(()) => shipped.push((target as u64, bytes)),
                             Err(e) => state.fail(BeamError::Runner(format!(
-                                "cannot encode a bundle for the exchange: {e}"
+                                "'{name}' cannot encode a bundle for the exchange: {e}"
                             ))),
                         }
                     }

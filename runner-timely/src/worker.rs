@@ -172,12 +172,7 @@ impl WorkerState {
     pub(crate) fn now(&self) -> Timestamp {
         match self.shared.test_clock() {
             Some(micros) => Timestamp::from_micros(micros),
-            None => {
-                let micros = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_micros() as i64);
-                Timestamp::from_micros(micros)
-            }
+            None => Timestamp::wall_clock(),
         }
     }
 
@@ -260,48 +255,35 @@ fn share_of(
 /// A grouping table; `partials` when its input was pre-combined per bundle.
 struct Table(Box<dyn GroupingTable>, bool);
 
+/// The grouping environment of the timely runner (no direct-runner checks).
+fn env(metrics: &mut MetricsContainer) -> GroupingEnv<'_> {
+    GroupingEnv {
+        metrics,
+        checks: false,
+    }
+}
+
 impl Keyed for Table {
     fn add(&mut self, batch: Batch, metrics: &mut MetricsContainer) -> Result<()> {
-        let mut env = GroupingEnv {
-            metrics,
-            checks: false,
-        };
         if self.1 {
-            return self.0.add_partials(batch, &mut env);
+            self.0.add_partials(batch, &mut env(metrics))
+        } else {
+            self.0.add(batch, &mut env(metrics))
         }
-        self.0.add(
-            batch,
-            &mut GroupingEnv {
-                metrics: env.metrics,
-                checks: false,
-            },
-        )
     }
     fn advance_input_watermark(
         &mut self,
         wm: Timestamp,
         metrics: &mut MetricsContainer,
     ) -> Result<()> {
-        self.0.advance_input_watermark(
-            wm,
-            &mut GroupingEnv {
-                metrics,
-                checks: false,
-            },
-        )
+        self.0.advance_input_watermark(wm, &mut env(metrics))
     }
     fn advance_processing_time(
         &mut self,
         now: Timestamp,
         metrics: &mut MetricsContainer,
     ) -> Result<()> {
-        self.0.advance_processing_time(
-            now,
-            &mut GroupingEnv {
-                metrics,
-                checks: false,
-            },
-        )
+        self.0.advance_processing_time(now, &mut env(metrics))
     }
     fn output_watermark(&self) -> Timestamp {
         self.0.output_watermark()

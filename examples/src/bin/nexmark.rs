@@ -54,9 +54,7 @@ impl DoFn for Latency {
     type In = String;
     type Out = ();
     fn process(&mut self, _: &String, ctx: &mut ProcessContext<'_, ()>) -> UserResult {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_micros() as i64);
+        let now = beam_core::Timestamp::wall_clock().as_micros();
         // A window's result is due when its end is (its timestamp is the end minus 1 ms).
         let due = self.stream.due_micros(ctx.timestamp()) + 1000;
         ctx.metrics().inc_counter("results", 1);
@@ -81,9 +79,7 @@ fn main() -> ExitCode {
         let p = Pipeline::new(args.pipeline);
         let samples = Arc::new(Mutex::new(Vec::new()));
         let stream = args.rate.map(|rate| {
-            let start = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_micros() as i64);
+            let start = beam_core::Timestamp::wall_clock().as_micros();
             // Start a little later, so that building the pipeline is not counted.
             NexmarkStream::new(args.events, rate, start + 200_000)
         });

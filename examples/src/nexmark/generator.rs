@@ -237,12 +237,6 @@ impl NexmarkStream {
     }
 }
 
-fn wall_micros() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as i64)
-}
-
 struct StreamReader {
     source: NexmarkStream,
     next: u64,
@@ -252,7 +246,7 @@ struct StreamReader {
 impl UnboundedReader<Event> for StreamReader {
     fn poll(&mut self, out: &mut Vec<WindowedValue<Event>>, max: usize) -> Result<Poll> {
         let s = &self.source;
-        let now = wall_micros();
+        let now = Timestamp::wall_clock().as_micros();
         while self.next < s.events && out.len() < max {
             let due = s.start_micros + (self.next as i128 * 1_000_000 / s.rate as i128) as i64;
             if due > now {
