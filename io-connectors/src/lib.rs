@@ -1,10 +1,28 @@
-//! Sources and sinks, built only on beam-core's public [`BoundedSource`](beam_core::BoundedSource)
-//! API and ordinary transforms.
+//! Sources and sinks, built only on beam-core's public
+//! [`BoundedSource`](beam_core::BoundedSource) and
+//! [`UnboundedSource`](beam_core::UnboundedSource) APIs and ordinary transforms.
 //!
-//! - [`text`]: line-oriented text files: a splittable source over a file or glob,
-//!   and a sharded sink that publishes atomically.
+//! - [`text`]: line-oriented text files (plain, `.gz`, `.zst`).
+//! - [`csv`]: CSV rows typed through serde.
+//! - [`jsonl`]: JSON lines typed through serde.
+//! - [`records`]: parsing sources and their dead-letter output.
+//! - [`sink`]: sharded file sinks that publish atomically, per window and pane.
 #![deny(missing_docs)]
 
+pub mod csv;
+pub mod file_read;
+pub mod files;
+pub mod jsonl;
+pub mod records;
+pub mod sink;
 pub mod text;
 
-pub use text::TextIO;
+pub use csv::{CsvFormat, CsvIO};
+pub use file_read::{FileFormat, FileSource, ReadFiles};
+pub use files::{expand_pattern, Compression, FileRange};
+pub use jsonl::{JsonLines, JsonLinesIO};
+pub use records::{
+    DeadLetter, Parsed, ParsedRecords, ReadRecords, RecordLocation, RecordReader, RecordSource,
+};
+pub use sink::{shard_name, ShardFormat, WriteFiles};
+pub use text::{TextIO, TextLines, TextSource};

@@ -1,0 +1,230 @@
+//! Local files: glob expansion, compression by extension, byte ranges, and
+//! line numbers for error and dead-letter locations.
+
+use beam_core::{BeamError, Result};
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// How a file is compressed, decided by its extension.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compression {
+    /// Plain bytes: splittable into byte ranges.
+    Uncompressed,
+    /// `.gz`: read whole by one reader (gzip streams cannot be entered mid-way).
+    Gzip,
+    /// `.zst` / `.zstd`: read whole by one reader.
+    Zstd,
+}
+
+impl Compression {
+    /// The compression a file name's extension implies.
+    pub fn of_path(path: &Path) -> Compression {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("gz") => Compression::Gzip,
+            Some("zst") | Some("zstd") => Compression::Zstd,
+            _ => Compression::Uncompressed,
+        }
+    }
+    /// Whether a file of this kind can be read as independent byte ranges.
+    pub fn is_splittable(self) -> bool {
+        self == Compression::Uncompressed
+    }
+}
+
+/// Expands a file name or glob to the matching files, with their sizes, sorted by name.
+///
+/// A missing file or a glob matching nothing is an error naming the pattern.
+pub fn expand_pattern(pattern: &str) -> Result<Vec<(PathBuf, u64)>> {
+    let is_glob = pattern.contains(['*', '?', '[']);
+    let paths: Vec<PathBuf> = if is_glob {
+        let entries = glob::glob(pattern).map_err(|e| {
+            BeamError::io(
+                pattern,
+                std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()),
+            )
+        })?;
+        let mut v = Vec::new();
+        for e in entries {
+            let path = e.map_err(|e| {
+                BeamError::io(e.path().display().to_string(), std::io::Error::from(e))
+            })?;
+            if path.is_file() {
+                v.push(path);
+            }
+        }
+        v.sort();
+        if v.is_empty() {
+            return Err(BeamError::io(
+                pattern,
+                std::io::Error::new(std::io::ErrorKind::NotFound, "no files match the pattern"),
+            ));
+        }
+        v
+    } else {
+        vec![PathBuf::from(pattern)]
+    };
+    paths
+        .into_iter()
+        .map(|p| {
+            let meta =
+                std::fs::metadata(&p).map_err(|e| BeamError::io(p.display().to_string(), e))?;
+            if !meta.is_file() {
+                return Err(BeamError::io(
+                    p.display().to_string(),
+                    std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file"),
+                ));
+            }
+            Ok((p, meta.len()))
+        })
+        .collect()
+}
+
+/// A byte range `[start, end)` of one file. Compressed files are only ever whole
+/// (`start == 0`, `end` = the compressed length), and their positions count
+/// decompressed bytes.
+#[derive(Clone, Debug)]
+pub struct FileRange {
+    /// The file.
+    pub path: Arc<PathBuf>,
+    /// First byte of the range.
+    pub start: u64,
+    /// One past the last byte of the range.
+    pub end: u64,
+    /// The file's compression.
+    pub compression: Compression,
+}
+
+impl FileRange {
+    /// The whole files matching `pattern`.
+    pub fn whole_files(pattern: &str) -> Result<Vec<FileRange>> {
+        Ok(expand_pattern(pattern)?
+            .into_iter()
+            .map(|(path, len)| FileRange {
+                compression: Compression::of_path(&path),
+                path: Arc::new(path),
+                start: 0,
+                end: len,
+            })
+            .collect())
+    }
+
+    /// Splits `ranges` into ranges of about `desired` bytes; compressed files stay whole.
+    pub fn split_all(ranges: &[FileRange], desired: u64) -> Vec<FileRange> {
+        let desired = desired.max(1);
+        let mut out = Vec::new();
+        for r in ranges {
+            if !r.compression.is_splittable() {
+                out.push(r.clone());
+                continue;
+            }
+            let mut start = r.start;
+            while start < r.end {
+                let end = (start + desired).min(r.end);
+                out.push(FileRange {
+                    start,
+                    end,
+                    ..r.clone()
+                });
+                start = end;
+            }
+        }
+        out
+    }
+
+    /// A short description: `path[start..end)`.
+    pub fn describe(&self) -> String {
+        format!("{}[{}..{})", self.path.display(), self.start, self.end)
+    }
+
+    /// Opens the range for reading: uncompressed ranges that start mid-file are
+    /// positioned at the first line starting inside the range (the line holding byte
+    /// `start - 1` belongs to the previous range). Returns the reader and the byte
+    /// position it is at.
+    pub fn open_at_line(&self) -> Result<(Box<dyn BufRead + Send>, u64)> {
+        let file = File::open(self.path.as_ref()).map_err(|e| self.err(e))?;
+        match self.compression {
+            Compression::Gzip => Ok((
+                Box::new(BufReader::with_capacity(
+                    256 * 1024,
+                    flate2::read::MultiGzDecoder::new(BufReader::new(file)),
+                )),
+                0,
+            )),
+            Compression::Zstd => {
+                let decoder = zstd::stream::read::Decoder::new(file).map_err(|e| self.err(e))?;
+                Ok((Box::new(BufReader::with_capacity(256 * 1024, decoder)), 0))
+            }
+            Compression::Uncompressed => {
+                let mut reader = BufReader::with_capacity(256 * 1024, file);
+                let mut pos = self.start;
+                if self.start > 0 {
+                    reader
+                        .seek(SeekFrom::Start(self.start - 1))
+                        .map_err(|e| self.err(e))?;
+                    let mut skipped = Vec::new();
+                    let n = reader
+                        .read_until(b'\n', &mut skipped)
+                        .map_err(|e| self.err(e))?;
+                    pos = self.start - 1 + n as u64;
+                }
+                Ok((Box::new(reader), pos))
+            }
+        }
+    }
+
+    /// Whether a record starting at byte `pos` (as returned by the reader) belongs to
+    /// this range.
+    pub fn owns(&self, pos: u64) -> bool {
+        !self.compression.is_splittable() || pos < self.end
+    }
+
+    /// An I/O error naming this range's file.
+    pub fn err(&self, e: std::io::Error) -> BeamError {
+        BeamError::io(self.path.display().to_string(), e)
+    }
+}
+
+/// Line numbers for records of a range that may start mid-file: the number of
+/// lines before the range is counted only when first asked for (an error or a
+/// dead-letter record), so clean reads never scan the file's prefix.
+#[derive(Debug)]
+pub struct LineNumbers {
+    path: Arc<PathBuf>,
+    range_first_byte: u64,
+    lines_before_range: Option<u64>,
+}
+
+impl LineNumbers {
+    /// Line numbers for a reader whose first line starts at byte `first_byte`.
+    pub fn new(path: Arc<PathBuf>, first_byte: u64) -> Self {
+        LineNumbers {
+            lines_before_range: (first_byte == 0).then_some(0),
+            path,
+            range_first_byte: first_byte,
+        }
+    }
+
+    /// The 1-based file line number of the line that is the `nth_in_range` (0-based)
+    /// line of the range.
+    pub fn line(&mut self, nth_in_range: u64) -> u64 {
+        let before = *self
+            .lines_before_range
+            .get_or_insert_with(|| count_newlines(&self.path, self.range_first_byte).unwrap_or(0));
+        before + nth_in_range + 1
+    }
+}
+
+fn count_newlines(path: &Path, upto: u64) -> std::io::Result<u64> {
+    let mut reader = File::open(path)?.take(upto);
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut n = 0u64;
+    loop {
+        let got = reader.read(&mut buf)?;
+        if got == 0 {
+            return Ok(n);
+        }
+        n += buf[..got].iter().filter(|&&b| b == b'\n').count() as u64;
+    }
+}

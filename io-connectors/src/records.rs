@@ -1,0 +1,333 @@
+//! Parsing sources and their dead-letter output.
+//!
+//! A parsing connector (CSV, JSON lines, text, Kafka, or your own) implements
+//! [`RecordSource`]: it splits like a [`BoundedSource`] and its reader yields, for
+//! every raw record, either the parsed value or a [`DeadLetter`] (the raw bytes,
+//! where they came from, and why they did not parse). [`ReadRecords`] turns such a
+//! source into a transform:
+//!
+//! - by default a malformed record fails the run with an error naming the file
+//!   and line (or topic, partition and offset) and the reason;
+//! - [`ReadRecords::with_dead_letter`] instead yields [`ParsedRecords`]: the good
+//!   records and a second PCollection of dead letters, with the per-step counter
+//!   `dead_letter_records`. Every raw record lands in exactly one of the two.
+//!
+//! ```
+//! # use runner_direct as _;
+//! use beam_core::{testing::PAssert, Pipeline, PipelineOptions};
+//! use io_connectors::JsonLinesIO;
+//! let path = std::env::temp_dir().join(format!("records-doc-{}.jsonl", std::process::id()));
+//! std::fs::write(&path, "{\"n\": 1}\nnot json\n{\"n\": 2}\n").unwrap();
+//!
+//! #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+//! struct Row { n: i64 }
+//!
+//! let p = Pipeline::new(PipelineOptions::default());
+//! let parsed = p
+//!     .apply("Read", JsonLinesIO::read::<Row>(path.to_str().unwrap()).with_dead_letter())
+//!     .unwrap();
+//! PAssert::that(&parsed.records).contains_in_any_order(vec![Row { n: 1 }, Row { n: 2 }]).unwrap();
+//! let lines = parsed.dead_letter.apply("Line", beam_core::Map::new(|d: &io_connectors::DeadLetter| {
+//!     d.location.line().unwrap()
+//! })).unwrap();
+//! PAssert::that(&lines).contains_in_any_order(vec![2]).unwrap();
+//! p.run().unwrap();
+//! # std::fs::remove_file(&path).unwrap();
+//! ```
+
+use beam_core::{
+    BeamError, BoundedSource, DoFn, Element, PBegin, PCollection, PTransform, ParDo,
+    ProcessContext, Read, Result, SourceReader, TupleTag, UserResult, WindowedValue,
+};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Where a raw record came from.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum RecordLocation {
+    /// A line of a file (1-based; for multi-line CSV records, the first line).
+    File {
+        /// The file.
+        path: String,
+        /// The line number.
+        line: u64,
+    },
+    /// A Kafka record.
+    Kafka {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+        /// The record's offset.
+        offset: i64,
+    },
+    /// Anything else, described by the connector.
+    Other(String),
+}
+
+impl RecordLocation {
+    /// The line number, for file locations.
+    pub fn line(&self) -> Option<u64> {
+        match self {
+            RecordLocation::File { line, .. } => Some(*line),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for RecordLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RecordLocation::File { path, line } => write!(f, "{path}:{line}"),
+            RecordLocation::Kafka {
+                topic,
+                partition,
+                offset,
+            } => write!(f, "{topic}/{partition}@{offset}"),
+            RecordLocation::Other(s) => f.write_str(s),
+        }
+    }
+}
+
+/// A record that did not parse: its raw bytes, where it came from, and why.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct DeadLetter {
+    /// The record exactly as read (without its line ending).
+    pub raw: Vec<u8>,
+    /// Where it was read.
+    pub location: RecordLocation,
+    /// Why it was rejected.
+    pub error: String,
+}
+
+impl DeadLetter {
+    /// The raw record as text (invalid UTF-8 replaced).
+    pub fn raw_text(&self) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(&self.raw)
+    }
+
+    fn into_error(self, source: &str) -> BeamError {
+        let mut raw = self.raw_text().into_owned();
+        if raw.len() > 200 {
+            let mut cut = 200;
+            while !raw.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            raw.truncate(cut);
+            raw.push('…');
+        }
+        BeamError::io(
+            self.location.to_string(),
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "malformed record {raw:?} read from {source}: {} (use with_dead_letter() to route malformed records to a dead-letter output)",
+                    self.error
+                ),
+            ),
+        )
+    }
+}
+
+/// A parsed record or a dead letter, as a lenient parsing source emits them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Parsed<T> {
+    /// A record that parsed.
+    Record(T),
+    /// A record that did not.
+    DeadLetter(DeadLetter),
+}
+
+/// Reads raw records and parses them; see the [module docs](self).
+pub trait RecordReader<T>: Send {
+    /// The next record: `Ok(Some(Ok(value)))` parsed, `Ok(Some(Err(dead_letter)))`
+    /// malformed, `Ok(None)` at the end. `Err` is reserved for failures that lose
+    /// data (an unreadable file), which always fail the run.
+    fn next_record(&mut self) -> Result<Option<std::result::Result<T, DeadLetter>>>;
+}
+
+/// A splittable source of parsed records; see the [module docs](self).
+pub trait RecordSource: Clone + Send + Sync + 'static {
+    /// The parsed record type.
+    type Record: Element;
+    /// An estimate of the bytes this source will read.
+    fn estimated_size_bytes(&self) -> Result<u64>;
+    /// Splits into sources of about `desired_bundle_size_bytes` each, together
+    /// reading exactly what `self` reads.
+    fn split(&self, desired_bundle_size_bytes: u64) -> Result<Vec<Self>>;
+    /// Opens a reader at the start.
+    fn open(&self) -> Result<Box<dyn RecordReader<Self::Record>>>;
+    /// A short description for errors.
+    fn describe(&self) -> String;
+}
+
+/// A [`RecordSource`] as a [`BoundedSource`] that fails on the first malformed record.
+#[derive(Clone)]
+pub struct Strict<S>(pub S);
+
+/// A [`RecordSource`] as a [`BoundedSource`] of [`Parsed`] records.
+#[derive(Clone)]
+pub struct Lenient<S>(pub S);
+
+struct StrictReader<T> {
+    inner: Box<dyn RecordReader<T>>,
+    source: String,
+}
+
+impl<T: Element> SourceReader<T> for StrictReader<T> {
+    fn read_batch(&mut self, out: &mut Vec<WindowedValue<T>>, max: usize) -> Result<bool> {
+        while out.len() < max {
+            match self.inner.next_record()? {
+                Some(Ok(v)) => out.push(WindowedValue::in_global_window(v)),
+                Some(Err(dead)) => return Err(dead.into_error(&self.source)),
+                None => return Ok(false),
+            }
+        }
+        Ok(true)
+    }
+}
+
+struct LenientReader<T> {
+    inner: Box<dyn RecordReader<T>>,
+}
+
+impl<T: Element> SourceReader<Parsed<T>> for LenientReader<T> {
+    fn read_batch(&mut self, out: &mut Vec<WindowedValue<Parsed<T>>>, max: usize) -> Result<bool> {
+        while out.len() < max {
+            match self.inner.next_record()? {
+                Some(Ok(v)) => out.push(WindowedValue::in_global_window(Parsed::Record(v))),
+                Some(Err(d)) => out.push(WindowedValue::in_global_window(Parsed::DeadLetter(d))),
+                None => return Ok(false),
+            }
+        }
+        Ok(true)
+    }
+}
+
+impl<S: RecordSource> BoundedSource for Strict<S> {
+    type Output = S::Record;
+    fn estimated_size_bytes(&self) -> Result<u64> {
+        self.0.estimated_size_bytes()
+    }
+    fn split(&self, desired: u64) -> Result<Vec<Self>> {
+        Ok(self.0.split(desired)?.into_iter().map(Strict).collect())
+    }
+    fn reader(&self) -> Result<Box<dyn SourceReader<S::Record>>> {
+        Ok(Box::new(StrictReader {
+            inner: self.0.open()?,
+            source: self.0.describe(),
+        }))
+    }
+    fn describe(&self) -> String {
+        self.0.describe()
+    }
+}
+
+impl<S: RecordSource> BoundedSource for Lenient<S> {
+    type Output = Parsed<S::Record>;
+    fn estimated_size_bytes(&self) -> Result<u64> {
+        self.0.estimated_size_bytes()
+    }
+    fn split(&self, desired: u64) -> Result<Vec<Self>> {
+        Ok(self.0.split(desired)?.into_iter().map(Lenient).collect())
+    }
+    fn reader(&self) -> Result<Box<dyn SourceReader<Parsed<S::Record>>>> {
+        Ok(Box::new(LenientReader {
+            inner: self.0.open()?,
+        }))
+    }
+    fn describe(&self) -> String {
+        self.0.describe()
+    }
+}
+
+/// Reads a [`RecordSource`]; malformed records fail the run unless
+/// [`with_dead_letter`](Self::with_dead_letter) is used.
+pub struct ReadRecords<S> {
+    source: S,
+}
+
+impl<S: RecordSource> ReadRecords<S> {
+    /// Reads `source`.
+    pub fn from(source: S) -> Self {
+        ReadRecords { source }
+    }
+    /// Routes malformed records to a dead-letter output instead of failing.
+    pub fn with_dead_letter(self) -> ReadRecordsWithDeadLetter<S> {
+        ReadRecordsWithDeadLetter {
+            source: self.source,
+        }
+    }
+}
+
+impl<S: RecordSource> PTransform<PBegin> for ReadRecords<S> {
+    type Output = PCollection<S::Record>;
+    fn expand(self, input: &PBegin) -> Result<PCollection<S::Record>> {
+        input
+            .pipeline()
+            .apply("Read", Read::from(Strict(self.source)))
+    }
+}
+
+/// [`ReadRecords`] with a dead-letter output.
+pub struct ReadRecordsWithDeadLetter<S> {
+    source: S,
+}
+
+/// The outputs of a read with a dead-letter output.
+pub struct ParsedRecords<T> {
+    /// Records that parsed.
+    pub records: PCollection<T>,
+    /// Records that did not, with their location and reason.
+    pub dead_letter: PCollection<DeadLetter>,
+}
+
+impl<S: RecordSource> PTransform<PBegin> for ReadRecordsWithDeadLetter<S> {
+    type Output = ParsedRecords<S::Record>;
+    fn expand(self, input: &PBegin) -> Result<ParsedRecords<S::Record>> {
+        let parsed = input
+            .pipeline()
+            .apply("Read", Read::from(Lenient(self.source)))?;
+        split_dead_letters(&parsed)
+    }
+}
+
+/// Splits [`Parsed`] values into records and dead letters (step `SplitDeadLetters`,
+/// counter `dead_letter_records`); for connectors that parse outside a
+/// [`RecordSource`], such as unbounded ones.
+pub fn split_dead_letters<T: Element>(parsed: &PCollection<Parsed<T>>) -> Result<ParsedRecords<T>> {
+    let tag = TupleTag::<DeadLetter>::new("DeadLetter");
+    let outputs = parsed.apply(
+        "SplitDeadLetters",
+        ParDo::of(SplitParsed::<T> {
+            tag: tag.clone(),
+            _t: std::marker::PhantomData,
+        })
+        .with_output(&tag),
+    )?;
+    Ok(ParsedRecords {
+        dead_letter: outputs.get(&tag)?,
+        records: outputs.main,
+    })
+}
+
+#[derive(Clone)]
+struct SplitParsed<T> {
+    tag: TupleTag<DeadLetter>,
+    _t: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T: Element> DoFn for SplitParsed<T> {
+    type In = Parsed<T>;
+    type Out = T;
+    fn process(&mut self, parsed: &Parsed<T>, ctx: &mut ProcessContext<'_, T>) -> UserResult {
+        match parsed {
+            Parsed::Record(v) => ctx.output(v.clone()),
+            Parsed::DeadLetter(d) => {
+                ctx.metrics().inc_counter("dead_letter_records", 1);
+                ctx.output_tagged(&self.tag, d.clone())?;
+            }
+        }
+        Ok(())
+    }
+}

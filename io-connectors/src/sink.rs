@@ -1,0 +1,410 @@
+//! Sharded file sinks that publish atomically.
+//!
+//! [`WriteFiles`] spreads elements over shards by a stable hash of their encoding
+//! and hands each shard's elements, in a deterministic order, to a
+//! [`ShardFormat`]. Shards are named the way Beam names them,
+//! `PREFIX-SSSSS-of-NNNNN[SUFFIX]`, and a suffix ending in `.gz` or `.zst`
+//! compresses text formats.
+//!
+//! - Bounded input in the global window: every shard is written under a temporary
+//!   directory and the whole set is renamed into place only after all shards were
+//!   written, so a failed run leaves no partial output.
+//! - Windowed (or unbounded) input: one file set per window and pane,
+//!   `PREFIX-START-END-pane-I[-last]-SSSSS-of-NNNNN[SUFFIX]` (window bounds in
+//!   RFC 3339, UTC); each file is written to a temporary name and renamed when
+//!   complete, and only shards that received elements are written.
+
+use crate::files::Compression;
+use beam_core::side_input::IterableView;
+use beam_core::{
+    BeamError, DoFn, Element, GroupByKey, Impulse, PCollection, PCollectionView, PTransform, ParDo,
+    ProcessContext, Result, Timestamp, UserError, UserResult, View, Window, WindowFn,
+};
+use std::cmp::Ordering;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// How one shard file is written.
+pub trait ShardFormat<T>: Clone + Send + Sync + 'static {
+    /// Writes `records`, in order, to `out` (already compressed per the suffix
+    /// where the format is a text format).
+    fn write_shard(&self, out: &mut (dyn Write + Send), records: &[&T]) -> UserResult;
+    /// Whether a `.gz`/`.zst` suffix should compress the file (true for text
+    /// formats; formats with their own compression, like Parquet, say false).
+    fn compress_by_suffix(&self) -> bool {
+        true
+    }
+}
+
+type OrderFn<T> = Arc<dyn Fn(&T, &T) -> Ordering + Send + Sync>;
+
+/// Writes a PCollection to sharded files; see the [module docs](self).
+pub struct WriteFiles<T, F> {
+    prefix: String,
+    suffix: String,
+    num_shards: usize,
+    format: F,
+    order: Option<OrderFn<T>>,
+}
+
+impl<T: Element, F: ShardFormat<T>> WriteFiles<T, F> {
+    /// Writes to files named after `prefix` in `format`.
+    pub fn new(prefix: &str, format: F) -> Self {
+        WriteFiles {
+            prefix: prefix.to_string(),
+            suffix: String::new(),
+            num_shards: 0,
+            format,
+            order: None,
+        }
+    }
+    /// Writes exactly `n` shards (some may be empty). Without it, the number of
+    /// shards is the pipeline's `--parallelism`, or the number of cores.
+    pub fn with_num_shards(mut self, n: usize) -> Self {
+        self.num_shards = n;
+        self
+    }
+    /// Appends `suffix` (for example `.csv` or `.jsonl.gz`) to every file name.
+    pub fn with_suffix(mut self, suffix: &str) -> Self {
+        self.suffix = suffix.to_string();
+        self
+    }
+    pub(crate) fn map_format(mut self, f: impl FnOnce(F) -> F) -> Self {
+        self.format = f(self.format);
+        self
+    }
+    /// Orders each shard's records by `cmp` (default: by their encoding, which is
+    /// deterministic but otherwise arbitrary).
+    pub fn with_order_by(
+        mut self,
+        cmp: impl Fn(&T, &T) -> Ordering + Send + Sync + 'static,
+    ) -> Self {
+        self.order = Some(Arc::new(cmp));
+        self
+    }
+}
+
+/// The name of shard `index` of `count`: `PREFIX-SSSSS-of-NNNNN[SUFFIX]`.
+pub fn shard_name(prefix: &str, index: usize, count: usize, suffix: &str) -> String {
+    format!("{prefix}-{index:05}-of-{count:05}{suffix}")
+}
+
+/// FNV-1a of bytes: stable across processes, runs and platforms.
+pub(crate) fn stable_hash(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+#[derive(Clone)]
+struct AssignShard<T> {
+    shards: u64,
+    buf: Vec<u8>,
+    _t: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T: Element> DoFn for AssignShard<T> {
+    type In = T;
+    type Out = (u64, T);
+    fn process(&mut self, v: &T, ctx: &mut ProcessContext<'_, (u64, T)>) -> UserResult {
+        self.buf.clear();
+        beam_core::coder::encode(v, &mut self.buf).map_err(UserError::msg)?;
+        ctx.output((stable_hash(&self.buf) % self.shards, v.clone()));
+        Ok(())
+    }
+}
+
+struct Shared<T, F> {
+    format: F,
+    order: Option<OrderFn<T>>,
+    prefix: String,
+    suffix: String,
+    num_shards: u64,
+}
+
+fn sorted<'a, T: Element>(records: &'a [T], order: &Option<OrderFn<T>>) -> Vec<&'a T> {
+    let mut refs: Vec<&T> = records.iter().collect();
+    match order {
+        Some(cmp) => refs.sort_by(|a, b| cmp(a, b)),
+        None => {
+            let mut keyed: Vec<(Vec<u8>, &T)> = refs
+                .into_iter()
+                .map(|r| {
+                    let mut b = Vec::new();
+                    let _ = beam_core::coder::encode(r, &mut b);
+                    (b, r)
+                })
+                .collect();
+            keyed.sort_by(|a, b| a.0.cmp(&b.0));
+            return keyed.into_iter().map(|(_, r)| r).collect();
+        }
+    }
+    refs
+}
+
+fn io_fail(path: &Path, e: impl std::fmt::Display) -> UserError {
+    UserError::msg(format!("{}: {e}", path.display()))
+}
+
+/// Writes `records` to `path` through the format, compressing by the final name's
+/// extension if the format allows, and syncs the file.
+fn write_file<T, F: ShardFormat<T>>(
+    format: &F,
+    path: &Path,
+    final_name: &Path,
+    records: &[&T],
+) -> UserResult {
+    let file = File::create(path).map_err(|e| io_fail(path, e))?;
+    let mut buffered = BufWriter::with_capacity(256 * 1024, file);
+    let compression = if format.compress_by_suffix() {
+        Compression::of_path(final_name)
+    } else {
+        Compression::Uncompressed
+    };
+    match compression {
+        Compression::Uncompressed => format.write_shard(&mut buffered, records)?,
+        Compression::Gzip => {
+            let mut enc =
+                flate2::write::GzEncoder::new(&mut buffered, flate2::Compression::default());
+            format.write_shard(&mut enc, records)?;
+            enc.finish().map_err(|e| io_fail(path, e))?;
+        }
+        Compression::Zstd => {
+            let mut enc = zstd::stream::write::Encoder::new(&mut buffered, 3)
+                .map_err(|e| io_fail(path, e))?;
+            format.write_shard(&mut enc, records)?;
+            enc.finish().map_err(|e| io_fail(path, e))?;
+        }
+    }
+    let file = buffered
+        .into_inner()
+        .map_err(|e| io_fail(path, e.into_error()))?;
+    file.sync_all().map_err(|e| io_fail(path, e))
+}
+
+struct WriteShard<T, F> {
+    shared: Arc<Shared<T, F>>,
+    temp_dir: Arc<PathBuf>,
+}
+
+impl<T, F> Clone for WriteShard<T, F> {
+    fn clone(&self) -> Self {
+        WriteShard {
+            shared: self.shared.clone(),
+            temp_dir: self.temp_dir.clone(),
+        }
+    }
+}
+
+impl<T: Element, F: ShardFormat<T>> DoFn for WriteShard<T, F> {
+    type In = (u64, Vec<T>);
+    type Out = u64;
+    fn process(&mut self, shard: &(u64, Vec<T>), ctx: &mut ProcessContext<'_, u64>) -> UserResult {
+        let s = &self.shared;
+        std::fs::create_dir_all(self.temp_dir.as_ref()).map_err(|e| io_fail(&self.temp_dir, e))?;
+        let path = self.temp_dir.join(format!("shard-{}", shard.0));
+        let final_name = shard_name(
+            &s.prefix,
+            shard.0 as usize,
+            s.num_shards as usize,
+            &s.suffix,
+        );
+        write_file(
+            &s.format,
+            &path,
+            Path::new(&final_name),
+            &sorted(&shard.1, &s.order),
+        )?;
+        ctx.output(shard.0);
+        Ok(())
+    }
+}
+
+struct Finalize<T, F> {
+    shared: Arc<Shared<T, F>>,
+    written: PCollectionView<IterableView<u64>>,
+    temp_dir: Arc<PathBuf>,
+}
+
+impl<T, F> Clone for Finalize<T, F> {
+    fn clone(&self) -> Self {
+        Finalize {
+            shared: self.shared.clone(),
+            written: self.written.clone(),
+            temp_dir: self.temp_dir.clone(),
+        }
+    }
+}
+
+impl<T: Element, F: ShardFormat<T>> DoFn for Finalize<T, F> {
+    type In = ();
+    type Out = String;
+    fn process(&mut self, _: &(), ctx: &mut ProcessContext<'_, String>) -> UserResult {
+        let s = &self.shared;
+        let written: std::collections::HashSet<u64> =
+            ctx.side_input(&self.written)?.iter().copied().collect();
+        std::fs::create_dir_all(self.temp_dir.as_ref()).map_err(|e| io_fail(&self.temp_dir, e))?;
+        for i in 0..s.num_shards {
+            if !written.contains(&i) {
+                let temp = self.temp_dir.join(format!("shard-{i}"));
+                let final_name =
+                    shard_name(&s.prefix, i as usize, s.num_shards as usize, &s.suffix);
+                write_file(&s.format, &temp, Path::new(&final_name), &[])?;
+            }
+        }
+        for i in 0..s.num_shards {
+            let temp = self.temp_dir.join(format!("shard-{i}"));
+            let dest = PathBuf::from(shard_name(
+                &s.prefix,
+                i as usize,
+                s.num_shards as usize,
+                &s.suffix,
+            ));
+            std::fs::rename(&temp, &dest).map_err(|e| io_fail(&dest, e))?;
+            ctx.output(dest.display().to_string());
+        }
+        std::fs::remove_dir_all(self.temp_dir.as_ref()).map_err(|e| io_fail(&self.temp_dir, e))?;
+        Ok(())
+    }
+}
+
+/// RFC 3339 (UTC, microseconds) for timestamps from 1970 to 9999, else the raw microseconds.
+fn window_bound(t: Timestamp) -> String {
+    let micros = t.as_micros();
+    if (0..253_402_300_800_000_000).contains(&micros) {
+        let time = std::time::UNIX_EPOCH + std::time::Duration::from_micros(micros as u64);
+        humantime::format_rfc3339_micros(time).to_string()
+    } else {
+        micros.to_string()
+    }
+}
+
+/// The file name prefix of a window and pane: `PREFIX-START-END-pane-I[-last]`
+/// (`PREFIX-global-pane-I[-last]` in the global window).
+pub fn window_pane_prefix(prefix: &str, window: &Window, pane_index: i64, is_last: bool) -> String {
+    let w = match window {
+        Window::Global => "global".to_string(),
+        Window::Interval(iw) => format!("{}-{}", window_bound(iw.start), window_bound(iw.end)),
+    };
+    let last = if is_last { "-last" } else { "" };
+    format!("{prefix}-{w}-pane-{pane_index}{last}")
+}
+
+struct WriteWindowedShard<T, F> {
+    shared: Arc<Shared<T, F>>,
+}
+
+impl<T, F> Clone for WriteWindowedShard<T, F> {
+    fn clone(&self) -> Self {
+        WriteWindowedShard {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<T: Element, F: ShardFormat<T>> DoFn for WriteWindowedShard<T, F> {
+    type In = (u64, Vec<T>);
+    type Out = String;
+    fn process(
+        &mut self,
+        shard: &(u64, Vec<T>),
+        ctx: &mut ProcessContext<'_, String>,
+    ) -> UserResult {
+        let s = &self.shared;
+        let pane = *ctx.pane();
+        let prefix = window_pane_prefix(&s.prefix, ctx.window(), pane.index, pane.is_last);
+        let dest = PathBuf::from(shard_name(
+            &prefix,
+            shard.0 as usize,
+            s.num_shards as usize,
+            &s.suffix,
+        ));
+        let file_name = dest
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        let temp = dest.with_file_name(format!(".{file_name}.tmp-{}", std::process::id()));
+        write_file(&s.format, &temp, &dest, &sorted(&shard.1, &s.order))?;
+        std::fs::rename(&temp, &dest).map_err(|e| io_fail(&dest, e))?;
+        ctx.output(dest.display().to_string());
+        Ok(())
+    }
+}
+
+impl<T: Element, F: ShardFormat<T>> PTransform<PCollection<T>> for WriteFiles<T, F> {
+    /// The names of the files written.
+    type Output = PCollection<String>;
+    fn expand(self, input: &PCollection<T>) -> Result<PCollection<String>> {
+        let p = input.pipeline().clone();
+        let num_shards = match self.num_shards {
+            0 => p
+                .options()
+                .parallelism
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+            n => n,
+        } as u64;
+        let prefix_path = Path::new(&self.prefix);
+        let dir = match prefix_path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        if !dir.is_dir() {
+            return Err(BeamError::io(
+                dir.display().to_string(),
+                std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "output directory does not exist",
+                ),
+            ));
+        }
+        let shared = Arc::new(Shared {
+            format: self.format,
+            order: self.order,
+            prefix: self.prefix,
+            suffix: self.suffix,
+            num_shards,
+        });
+        let sharded = input
+            .apply(
+                "AssignShard",
+                ParDo::of(AssignShard::<T> {
+                    shards: num_shards,
+                    buf: Vec::new(),
+                    _t: std::marker::PhantomData,
+                }),
+            )?
+            .apply("GroupByShard", GroupByKey::new())?;
+        let global_bounded = input.is_bounded() && input.windowing().window_fn == WindowFn::Global;
+        if !global_bounded {
+            return sharded.apply(
+                "WriteWindowedShards",
+                ParDo::of(WriteWindowedShard { shared }),
+            );
+        }
+        let unique = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let temp_dir = Arc::new(dir.join(format!(".temp-beam-{}-{unique}", std::process::id())));
+        let written = sharded.apply(
+            "WriteTempShards",
+            ParDo::of(WriteShard {
+                shared: shared.clone(),
+                temp_dir: temp_dir.clone(),
+            }),
+        )?;
+        let view = written.apply("WrittenShards", View::as_iterable())?;
+        p.apply("Impulse", Impulse)?.apply(
+            "Finalize",
+            ParDo::of(Finalize {
+                shared,
+                written: view.clone(),
+                temp_dir,
+            })
+            .with_side_input(&view),
+        )
+    }
+}
