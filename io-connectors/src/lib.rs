@@ -5,6 +5,7 @@
 //! - [`text`]: line-oriented text files (plain, `.gz`, `.zst`).
 //! - [`csv`]: CSV rows typed through serde.
 //! - [`jsonl`]: JSON lines typed through serde.
+//! - [`parquet`]: Parquet as typed rows or Arrow batches.
 //! - [`records`]: parsing sources and their dead-letter output.
 //! - [`sink`]: sharded file sinks that publish atomically, per window and pane.
 #![deny(missing_docs)]
@@ -13,6 +14,7 @@ pub mod csv;
 pub mod file_read;
 pub mod files;
 pub mod jsonl;
+pub mod parquet;
 pub mod records;
 pub mod sink;
 pub mod text;
@@ -21,6 +23,7 @@ pub use csv::{CsvFormat, CsvIO};
 pub use file_read::{FileFormat, FileSource, ReadFiles};
 pub use files::{expand_pattern, Compression, FileRange};
 pub use jsonl::{JsonLines, JsonLinesIO};
+pub use parquet::{ArrowBatch, ParquetIO};
 pub use records::{
     DeadLetter, Parsed, ParsedRecords, ReadRecords, RecordLocation, RecordReader, RecordSource,
 };
