@@ -281,10 +281,15 @@ impl<T: Element + DeserializeOwned> RecordReader<T> for CsvReader<T> {
                     h.len(),
                     self.record.len()
                 )),
-                headers => self
-                    .record
-                    .deserialize::<T>(headers.as_ref())
-                    .map_err(|e| e.to_string()),
+                headers => {
+                    self.record
+                        .deserialize::<T>(headers.as_ref())
+                        .map_err(|e| match e.kind() {
+                            // Its position counts from the split's start: the location says where.
+                            csv::ErrorKind::Deserialize { err, .. } => err.to_string(),
+                            _ => e.to_string(),
+                        })
+                }
             };
             let out = match parsed {
                 Ok(v) => Ok(v),

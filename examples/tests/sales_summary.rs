@@ -1,0 +1,98 @@
+//! `sales_summary` on the bundled sample: the same Parquet bytes on every runner,
+//! the figures recomputed here from the CSV, rows ordered by total, and the two
+//! malformed sample rows in the dead-letter file with their lines.
+
+use beam_core::BoundedSource;
+use io_connectors::parquet::ParquetSource;
+use std::collections::BTreeMap;
+use std::process::Command;
+
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+struct CategorySummary {
+    product_category: String,
+    total: f64,
+    average: f64,
+    count: u64,
+}
+
+fn expected() -> Vec<CategorySummary> {
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/data/sales.csv")).unwrap();
+    let mut by_cat: BTreeMap<String, (i64, u64)> = BTreeMap::new();
+    for line in text.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        let Ok(amount) = f.get(4).unwrap_or(&"").parse::<f64>() else {
+            continue;
+        };
+        if f.len() != 6 || amount <= 1000.0 {
+            continue;
+        }
+        let e = by_cat.entry(f[3].to_string()).or_default();
+        e.0 += (amount * 100.0).round() as i64;
+        e.1 += 1;
+    }
+    let mut rows: Vec<CategorySummary> = by_cat
+        .into_iter()
+        .map(|(c, (cents, n))| CategorySummary {
+            product_category: c,
+            total: cents as f64 / 100.0,
+            average: (cents as f64 / n as f64).round() / 100.0,
+            count: n,
+        })
+        .collect();
+    rows.sort_by(|a, b| b.total.total_cmp(&a.total));
+    rows
+}
+
+#[test]
+fn identical_parquet_on_every_runner_with_dead_letters() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut outputs = Vec::new();
+    for runner in ["direct", "rayon", "timely"] {
+        let prefix = dir.path().join(runner).display().to_string();
+        let out = Command::new(env!("CARGO_BIN_EXE_sales_summary"))
+            .args([
+                "--runner",
+                runner,
+                "--parallelism",
+                "2",
+                "--output",
+                &prefix,
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{runner}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let parquet = std::fs::read(format!("{prefix}-00000-of-00001.parquet")).unwrap();
+        let dead =
+            std::fs::read_to_string(format!("{prefix}-dead-letter-00000-of-00001.jsonl")).unwrap();
+        outputs.push((runner, prefix, parquet, dead));
+    }
+    for (runner, _, parquet, dead) in &outputs[1..] {
+        assert!(
+            parquet == &outputs[0].2,
+            "{runner}'s Parquet differs from direct's"
+        );
+        assert_eq!(dead, &outputs[0].3, "{runner}");
+    }
+    let dead = &outputs[0].3;
+    assert_eq!(dead.lines().count(), 2, "{dead}");
+    assert!(
+        dead.contains("\"line\":138") && dead.contains("\"line\":403"),
+        "{dead}"
+    );
+
+    // The file's rows, in file order, through the connector's public source.
+    let want = expected();
+    assert!(want.len() >= 5);
+    let path = format!("{}-00000-of-00001.parquet", outputs[0].1);
+    let source = ParquetSource::<CategorySummary>::rows(&path, None).unwrap();
+    let mut reader = source.reader().unwrap();
+    let mut got = Vec::new();
+    while reader.read_batch(&mut got, usize::MAX).unwrap() {}
+    let got: Vec<CategorySummary> = got.into_iter().map(|wv| wv.value).collect();
+    assert_eq!(got, want);
+}
