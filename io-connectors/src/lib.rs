@@ -7,6 +7,7 @@
 //! - [`jsonl`]: JSON lines typed through serde.
 //! - [`parquet`]: Parquet as typed rows or Arrow batches.
 //! - [`records`]: parsing sources and their dead-letter output.
+//! - [`redis`]: a Redis sink and an enrichment lookup.
 //! - [`sink`]: sharded file sinks that publish atomically, per window and pane.
 #![deny(missing_docs)]
 
@@ -16,6 +17,7 @@ pub mod files;
 pub mod jsonl;
 pub mod parquet;
 pub mod records;
+pub mod redis;
 pub mod sink;
 pub mod text;
 

