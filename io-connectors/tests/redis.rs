@@ -133,7 +133,7 @@ fn lookup_enriches_with_a_per_bundle_cache() {
         .counter("Enrich/LookupRedis", "redis_cache_hits")
         .unwrap_or(0);
     assert_eq!(lookups + hits, 2000);
-    assert!(lookups < 2000 && lookups >= 25, "{lookups} lookups");
+    assert!((25..2000).contains(&lookups), "{lookups} lookups");
 }
 
 #[test]
