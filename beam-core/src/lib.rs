@@ -82,7 +82,9 @@ pub use transforms::roots::{Create, Impulse, Read};
 pub use transforms::test_stream::TestStream;
 pub use transforms::windowing::WindowInto;
 pub use trigger::{AccumulationMode, ClosingBehavior, OnTimeBehavior, Trigger};
-pub use unbounded::{BoundedOutOfOrderness, Poll, ReadUnbounded, UnboundedReader, UnboundedSource};
+pub use unbounded::{
+    BoundedOutOfOrderness, CheckpointMark, Poll, ReadUnbounded, UnboundedReader, UnboundedSource,
+};
 pub use window::{IntervalWindow, PaneInfo, PaneTiming, Window, WindowedValue, GLOBAL_WINDOW_MAX};
 pub use windowfn::{TimestampCombiner, WindowFn, WindowingStrategy};
 

@@ -48,9 +48,25 @@ pub trait UnboundedSource: Send + Sync + 'static {
         Self: Sized;
     /// Opens a reader.
     fn reader(&self) -> Result<Box<dyn UnboundedReader<Self::Output>>>;
+    /// Opens a reader that resumes where the reader whose
+    /// [`checkpoint_mark`](UnboundedReader::checkpoint_mark) was `mark` stopped.
+    /// Sources without resume positions refuse.
+    fn resume(&self, mark: &CheckpointMark) -> Result<Box<dyn UnboundedReader<Self::Output>>> {
+        let _ = mark;
+        Err(crate::error::BeamError::Runner(format!(
+            "source {} cannot resume from a checkpoint mark",
+            self.describe()
+        )))
+    }
     /// A short description for errors and graphs.
     fn describe(&self) -> String;
 }
+
+/// A reader's resume position, encoded by its source (for example the next offset
+/// of every Kafka partition it reads): what a consistent checkpoint stores for a
+/// source, handed back to [`UnboundedSource::resume`].
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CheckpointMark(pub Vec<u8>);
 
 /// Reads an unbounded source.
 pub trait UnboundedReader<T>: Send {
@@ -62,6 +78,11 @@ pub trait UnboundedReader<T>: Send {
     /// watermark back.
     fn is_idle(&self) -> bool {
         false
+    }
+    /// The position after the last element this reader handed out, if the source
+    /// can resume from one.
+    fn checkpoint_mark(&self) -> Option<CheckpointMark> {
+        None
     }
 }
 

@@ -5,6 +5,7 @@
 //! - [`text`]: line-oriented text files (plain, `.gz`, `.zst`).
 //! - [`csv`]: CSV rows typed through serde.
 //! - [`jsonl`]: JSON lines typed through serde.
+//! - [`kafka`]: a Kafka source (partitions, offsets, watermarks) and producer sink.
 //! - [`parquet`]: Parquet as typed rows or Arrow batches.
 //! - [`records`]: parsing sources and their dead-letter output.
 //! - [`redis`]: a Redis sink and an enrichment lookup.
@@ -15,6 +16,7 @@ pub mod csv;
 pub mod file_read;
 pub mod files;
 pub mod jsonl;
+pub mod kafka;
 pub mod parquet;
 pub mod records;
 pub mod redis;
