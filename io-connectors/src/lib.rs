@@ -2,6 +2,7 @@
 //! [`BoundedSource`](beam_core::BoundedSource) and
 //! [`UnboundedSource`](beam_core::UnboundedSource) APIs and ordinary transforms.
 //!
+//! - [`socket`]: lines from a TCP socket, with processing-time watermarks.
 //! - [`text`]: line-oriented text files (plain, `.gz`, `.zst`).
 //! - [`csv`]: CSV rows typed through serde.
 //! - [`jsonl`]: JSON lines typed through serde.
@@ -21,6 +22,7 @@ pub mod parquet;
 pub mod records;
 pub mod redis;
 pub mod sink;
+pub mod socket;
 pub mod text;
 
 pub use csv::{CsvFormat, CsvIO};

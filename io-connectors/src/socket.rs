@@ -1,0 +1,194 @@
+//! A TCP socket text source for demos, like Flink's `socketTextStream`: connects
+//! to `host:port` and emits each line (`\n` or `\r\n`) as it arrives, stamped with
+//! the wall-clock time it was read; the watermark is the wall clock
+//! (processing-time watermarks). The stream ends when the peer closes the
+//! connection. Try it with `nc -lk 9999` and a windowed word count.
+//!
+//! ```no_run
+//! # use runner_timely as _;
+//! use beam_core::{Pipeline, PipelineOptions};
+//! use io_connectors::socket::SocketTextIO;
+//! let p = Pipeline::new(PipelineOptions::default().with_runner("timely"));
+//! let lines = p.apply("Lines", SocketTextIO::read("127.0.0.1:9999")).unwrap();
+//! ```
+
+use beam_core::unbounded::Poll;
+use beam_core::{
+    BeamError, PBegin, PCollection, PTransform, ReadUnbounded, Result, Timestamp, UnboundedReader,
+    UnboundedSource, WindowedValue,
+};
+use std::io::{ErrorKind, Read};
+use std::net::TcpStream;
+
+/// Entry point: [`SocketTextIO::read`].
+pub struct SocketTextIO;
+
+impl SocketTextIO {
+    /// Reads lines from the TCP server at `address` (`host:port`).
+    pub fn read(address: &str) -> ReadSocketText {
+        ReadSocketText {
+            address: address.to_string(),
+        }
+    }
+}
+
+/// Reads a socket's lines; see [`SocketTextIO::read`].
+pub struct ReadSocketText {
+    address: String,
+}
+
+impl PTransform<PBegin> for ReadSocketText {
+    type Output = PCollection<String>;
+    fn expand(self, input: &PBegin) -> Result<PCollection<String>> {
+        input.pipeline().apply(
+            "ReadSocket",
+            ReadUnbounded::from(SocketTextSource {
+                address: self.address,
+            }),
+        )
+    }
+}
+
+/// The unbounded source of a socket's lines (one reader: a socket is one stream).
+#[derive(Clone, Debug)]
+pub struct SocketTextSource {
+    address: String,
+}
+
+impl UnboundedSource for SocketTextSource {
+    type Output = String;
+    fn split(&self, _desired: usize) -> Result<Vec<Self>> {
+        Ok(vec![self.clone()])
+    }
+    fn reader(&self) -> Result<Box<dyn UnboundedReader<String>>> {
+        let stream =
+            TcpStream::connect(&self.address).map_err(|e| BeamError::io(&self.address, e))?;
+        stream
+            .set_nonblocking(true)
+            .map_err(|e| BeamError::io(&self.address, e))?;
+        Ok(Box::new(SocketReader {
+            stream,
+            address: self.address.clone(),
+            pending: Vec::new(),
+            closed: false,
+        }))
+    }
+    fn describe(&self) -> String {
+        format!("socket {}", self.address)
+    }
+}
+
+struct SocketReader {
+    stream: TcpStream,
+    address: String,
+    /// Bytes of a line not yet complete.
+    pending: Vec<u8>,
+    closed: bool,
+}
+
+impl SocketReader {
+    fn emit(&mut self, line_end: usize, out: &mut Vec<WindowedValue<String>>) -> Result<()> {
+        let mut line: Vec<u8> = self.pending.drain(..line_end).collect();
+        if line.last() == Some(&b'\n') {
+            line.pop();
+        }
+        if line.last() == Some(&b'\r') {
+            line.pop();
+        }
+        let text = String::from_utf8(line).map_err(|e| {
+            BeamError::io(
+                &self.address,
+                std::io::Error::new(ErrorKind::InvalidData, format!("invalid UTF-8 line: {e}")),
+            )
+        })?;
+        out.push(WindowedValue::timestamped(text, Timestamp::wall_clock()));
+        Ok(())
+    }
+}
+
+impl UnboundedReader<String> for SocketReader {
+    fn poll(&mut self, out: &mut Vec<WindowedValue<String>>, max: usize) -> Result<Poll> {
+        let start = out.len();
+        let mut buf = [0u8; 64 * 1024];
+        loop {
+            while out.len() - start < max {
+                match self.pending.iter().position(|&b| b == b'\n') {
+                    Some(i) => self.emit(i + 1, out)?,
+                    None => break,
+                }
+            }
+            if out.len() - start >= max {
+                return Ok(Poll::Ready);
+            }
+            if self.closed {
+                if !self.pending.is_empty() {
+                    let n = self.pending.len();
+                    self.emit(n, out)?;
+                }
+                return Ok(Poll::Finished);
+            }
+            match self.stream.read(&mut buf) {
+                Ok(0) => self.closed = true,
+                Ok(n) => self.pending.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    return Ok(Poll::Pending(std::time::Duration::from_millis(10)));
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(BeamError::io(&self.address, e)),
+            }
+        }
+    }
+    fn watermark(&self) -> Timestamp {
+        if self.closed && self.pending.is_empty() {
+            return Timestamp::MAX;
+        }
+        // Processing-time watermark: lines are stamped when read, so none read
+        // later can be earlier than now.
+        Timestamp::wall_clock()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn reads_lines_as_they_arrive_until_the_peer_closes() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let server = std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            conn.write_all(b"hello world\r\nsec").unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            conn.write_all(b"ond line\nlast without newline").unwrap();
+        });
+        let source = SocketTextSource { address: addr };
+        let mut reader = source.reader().unwrap();
+        let before = Timestamp::wall_clock();
+        let mut out = Vec::new();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while reader.poll(&mut out, 100).unwrap() != Poll::Finished {
+            assert!(std::time::Instant::now() < deadline);
+            assert!(reader.watermark() >= before);
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        server.join().unwrap();
+        let lines: Vec<&str> = out.iter().map(|wv| wv.value.as_str()).collect();
+        assert_eq!(
+            lines,
+            ["hello world", "second line", "last without newline"]
+        );
+        assert!(out.iter().all(|wv| wv.timestamp >= before));
+        assert_eq!(reader.watermark(), Timestamp::MAX);
+    }
+
+    #[test]
+    fn a_refused_connection_names_the_address() {
+        let source = SocketTextSource {
+            address: "127.0.0.1:1".into(),
+        };
+        let err = source.reader().err().unwrap().to_string();
+        assert!(err.contains("127.0.0.1:1"), "{err}");
+    }
+}
