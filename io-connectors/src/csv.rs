@@ -118,7 +118,7 @@ impl<T> CsvFormat<T> {
             .flexible(true)
             .delimiter(self.delimiter)
             .quote(self.quote)
-            .buffer_capacity(256 * 1024);
+            .buffer_capacity(64 * 1024);
         b
     }
 }
@@ -148,10 +148,13 @@ impl<T: Element> WriteFiles<T, CsvFormat<T>> {
     }
 }
 
-/// A reader's input, keeping the bytes the CSV parser has consumed but not yet
-/// released, so a malformed record can be handed on exactly as read.
+/// A reader's input. For compressed files (which cannot be re-read at an offset)
+/// it keeps the bytes the parser consumed but has not released, so a malformed
+/// record can be handed on exactly as read; uncompressed files are re-read at
+/// the record's offset instead, only when a record is malformed.
 struct Capture {
     inner: Box<dyn BufRead + Send>,
+    enabled: bool,
     bytes: Vec<u8>,
     /// Stream offset of `bytes[0]`.
     offset: u64,
@@ -160,53 +163,50 @@ struct Capture {
 impl Read for Capture {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.bytes.extend_from_slice(&buf[..n]);
+        if self.enabled {
+            self.bytes.extend_from_slice(&buf[..n]);
+        }
         Ok(n)
     }
 }
 
 impl Capture {
-    /// Where the record the parser reports at `from` really starts: the parser
-    /// places a record that follows a `\r\n` ending at its `\n`. Returns the
-    /// line-ending bytes and the line feeds before the record.
-    fn leading_line_ends(&self, from: u64, to: u64) -> (u64, u64) {
-        let (mut skipped, mut feeds) = (0, 0);
-        for &b in self.range(from, to) {
-            match b {
-                b'\n' => feeds += 1,
-                b'\r' => {}
-                _ => break,
-            }
-            skipped += 1;
-        }
-        (skipped, feeds)
-    }
     fn range(&self, from: u64, to: u64) -> &[u8] {
         let a = (from.saturating_sub(self.offset) as usize).min(self.bytes.len());
         let b = (to.saturating_sub(self.offset) as usize).clamp(a, self.bytes.len());
         &self.bytes[a..b]
     }
-    /// The record in the bytes `[from, to)` of the stream, without its line ending.
-    fn record(&self, from: u64, to: u64) -> Vec<u8> {
-        let mut raw = self.range(from, to);
-        while let [rest @ .., b'\r' | b'\n'] = raw {
-            raw = rest;
-        }
-        raw.to_vec()
-    }
     /// Forgets bytes before `upto` once enough have accumulated.
     fn release(&mut self, upto: u64) {
         let n = upto.saturating_sub(self.offset) as usize;
-        if n > 1 << 20 {
+        if self.enabled && n > 1 << 20 {
             self.bytes.drain(..n.min(self.bytes.len()));
             self.offset += n as u64;
         }
     }
 }
 
+/// Where a record the parser reports at a position really starts: the parser
+/// places a record that follows a `\r\n` ending at its `\n`. Returns the
+/// line-ending bytes and the line feeds before the record in `bytes`.
+fn leading_line_ends(bytes: &[u8]) -> (u64, u64) {
+    let (mut skipped, mut feeds) = (0, 0);
+    for &b in bytes {
+        match b {
+            b'\n' => feeds += 1,
+            b'\r' => {}
+            _ => break,
+        }
+        skipped += 1;
+    }
+    (skipped, feeds)
+}
+
 struct CsvReader<T> {
     csv: csv::Reader<Capture>,
-    headers: Option<csv::ByteRecord>,
+    /// The file, opened to re-read malformed records and split boundaries.
+    file: Option<std::fs::File>,
+    headers: Option<csv::StringRecord>,
     /// The range starts at the file's header row, which is not a record.
     skip_header: bool,
     record: csv::ByteRecord,
@@ -251,6 +251,40 @@ fn csv_err(range: &FileRange, e: csv::Error) -> BeamError {
     )
 }
 
+impl<T> CsvReader<T> {
+    /// The stream bytes `[from, to)`: captured, or re-read from the file.
+    fn bytes(&mut self, from: u64, to: u64) -> Result<Vec<u8>> {
+        if self.csv.get_ref().enabled {
+            return Ok(self.csv.get_ref().range(from, to).to_vec());
+        }
+        use std::os::unix::fs::FileExt;
+        let file = match &mut self.file {
+            Some(f) => f,
+            None => self.file.insert(
+                std::fs::File::open(self.range.path.as_ref()).map_err(|e| self.range.err(e))?,
+            ),
+        };
+        let mut buf = vec![0u8; to.saturating_sub(from) as usize];
+        file.read_exact_at(&mut buf, self.base + from)
+            .map_err(|e| self.range.err(e))?;
+        Ok(buf)
+    }
+
+    /// Whether the record the parser reports at stream position `pos` starts
+    /// inside this range (it really starts after any line endings at `pos`).
+    fn owns(&mut self, pos: u64) -> Result<bool> {
+        let at = self.base + pos;
+        if !self.range.compression.is_splittable() || at + 1 < self.range.end {
+            return Ok(true);
+        }
+        if at >= self.range.end {
+            return Ok(false);
+        }
+        let first = self.bytes(pos, pos + 1)?;
+        Ok(!matches!(first.first(), Some(b'\r' | b'\n')))
+    }
+}
+
 impl<T: Element + DeserializeOwned> RecordReader<T> for CsvReader<T> {
     fn next_record(&mut self) -> Result<Option<std::result::Result<T, DeadLetter>>> {
         loop {
@@ -267,9 +301,7 @@ impl<T: Element + DeserializeOwned> RecordReader<T> for CsvReader<T> {
                 .cloned()
                 .unwrap_or_else(csv::Position::new);
             let next = self.csv.position().byte();
-            let (skipped, feeds) = self.csv.get_ref().leading_line_ends(pos.byte(), next);
-            let start = pos.byte() + skipped;
-            if !self.range.owns(self.base + start) {
+            if !self.owns(pos.byte())? {
                 return Ok(None);
             }
             if std::mem::take(&mut self.skip_header) {
@@ -282,19 +314,38 @@ impl<T: Element + DeserializeOwned> RecordReader<T> for CsvReader<T> {
                     self.record.len()
                 )),
                 headers => {
-                    self.record
-                        .deserialize::<T>(headers.as_ref())
-                        .map_err(|e| match e.kind() {
-                            // Its position counts from the split's start: the location says where.
-                            csv::ErrorKind::Deserialize { err, .. } => err.to_string(),
-                            _ => e.to_string(),
-                        })
+                    // Validated as UTF-8 once per record (not per field), moving
+                    // the record's buffers rather than copying them.
+                    match csv::StringRecord::from_byte_record(std::mem::take(&mut self.record)) {
+                        Ok(text) => {
+                            let parsed = text.deserialize::<T>(headers.as_ref()).map_err(|e| {
+                                match e.kind() {
+                                    // Its position counts from the split's start: the location says where.
+                                    csv::ErrorKind::Deserialize { err, .. } => err.to_string(),
+                                    _ => e.to_string(),
+                                }
+                            });
+                            self.record = text.into_byte_record();
+                            parsed
+                        }
+                        Err(e) => {
+                            let msg = format!("invalid UTF-8: {}", e.utf8_error());
+                            self.record = e.into_byte_record();
+                            Err(msg)
+                        }
+                    }
                 }
             };
             let out = match parsed {
                 Ok(v) => Ok(v),
                 Err(error) => {
-                    let raw = self.csv.get_ref().record(start, next);
+                    let bytes = self.bytes(pos.byte(), next)?;
+                    let (skipped, feeds) = leading_line_ends(&bytes);
+                    let mut raw = &bytes[skipped as usize..];
+                    while let [rest @ .., b'\r' | b'\n'] = raw {
+                        raw = rest;
+                    }
+                    let raw = raw.to_vec();
                     Err(DeadLetter {
                         raw,
                         location: RecordLocation::File {
@@ -316,18 +367,29 @@ impl<T: Element + DeserializeOwned> FileFormat for CsvFormat<T> {
     fn open_range(&self, range: &FileRange) -> Result<Box<dyn RecordReader<T>>> {
         let builder = self.reader_builder();
         let headers = if self.has_header {
-            Some(read_header(&builder, range)?)
+            let h = read_header(&builder, range)?;
+            Some(csv::StringRecord::from_byte_record(h).map_err(|e| {
+                BeamError::io(
+                    range.path.display().to_string(),
+                    std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!("the CSV header row is not UTF-8: {}", e.utf8_error()),
+                    ),
+                )
+            })?)
         } else {
             None
         };
         let (input, base) = range.open_at_line()?;
         let capture = Capture {
             inner: input,
+            enabled: !range.compression.is_splittable(),
             bytes: Vec::new(),
             offset: 0,
         };
         Ok(Box::new(CsvReader {
             csv: builder.from_reader(capture),
+            file: None,
             skip_header: headers.is_some() && base == 0,
             headers,
             record: csv::ByteRecord::new(),
@@ -420,6 +482,26 @@ mod tests {
             assert_eq!(good, want_good, "split at {desired}");
             assert_eq!(bad, want_bad, "split at {desired}");
         }
+    }
+
+    #[test]
+    fn compressed_files_hand_on_malformed_records_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rows.csv.gz");
+        let text = "k,v\r\na,1\r\nb,two\r\nc,3\n\"d\nd\",x\n";
+        let mut enc = flate2::write::GzEncoder::new(
+            std::fs::File::create(&path).unwrap(),
+            flate2::Compression::fast(),
+        );
+        std::io::Write::write_all(&mut enc, text.as_bytes()).unwrap();
+        enc.finish().unwrap();
+        let source = FileSource::new(path.to_str().unwrap(), CsvFormat::<Row>::new()).unwrap();
+        let (good, bad) = read(&source, 1);
+        assert_eq!(good.len(), 2);
+        assert_eq!(
+            bad,
+            vec![(b"b,two".to_vec(), 3), (b"\"d\nd\",x".to_vec(), 5)]
+        );
     }
 
     #[test]

@@ -16,6 +16,7 @@
 
 use crate::files::Compression;
 use beam_core::side_input::IterableView;
+use beam_core::FinishBundleContext;
 use beam_core::{
     BeamError, DoFn, Element, GroupByKey, Impulse, PCollection, PCollectionView, PTransform, ParDo,
     ProcessContext, Result, Timestamp, UserError, UserResult, View, Window, WindowFn,
@@ -45,6 +46,7 @@ pub struct WriteFiles<T, F> {
     prefix: String,
     suffix: String,
     num_shards: usize,
+    runner_sharding: bool,
     format: F,
     order: Option<OrderFn<T>>,
 }
@@ -56,6 +58,7 @@ impl<T: Element, F: ShardFormat<T>> WriteFiles<T, F> {
             prefix: prefix.to_string(),
             suffix: String::new(),
             num_shards: 0,
+            runner_sharding: false,
             format,
             order: None,
         }
@@ -64,6 +67,16 @@ impl<T: Element, F: ShardFormat<T>> WriteFiles<T, F> {
     /// shards is the pipeline's `--parallelism`, or the number of cores.
     pub fn with_num_shards(mut self, n: usize) -> Self {
         self.num_shards = n;
+        self
+    }
+    /// Writes each bundle the runner hands the sink (up to 100 000 records per
+    /// file) as it comes, with no shuffle: the fastest way to write bounded data,
+    /// as Beam's WriteFiles does without a fixed shard count. The number of files
+    /// and which records share a file depend on the runner's bundling (their
+    /// contents do not); the set is still published atomically. Global-window
+    /// bounded input only (windowed input is written per window and pane).
+    pub fn with_runner_determined_sharding(mut self) -> Self {
+        self.runner_sharding = true;
         self
     }
     /// Appends `suffix` (for example `.csv` or `.jsonl.gz`) to every file name.
@@ -110,11 +123,12 @@ struct AssignShard<T> {
 
 impl<T: Element> DoFn for AssignShard<T> {
     type In = T;
-    type Out = (u64, T);
-    fn process(&mut self, v: &T, ctx: &mut ProcessContext<'_, (u64, T)>) -> UserResult {
+    type Out = (u64, (u64, T));
+    fn process(&mut self, v: &T, ctx: &mut ProcessContext<'_, (u64, (u64, T))>) -> UserResult {
         self.buf.clear();
         beam_core::coder::encode(v, &mut self.buf).map_err(UserError::msg)?;
-        ctx.output((stable_hash(&self.buf) % self.shards, v.clone()));
+        let hash = stable_hash(&self.buf);
+        ctx.output((hash % self.shards, (hash, v.clone())));
         Ok(())
     }
 }
@@ -127,24 +141,29 @@ struct Shared<T, F> {
     num_shards: u64,
 }
 
-fn sorted<'a, T: Element>(records: &'a [T], order: &Option<OrderFn<T>>) -> Vec<&'a T> {
-    let mut refs: Vec<&T> = records.iter().collect();
+/// A shard's records in the configured order, or else by the stable hash of
+/// their encoding (ties, which are rare, by the encoding itself): deterministic
+/// whatever order the grouping delivered them in.
+fn sorted<'a, T: Element>(records: &'a [(u64, T)], order: &Option<OrderFn<T>>) -> Vec<&'a T> {
     match order {
-        Some(cmp) => refs.sort_by(|a, b| cmp(a, b)),
+        Some(cmp) => {
+            let mut refs: Vec<&T> = records.iter().map(|(_, r)| r).collect();
+            refs.sort_by(|a, b| cmp(a, b));
+            refs
+        }
         None => {
-            let mut keyed: Vec<(Vec<u8>, &T)> = refs
-                .into_iter()
-                .map(|r| {
-                    let mut b = Vec::new();
-                    let _ = beam_core::coder::encode(r, &mut b);
-                    (b, r)
+            let mut refs: Vec<&(u64, T)> = records.iter().collect();
+            refs.sort_by(|a, b| {
+                a.0.cmp(&b.0).then_with(|| {
+                    let (mut x, mut y) = (Vec::new(), Vec::new());
+                    let _ = beam_core::coder::encode(&a.1, &mut x);
+                    let _ = beam_core::coder::encode(&b.1, &mut y);
+                    x.cmp(&y)
                 })
-                .collect();
-            keyed.sort_by(|a, b| a.0.cmp(&b.0));
-            return keyed.into_iter().map(|(_, r)| r).collect();
+            });
+            refs.into_iter().map(|(_, r)| r).collect()
         }
     }
-    refs
 }
 
 fn io_fail(path: &Path, e: impl std::fmt::Display) -> UserError {
@@ -202,9 +221,13 @@ impl<T, F> Clone for WriteShard<T, F> {
 }
 
 impl<T: Element, F: ShardFormat<T>> DoFn for WriteShard<T, F> {
-    type In = (u64, Vec<T>);
+    type In = (u64, Vec<(u64, T)>);
     type Out = u64;
-    fn process(&mut self, shard: &(u64, Vec<T>), ctx: &mut ProcessContext<'_, u64>) -> UserResult {
+    fn process(
+        &mut self,
+        shard: &(u64, Vec<(u64, T)>),
+        ctx: &mut ProcessContext<'_, u64>,
+    ) -> UserResult {
         let s = &self.shared;
         std::fs::create_dir_all(self.temp_dir.as_ref()).map_err(|e| io_fail(&self.temp_dir, e))?;
         let path = self.temp_dir.join(format!("shard-{}", shard.0));
@@ -273,6 +296,112 @@ impl<T: Element, F: ShardFormat<T>> DoFn for Finalize<T, F> {
     }
 }
 
+/// Records per file when writing runner-determined shards.
+const RECORDS_PER_BUNDLE_FILE: usize = 100_000;
+
+static BUNDLE_FILES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+struct WriteBundles<T, F> {
+    shared: Arc<Shared<T, F>>,
+    temp_dir: Arc<PathBuf>,
+    buffer: Vec<T>,
+}
+
+impl<T, F> Clone for WriteBundles<T, F> {
+    fn clone(&self) -> Self {
+        WriteBundles {
+            shared: self.shared.clone(),
+            temp_dir: self.temp_dir.clone(),
+            buffer: Vec::new(),
+        }
+    }
+}
+
+impl<T: Element, F: ShardFormat<T>> WriteBundles<T, F> {
+    /// Writes the buffered records to a new temporary file and returns its name.
+    fn flush(&mut self) -> UserResult<Option<String>> {
+        if self.buffer.is_empty() {
+            return Ok(None);
+        }
+        std::fs::create_dir_all(self.temp_dir.as_ref()).map_err(|e| io_fail(&self.temp_dir, e))?;
+        let n = BUNDLE_FILES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("bundle-{}-{n:012}", std::process::id());
+        let path = self.temp_dir.join(&name);
+        let s = &self.shared;
+        let final_name = format!("{}{}", s.prefix, s.suffix);
+        let refs: Vec<&T> = self.buffer.iter().collect();
+        write_file(&s.format, &path, Path::new(&final_name), &refs)?;
+        self.buffer.clear();
+        Ok(Some(name))
+    }
+}
+
+impl<T: Element, F: ShardFormat<T>> DoFn for WriteBundles<T, F> {
+    type In = T;
+    type Out = String;
+    fn process(&mut self, v: &T, ctx: &mut ProcessContext<'_, String>) -> UserResult {
+        self.buffer.push(v.clone());
+        if self.buffer.len() >= RECORDS_PER_BUNDLE_FILE {
+            if let Some(name) = self.flush()? {
+                ctx.output(name);
+            }
+        }
+        Ok(())
+    }
+    fn finish_bundle(&mut self, ctx: &mut FinishBundleContext<'_, String>) -> UserResult {
+        if let Some(name) = self.flush()? {
+            ctx.output(name, Timestamp::MIN, Window::Global);
+        }
+        Ok(())
+    }
+}
+
+struct FinalizeBundles<T, F> {
+    shared: Arc<Shared<T, F>>,
+    written: PCollectionView<IterableView<String>>,
+    temp_dir: Arc<PathBuf>,
+}
+
+impl<T, F> Clone for FinalizeBundles<T, F> {
+    fn clone(&self) -> Self {
+        FinalizeBundles {
+            shared: self.shared.clone(),
+            written: self.written.clone(),
+            temp_dir: self.temp_dir.clone(),
+        }
+    }
+}
+
+impl<T: Element, F: ShardFormat<T>> DoFn for FinalizeBundles<T, F> {
+    type In = ();
+    type Out = String;
+    fn process(&mut self, _: &(), ctx: &mut ProcessContext<'_, String>) -> UserResult {
+        let s = &self.shared;
+        let mut written: Vec<String> = ctx.side_input(&self.written)?.to_vec();
+        written.sort();
+        std::fs::create_dir_all(self.temp_dir.as_ref()).map_err(|e| io_fail(&self.temp_dir, e))?;
+        if written.is_empty() {
+            // No records: one empty file, so readers of the pattern find the output.
+            let final_name = shard_name(&s.prefix, 0, 1, &s.suffix);
+            write_file(
+                &s.format,
+                &self.temp_dir.join("empty"),
+                Path::new(&final_name),
+                &[],
+            )?;
+            written.push("empty".to_string());
+        }
+        let count = written.len();
+        for (i, name) in written.iter().enumerate() {
+            let dest = PathBuf::from(shard_name(&s.prefix, i, count, &s.suffix));
+            std::fs::rename(self.temp_dir.join(name), &dest).map_err(|e| io_fail(&dest, e))?;
+            ctx.output(dest.display().to_string());
+        }
+        std::fs::remove_dir_all(self.temp_dir.as_ref()).map_err(|e| io_fail(&self.temp_dir, e))?;
+        Ok(())
+    }
+}
+
 /// RFC 3339 (UTC, microseconds) for timestamps from 1970 to 9999, else the raw microseconds.
 fn window_bound(t: Timestamp) -> String {
     let micros = t.as_micros();
@@ -308,11 +437,11 @@ impl<T, F> Clone for WriteWindowedShard<T, F> {
 }
 
 impl<T: Element, F: ShardFormat<T>> DoFn for WriteWindowedShard<T, F> {
-    type In = (u64, Vec<T>);
+    type In = (u64, Vec<(u64, T)>);
     type Out = String;
     fn process(
         &mut self,
-        shard: &(u64, Vec<T>),
+        shard: &(u64, Vec<(u64, T)>),
         ctx: &mut ProcessContext<'_, String>,
     ) -> UserResult {
         let s = &self.shared;
@@ -368,6 +497,31 @@ impl<T: Element, F: ShardFormat<T>> PTransform<PCollection<T>> for WriteFiles<T,
             suffix: self.suffix,
             num_shards,
         });
+        let global_bounded = input.is_bounded() && input.windowing().window_fn == WindowFn::Global;
+        let unique = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let temp_dir = Arc::new(dir.join(format!(".temp-beam-{}-{unique}", std::process::id())));
+        if self.runner_sharding && global_bounded {
+            let written = input.apply(
+                "WriteBundles",
+                ParDo::of(WriteBundles {
+                    shared: shared.clone(),
+                    temp_dir: temp_dir.clone(),
+                    buffer: Vec::new(),
+                }),
+            )?;
+            let view = written.apply("WrittenFiles", View::as_iterable())?;
+            return p.apply("Impulse", Impulse)?.apply(
+                "Finalize",
+                ParDo::of(FinalizeBundles {
+                    shared,
+                    written: view.clone(),
+                    temp_dir,
+                })
+                .with_side_input(&view),
+            );
+        }
         let sharded = input
             .apply(
                 "AssignShard",
@@ -378,17 +532,12 @@ impl<T: Element, F: ShardFormat<T>> PTransform<PCollection<T>> for WriteFiles<T,
                 }),
             )?
             .apply("GroupByShard", GroupByKey::new())?;
-        let global_bounded = input.is_bounded() && input.windowing().window_fn == WindowFn::Global;
         if !global_bounded {
             return sharded.apply(
                 "WriteWindowedShards",
                 ParDo::of(WriteWindowedShard { shared }),
             );
         }
-        let unique = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let temp_dir = Arc::new(dir.join(format!(".temp-beam-{}-{unique}", std::process::id())));
         let written = sharded.apply(
             "WriteTempShards",
             ParDo::of(WriteShard {
