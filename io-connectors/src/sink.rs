@@ -6,21 +6,24 @@
 //! `PREFIX-SSSSS-of-NNNNN[SUFFIX]`, and a suffix ending in `.gz` or `.zst`
 //! compresses text formats.
 //!
-//! - Bounded input in the global window: every shard is written under a temporary
-//!   directory and the whole set is renamed into place only after all shards were
-//!   written, so a failed run leaves no partial output.
-//! - Windowed (or unbounded) input: one file set per window and pane,
-//!   `PREFIX-START-END-pane-I[-last]-SSSSS-of-NNNNN[SUFFIX]` (window bounds in
-//!   RFC 3339, UTC); each file is written to a temporary name and renamed when
-//!   complete, and only shards that received elements are written.
+//! - By default the input is written as one file set, in the global window:
+//!   every shard is written under a temporary directory and the whole set is
+//!   renamed into place only after all shards were written, so a failed run
+//!   leaves no partial output.
+//! - [`WriteFiles::with_windowed_writes`] writes one file set per window and
+//!   pane, `PREFIX-START-END-pane-I[-last]-SSSSS-of-NNNNN[SUFFIX]` (window bounds
+//!   in RFC 3339, UTC). Bounded input publishes all of them atomically at the
+//!   end, as above; unbounded input (which needs windowed writes) writes each
+//!   file to a temporary name and renames it as its pane fires, writing only
+//!   shards that received elements.
 
 use crate::files::Compression;
 use beam_core::side_input::IterableView;
-use beam_core::FinishBundleContext;
 use beam_core::{
     BeamError, DoFn, Element, GroupByKey, Impulse, PCollection, PCollectionView, PTransform, ParDo,
     ProcessContext, Result, Timestamp, UserError, UserResult, View, Window, WindowFn,
 };
+use beam_core::{FinishBundleContext, WindowInto};
 use std::cmp::Ordering;
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -47,6 +50,7 @@ pub struct WriteFiles<T, F> {
     suffix: String,
     num_shards: usize,
     runner_sharding: bool,
+    windowed: bool,
     format: F,
     order: Option<OrderFn<T>>,
 }
@@ -59,6 +63,7 @@ impl<T: Element, F: ShardFormat<T>> WriteFiles<T, F> {
             suffix: String::new(),
             num_shards: 0,
             runner_sharding: false,
+            windowed: false,
             format,
             order: None,
         }
@@ -77,6 +82,11 @@ impl<T: Element, F: ShardFormat<T>> WriteFiles<T, F> {
     /// bounded input only (windowed input is written per window and pane).
     pub fn with_runner_determined_sharding(mut self) -> Self {
         self.runner_sharding = true;
+        self
+    }
+    /// Writes one file set per window and pane (required for unbounded input).
+    pub fn with_windowed_writes(mut self) -> Self {
+        self.windowed = true;
         self
     }
     /// Appends `suffix` (for example `.csv` or `.jsonl.gz`) to every file name.
@@ -114,21 +124,31 @@ pub(crate) fn stable_hash(bytes: &[u8]) -> u64 {
     h
 }
 
+/// A shard of a file set: the set's prefix (`None` for the sink's own prefix,
+/// else a window and pane's) and the shard index.
+type ShardKey = (Option<String>, u64);
+
 #[derive(Clone)]
 struct AssignShard<T> {
     shards: u64,
+    /// Key by window and pane (`with_windowed_writes`), else by shard alone.
+    prefix: Option<Arc<str>>,
     buf: Vec<u8>,
     _t: std::marker::PhantomData<fn() -> T>,
 }
 
 impl<T: Element> DoFn for AssignShard<T> {
     type In = T;
-    type Out = (u64, (u64, T));
-    fn process(&mut self, v: &T, ctx: &mut ProcessContext<'_, (u64, (u64, T))>) -> UserResult {
+    type Out = (ShardKey, (u64, T));
+    fn process(&mut self, v: &T, ctx: &mut ProcessContext<'_, (ShardKey, (u64, T))>) -> UserResult {
         self.buf.clear();
         beam_core::coder::encode(v, &mut self.buf).map_err(UserError::msg)?;
         let hash = stable_hash(&self.buf);
-        ctx.output((hash % self.shards, (hash, v.clone())));
+        let set = self.prefix.as_ref().map(|base| {
+            let pane = ctx.pane();
+            window_pane_prefix(base, ctx.window(), pane.index, pane.is_last)
+        });
+        ctx.output(((set, hash % self.shards), (hash, v.clone())));
         Ok(())
     }
 }
@@ -220,20 +240,27 @@ impl<T, F> Clone for WriteShard<T, F> {
     }
 }
 
+/// The temporary name of a shard of a file set.
+fn temp_name(set: &str, shard: u64) -> String {
+    format!("{:016x}-{shard}", stable_hash(set.as_bytes()))
+}
+
 impl<T: Element, F: ShardFormat<T>> DoFn for WriteShard<T, F> {
-    type In = (u64, Vec<(u64, T)>);
-    type Out = u64;
+    type In = (ShardKey, Vec<(u64, T)>);
+    type Out = ShardKey;
     fn process(
         &mut self,
-        shard: &(u64, Vec<(u64, T)>),
-        ctx: &mut ProcessContext<'_, u64>,
+        shard: &(ShardKey, Vec<(u64, T)>),
+        ctx: &mut ProcessContext<'_, ShardKey>,
     ) -> UserResult {
         let s = &self.shared;
+        let ((set, index), records) = shard;
+        let set_prefix = set.as_deref().unwrap_or(&s.prefix);
         std::fs::create_dir_all(self.temp_dir.as_ref()).map_err(|e| io_fail(&self.temp_dir, e))?;
-        let path = self.temp_dir.join(format!("shard-{}", shard.0));
+        let path = self.temp_dir.join(temp_name(set_prefix, *index));
         let final_name = shard_name(
-            &s.prefix,
-            shard.0 as usize,
+            set_prefix,
+            *index as usize,
             s.num_shards as usize,
             &s.suffix,
         );
@@ -241,17 +268,19 @@ impl<T: Element, F: ShardFormat<T>> DoFn for WriteShard<T, F> {
             &s.format,
             &path,
             Path::new(&final_name),
-            &sorted(&shard.1, &s.order),
+            &sorted(records, &s.order),
         )?;
-        ctx.output(shard.0);
+        ctx.output(shard.0.clone());
         Ok(())
     }
 }
 
 struct Finalize<T, F> {
     shared: Arc<Shared<T, F>>,
-    written: PCollectionView<IterableView<u64>>,
+    written: PCollectionView<IterableView<ShardKey>>,
     temp_dir: Arc<PathBuf>,
+    /// Whether the sink's own file set is written even when empty.
+    always_base_set: bool,
 }
 
 impl<T, F> Clone for Finalize<T, F> {
@@ -260,6 +289,7 @@ impl<T, F> Clone for Finalize<T, F> {
             shared: self.shared.clone(),
             written: self.written.clone(),
             temp_dir: self.temp_dir.clone(),
+            always_base_set: self.always_base_set,
         }
     }
 }
@@ -269,27 +299,33 @@ impl<T: Element, F: ShardFormat<T>> DoFn for Finalize<T, F> {
     type Out = String;
     fn process(&mut self, _: &(), ctx: &mut ProcessContext<'_, String>) -> UserResult {
         let s = &self.shared;
-        let written: std::collections::HashSet<u64> =
-            ctx.side_input(&self.written)?.iter().copied().collect();
+        let mut sets: std::collections::BTreeMap<Option<String>, std::collections::HashSet<u64>> =
+            Default::default();
+        for (set, shard) in ctx.side_input(&self.written)?.iter() {
+            sets.entry(set.clone()).or_default().insert(*shard);
+        }
+        if self.always_base_set {
+            sets.entry(None).or_default();
+        }
         std::fs::create_dir_all(self.temp_dir.as_ref()).map_err(|e| io_fail(&self.temp_dir, e))?;
-        for i in 0..s.num_shards {
-            if !written.contains(&i) {
-                let temp = self.temp_dir.join(format!("shard-{i}"));
-                let final_name =
-                    shard_name(&s.prefix, i as usize, s.num_shards as usize, &s.suffix);
+        let n = s.num_shards;
+        // Empty shards first, so every set is complete before any is renamed.
+        for (set, written) in &sets {
+            let set_prefix = set.as_deref().unwrap_or(&s.prefix);
+            for i in (0..n).filter(|i| !written.contains(i)) {
+                let temp = self.temp_dir.join(temp_name(set_prefix, i));
+                let final_name = shard_name(set_prefix, i as usize, n as usize, &s.suffix);
                 write_file(&s.format, &temp, Path::new(&final_name), &[])?;
             }
         }
-        for i in 0..s.num_shards {
-            let temp = self.temp_dir.join(format!("shard-{i}"));
-            let dest = PathBuf::from(shard_name(
-                &s.prefix,
-                i as usize,
-                s.num_shards as usize,
-                &s.suffix,
-            ));
-            std::fs::rename(&temp, &dest).map_err(|e| io_fail(&dest, e))?;
-            ctx.output(dest.display().to_string());
+        for set in sets.keys() {
+            let set_prefix = set.as_deref().unwrap_or(&s.prefix);
+            for i in 0..n {
+                let temp = self.temp_dir.join(temp_name(set_prefix, i));
+                let dest = PathBuf::from(shard_name(set_prefix, i as usize, n as usize, &s.suffix));
+                std::fs::rename(&temp, &dest).map_err(|e| io_fail(&dest, e))?;
+                ctx.output(dest.display().to_string());
+            }
         }
         std::fs::remove_dir_all(self.temp_dir.as_ref()).map_err(|e| io_fail(&self.temp_dir, e))?;
         Ok(())
@@ -437,19 +473,19 @@ impl<T, F> Clone for WriteWindowedShard<T, F> {
 }
 
 impl<T: Element, F: ShardFormat<T>> DoFn for WriteWindowedShard<T, F> {
-    type In = (u64, Vec<(u64, T)>);
+    type In = (ShardKey, Vec<(u64, T)>);
     type Out = String;
     fn process(
         &mut self,
-        shard: &(u64, Vec<(u64, T)>),
+        shard: &(ShardKey, Vec<(u64, T)>),
         ctx: &mut ProcessContext<'_, String>,
     ) -> UserResult {
         let s = &self.shared;
-        let pane = *ctx.pane();
-        let prefix = window_pane_prefix(&s.prefix, ctx.window(), pane.index, pane.is_last);
+        let ((set, index), records) = shard;
+        let set_prefix = set.as_deref().unwrap_or(&s.prefix);
         let dest = PathBuf::from(shard_name(
-            &prefix,
-            shard.0 as usize,
+            set_prefix,
+            *index as usize,
             s.num_shards as usize,
             &s.suffix,
         ));
@@ -457,7 +493,7 @@ impl<T: Element, F: ShardFormat<T>> DoFn for WriteWindowedShard<T, F> {
             .file_name()
             .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
         let temp = dest.with_file_name(format!(".{file_name}.tmp-{}", std::process::id()));
-        write_file(&s.format, &temp, &dest, &sorted(&shard.1, &s.order))?;
+        write_file(&s.format, &temp, &dest, &sorted(records, &s.order))?;
         std::fs::rename(&temp, &dest).map_err(|e| io_fail(&dest, e))?;
         ctx.output(dest.display().to_string());
         Ok(())
@@ -497,48 +533,63 @@ impl<T: Element, F: ShardFormat<T>> PTransform<PCollection<T>> for WriteFiles<T,
             suffix: self.suffix,
             num_shards,
         });
-        let global_bounded = input.is_bounded() && input.windowing().window_fn == WindowFn::Global;
+        if !input.is_bounded() && !self.windowed {
+            return Err(BeamError::construction(
+                p.current_scope(),
+                "an unbounded PCollection is written one file set per window and pane: use with_windowed_writes()",
+            ));
+        }
         let unique = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
         let temp_dir = Arc::new(dir.join(format!(".temp-beam-{}-{unique}", std::process::id())));
-        if self.runner_sharding && global_bounded {
-            let written = input.apply(
-                "WriteBundles",
-                ParDo::of(WriteBundles {
-                    shared: shared.clone(),
-                    temp_dir: temp_dir.clone(),
-                    buffer: Vec::new(),
-                }),
-            )?;
-            let view = written.apply("WrittenFiles", View::as_iterable())?;
-            return p.apply("Impulse", Impulse)?.apply(
-                "Finalize",
-                ParDo::of(FinalizeBundles {
-                    shared,
-                    written: view.clone(),
-                    temp_dir,
-                })
-                .with_side_input(&view),
-            );
+        let assign = |windowed: bool| {
+            ParDo::of(AssignShard::<T> {
+                shards: num_shards,
+                prefix: windowed.then(|| Arc::from(shared.prefix.as_str())),
+                buf: Vec::new(),
+                _t: std::marker::PhantomData,
+            })
+        };
+        if !input.is_bounded() {
+            // Unbounded: each pane's shards are written as the pane fires.
+            return input
+                .apply("AssignShard", assign(true))?
+                .apply("GroupByShard", GroupByKey::new())?
+                .apply(
+                    "WriteWindowedShards",
+                    ParDo::of(WriteWindowedShard { shared }),
+                );
         }
-        let sharded = input
-            .apply(
-                "AssignShard",
-                ParDo::of(AssignShard::<T> {
-                    shards: num_shards,
-                    buf: Vec::new(),
-                    _t: std::marker::PhantomData,
-                }),
-            )?
-            .apply("GroupByShard", GroupByKey::new())?;
-        if !global_bounded {
-            return sharded.apply(
-                "WriteWindowedShards",
-                ParDo::of(WriteWindowedShard { shared }),
-            );
-        }
-        let written = sharded.apply(
+        let keyed = if self.windowed {
+            input
+                .apply("AssignShard", assign(true))?
+                .apply("IntoGlobalWindow", WindowInto::new(WindowFn::Global))?
+        } else {
+            let global = input.apply("IntoGlobalWindow", WindowInto::new(WindowFn::Global))?;
+            if self.runner_sharding {
+                let written = global.apply(
+                    "WriteBundles",
+                    ParDo::of(WriteBundles {
+                        shared: shared.clone(),
+                        temp_dir: temp_dir.clone(),
+                        buffer: Vec::new(),
+                    }),
+                )?;
+                let view = written.apply("WrittenFiles", View::as_iterable())?;
+                return p.apply("Impulse", Impulse)?.apply(
+                    "Finalize",
+                    ParDo::of(FinalizeBundles {
+                        shared,
+                        written: view.clone(),
+                        temp_dir,
+                    })
+                    .with_side_input(&view),
+                );
+            }
+            global.apply("AssignShard", assign(false))?
+        };
+        let written = keyed.apply("GroupByShard", GroupByKey::new())?.apply(
             "WriteTempShards",
             ParDo::of(WriteShard {
                 shared: shared.clone(),
@@ -552,6 +603,7 @@ impl<T: Element, F: ShardFormat<T>> PTransform<PCollection<T>> for WriteFiles<T,
                 shared,
                 written: view.clone(),
                 temp_dir,
+                always_base_set: !self.windowed,
             })
             .with_side_input(&view),
         )

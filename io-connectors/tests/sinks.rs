@@ -98,6 +98,7 @@ fn windowed_writes_make_one_file_set_per_window_and_pane() {
             .apply(
                 "Write",
                 JsonLinesIO::write(&prefix)
+                    .with_windowed_writes()
                     .with_num_shards(2)
                     .with_suffix(".jsonl"),
             )
