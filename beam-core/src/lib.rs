@@ -69,7 +69,7 @@ pub use runner::{
     Feature, KnownFailure, PipelineResult, PipelineState, Runner, RunnerRegistration,
 };
 pub use side_input::{PCollectionView, View};
-pub use source::{BoundedSource, SourceReader};
+pub use source::{BoundedSource, DynamicSplit, SourceReader};
 pub use state::{StateContext, StatefulDoFn, StatefulParDo, TimeDomain};
 pub use time::{Duration, Timestamp};
 pub use transforms::cogbk::{CoGbkResult, CoGroupByKey, KeyedPCollectionTuple};

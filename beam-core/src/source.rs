@@ -72,6 +72,30 @@ pub trait SourceReader<T>: Send {
     /// Appends elements to `out` until it holds `max` elements or the source is
     /// exhausted; returns whether more remain.
     fn read_batch(&mut self, out: &mut Vec<WindowedValue<T>>, max: usize) -> Result<bool>;
+    /// A handle through which a runner can split off the unread rest of this
+    /// reader's work while it runs, if the source supports it.
+    fn dynamic_split(&self) -> Option<Arc<dyn DynamicSplit>> {
+        None
+    }
+}
+
+/// Dynamic work rebalancing: a handle, usable from another thread, that splits
+/// off part of the work a running reader has not done yet. A parallel runner
+/// hands the returned source to an idle worker, so one large input keeps every
+/// core busy to the end.
+pub trait DynamicSplit: Send + Sync {
+    /// About how much work is left (in the source's size unit; bytes for files).
+    fn remaining(&self) -> u64;
+    /// Keeps about `keep` (0..1) of the remaining work for the running reader and
+    /// returns a source that reads exactly the rest, or `None` when the reader
+    /// cannot split now (too little left, or already past the point).
+    fn split_remaining(&self, keep: f64) -> Option<Arc<dyn ErasedSource>>;
+}
+
+/// A bounded source as runners see it; for [`DynamicSplit`] implementations
+/// that hand back a residual source.
+pub fn erase<S: BoundedSource>(source: S) -> Arc<dyn ErasedSource> {
+    Arc::new(SourceAdapter(source))
 }
 
 /// A bounded source with its element type erased, as runners see it.
@@ -90,6 +114,8 @@ pub trait ErasedSource: Send + Sync {
 pub trait ErasedReader: Send {
     /// The next batch of at most `max` elements, or `None` at the end.
     fn next_batch(&mut self, max: usize) -> Result<Option<Batch>>;
+    /// See [`SourceReader::dynamic_split`].
+    fn dynamic_split(&self) -> Option<Arc<dyn DynamicSplit>>;
 }
 
 pub(crate) struct SourceAdapter<S>(pub(crate) S);
@@ -135,5 +161,8 @@ impl<T: Element> ErasedReader for ReaderAdapter<T> {
         } else {
             Ok(Some(Batch::new(out)))
         }
+    }
+    fn dynamic_split(&self) -> Option<Arc<dyn DynamicSplit>> {
+        self.reader.dynamic_split()
     }
 }

@@ -204,6 +204,8 @@ fn leading_line_ends(bytes: &[u8]) -> (u64, u64) {
 
 struct CsvReader<T> {
     csv: csv::Reader<Capture>,
+    /// Which records of the range are this reader's.
+    claim: crate::files::RangeClaim,
     /// The file, opened to re-read malformed records and split boundaries.
     file: Option<std::fs::File>,
     headers: Option<csv::StringRecord>,
@@ -220,6 +222,7 @@ struct CsvReader<T> {
 fn read_header(format_builder: &csv::ReaderBuilder, range: &FileRange) -> Result<csv::ByteRecord> {
     let whole = FileRange {
         start: 0,
+        tracker: None,
         ..range.clone()
     };
     let (input, _) = whole.open_at_line()?;
@@ -274,12 +277,13 @@ impl<T> CsvReader<T> {
     /// inside this range (it really starts after any line endings at `pos`).
     fn owns(&mut self, pos: u64) -> Result<bool> {
         let at = self.base + pos;
-        if !self.range.compression.is_splittable() || at + 1 < self.range.end {
+        if self.claim.owns(at + 1) {
             return Ok(true);
         }
-        if at >= self.range.end {
+        if !self.claim.owns(at) {
             return Ok(false);
         }
+        // The range's last byte: the record starts there unless it is a line ending.
         let first = self.bytes(pos, pos + 1)?;
         Ok(!matches!(first.first(), Some(b'\r' | b'\n')))
     }
@@ -389,6 +393,7 @@ impl<T: Element + DeserializeOwned> FileFormat for CsvFormat<T> {
         };
         Ok(Box::new(CsvReader {
             csv: builder.from_reader(capture),
+            claim: range.claim(),
             file: None,
             skip_header: headers.is_some() && base == 0,
             headers,

@@ -2,8 +2,10 @@
 //! range; [`FileSource`] splits files into ranges and chains their readers;
 //! [`ReadFiles`] is the transform every file connector returns.
 
-use crate::files::{FileRange, LineNumbers};
-use crate::records::{ParsedRecords, ReadRecords, RecordLocation, RecordReader, RecordSource};
+use crate::files::{FileRange, LineNumbers, RangeTracker};
+use crate::records::{
+    ParsedRecords, ReadRecords, RecordLocation, RecordReader, RecordSource, ResidualSplit,
+};
 use beam_core::{Element, PBegin, PCollection, PTransform, Result};
 use std::io::BufRead;
 use std::sync::Arc;
@@ -65,11 +67,58 @@ impl<F: FileFormat> RecordSource for FileSource<F> {
             current: None,
         }))
     }
+    fn open_splittable(&self) -> Result<crate::records::SplittableReader<Self>> {
+        match self.ranges.as_slice() {
+            [one] if self.format.splittable() && one.compression.is_splittable() => {
+                let tracker = RangeTracker::new(one.start, one.end);
+                let tracked = FileRange {
+                    tracker: Some(tracker.clone()),
+                    ..one.clone()
+                };
+                let reader = ChainedReader {
+                    format: self.format.clone(),
+                    pending: vec![tracked],
+                    current: None,
+                };
+                let split = FileRangeSplit {
+                    tracker,
+                    source: self.clone(),
+                };
+                Ok((Box::new(reader), Some(Arc::new(split))))
+            }
+            _ => Ok((self.open()?, None)),
+        }
+    }
     fn describe(&self) -> String {
         match self.ranges.as_slice() {
             [one] => format!("{} {}", self.format.name(), one.describe()),
             many => format!("{} ({} file ranges)", self.format.name(), many.len()),
         }
+    }
+}
+
+/// Splits the unread rest of a one-range [`FileSource`] being read.
+struct FileRangeSplit<F> {
+    tracker: Arc<RangeTracker>,
+    source: FileSource<F>,
+}
+
+impl<F: FileFormat> ResidualSplit<FileSource<F>> for FileRangeSplit<F> {
+    fn remaining(&self) -> u64 {
+        self.tracker.remaining()
+    }
+    fn split_remaining(&self, keep: f64) -> Option<FileSource<F>> {
+        let (start, end) = self.tracker.split(keep)?;
+        let range = self.source.ranges.first()?;
+        Some(FileSource {
+            format: self.source.format.clone(),
+            ranges: vec![FileRange {
+                start,
+                end,
+                tracker: None,
+                ..range.clone()
+            }],
+        })
     }
 }
 
@@ -143,6 +192,7 @@ impl<F: FileFormat> PTransform<PBegin> for ReadFilesWithDeadLetter<F> {
 pub struct LineReader {
     reader: Box<dyn BufRead + Send>,
     range: FileRange,
+    claim: crate::files::RangeClaim,
     pos: u64,
     index_in_range: u64,
     lines: LineNumbers,
@@ -157,6 +207,7 @@ impl LineReader {
         Ok(LineReader {
             reader,
             lines: LineNumbers::new(Arc::clone(&range.path), pos),
+            claim: range.claim(),
             range: range.clone(),
             pos,
             index_in_range: 0,
@@ -167,7 +218,7 @@ impl LineReader {
 
     /// The next line of the range, or `None` at its end.
     pub fn next_line(&mut self) -> Result<Option<&[u8]>> {
-        if self.exhausted || !self.range.owns(self.pos) {
+        if self.exhausted || !self.claim.owns(self.pos) {
             return Ok(None);
         }
         self.buf.clear();

@@ -90,10 +90,104 @@ pub struct FileRange {
     pub path: Arc<PathBuf>,
     /// First byte of the range.
     pub start: u64,
-    /// One past the last byte of the range.
+    /// One past the last byte of the range (where a tracker may move it earlier
+    /// while the range is read; see [`FileRange::claim`]).
     pub end: u64,
     /// The file's compression.
     pub compression: Compression,
+    pub(crate) tracker: Option<Arc<RangeTracker>>,
+}
+
+/// How much of a range a reader claims at a time: a dynamic split never moves
+/// the end before what was claimed.
+const CLAIM_CHUNK: u64 = 64 * 1024;
+/// Ranges with less unclaimed work than this are not split dynamically.
+const MIN_DYNAMIC_SPLIT: u64 = 1 << 20;
+
+/// The end of a range being read, shared by its reader and a runner that may
+/// split off the unread rest (dynamic work rebalancing). The reader claims the
+/// range in chunks; a split moves the end, but never before the claimed part.
+#[derive(Debug)]
+pub struct RangeTracker {
+    state: std::sync::Mutex<TrackerState>,
+}
+
+#[derive(Debug)]
+struct TrackerState {
+    end: u64,
+    claimed: u64,
+}
+
+impl RangeTracker {
+    pub(crate) fn new(start: u64, end: u64) -> Arc<Self> {
+        Arc::new(RangeTracker {
+            state: std::sync::Mutex::new(TrackerState {
+                end,
+                claimed: start,
+            }),
+        })
+    }
+    fn lock(&self) -> std::sync::MutexGuard<'_, TrackerState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+    /// Claims past `pos`: the new claimed limit, or `None` if `pos` is at or past the end.
+    fn claim(&self, pos: u64) -> Option<u64> {
+        let mut s = self.lock();
+        if pos >= s.end {
+            return None;
+        }
+        s.claimed = s.claimed.max((pos + CLAIM_CHUNK).min(s.end));
+        Some(s.claimed)
+    }
+    /// Unclaimed bytes.
+    pub fn remaining(&self) -> u64 {
+        let s = self.lock();
+        s.end.saturating_sub(s.claimed)
+    }
+    /// Keeps about `keep` of the unclaimed part and gives up the rest: returns the
+    /// given-up byte range.
+    pub fn split(&self, keep: f64) -> Option<(u64, u64)> {
+        let mut s = self.lock();
+        let left = s.end.saturating_sub(s.claimed);
+        if left < MIN_DYNAMIC_SPLIT {
+            return None;
+        }
+        let new_end = s.claimed + (left as f64 * keep.clamp(0.0, 1.0)) as u64;
+        if new_end >= s.end {
+            return None;
+        }
+        let old_end = std::mem::replace(&mut s.end, new_end);
+        Some((new_end, old_end))
+    }
+}
+
+/// A reader's view of which records of its range are its own; see [`FileRange::claim`].
+#[derive(Debug)]
+pub struct RangeClaim {
+    tracker: Option<Arc<RangeTracker>>,
+    end: u64,
+    claimed: u64,
+    whole: bool,
+}
+
+impl RangeClaim {
+    /// Whether a record starting at byte `pos` belongs to this reader. Positions
+    /// must be asked in increasing order; once false, it stays false.
+    pub fn owns(&mut self, pos: u64) -> bool {
+        if self.whole || pos < self.claimed {
+            return true;
+        }
+        match &self.tracker {
+            None => pos < self.end,
+            Some(t) => match t.claim(pos) {
+                Some(c) => {
+                    self.claimed = c;
+                    true
+                }
+                None => false,
+            },
+        }
+    }
 }
 
 impl FileRange {
@@ -106,6 +200,7 @@ impl FileRange {
                 path: Arc::new(path),
                 start: 0,
                 end: len,
+                tracker: None,
             })
             .collect())
     }
@@ -125,6 +220,7 @@ impl FileRange {
                 out.push(FileRange {
                     start,
                     end,
+                    tracker: None,
                     ..r.clone()
                 });
                 start = end;
@@ -174,10 +270,16 @@ impl FileRange {
         }
     }
 
-    /// Whether a record starting at byte `pos` (as returned by the reader) belongs to
-    /// this range.
-    pub fn owns(&self, pos: u64) -> bool {
-        !self.compression.is_splittable() || pos < self.end
+    /// Which records of this range its reader owns: those starting before the
+    /// end (every record of a compressed file). The end may move earlier while
+    /// the range is read, when a runner splits off the rest.
+    pub fn claim(&self) -> RangeClaim {
+        RangeClaim {
+            tracker: self.tracker.clone(),
+            end: self.end,
+            claimed: self.start,
+            whole: !self.compression.is_splittable(),
+        }
     }
 
     /// An I/O error naming this range's file.

@@ -41,6 +41,7 @@ use beam_core::{
 };
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::sync::Arc;
 
 /// Where a raw record came from.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -157,8 +158,53 @@ pub trait RecordSource: Clone + Send + Sync + 'static {
     fn split(&self, desired_bundle_size_bytes: u64) -> Result<Vec<Self>>;
     /// Opens a reader at the start.
     fn open(&self) -> Result<Box<dyn RecordReader<Self::Record>>>;
+    /// Opens a reader with a handle that splits off its unread rest while it runs
+    /// (dynamic work rebalancing); by default, one that cannot.
+    fn open_splittable(&self) -> Result<SplittableReader<Self>> {
+        Ok((self.open()?, None))
+    }
     /// A short description for errors.
     fn describe(&self) -> String;
+}
+
+/// A reader and, if it supports it, its [`ResidualSplit`] handle.
+pub type SplittableReader<S> = (
+    Box<dyn RecordReader<<S as RecordSource>::Record>>,
+    Option<Arc<dyn ResidualSplit<S>>>,
+);
+
+/// Splits off the unread rest of a running [`RecordReader`]'s work, from another
+/// thread; see [`beam_core::DynamicSplit`].
+pub trait ResidualSplit<S>: Send + Sync {
+    /// About how much work is left (bytes for files).
+    fn remaining(&self) -> u64;
+    /// Keeps about `keep` of the remaining work and returns a source for the rest.
+    fn split_remaining(&self, keep: f64) -> Option<S>;
+}
+
+/// A [`ResidualSplit`] as the runner-facing [`beam_core::DynamicSplit`], wrapping
+/// residuals as `Strict` or `Lenient` sources.
+struct AdaptSplit<S: RecordSource, W> {
+    inner: Arc<dyn ResidualSplit<S>>,
+    wrap: fn(S) -> W,
+}
+
+impl<S: RecordSource, W: BoundedSource> beam_core::DynamicSplit for AdaptSplit<S, W> {
+    fn remaining(&self) -> u64 {
+        self.inner.remaining()
+    }
+    fn split_remaining(&self, keep: f64) -> Option<Arc<dyn beam_core::source::ErasedSource>> {
+        self.inner
+            .split_remaining(keep)
+            .map(|s| beam_core::source::erase((self.wrap)(s)))
+    }
+}
+
+fn adapt<S: RecordSource, W: BoundedSource>(
+    split: Option<Arc<dyn ResidualSplit<S>>>,
+    wrap: fn(S) -> W,
+) -> Option<Arc<dyn beam_core::DynamicSplit>> {
+    split.map(|inner| Arc::new(AdaptSplit { inner, wrap }) as Arc<dyn beam_core::DynamicSplit>)
 }
 
 /// A [`RecordSource`] as a [`BoundedSource`] that fails on the first malformed record.
@@ -172,6 +218,7 @@ pub struct Lenient<S>(pub S);
 struct StrictReader<T> {
     inner: Box<dyn RecordReader<T>>,
     source: String,
+    split: Option<Arc<dyn beam_core::DynamicSplit>>,
 }
 
 impl<T: Element> SourceReader<T> for StrictReader<T> {
@@ -185,10 +232,14 @@ impl<T: Element> SourceReader<T> for StrictReader<T> {
         }
         Ok(true)
     }
+    fn dynamic_split(&self) -> Option<Arc<dyn beam_core::DynamicSplit>> {
+        self.split.clone()
+    }
 }
 
 struct LenientReader<T> {
     inner: Box<dyn RecordReader<T>>,
+    split: Option<Arc<dyn beam_core::DynamicSplit>>,
 }
 
 impl<T: Element> SourceReader<Parsed<T>> for LenientReader<T> {
@@ -202,6 +253,9 @@ impl<T: Element> SourceReader<Parsed<T>> for LenientReader<T> {
         }
         Ok(true)
     }
+    fn dynamic_split(&self) -> Option<Arc<dyn beam_core::DynamicSplit>> {
+        self.split.clone()
+    }
 }
 
 impl<S: RecordSource> BoundedSource for Strict<S> {
@@ -213,9 +267,11 @@ impl<S: RecordSource> BoundedSource for Strict<S> {
         Ok(self.0.split(desired)?.into_iter().map(Strict).collect())
     }
     fn reader(&self) -> Result<Box<dyn SourceReader<S::Record>>> {
+        let (inner, split) = self.0.open_splittable()?;
         Ok(Box::new(StrictReader {
-            inner: self.0.open()?,
+            inner,
             source: self.0.describe(),
+            split: adapt(split, Strict),
         }))
     }
     fn describe(&self) -> String {
@@ -232,8 +288,10 @@ impl<S: RecordSource> BoundedSource for Lenient<S> {
         Ok(self.0.split(desired)?.into_iter().map(Lenient).collect())
     }
     fn reader(&self) -> Result<Box<dyn SourceReader<Parsed<S::Record>>>> {
+        let (inner, split) = self.0.open_splittable()?;
         Ok(Box::new(LenientReader {
-            inner: self.0.open()?,
+            inner,
+            split: adapt(split, Lenient),
         }))
     }
     fn describe(&self) -> String {
