@@ -13,7 +13,9 @@ use std::sync::{Arc, Mutex};
 /// splits.
 fn read_with_splits<S: BoundedSource>(source: S) -> (Vec<String>, usize) {
     let mut reader = source.reader().unwrap();
-    let handle = reader.dynamic_split().expect("one-range file sources split dynamically");
+    let handle = reader
+        .dynamic_split()
+        .expect("one-range file sources split dynamically");
     let residuals: Arc<Mutex<Vec<Arc<dyn ErasedSource>>>> = Arc::default();
     let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let splitter = {
@@ -50,7 +52,10 @@ fn read_with_splits<S: BoundedSource>(source: S) -> (Vec<String>, usize) {
 
 fn count(all: &[String]) -> usize {
     all.iter()
-        .map(|s| s.strip_suffix(" elements").map_or(1, |n| n.parse().unwrap()))
+        .map(|s| {
+            s.strip_suffix(" elements")
+                .map_or(1, |n| n.parse().unwrap())
+        })
         .sum()
 }
 
@@ -80,7 +85,12 @@ fn text_and_csv_read_every_record_once_under_concurrent_splits() {
         name: String,
     }
     let csv: String = std::iter::once("id,name\n".to_string())
-        .chain((0..n).map(|i| format!("{i},\"name, {i}\"{}", if i % 2 == 0 { "\r\n" } else { "\n" })))
+        .chain((0..n).map(|i| {
+            format!(
+                "{i},\"name, {i}\"{}",
+                if i % 2 == 0 { "\r\n" } else { "\n" }
+            )
+        }))
         .collect();
     let path = dir.path().join("big.csv");
     std::fs::write(&path, &csv).unwrap();

@@ -1,10 +1,8 @@
 //! Parallel building blocks of the rayon runner: dealing work to workers,
 //! partitioning by key, rebalancing, reading source splits, and the progress bar.
 
-use beam_core::source::ErasedSource;
-use beam_core::{Batch, MetricsContainer, Result};
+use beam_core::{Batch, MetricsContainer};
 use rayon::prelude::*;
-use std::sync::Arc;
 
 /// Elements per batch read from a source.
 pub(crate) const READ_BATCH: usize = 4096;
@@ -80,15 +78,4 @@ pub(crate) fn shuffle(
         }
     }
     partitions
-}
-
-/// The bundles of one source split, read lazily.
-pub(crate) fn read_split(split: Arc<dyn ErasedSource>) -> Box<dyn Iterator<Item = Result<Batch>>> {
-    let mut reader = match split.open() {
-        Ok(r) => r,
-        Err(e) => return Box::new(std::iter::once(Err(e))),
-    };
-    Box::new(std::iter::from_fn(move || {
-        reader.next_batch(READ_BATCH).transpose()
-    }))
 }

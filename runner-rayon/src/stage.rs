@@ -4,20 +4,131 @@
 //! feeds (pre-combined per worker when the combiner can be lifted).
 
 use crate::executor::{Executor, Head};
-use crate::parallel::{deal, merge_metrics, read_split};
+use crate::parallel::{merge_metrics, READ_BATCH};
 use crate::shuffle::{fire_bucket, Bucket, ShuffleSpec, ShuffleStore, ShuffleWriter};
 use beam_core::graph::{Graph, Primitive};
 use beam_core::kernel::{BundleEnv, BundleProcessor, PartialTable, SideInputs};
 use beam_core::source::ErasedSource;
+use beam_core::DynamicSplit;
 use beam_core::{Batch, MetricsContainer, Result};
 use rayon::prelude::*;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::Mutex;
 
 /// A unit of a stage's input, handled by one worker.
 enum Work {
     Bundle(Batch),
     Split(Arc<dyn ErasedSource>),
     Bucket(Bucket),
+}
+
+/// A stage's work, taken by workers as they become free. When none is left, an
+/// idle worker splits off half of what the busiest running reader has not read
+/// yet (dynamic work rebalancing), so one large input keeps every core busy to
+/// the end.
+struct WorkQueue {
+    pending: Mutex<VecDeque<Work>>,
+    running: Mutex<Vec<(u64, Arc<dyn DynamicSplit>)>>,
+    /// Pieces of work taken and not finished: an idle worker waits for a split
+    /// while any is, and stops when none is.
+    active: AtomicUsize,
+    failed: AtomicBool,
+    next_id: AtomicU64,
+    splits: AtomicU64,
+}
+
+/// Marks a piece of work finished when dropped (also on error).
+struct Taken<'a>(&'a WorkQueue);
+
+impl Drop for Taken<'_> {
+    fn drop(&mut self) {
+        self.0.active.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Keeps a reader's split handle registered while it runs.
+struct Running<'a> {
+    queue: &'a WorkQueue,
+    id: Option<u64>,
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        if let Some(id) = self.id {
+            lock(&self.queue.running).retain(|(i, _)| *i != id);
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl WorkQueue {
+    fn new(work: Vec<Work>) -> Self {
+        WorkQueue {
+            pending: Mutex::new(work.into()),
+            running: Mutex::new(Vec::new()),
+            active: AtomicUsize::new(0),
+            failed: AtomicBool::new(false),
+            next_id: AtomicU64::new(0),
+            splits: AtomicU64::new(0),
+        }
+    }
+
+    /// The next piece of work: queued work first, else a dynamic split of a
+    /// running reader; `None` once nothing is queued or running (or a worker failed).
+    fn next(&self) -> Option<(Work, Taken<'_>)> {
+        loop {
+            if self.failed.load(Ordering::Acquire) {
+                return None;
+            }
+            {
+                let mut pending = lock(&self.pending);
+                if let Some(w) = pending.pop_front() {
+                    self.active.fetch_add(1, Ordering::AcqRel);
+                    return Some((w, Taken(self)));
+                }
+            }
+            if let Some(residual) = self.split_busiest() {
+                self.active.fetch_add(1, Ordering::AcqRel);
+                self.splits.fetch_add(1, Ordering::Relaxed);
+                return Some((Work::Split(residual), Taken(self)));
+            }
+            if self.active.load(Ordering::Acquire) == 0 {
+                return None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+
+    fn split_busiest(&self) -> Option<Arc<dyn ErasedSource>> {
+        let busiest = lock(&self.running)
+            .iter()
+            .map(|(_, h)| (h.remaining(), h.clone()))
+            .max_by_key(|(left, _)| *left)?;
+        busiest.1.split_remaining(0.5)
+    }
+
+    fn fail(&self) {
+        self.failed.store(true, Ordering::Release);
+    }
+
+    /// Registers a running reader's split handle until the guard is dropped.
+    fn running(&self, handle: Option<Arc<dyn DynamicSplit>>) -> Running<'_> {
+        let id = handle.map(|h| {
+            let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+            lock(&self.running).push((id, h));
+            id
+        });
+        Running { queue: self, id }
+    }
+
+    fn dynamic_splits(&self) -> u64 {
+        self.splits.load(Ordering::Relaxed)
+    }
 }
 
 /// What one worker hands back: its output batches, the chain's metrics, the
@@ -84,9 +195,19 @@ impl Executor {
                 ..spec
             }
         });
-        let results: Vec<WorkerResult<'_>> = deal(work, self.parts)
+        // Source splits may be split again while they run: every worker helps.
+        let splittable = work.iter().any(|w| matches!(w, Work::Split(_)));
+        let workers = if splittable {
+            self.parts
+        } else {
+            self.parts.min(work.len())
+        }
+        .max(1);
+        let queue = WorkQueue::new(work);
+        let queue = &queue;
+        let results: Vec<WorkerResult<'_>> = (0..workers)
             .into_par_iter()
-            .map(|group| {
+            .map(|_| {
                 let mut worker = StageWorker {
                     graph,
                     chain,
@@ -112,7 +233,7 @@ impl Executor {
                     out: Vec::new(),
                 };
                 let mut head_metrics = MetricsContainer::new();
-                let result = worker.run(group, head_spec, share, &mut head_metrics);
+                let result = worker.run(queue, head_spec, share, &mut head_metrics);
                 let teardown = worker.teardown();
                 result?;
                 teardown?;
@@ -140,7 +261,13 @@ impl Executor {
                 self.metrics[g].merge(merge_metrics(head_metrics));
                 Some(g)
             }
-            Head::Source(s) => Some(s),
+            Head::Source(s) => {
+                let splits = queue.dynamic_splits();
+                if splits > 0 {
+                    self.metrics[s].inc_counter("dynamic_splits", splits as i64);
+                }
+                Some(s)
+            }
             Head::Bundles(_) => None,
         };
         let last = chain.last().copied().or(head_step);
@@ -199,7 +326,7 @@ struct StageWorker<'a> {
 impl StageWorker<'_> {
     fn run(
         &mut self,
-        group: Vec<Work>,
+        queue: &WorkQueue,
         head: Option<ShuffleSpec<'_>>,
         share: usize,
         head_metrics: &mut MetricsContainer,
@@ -207,22 +334,40 @@ impl StageWorker<'_> {
         for p in self.processors.iter_mut().flatten() {
             p.setup()?;
         }
-        for w in group {
+        let result = self.run_queue(queue, head, share, head_metrics);
+        if result.is_err() {
+            queue.fail();
+        }
+        result?;
+        if let (Some(p), Some(w)) = (self.partial.as_mut(), self.writer.as_mut()) {
+            w.push(p.take())?;
+        }
+        Ok(())
+    }
+
+    fn run_queue(
+        &mut self,
+        queue: &WorkQueue,
+        head: Option<ShuffleSpec<'_>>,
+        share: usize,
+        head_metrics: &mut MetricsContainer,
+    ) -> Result<()> {
+        while let Some((w, _taken)) = queue.next() {
             match w {
                 Work::Bundle(b) => self.push(b)?,
                 Work::Split(s) => {
-                    for b in read_split(s) {
-                        self.push(b?)?;
+                    let mut reader = s.open()?;
+                    let running = queue.running(reader.dynamic_split());
+                    while let Some(b) = reader.next_batch(READ_BATCH)? {
+                        self.push(b)?;
                     }
+                    drop(running);
                 }
                 Work::Bucket(bucket) => {
                     let spec = head.expect("buckets come from a grouping head");
                     fire_bucket(spec, bucket, share, head_metrics, &mut |b| self.push(b))?;
                 }
             }
-        }
-        if let (Some(p), Some(w)) = (self.partial.as_mut(), self.writer.as_mut()) {
-            w.push(p.take())?;
         }
         Ok(())
     }
