@@ -16,6 +16,7 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 use runner_direct as _;
+// Kafka reads are unbounded: timely and direct read them (rayon refuses).
 use runner_timely as _;
 use std::collections::BTreeMap;
 
@@ -394,38 +395,40 @@ fn malformed_values_go_to_the_dead_letter_with_topic_partition_and_offset() {
         .apply("Produce", KafkaIO::write(&brokers(), &topic))
         .unwrap();
     p.run().unwrap();
-    let p = Pipeline::new(timely());
-    let parsed = p
-        .apply("Read", KafkaIO::read(&brokers(), &[&topic]).stop_at_end())
-        .unwrap()
-        .apply("Parse", ParseJson::<Click>::with_dead_letter())
-        .unwrap();
-    let dead = parsed
-        .dead_letter
-        .apply(
-            "Raw",
-            Map::new(|d: &DeadLetter| (d.raw_text().into_owned(), d.location.to_string())),
-        )
-        .unwrap();
-    PAssert::that(&parsed.records)
-        .satisfies(|r| assert_eq!(r.len(), 40))
-        .unwrap();
-    let t = topic.clone();
-    PAssert::that(&dead)
-        .satisfies(move |d| {
-            assert_eq!(d.len(), 10);
-            for (raw, loc) in d {
-                let i: i64 = raw.trim_start_matches("not json ").parse().unwrap();
-                assert!(loc.starts_with(&format!("{t}/0@")), "{loc}");
-                let _ = i;
-            }
-        })
-        .unwrap();
-    let result = p.run().unwrap();
-    assert_eq!(
-        result
-            .metrics()
-            .counter("Parse/SplitDeadLetters", "dead_letter_records"),
-        Some(10)
-    );
+    for options in [timely(), PipelineOptions::default().with_runner("direct")] {
+        let p = Pipeline::new(options);
+        let parsed = p
+            .apply("Read", KafkaIO::read(&brokers(), &[&topic]).stop_at_end())
+            .unwrap()
+            .apply("Parse", ParseJson::<Click>::with_dead_letter())
+            .unwrap();
+        let dead = parsed
+            .dead_letter
+            .apply(
+                "Raw",
+                Map::new(|d: &DeadLetter| (d.raw_text().into_owned(), d.location.to_string())),
+            )
+            .unwrap();
+        PAssert::that(&parsed.records)
+            .satisfies(|r| assert_eq!(r.len(), 40))
+            .unwrap();
+        let t = topic.clone();
+        PAssert::that(&dead)
+            .satisfies(move |d| {
+                assert_eq!(d.len(), 10);
+                for (raw, loc) in d {
+                    let i: i64 = raw.trim_start_matches("not json ").parse().unwrap();
+                    assert_eq!(i % 5, 0, "{raw}");
+                    assert!(loc.starts_with(&format!("{t}/0@")), "{loc}");
+                }
+            })
+            .unwrap();
+        let result = p.run().unwrap();
+        assert_eq!(
+            result
+                .metrics()
+                .counter("Parse/SplitDeadLetters", "dead_letter_records"),
+            Some(10)
+        );
+    }
 }

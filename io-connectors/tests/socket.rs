@@ -1,14 +1,21 @@
-//! A socket text stream on the timely runner: a windowed word count over lines
+//! A socket text stream on the timely and direct runners: a windowed word count over lines
 //! served by a local TCP server, ending when the server closes.
 
 use beam_core::testing::PAssert;
 use beam_core::{Count, Duration, FlatMap, Pipeline, PipelineOptions, WindowFn, WindowInto};
 use io_connectors::socket::SocketTextIO;
+use runner_direct as _;
 use runner_timely as _;
 use std::io::Write;
 
 #[test]
 fn windowed_word_count_over_a_socket_stream() {
+    for runner in ["timely", "direct"] {
+        word_count_on(runner);
+    }
+}
+
+fn word_count_on(runner: &str) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     let server = std::thread::spawn(move || {
@@ -17,7 +24,7 @@ fn windowed_word_count_over_a_socket_stream() {
             writeln!(conn, "to be or not to be {}", i % 2).unwrap();
         }
     });
-    let mut options = PipelineOptions::default().with_runner("timely");
+    let mut options = PipelineOptions::default().with_runner(runner);
     options.parallelism = Some(2);
     let p = Pipeline::new(options);
     let counts = p

@@ -90,6 +90,7 @@ impl Runner for DirectRunner {
                 | Primitive::WindowInto { .. }
                 | Primitive::Reshuffle
                 | Primitive::TestStream { .. }
+                | Primitive::ReadUnbounded { .. }
                 | Primitive::StatefulParDo { .. } => {}
                 other => {
                     return Err(BeamError::Unsupported {

@@ -1,4 +1,4 @@
-//! Unbounded sources on the timely runner: readers' watermarks close windows;
+//! Unbounded sources on the timely (and direct) runner: readers' watermarks close windows;
 //! an idle reader does not hold them back; the run ends when every reader has
 //! finished.
 
@@ -110,12 +110,29 @@ fn windows_of_an_unbounded_source_fire_with_every_worker_count() {
 }
 
 #[test]
-fn other_runners_refuse_unbounded_sources_before_running() {
-    for runner in ["direct", "rayon"] {
-        let p = Pipeline::new(PipelineOptions::default().with_runner(runner));
-        p.apply("Ticks", ReadUnbounded::from(Ticks { split: None }))
-            .unwrap();
-        let err = p.run().unwrap_err().to_string();
-        assert!(err.contains("Ticks"), "{runner}: {err}");
-    }
+fn the_direct_runner_reads_unbounded_sources_too() {
+    let p = Pipeline::new(PipelineOptions::default().with_runner("direct"));
+    let sums = p
+        .apply("Ticks", ReadUnbounded::from(Ticks { split: None }))
+        .unwrap()
+        .apply(
+            "Window",
+            WindowInto::new(WindowFn::fixed(Duration::from_secs(10))),
+        )
+        .unwrap()
+        .apply("Sum", Sum::per_key())
+        .unwrap();
+    PAssert::that(&sums)
+        .contains_in_any_order(vec![("k".to_string(), 20); 3])
+        .unwrap();
+    p.run().unwrap();
+}
+
+#[test]
+fn the_batch_runner_refuses_unbounded_sources_before_running() {
+    let p = Pipeline::new(PipelineOptions::default().with_runner("rayon"));
+    p.apply("Ticks", ReadUnbounded::from(Ticks { split: None }))
+        .unwrap();
+    let err = p.run().unwrap_err().to_string();
+    assert!(err.contains("Ticks"), "{err}");
 }
