@@ -332,7 +332,7 @@ impl Executor {
                     Poll::Pending(wait) => part.next_poll = now + wait,
                     Poll::Finished => part.finished = true,
                 }
-                if batch.len() > 0 {
+                if !batch.is_empty() {
                     emitted.push(batch);
                 }
             }
