@@ -23,10 +23,11 @@ use beam_core::kernel::{
     BundleEnv, BundleProcessor, GroupingEnv, GroupingTable, SideInputs, StatefulProcessor,
 };
 use beam_core::source::ErasedReader;
-use beam_core::unbounded::{ErasedUnboundedReader, Poll};
 use beam_core::{
     Batch, BeamError, Duration, MetricsContainer, PipelineResult, Result, Timestamp, WindowedValue,
 };
+mod unbounded;
+
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::collections::HashMap;
@@ -43,16 +44,8 @@ enum TransformState {
     Grouping(Box<dyn GroupingTable>),
     Stateful(Box<dyn StatefulProcessor>, bool),
     Reader(Vec<Box<dyn ErasedReader>>),
-    Unbounded(Vec<UnboundedPart>),
+    Unbounded(Vec<unbounded::UnboundedPart>),
     Stream(std::collections::VecDeque<StreamEvent>),
-}
-
-/// A reader of one split of an unbounded source.
-struct UnboundedPart {
-    reader: Box<dyn ErasedUnboundedReader>,
-    finished: bool,
-    /// Not polled again before this (after it said `Pending`).
-    next_poll: std::time::Instant,
 }
 
 pub(crate) struct Executor {
@@ -257,11 +250,7 @@ impl Executor {
                     let desired = if self.options.checks { 3 } else { 1 };
                     let mut parts = Vec::new();
                     for s in source.split(desired)? {
-                        parts.push(UnboundedPart {
-                            reader: s.open()?,
-                            finished: false,
-                            next_poll: std::time::Instant::now(),
-                        });
+                        parts.push(unbounded::UnboundedPart::new(s.open()?));
                     }
                     self.states[t] = TransformState::Unbounded(parts);
                 }
@@ -295,95 +284,6 @@ impl Executor {
             return Ok(true);
         }
         Ok(false)
-    }
-
-    /// Polls the readers of unbounded sources that are due: emits what they have
-    /// and advances each source's watermark (the least of its readers that are
-    /// neither finished nor idle; the end of time once all finished). When none
-    /// has anything, waits until the next is due. Returns false once every
-    /// unbounded source has finished.
-    fn poll_unbounded(&mut self) -> Result<bool> {
-        let mut active = false;
-        let mut progressed = false;
-        let mut next_due: Option<std::time::Instant> = None;
-        for t in 0..self.states.len() {
-            let TransformState::Unbounded(parts) = &mut self.states[t] else {
-                continue;
-            };
-            let now = std::time::Instant::now();
-            let order: Vec<usize> = if self.options.checks {
-                let mut o: Vec<usize> = (0..parts.len()).collect();
-                for i in (1..o.len()).rev() {
-                    o.swap(i, self.rng.random_range(0..=i));
-                }
-                o
-            } else {
-                (0..parts.len()).collect()
-            };
-            let mut emitted = Vec::new();
-            for i in order {
-                let part = &mut parts[i];
-                if part.finished || part.next_poll > now {
-                    continue;
-                }
-                let (batch, poll) = part.reader.poll(self.options.bundle_size)?;
-                match poll {
-                    Poll::Ready => {}
-                    Poll::Pending(wait) => part.next_poll = now + wait,
-                    Poll::Finished => part.finished = true,
-                }
-                if !batch.is_empty() {
-                    emitted.push(batch);
-                }
-            }
-            let live: Vec<&UnboundedPart> = parts.iter().filter(|p| !p.finished).collect();
-            let watermark = if live.is_empty() {
-                Timestamp::MAX
-            } else {
-                let busy = live
-                    .iter()
-                    .filter(|p| !p.reader.is_idle())
-                    .map(|p| p.reader.watermark())
-                    .min();
-                // Every live reader idle: the latest of their estimates.
-                busy.unwrap_or_else(|| {
-                    live.iter()
-                        .map(|p| p.reader.watermark())
-                        .max()
-                        .unwrap_or(Timestamp::MIN)
-                })
-            };
-            for p in &live {
-                next_due = Some(next_due.map_or(p.next_poll, |d| d.min(p.next_poll)));
-            }
-            active |= !live.is_empty();
-            if live.is_empty() {
-                self.states[t] = TransformState::Stateless;
-            }
-            if watermark > self.root_watermarks[t] {
-                self.root_watermarks[t] = watermark;
-                progressed = true;
-            }
-            let out = self.graph.transforms[t].outputs[0];
-            for batch in emitted {
-                self.emit(out, batch)?;
-                progressed = true;
-            }
-        }
-        if !active {
-            return Ok(progressed);
-        }
-        if !progressed {
-            // Nothing now: wait for the next reader to be due (at most 10 ms, so
-            // processing-time deadlines are not missed by much).
-            let wait = next_due
-                .map_or(std::time::Duration::ZERO, |d| {
-                    d.saturating_duration_since(std::time::Instant::now())
-                })
-                .min(std::time::Duration::from_millis(10));
-            std::thread::sleep(wait.max(std::time::Duration::from_micros(200)));
-        }
-        Ok(true)
     }
 
     /// Applies the next event of a TestStream.

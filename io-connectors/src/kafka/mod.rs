@@ -18,23 +18,24 @@
 //! record timestamp; every bundle is flushed and its delivery reports checked
 //! before the bundle completes, so a failed delivery fails the run.
 
+mod sink;
+
+pub use sink::{KafkaMessage, WriteKafka};
+
 use crate::records::{split_dead_letters, DeadLetter, Parsed, ParsedRecords, RecordLocation};
 use beam_core::unbounded::{BoundedOutOfOrderness, CheckpointMark, Poll};
 use beam_core::{
-    BeamError, DoFn, Duration, Element, FinishBundleContext, Map, PBegin, PCollection, PTransform,
-    ParDo, ProcessContext, ReadUnbounded, Result, Timestamp, UnboundedReader, UnboundedSource,
-    UserError, UserResult, WindowedValue,
+    BeamError, Duration, Element, Map, PBegin, PCollection, PTransform, ReadUnbounded, Result,
+    Timestamp, UnboundedReader, UnboundedSource, WindowedValue,
 };
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
-use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
-use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use rdkafka::{Offset, TopicPartitionList};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::marker::PhantomData;
-use std::sync::{Arc, Mutex};
 
 const METADATA_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -495,169 +496,5 @@ impl<T: Element + DeserializeOwned> PTransform<PCollection<KafkaRecord>> for Par
             }),
         )?;
         split_dead_letters(&parsed)
-    }
-}
-
-/// A record to produce.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct KafkaMessage {
-    /// The key (decides the partition), if any.
-    pub key: Option<Vec<u8>>,
-    /// The value.
-    pub value: Vec<u8>,
-}
-
-impl KafkaMessage {
-    /// `value` serialized as JSON, with `key` as UTF-8 bytes.
-    pub fn json<T: Serialize>(key: Option<&str>, value: &T) -> std::result::Result<Self, String> {
-        Ok(KafkaMessage {
-            key: key.map(|k| k.as_bytes().to_vec()),
-            value: serde_json::to_vec(value).map_err(|e| e.to_string())?,
-        })
-    }
-}
-
-/// Produces messages; see [`KafkaIO::write`].
-pub struct WriteKafka {
-    brokers: String,
-    topic: String,
-    config: Vec<(String, String)>,
-}
-
-impl WriteKafka {
-    /// Any librdkafka producer property.
-    pub fn with_producer_config(mut self, key: &str, value: &str) -> Self {
-        self.config.push((key.to_string(), value.to_string()));
-        self
-    }
-}
-
-#[derive(Clone, Default)]
-struct DeliveryErrors(Arc<Mutex<Vec<String>>>);
-
-impl ClientContext for DeliveryErrors {}
-
-impl ProducerContext for DeliveryErrors {
-    type DeliveryOpaque = ();
-    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
-        if let Err((e, _)) = result {
-            if let Ok(mut errs) = self.0.lock() {
-                errs.push(e.to_string());
-            }
-        }
-    }
-}
-
-struct KafkaWriter {
-    brokers: Arc<str>,
-    topic: Arc<str>,
-    config: Arc<Vec<(String, String)>>,
-    producer: Option<BaseProducer<DeliveryErrors>>,
-    errors: DeliveryErrors,
-}
-
-impl Clone for KafkaWriter {
-    fn clone(&self) -> Self {
-        KafkaWriter {
-            brokers: self.brokers.clone(),
-            topic: self.topic.clone(),
-            config: self.config.clone(),
-            producer: None,
-            errors: DeliveryErrors::default(),
-        }
-    }
-}
-
-impl KafkaWriter {
-    fn producer(&mut self) -> UserResult<&BaseProducer<DeliveryErrors>> {
-        if self.producer.is_none() {
-            let mut cfg = ClientConfig::new();
-            cfg.set("bootstrap.servers", self.brokers.as_ref())
-                .set("enable.idempotence", "true")
-                .set("acks", "all")
-                .set("linger.ms", "5");
-            for (k, v) in self.config.iter() {
-                cfg.set(k, v);
-            }
-            let p = cfg
-                .create_with_context(self.errors.clone())
-                .map_err(|e| UserError::msg(format!("Kafka producer for {}: {e}", self.brokers)))?;
-            self.producer = Some(p);
-        }
-        Ok(self.producer.as_ref().expect("created above"))
-    }
-}
-
-impl DoFn for KafkaWriter {
-    type In = KafkaMessage;
-    type Out = ();
-    fn process(&mut self, m: &KafkaMessage, ctx: &mut ProcessContext<'_, ()>) -> UserResult {
-        let ts = ctx.timestamp();
-        let topic = self.topic.clone();
-        let producer = self.producer()?;
-        let mut record = BaseRecord::<[u8], [u8]>::to(&topic).payload(&m.value[..]);
-        if let Some(k) = &m.key {
-            record = record.key(&k[..]);
-        }
-        if ts > Timestamp::MIN && ts < beam_core::window::GLOBAL_WINDOW_MAX {
-            record = record.timestamp(ts.as_micros() / 1000);
-        }
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((e, r)) => {
-                    if matches!(
-                        e.rdkafka_error_code(),
-                        Some(rdkafka::types::RDKafkaErrorCode::QueueFull)
-                    ) {
-                        producer.poll(std::time::Duration::from_millis(10));
-                        record = r;
-                    } else {
-                        return Err(UserError::msg(format!("Kafka produce to {topic}: {e}")));
-                    }
-                }
-            }
-        }
-        producer.poll(std::time::Duration::ZERO);
-        ctx.metrics().inc_counter("kafka_records_produced", 1);
-        Ok(())
-    }
-    fn finish_bundle(&mut self, _: &mut FinishBundleContext<'_, ()>) -> UserResult {
-        if let Some(p) = &self.producer {
-            p.flush(std::time::Duration::from_secs(60))
-                .map_err(|e| UserError::msg(format!("Kafka flush to {}: {e}", self.topic)))?;
-        }
-        let errs = std::mem::take(
-            &mut *self
-                .errors
-                .0
-                .lock()
-                .map_err(|_| UserError::msg("poisoned"))?,
-        );
-        if let Some(first) = errs.first() {
-            return Err(UserError::msg(format!(
-                "{} records to Kafka topic {} were not delivered; first error: {first}",
-                errs.len(),
-                self.topic
-            )));
-        }
-        Ok(())
-    }
-}
-
-impl PTransform<PCollection<KafkaMessage>> for WriteKafka {
-    /// Nothing: the records are the effect.
-    type Output = PCollection<()>;
-    fn expand(self, input: &PCollection<KafkaMessage>) -> Result<PCollection<()>> {
-        input.apply(
-            "WriteKafka",
-            ParDo::of(KafkaWriter {
-                brokers: self.brokers.into(),
-                topic: self.topic.into(),
-                config: Arc::new(self.config),
-                producer: None,
-                errors: DeliveryErrors::default(),
-            }),
-        )
     }
 }
