@@ -26,11 +26,11 @@ use beam_core::source::ErasedReader;
 use beam_core::{
     Batch, BeamError, Duration, MetricsContainer, PipelineResult, Result, Timestamp, WindowedValue,
 };
-mod unbounded;
-
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::collections::HashMap;
+
+mod unbounded;
 
 struct ParDoState {
     processor: Option<Box<dyn BundleProcessor>>,

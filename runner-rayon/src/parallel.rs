@@ -1,5 +1,5 @@
 //! Parallel building blocks of the rayon runner: dealing work to workers,
-//! partitioning by key, rebalancing, reading source splits, and the progress bar.
+//! partitioning by key, rebalancing, and the progress bar.
 
 use beam_core::{Batch, MetricsContainer};
 use rayon::prelude::*;
