@@ -92,8 +92,12 @@ fn main() -> ExitCode {
         };
         let results = query(args.query, &events)?;
         match (&args.output, &stream) {
-            (Some(prefix), _) => {
+            (Some(prefix), None) => {
                 results.apply("Write", TextIO::write(prefix))?;
+            }
+            (Some(prefix), Some(_)) => {
+                // A stream is written one file set per window and pane, as panes fire.
+                results.apply("Write", TextIO::write(prefix).with_windowed_writes())?;
             }
             (None, Some(s)) => {
                 let latency = Latency {
