@@ -83,35 +83,10 @@ impl UnboundedSource for Ticks {
     }
 }
 
-#[test]
-fn windows_of_an_unbounded_source_fire_with_every_worker_count() {
-    for workers in ["1", "2"] {
-        let p = Pipeline::new(
-            PipelineOptions::default()
-                .with_runner("timely")
-                .set("workers", workers),
-        );
-        let sums = p
-            .apply("Ticks", ReadUnbounded::from(Ticks { split: None }))
-            .unwrap()
-            .apply(
-                "Window",
-                WindowInto::new(WindowFn::fixed(Duration::from_secs(10))),
-            )
-            .unwrap()
-            .apply("Sum", Sum::per_key())
-            .unwrap();
-        // 20 ticks in each of the three 10 s windows.
-        PAssert::that(&sums)
-            .contains_in_any_order(vec![("k".to_string(), 20); 3])
-            .unwrap();
-        p.run().unwrap();
-    }
-}
-
-#[test]
-fn the_direct_runner_reads_unbounded_sources_too() {
-    let p = Pipeline::new(PipelineOptions::default().with_runner("direct"));
+/// Sums the ticks per 10 s window on `options`' runner: 20 ticks in each of the
+/// three windows, which the readers' watermarks close.
+fn windowed_sums(options: PipelineOptions) {
+    let p = Pipeline::new(options);
     let sums = p
         .apply("Ticks", ReadUnbounded::from(Ticks { split: None }))
         .unwrap()
@@ -126,6 +101,22 @@ fn the_direct_runner_reads_unbounded_sources_too() {
         .contains_in_any_order(vec![("k".to_string(), 20); 3])
         .unwrap();
     p.run().unwrap();
+}
+
+#[test]
+fn windows_of_an_unbounded_source_fire_with_every_worker_count() {
+    for workers in ["1", "2"] {
+        windowed_sums(
+            PipelineOptions::default()
+                .with_runner("timely")
+                .set("workers", workers),
+        );
+    }
+}
+
+#[test]
+fn the_direct_runner_reads_unbounded_sources_too() {
+    windowed_sums(PipelineOptions::default().with_runner("direct"));
 }
 
 #[test]
