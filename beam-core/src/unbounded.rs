@@ -148,6 +148,34 @@ pub trait ErasedUnboundedReader: Send {
     fn is_idle(&self) -> bool;
 }
 
+/// The watermark of an unbounded source read by `readers` (each with whether it
+/// has finished), as every runner computes it: the least watermark of the
+/// readers that are neither finished nor idle; the end of time once all have
+/// finished; `None`, meaning "hold where it is", when every unfinished reader is
+/// idle (an idle reader stops holding the others back, but does not advance the
+/// watermark on its own, as with Flink's idleness).
+pub fn source_watermark<'a>(
+    readers: impl IntoIterator<Item = (&'a dyn ErasedUnboundedReader, bool)>,
+) -> Option<Timestamp> {
+    let mut all_finished = true;
+    let mut least: Option<Timestamp> = None;
+    for (reader, finished) in readers {
+        if finished {
+            continue;
+        }
+        all_finished = false;
+        if !reader.is_idle() {
+            let w = reader.watermark();
+            least = Some(least.map_or(w, |l| l.min(w)));
+        }
+    }
+    if all_finished {
+        Some(Timestamp::MAX)
+    } else {
+        least
+    }
+}
+
 struct UnboundedAdapter<S>(S);
 
 impl<S: UnboundedSource> ErasedUnboundedSource for UnboundedAdapter<S> {
@@ -208,5 +236,54 @@ impl<S: UnboundedSource> PTransform<PBegin> for ReadUnbounded<S> {
             )],
         )?;
         Ok(PCollection::new(p, ids[0]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Fixed(Timestamp, bool);
+
+    impl ErasedUnboundedReader for Fixed {
+        fn poll(&mut self, _max: usize) -> Result<(Batch, Poll)> {
+            unreachable!("not polled")
+        }
+        fn watermark(&self) -> Timestamp {
+            self.0
+        }
+        fn is_idle(&self) -> bool {
+            self.1
+        }
+    }
+
+    #[test]
+    fn source_watermark_is_the_least_busy_reader_and_idle_readers_hold_nothing() {
+        let t = Timestamp::from_secs;
+        let (busy5, busy9, idle2, idle7) = (
+            Fixed(t(5), false),
+            Fixed(t(9), false),
+            Fixed(t(2), true),
+            Fixed(t(7), true),
+        );
+        let wm = |rs: &[(&Fixed, bool)]| {
+            source_watermark(
+                rs.iter()
+                    .map(|(r, f)| (*r as &dyn ErasedUnboundedReader, *f)),
+            )
+        };
+        assert_eq!(
+            wm(&[(&busy9, false), (&busy5, false), (&idle2, false)]),
+            Some(t(5))
+        );
+        // A finished reader no longer counts, whatever its estimate.
+        assert_eq!(wm(&[(&busy9, false), (&busy5, true)]), Some(t(9)));
+        // Every unfinished reader idle: hold, do not jump to an idle estimate.
+        assert_eq!(
+            wm(&[(&idle2, false), (&idle7, false), (&busy5, true)]),
+            None
+        );
+        assert_eq!(wm(&[(&busy5, true), (&idle2, true)]), Some(Timestamp::MAX));
+        assert_eq!(wm(&[]), Some(Timestamp::MAX));
     }
 }

@@ -192,12 +192,12 @@ pub(crate) fn unbounded_source<'s>(
                 cap = None;
                 return false;
             }
-            let held = readers
-                .iter()
-                .zip(&finished)
-                .filter(|(r, done)| !**done && !r.is_idle())
-                .map(|(r, _)| r.watermark())
-                .min();
+            let held = beam_core::unbounded::source_watermark(
+                readers
+                    .iter()
+                    .map(|r| r.as_ref())
+                    .zip(finished.iter().copied()),
+            );
             if let Some(wm) = held {
                 let e = epoch(wm);
                 if e > *c.time() {

@@ -3,7 +3,7 @@
 
 use super::{Executor, TransformState};
 use beam_core::unbounded::{ErasedUnboundedReader, Poll};
-use beam_core::{Result, Timestamp};
+use beam_core::Result;
 use rand::Rng;
 
 /// A reader of one split of an unbounded source.
@@ -26,8 +26,8 @@ impl UnboundedPart {
 
 impl Executor {
     /// Polls the readers of unbounded sources that are due: emits what they have
-    /// and advances each source's watermark (the least of its readers that are
-    /// neither finished nor idle; the end of time once all finished). When none
+    /// and advances each source's watermark
+    /// ([`source_watermark`](beam_core::unbounded::source_watermark)). When none
     /// has anything, waits until the next is due. Returns false once every
     /// unbounded source has finished.
     pub(super) fn poll_unbounded(&mut self) -> Result<bool> {
@@ -64,32 +64,20 @@ impl Executor {
                     emitted.push(batch);
                 }
             }
-            let live: Vec<&UnboundedPart> = parts.iter().filter(|p| !p.finished).collect();
-            let watermark = if live.is_empty() {
-                Timestamp::MAX
-            } else {
-                let busy = live
-                    .iter()
-                    .filter(|p| !p.reader.is_idle())
-                    .map(|p| p.reader.watermark())
-                    .min();
-                // Every live reader idle: the latest of their estimates.
-                busy.unwrap_or_else(|| {
-                    live.iter()
-                        .map(|p| p.reader.watermark())
-                        .max()
-                        .unwrap_or(Timestamp::MIN)
-                })
-            };
-            for p in &live {
+            let watermark = beam_core::unbounded::source_watermark(
+                parts.iter().map(|p| (p.reader.as_ref(), p.finished)),
+            );
+            let mut live = false;
+            for p in parts.iter().filter(|p| !p.finished) {
+                live = true;
                 next_due = Some(next_due.map_or(p.next_poll, |d| d.min(p.next_poll)));
             }
-            active |= !live.is_empty();
-            if live.is_empty() {
+            active |= live;
+            if !live {
                 self.states[t] = TransformState::Stateless;
             }
-            if watermark > self.root_watermarks[t] {
-                self.root_watermarks[t] = watermark;
+            if let Some(w) = watermark.filter(|w| *w > self.root_watermarks[t]) {
+                self.root_watermarks[t] = w;
                 progressed = true;
             }
             let out = self.graph.transforms[t].outputs[0];
