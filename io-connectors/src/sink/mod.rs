@@ -136,6 +136,9 @@ struct AssignShard<T> {
     shards: u64,
     /// Key by window and pane (`with_windowed_writes`), else by shard alone.
     prefix: Option<Arc<str>>,
+    /// The file-set prefix of the last window and pane seen (elements of a bundle
+    /// mostly share one), so it is not formatted again for every element.
+    last_set: Option<(Window, i64, bool, String)>,
     buf: Vec<u8>,
     _t: std::marker::PhantomData<fn() -> T>,
 }
@@ -147,10 +150,23 @@ impl<T: Element> DoFn for AssignShard<T> {
         self.buf.clear();
         beam_core::coder::encode(v, &mut self.buf).map_err(UserError::msg)?;
         let hash = stable_hash(&self.buf);
-        let set = self.prefix.as_ref().map(|base| {
-            let pane = ctx.pane();
-            window_pane_prefix(base, ctx.window(), pane.index, pane.is_last)
-        });
+        let set = match &self.prefix {
+            None => None,
+            Some(base) => {
+                let (window, pane) = (*ctx.window(), *ctx.pane());
+                let cached = self.last_set.as_ref().filter(|(w, i, l, _)| {
+                    *w == window && *i == pane.index && *l == pane.is_last
+                });
+                Some(match cached {
+                    Some((.., set)) => set.clone(),
+                    None => {
+                        let set = window_pane_prefix(base, &window, pane.index, pane.is_last);
+                        self.last_set = Some((window, pane.index, pane.is_last, set.clone()));
+                        set
+                    }
+                })
+            }
+        };
         ctx.output(((set, hash % self.shards), (hash, v.clone())));
         Ok(())
     }
@@ -444,6 +460,7 @@ impl<T: Element, F: ShardFormat<T>> PTransform<PCollection<T>> for WriteFiles<T,
             ParDo::of(AssignShard::<T> {
                 shards: num_shards,
                 prefix: windowed.then(|| Arc::from(shared.prefix.as_str())),
+                last_set: None,
                 buf: Vec::new(),
                 _t: std::marker::PhantomData,
             })
