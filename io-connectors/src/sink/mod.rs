@@ -154,9 +154,10 @@ impl<T: Element> DoFn for AssignShard<T> {
             None => None,
             Some(base) => {
                 let (window, pane) = (*ctx.window(), *ctx.pane());
-                let cached = self.last_set.as_ref().filter(|(w, i, l, _)| {
-                    *w == window && *i == pane.index && *l == pane.is_last
-                });
+                let cached = self
+                    .last_set
+                    .as_ref()
+                    .filter(|(w, i, l, _)| *w == window && *i == pane.index && *l == pane.is_last);
                 Some(match cached {
                     Some((.., set)) => set.clone(),
                     None => {

@@ -1,6 +1,11 @@
-//! `sales_summary` on the bundled sample: the same Parquet bytes on every runner,
-//! the figures recomputed here from the CSV, rows ordered by total, and the two
-//! malformed sample rows in the dead-letter file with their lines.
+//! The connector examples, run as users run them on the bundled samples, on
+//! every runner:
+//! - `sales_summary`: the same Parquet bytes on every runner, the figures
+//!   recomputed here from the CSV, rows ordered by total, and the two malformed
+//!   sample rows in the dead-letter file with their lines;
+//! - `custom_connector`: the user-defined logfmt source and Markdown sink give the
+//!   same table on every runner, count every well-formed line once, and report
+//!   the malformed ones.
 
 use beam_core::BoundedSource;
 use io_connectors::parquet::ParquetSource;
@@ -50,22 +55,7 @@ fn identical_parquet_on_every_runner_with_dead_letters() {
     let mut outputs = Vec::new();
     for runner in ["direct", "rayon", "timely"] {
         let prefix = dir.path().join(runner).display().to_string();
-        let out = Command::new(env!("CARGO_BIN_EXE_sales_summary"))
-            .args([
-                "--runner",
-                runner,
-                "--parallelism",
-                "2",
-                "--output",
-                &prefix,
-            ])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{runner}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        run_with_output(env!("CARGO_BIN_EXE_sales_summary"), runner, &prefix);
         let parquet = std::fs::read(format!("{prefix}-00000-of-00001.parquet")).unwrap();
         let dead =
             std::fs::read_to_string(format!("{prefix}-dead-letter-00000-of-00001.jsonl")).unwrap();
@@ -95,4 +85,50 @@ fn identical_parquet_on_every_runner_with_dead_letters() {
     while reader.read_batch(&mut got, usize::MAX).unwrap() {}
     let got: Vec<CategorySummary> = got.into_iter().map(|wv| wv.value).collect();
     assert_eq!(got, want);
+}
+
+/// Runs `bin` on `runner` with 2 workers, writing to `prefix`; returns its stderr.
+fn run_with_output(bin: &str, runner: &str, prefix: &str) -> String {
+    let out = Command::new(bin)
+        .args(["--runner", runner, "--parallelism", "2", "--output", prefix])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{bin} on {runner}: {stderr}");
+    stderr
+}
+
+#[test]
+fn same_table_on_every_runner_and_malformed_lines_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut tables = Vec::new();
+    for runner in ["direct", "rayon", "timely"] {
+        let prefix = dir.path().join(runner).display().to_string();
+        let stderr = run_with_output(env!("CARGO_BIN_EXE_custom_connector"), runner, &prefix);
+        assert!(
+            stderr.contains("access.logfmt:38:") && stderr.contains("access.logfmt:89:"),
+            "{stderr}"
+        );
+        tables.push(std::fs::read_to_string(format!("{prefix}-00000-of-00001.md")).unwrap());
+    }
+    assert_eq!(tables[0], tables[1]);
+    assert_eq!(tables[0], tables[2]);
+    let sample =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/data/access.logfmt"))
+            .unwrap();
+    let total: u64 = tables[0]
+        .lines()
+        .skip(2)
+        .map(|l| l.split('|').nth(2).unwrap().trim().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(total, sample.lines().count() as u64 - 2);
+    let counts: Vec<u64> = tables[0]
+        .lines()
+        .skip(2)
+        .map(|l| l.split('|').nth(2).unwrap().trim().parse().unwrap())
+        .collect();
+    assert!(
+        counts.windows(2).all(|w| w[0] >= w[1]),
+        "busiest first: {counts:?}"
+    );
 }
