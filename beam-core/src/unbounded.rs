@@ -115,6 +115,12 @@ impl BoundedOutOfOrderness {
         self.max_seen = Some(self.max_seen.map_or(t, |m| m.max(t)));
         self.last_data = std::time::Instant::now();
     }
+    /// The latest timestamp observed, if any: with [`observe`](Self::observe) it
+    /// restores an estimator from a checkpoint, so a resumed reader's watermark
+    /// does not fall back.
+    pub fn latest_observed(&self) -> Option<Timestamp> {
+        self.max_seen
+    }
     /// The latest timestamp seen minus the allowed delay (the start of time before any).
     pub fn watermark(&self) -> Timestamp {
         self.max_seen.map_or(Timestamp::MIN, |m| {

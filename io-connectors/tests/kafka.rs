@@ -5,7 +5,7 @@
 use beam_core::testing::PAssert;
 use beam_core::{
     Count, Create, Duration, Map, Pipeline, PipelineOptions, Poll, Timestamp, UnboundedSource,
-    WindowFn, WindowInto, WithTimestamps,
+    WindowFn, WindowInto, WindowedValue, WithTimestamps,
 };
 use io_connectors::kafka::{KafkaIO, KafkaMessage, KafkaRecord, ParseJson, StartOffset};
 use io_connectors::DeadLetter;
@@ -338,16 +338,45 @@ fn checkpoint_marks_resume_without_loss_or_duplicates() {
     let mut reader = source.reader().unwrap();
     let mut first = Vec::new();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while first.len() < 120 && std::time::Instant::now() < deadline {
-        let want = 120 - first.len();
-        reader.poll(&mut first, want.min(50)).unwrap();
+    // Read at least 120 records, and some of every partition, before the mark.
+    let every_partition_read = |recs: &[WindowedValue<KafkaRecord>]| {
+        (0..3).all(|part| recs.iter().any(|wv| wv.value.partition == part))
+    };
+    while (first.len() < 120 || !every_partition_read(&first))
+        && std::time::Instant::now() < deadline
+    {
+        reader.poll(&mut first, 10).unwrap();
     }
-    assert_eq!(first.len(), 120);
+    assert!(first.len() >= 120 && every_partition_read(&first));
+    assert!(first.len() < 300, "the mark is taken before the end");
     let mark = reader
         .checkpoint_mark()
         .expect("Kafka readers have checkpoint marks");
     drop(reader);
     let mut resumed = source.resume(&mark).unwrap();
+    assert_eq!(
+        resumed.checkpoint_mark(),
+        Some(mark),
+        "a resumed reader starts from the mark's offsets"
+    );
+    // Each partition's estimate is restored: the watermark is the least over the
+    // partitions of the latest record time read before the mark.
+    let restored = (0..3)
+        .map(|part| {
+            first
+                .iter()
+                .filter(|wv| wv.value.partition == part)
+                .map(|wv| wv.timestamp)
+                .max()
+                .unwrap_or(Timestamp::MIN)
+        })
+        .min()
+        .unwrap();
+    assert_eq!(
+        resumed.watermark(),
+        restored,
+        "a resumed reader's watermark does not fall back"
+    );
     let mut rest = Vec::new();
     while resumed.poll(&mut rest, 1000).unwrap() != Poll::Finished {
         assert!(

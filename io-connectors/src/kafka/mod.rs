@@ -7,8 +7,9 @@
 //! committed offsets). A record's Kafka timestamp is its event time. Each
 //! partition estimates its own watermark with bounded out-of-orderness; a reader's
 //! watermark is the least over its partitions that are not idle. The checkpoint
-//! mark holds the next offset of every partition, and
-//! [`UnboundedSource::resume`] continues from it. [`ReadKafka::stop_at_end`]
+//! mark holds the next offset and the latest record time of every partition, and
+//! [`UnboundedSource::resume`] continues from it, offsets and watermarks alike
+//! (a resumed reader's watermark does not fall back). [`ReadKafka::stop_at_end`]
 //! reads up to the end offsets seen when the reader starts, then finishes (for
 //! tests and backfills). Values can be parsed as JSON with a dead-letter output
 //! naming topic, partition and offset ([`ParseJson`]).
@@ -233,7 +234,7 @@ impl KafkaSource {
         Ok(out)
     }
 
-    fn open(&self, resume: Option<BTreeMap<(String, i32), i64>>) -> Result<KafkaReader> {
+    fn open(&self, resume: Option<BTreeMap<(String, i32), PartitionMark>>) -> Result<KafkaReader> {
         let partitions = self.all_partitions()?;
         let consumer = self.consumer()?;
         let mut tpl = TopicPartitionList::new();
@@ -241,7 +242,7 @@ impl KafkaSource {
             let offset = match (&resume, &self.start) {
                 (Some(marks), _) => marks
                     .get(&(t.clone(), *p))
-                    .map_or(Offset::Beginning, |&o| Offset::Offset(o)),
+                    .map_or(Offset::Beginning, |m| Offset::Offset(m.next_offset)),
                 (None, StartOffset::Earliest) => Offset::Beginning,
                 (None, StartOffset::Latest) => Offset::End,
                 (None, StartOffset::Timestamp(ts)) => Offset::Offset(ts.as_micros() / 1000),
@@ -293,6 +294,13 @@ impl KafkaSource {
             if let Some(t) = self.idle_timeout {
                 watermark = watermark.with_idle_timeout(t);
             }
+            let restored = resume
+                .as_ref()
+                .and_then(|m| m.get(&(t.clone(), *p)))
+                .and_then(|m| m.latest_time);
+            if let Some(latest) = restored {
+                watermark.observe(latest);
+            }
             parts.insert(
                 (t.clone(), *p),
                 PartitionState {
@@ -331,9 +339,12 @@ impl UnboundedSource for KafkaSource {
         Ok(Box::new(self.open(None)?))
     }
     fn resume(&self, mark: &CheckpointMark) -> Result<Box<dyn UnboundedReader<KafkaRecord>>> {
-        let offsets: Vec<(String, i32, i64)> = serde_json::from_slice(&mark.0)
+        let parts: Vec<PartitionMark> = serde_json::from_slice(&mark.0)
             .map_err(|e| kafka_err(&self.describe(), format!("bad checkpoint mark: {e}")))?;
-        let marks = offsets.into_iter().map(|(t, p, o)| ((t, p), o)).collect();
+        let marks = parts
+            .into_iter()
+            .map(|m| ((m.topic.clone(), m.partition), m))
+            .collect();
         Ok(Box::new(self.open(Some(marks))?))
     }
     fn describe(&self) -> String {
@@ -348,6 +359,17 @@ impl UnboundedSource for KafkaSource {
             format!("Kafka {} at {}", parts.join(","), self.brokers)
         }
     }
+}
+
+/// One partition's entry in a reader's checkpoint mark.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct PartitionMark {
+    topic: String,
+    partition: i32,
+    /// The offset of the next record to hand out.
+    next_offset: i64,
+    /// The latest record time seen, restoring the partition's watermark estimate.
+    latest_time: Option<Timestamp>,
 }
 
 struct PartitionState {
@@ -458,12 +480,17 @@ impl UnboundedReader<KafkaRecord> for KafkaReader {
             .all(|p| p.done() || p.watermark.is_idle())
     }
     fn checkpoint_mark(&self) -> Option<CheckpointMark> {
-        let offsets: Vec<(&str, i32, i64)> = self
+        let parts: Vec<PartitionMark> = self
             .parts
             .iter()
-            .map(|((t, p), s)| (t.as_str(), *p, s.next_offset))
+            .map(|((t, p), s)| PartitionMark {
+                topic: t.clone(),
+                partition: *p,
+                next_offset: s.next_offset,
+                latest_time: s.watermark.latest_observed(),
+            })
             .collect();
-        serde_json::to_vec(&offsets).ok().map(CheckpointMark)
+        serde_json::to_vec(&parts).ok().map(CheckpointMark)
     }
 }
 
