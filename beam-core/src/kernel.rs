@@ -67,6 +67,9 @@ pub struct GroupingEnv<'a> {
 pub trait GroupingKernel: Send + Sync {
     /// An empty table.
     fn new_table(&self) -> Box<dyn GroupingTable>;
+    /// A table restored from [`GroupingTable::snapshot`] of a table of this
+    /// step: it continues exactly where the snapshotted one was.
+    fn restore_table(&self, snapshot: &[u8]) -> Result<Box<dyn GroupingTable>>;
     /// Splits a batch of `(K, V)` into `parts` batches by a hash of the key, so that
     /// each key goes to one part.
     fn partition(&self, batch: Batch, parts: usize) -> Vec<Batch>;
@@ -117,6 +120,10 @@ pub trait GroupingTable: Send {
     fn next_processing_time(&self) -> Option<Timestamp>;
     /// The panes fired since the last call.
     fn take_output(&mut self) -> Option<Batch>;
+    /// Encodes the table's whole state (buffers, trigger states, holds,
+    /// timers, pane history, watermarks, panes not yet taken), between calls,
+    /// for a checkpoint; see [`GroupingKernel::restore_table`].
+    fn snapshot(&self) -> Result<Vec<u8>>;
 }
 
 /// A WindowInto: assigns windows.
@@ -160,6 +167,9 @@ impl SideInputs {
 pub trait StatefulKernel: Send + Sync {
     /// A fresh processor with its own copy of the DoFn and no state.
     fn instantiate(&self) -> Box<dyn StatefulProcessor>;
+    /// A processor (not yet set up) restored from
+    /// [`StatefulProcessor::snapshot`] of a processor of this step.
+    fn restore(&self, snapshot: &[u8]) -> Result<Box<dyn StatefulProcessor>>;
     /// Splits a batch of `(K, V)` into `parts` batches by a hash of the key.
     fn partition(&self, batch: Batch, parts: usize) -> Vec<Batch>;
 }
@@ -189,6 +199,10 @@ pub trait StatefulProcessor: Send {
     fn next_processing_time(&self) -> Option<Timestamp>;
     /// Outputs since the last call.
     fn take_output(&mut self) -> Option<Batch>;
+    /// Encodes every key and window's state cells and timers, the watermarks,
+    /// processing time and outputs not yet taken, between calls, for a
+    /// checkpoint; see [`StatefulKernel::restore`].
+    fn snapshot(&self) -> Result<Vec<u8>>;
     /// Calls the DoFn's teardown.
     fn teardown(&mut self) -> Result<()>;
 }

@@ -45,6 +45,8 @@ use crate::error::{UserError, UserResult};
 use crate::metrics::MetricsContainer;
 use crate::time::{Duration, Timestamp};
 use crate::window::{PaneInfo, Window, WindowedValue};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use std::any::Any;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -96,7 +98,7 @@ pub trait StatefulDoFn: Clone + Send + Sync + 'static {
 }
 
 /// The time domain of a timer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum TimeDomain {
     /// Fires when the input watermark passes the timer's time.
     EventTime,
@@ -105,7 +107,7 @@ pub enum TimeDomain {
 }
 
 /// A pending timer.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TimerSpec {
     /// Its domain.
     pub domain: TimeDomain,
@@ -118,7 +120,7 @@ pub struct TimerSpec {
 /// The state cells and timers of one key and window.
 #[derive(Default)]
 pub struct KeyWindowState {
-    pub(crate) cells: HashMap<String, Box<dyn Any + Send>>,
+    pub(crate) cells: HashMap<String, StateCell>,
     pub(crate) timers: BTreeMap<String, TimerSpec>,
 }
 
@@ -126,6 +128,38 @@ impl KeyWindowState {
     /// Whether nothing is stored.
     pub fn is_empty(&self) -> bool {
         self.cells.is_empty() && self.timers.is_empty()
+    }
+}
+
+/// A state cell: its typed value, or its encoding (as restored from a
+/// snapshot) until the DoFn first reads it as its declared type.
+pub(crate) enum StateCell {
+    Live(Box<dyn CellValue>),
+    Encoded(Vec<u8>),
+}
+
+impl StateCell {
+    /// The cell's encoding, for a snapshot.
+    pub(crate) fn encode(&self) -> Result<Vec<u8>, String> {
+        match self {
+            StateCell::Live(v) => v.encode(),
+            StateCell::Encoded(bytes) => Ok(bytes.clone()),
+        }
+    }
+}
+
+/// A typed cell value that can encode itself.
+pub(crate) trait CellValue: Any + Send {
+    fn encode(&self) -> Result<Vec<u8>, String>;
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+}
+
+impl<T: Any + Send + Serialize> CellValue for T {
+    fn encode(&self) -> Result<Vec<u8>, String> {
+        crate::coder::encode_to_vec(self)
+    }
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
     }
 }
 
@@ -143,16 +177,27 @@ pub struct StateContext<'a, K, O> {
     pub(crate) metrics: &'a mut MetricsContainer,
 }
 
-fn cell<'s, T: Any + Send + Default>(
+fn cell<'s, T: Any + Send + Default + Serialize + DeserializeOwned>(
     state: &'s mut KeyWindowState,
     id: &str,
 ) -> UserResult<&'s mut T> {
-    let b = state
+    let slot = state
         .cells
         .entry(id.to_string())
-        .or_insert_with(|| Box::new(T::default()));
-    b.downcast_mut::<T>()
-        .ok_or_else(|| UserError::msg(format!("state '{id}' was declared with another type")))
+        .or_insert_with(|| StateCell::Live(Box::new(T::default())));
+    if let StateCell::Encoded(bytes) = slot {
+        let value: T = crate::coder::decode(bytes).map_err(|e| {
+            UserError::msg(format!(
+                "state '{id}' restored from a snapshot does not decode as its declared type: {e}"
+            ))
+        })?;
+        *slot = StateCell::Live(Box::new(value));
+    }
+    let value = match slot {
+        StateCell::Live(v) => (**v).as_any_mut().downcast_mut::<T>(),
+        StateCell::Encoded(_) => None,
+    };
+    value.ok_or_else(|| UserError::msg(format!("state '{id}' was declared with another type")))
 }
 
 impl<'a, K: Key, O: Element> StateContext<'a, K, O> {

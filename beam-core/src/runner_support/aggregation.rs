@@ -187,6 +187,11 @@ impl<A: Aggregation> GroupingKernel for TableKernel<A> {
     fn new_table(&self) -> Box<dyn GroupingTable> {
         Box::new(WindowedTable::new(self))
     }
+    fn restore_table(&self, snapshot: &[u8]) -> Result<Box<dyn GroupingTable>> {
+        let mut table = WindowedTable::new(self);
+        table.restore(snapshot)?;
+        Ok(Box::new(table))
+    }
     fn lifted(&self) -> Option<Box<dyn PartialTable>> {
         let s = &self.strategy;
         let liftable = A::LIFTABLE

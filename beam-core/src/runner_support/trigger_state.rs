@@ -27,13 +27,13 @@ impl TriggerContext {
 }
 
 /// The state of one trigger node.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TriggerState {
     finished: bool,
     node: Node,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 enum Node {
     Leaf,
     Watermark {

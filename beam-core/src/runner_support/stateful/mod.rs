@@ -16,15 +16,17 @@ use crate::windowfn::WindowingStrategy;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+mod snapshot;
+
 pub(crate) struct StatefulKernelImpl<F> {
     pub prototype: F,
     pub strategy: Arc<WindowingStrategy>,
     pub step: Arc<str>,
 }
 
-impl<F: StatefulDoFn> StatefulKernel for StatefulKernelImpl<F> {
-    fn instantiate(&self) -> Box<dyn StatefulProcessor> {
-        Box::new(StatefulRunner {
+impl<F: StatefulDoFn> StatefulKernelImpl<F> {
+    fn fresh(&self) -> StatefulRunner<F> {
+        StatefulRunner {
             f: self.prototype.clone(),
             strategy: self.strategy.clone(),
             step: self.step.clone(),
@@ -34,7 +36,18 @@ impl<F: StatefulDoFn> StatefulKernel for StatefulKernelImpl<F> {
             states: HashMap::default(),
             output: Vec::new(),
             dropped_late: 0,
-        })
+        }
+    }
+}
+
+impl<F: StatefulDoFn> StatefulKernel for StatefulKernelImpl<F> {
+    fn instantiate(&self) -> Box<dyn StatefulProcessor> {
+        Box::new(self.fresh())
+    }
+    fn restore(&self, snapshot: &[u8]) -> Result<Box<dyn StatefulProcessor>> {
+        let mut runner = self.fresh();
+        runner.restore_snapshot(snapshot)?;
+        Ok(Box::new(runner))
     }
     fn partition(&self, batch: Batch, parts: usize) -> Vec<Batch> {
         let parts = parts.max(1);
@@ -278,6 +291,10 @@ impl<F: StatefulDoFn> StatefulProcessor for StatefulRunner<F> {
         } else {
             Some(Batch::new(std::mem::take(&mut self.output)))
         }
+    }
+
+    fn snapshot(&self) -> Result<Vec<u8>> {
+        self.encode_snapshot()
     }
 
     fn teardown(&mut self) -> Result<()> {

@@ -47,6 +47,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use std::sync::Arc;
 
+mod snapshot;
+
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 /// Moves one window's hold from `old` to `new` in the multiset of holds.
@@ -718,5 +720,9 @@ impl<A: Aggregation> GroupingTable for WindowedTable<A> {
         } else {
             Some(Batch::new(std::mem::take(&mut self.output)))
         }
+    }
+
+    fn snapshot(&self) -> Result<Vec<u8>> {
+        WindowedTable::snapshot(self)
     }
 }

@@ -1,0 +1,157 @@
+//! Snapshots of a [`WindowedTable`]: every window's buffer, holds, trigger
+//! state and pane history, the pending timers, the active (merging) and closed
+//! windows, the watermarks and processing time, and panes fired but not yet
+//! taken. Restoring a snapshot into a table of the same step gives a table
+//! that behaves from then on exactly like the one that was snapshotted.
+//!
+//! The hold multiset is not stored: it is derived from the windows on restore.
+
+use super::{move_hold, WindowedTable};
+use crate::coder;
+use crate::error::{BeamError, Result};
+use crate::runner_support::aggregation::Aggregation;
+use crate::runner_support::trigger_state::TriggerState;
+use crate::runner_support::window_state::{ColdState, WindowState};
+use crate::time::Timestamp;
+use crate::window::{IntervalWindow, PaneInfo, Window, WindowedValue};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The version of the snapshot layout below; restoring another version fails.
+const FORMAT: u32 = 1;
+
+/// One window's state. Generic so that a snapshot is written from borrowed
+/// fields and read into owned ones (both encode identically).
+#[derive(Serialize, Deserialize)]
+struct WindowImage<Acc, Trig> {
+    acc: Option<Acc>,
+    element_hold: Option<Timestamp>,
+    extra_hold: Option<Timestamp>,
+    new_data: bool,
+    trigger: Trig,
+    last_pane: Option<PaneInfo>,
+    end_of_window_done: bool,
+}
+
+#[derive(Serialize, Deserialize)]
+struct TableImage<Step, Win, Timers, Active, Closed, Out> {
+    format: u32,
+    step: Step,
+    input_wm: Timestamp,
+    output_wm: Timestamp,
+    now: Timestamp,
+    windows: Win,
+    timers: Timers,
+    active_windows: Active,
+    closed: Closed,
+    output: Out,
+}
+
+type OwnedImage<A> = TableImage<
+    String,
+    Vec<(
+        <A as Aggregation>::K,
+        Window,
+        WindowImage<<A as Aggregation>::Acc, TriggerState>,
+    )>,
+    BTreeMap<Timestamp, Vec<(<A as Aggregation>::K, Window)>>,
+    Vec<(<A as Aggregation>::K, Vec<IntervalWindow>)>,
+    Vec<(<A as Aggregation>::K, Window, Timestamp)>,
+    Vec<WindowedValue<(<A as Aggregation>::K, <A as Aggregation>::Out)>>,
+>;
+
+fn snapshot_error(step: &str, message: impl std::fmt::Display) -> BeamError {
+    BeamError::Coder {
+        step: step.to_string(),
+        message: format!("state snapshot: {message}"),
+    }
+}
+
+impl<A: Aggregation> WindowedTable<A> {
+    /// Encodes the table's whole state. Taken between calls (after a bundle or
+    /// a watermark advance), when no trigger evaluation is pending.
+    pub fn snapshot(&self) -> Result<Vec<u8>> {
+        debug_assert!(self.dirty.is_empty(), "snapshots are taken between calls");
+        let windows: Vec<_> = self
+            .windows
+            .iter()
+            .map(|((k, w), s)| {
+                let image = WindowImage {
+                    acc: s.acc.as_ref(),
+                    element_hold: s.element_hold,
+                    extra_hold: s.cold.extra_hold,
+                    new_data: s.new_data,
+                    trigger: &s.cold.trigger,
+                    last_pane: s.cold.last_pane,
+                    end_of_window_done: s.cold.end_of_window_done,
+                };
+                (k, w, image)
+            })
+            .collect();
+        let active: Vec<_> = self.active_windows.iter().collect();
+        let closed: Vec<_> = self.closed.iter().map(|((k, w), t)| (k, w, t)).collect();
+        let image = TableImage {
+            format: FORMAT,
+            step: &*self.step,
+            input_wm: self.input_wm,
+            output_wm: self.output_wm,
+            now: self.now,
+            windows,
+            timers: &self.timers,
+            active_windows: active,
+            closed,
+            output: &self.output,
+        };
+        coder::encode_to_vec(&image).map_err(|m| snapshot_error(&self.step, m))
+    }
+
+    /// Replaces this (fresh) table's state with a snapshot of a table of the
+    /// same step.
+    pub fn restore(&mut self, bytes: &[u8]) -> Result<()> {
+        let image: OwnedImage<A> =
+            coder::decode(bytes).map_err(|m| snapshot_error(&self.step, m))?;
+        if image.format != FORMAT {
+            return Err(snapshot_error(
+                &self.step,
+                format!("layout version {} (expected {FORMAT})", image.format),
+            ));
+        }
+        if *image.step != *self.step {
+            return Err(snapshot_error(
+                &self.step,
+                format!("the snapshot is of step '{}'", image.step),
+            ));
+        }
+        self.input_wm = image.input_wm;
+        self.output_wm = image.output_wm;
+        self.now = image.now;
+        self.windows.clear();
+        self.holds.clear();
+        for (k, w, s) in image.windows {
+            let state = WindowState {
+                acc: s.acc,
+                element_hold: s.element_hold,
+                new_data: s.new_data,
+                dirty: false,
+                cold: Box::new(ColdState {
+                    extra_hold: s.extra_hold,
+                    trigger: s.trigger,
+                    last_pane: s.last_pane,
+                    end_of_window_done: s.end_of_window_done,
+                }),
+            };
+            move_hold(&mut self.holds, None, state.hold());
+            self.windows.insert((k, w), state);
+        }
+        self.timers = image.timers;
+        self.active_windows = image.active_windows.into_iter().collect();
+        self.closed = image
+            .closed
+            .into_iter()
+            .map(|(k, w, t)| ((k, w), t))
+            .collect();
+        self.dirty.clear();
+        self.output = image.output;
+        Ok(())
+    }
+}

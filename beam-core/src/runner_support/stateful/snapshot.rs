@@ -1,0 +1,104 @@
+//! Snapshots of a stateful ParDo's processor: every key and window's state
+//! cells (each in its own encoding) and timers, the watermarks, processing time
+//! and outputs not yet taken. The DoFn instance itself is not part of it (as in
+//! Beam, fields of a DoFn are not state); a restored processor is set up anew.
+
+use super::StatefulRunner;
+use crate::coder;
+use crate::error::{BeamError, Result};
+use crate::state::{KeyWindowState, StateCell, StatefulDoFn, TimerSpec};
+use crate::time::Timestamp;
+use crate::window::{Window, WindowedValue};
+use serde::{Deserialize, Serialize};
+
+/// The version of the snapshot layout below; restoring another version fails.
+const FORMAT: u32 = 1;
+
+/// Written from borrowed fields and read into owned ones (both encode identically).
+#[derive(Serialize, Deserialize)]
+struct ProcessorImage<Step, States, Out> {
+    format: u32,
+    step: Step,
+    input_wm: Timestamp,
+    output_wm: Timestamp,
+    now: Timestamp,
+    states: States,
+    output: Out,
+}
+
+/// One key and window: its cells (id, encoding) and timers (id, spec).
+type StateImage<K> = (K, Window, Vec<(String, Vec<u8>)>, Vec<(String, TimerSpec)>);
+
+type OwnedImage<F> = ProcessorImage<
+    String,
+    Vec<StateImage<<F as StatefulDoFn>::Key>>,
+    Vec<WindowedValue<<F as StatefulDoFn>::Out>>,
+>;
+
+fn snapshot_error(step: &str, message: impl std::fmt::Display) -> BeamError {
+    BeamError::Coder {
+        step: step.to_string(),
+        message: format!("state snapshot: {message}"),
+    }
+}
+
+impl<F: StatefulDoFn> StatefulRunner<F> {
+    pub(super) fn encode_snapshot(&self) -> Result<Vec<u8>> {
+        let mut states = Vec::with_capacity(self.states.len());
+        for ((k, w), s) in &self.states {
+            let mut cells = Vec::with_capacity(s.cells.len());
+            for (id, cell) in &s.cells {
+                let bytes = cell
+                    .encode()
+                    .map_err(|m| snapshot_error(&self.step, format!("state '{id}': {m}")))?;
+                cells.push((id.as_str(), bytes));
+            }
+            let timers: Vec<(&str, TimerSpec)> =
+                s.timers.iter().map(|(id, t)| (id.as_str(), *t)).collect();
+            states.push((k, w, cells, timers));
+        }
+        let image = ProcessorImage {
+            format: FORMAT,
+            step: &*self.step,
+            input_wm: self.input_wm,
+            output_wm: self.output_wm,
+            now: self.now,
+            states,
+            output: &self.output,
+        };
+        coder::encode_to_vec(&image).map_err(|m| snapshot_error(&self.step, m))
+    }
+
+    pub(super) fn restore_snapshot(&mut self, bytes: &[u8]) -> Result<()> {
+        let image: OwnedImage<F> =
+            coder::decode(bytes).map_err(|m| snapshot_error(&self.step, m))?;
+        if image.format != FORMAT {
+            return Err(snapshot_error(
+                &self.step,
+                format!("layout version {} (expected {FORMAT})", image.format),
+            ));
+        }
+        if *image.step != *self.step {
+            return Err(snapshot_error(
+                &self.step,
+                format!("the snapshot is of step '{}'", image.step),
+            ));
+        }
+        self.input_wm = image.input_wm;
+        self.output_wm = image.output_wm;
+        self.now = image.now;
+        self.states.clear();
+        for (k, w, cells, timers) in image.states {
+            let state = KeyWindowState {
+                cells: cells
+                    .into_iter()
+                    .map(|(id, bytes)| (id, StateCell::Encoded(bytes)))
+                    .collect(),
+                timers: timers.into_iter().collect(),
+            };
+            self.states.insert((k, w), state);
+        }
+        self.output = image.output;
+        Ok(())
+    }
+}
