@@ -50,27 +50,44 @@ start_kafka() {
     tansu="$(tansu_binary)"
     chmod +x "$tansu"
     local url="tcp://127.0.0.1:$KAFKA_PORT"
-    if [ -f "$SERVICES_DIR/tansu.pid" ]; then
-        kill "$(cat "$SERVICES_DIR/tansu.pid")" 2>/dev/null || true
-    fi
+    stop_kafka
     "$tansu" broker --listener-url "$url" --advertised-listener-url "$url" \
         --storage-engine memory://tansu/ >"$SERVICES_DIR/tansu.log" 2>&1 &
     echo $! >"$SERVICES_DIR/tansu.pid"
+    # Each probe is bounded: a broker that accepts but never answers must not
+    # hang the test run.
     for _ in $(seq 100); do
-        "$tansu" topic list --broker "$url" >/dev/null 2>&1 && break
+        timeout 5 "$tansu" topic list --broker "$url" >/dev/null 2>&1 && break
         sleep 0.1
     done
-    "$tansu" topic list --broker "$url" >/dev/null
+    if ! timeout 10 "$tansu" topic list --broker "$url" >/dev/null; then
+        echo "services: tansu did not become ready at $url; its log:" >&2
+        cat "$SERVICES_DIR/tansu.log" >&2
+        return 1
+    fi
     export BEAM_TEST_KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT"
     export BEAM_TEST_TANSU="$tansu"
 }
 
-stop_services() {
-    redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
+# Stops the broker this script started last, and waits until it is gone so
+# that the port is free for the next start.
+stop_kafka() {
     if [ -f "$SERVICES_DIR/tansu.pid" ]; then
-        kill "$(cat "$SERVICES_DIR/tansu.pid")" 2>/dev/null || true
+        local pid
+        pid="$(cat "$SERVICES_DIR/tansu.pid")"
+        kill "$pid" 2>/dev/null || true
+        for _ in $(seq 50); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -9 "$pid" 2>/dev/null || true
         rm -f "$SERVICES_DIR/tansu.pid"
     fi
+}
+
+stop_services() {
+    redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
+    stop_kafka
 }
 
 trap stop_services EXIT

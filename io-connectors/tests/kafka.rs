@@ -359,8 +359,9 @@ fn checkpoint_marks_resume_without_loss_or_duplicates() {
         Some(mark),
         "a resumed reader starts from the mark's offsets"
     );
-    // Each partition's estimate is restored: the watermark is the least over the
-    // partitions of the latest record time read before the mark.
+    // Each partition's estimate is restored: the watermark is at least the least
+    // over the partitions of the latest record time read before the mark (more
+    // if a partition already counts as done at its end).
     let restored = (0..3)
         .map(|part| {
             first
@@ -372,10 +373,10 @@ fn checkpoint_marks_resume_without_loss_or_duplicates() {
         })
         .min()
         .unwrap();
-    assert_eq!(
-        resumed.watermark(),
-        restored,
-        "a resumed reader's watermark does not fall back"
+    assert!(
+        resumed.watermark() >= restored,
+        "a resumed reader's watermark does not fall back: {:?} < {restored:?}",
+        resumed.watermark()
     );
     let mut rest = Vec::new();
     while resumed.poll(&mut rest, 1000).unwrap() != Poll::Finished {
