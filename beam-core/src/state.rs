@@ -48,7 +48,7 @@ use crate::window::{PaneInfo, Window, WindowedValue};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::any::Any;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// Stateful user code over `(Key, Value)` elements; see the [module docs](self).
@@ -120,7 +120,8 @@ pub struct TimerSpec {
 /// The state cells and timers of one key and window.
 #[derive(Default)]
 pub struct KeyWindowState {
-    pub(crate) cells: HashMap<String, StateCell>,
+    /// By id; a DoFn has a few cells, so a scan beats hashing the id.
+    pub(crate) cells: Vec<(String, StateCell)>,
     pub(crate) timers: BTreeMap<String, TimerSpec>,
 }
 
@@ -175,16 +176,22 @@ pub struct StateContext<'a, K, O> {
     pub(crate) state: &'a mut KeyWindowState,
     pub(crate) output: &'a mut Vec<WindowedValue<O>>,
     pub(crate) metrics: &'a mut MetricsContainer,
+    pub(crate) timer_changes: &'a mut Vec<TimerChange>,
 }
 
 fn cell<'s, T: Any + Send + Default + Serialize + DeserializeOwned>(
     state: &'s mut KeyWindowState,
     id: &str,
 ) -> UserResult<&'s mut T> {
-    let slot = state
-        .cells
-        .entry(id.to_string())
-        .or_insert_with(|| StateCell::Live(Box::new(T::default())));
+    let at = match state.cells.iter().position(|(cell_id, _)| cell_id == id) {
+        Some(at) => at,
+        None => {
+            let fresh = StateCell::Live(Box::new(T::default()));
+            state.cells.push((id.to_string(), fresh));
+            state.cells.len() - 1
+        }
+    };
+    let slot = &mut state.cells[at].1;
     if let StateCell::Encoded(bytes) = slot {
         let value: T = crate::coder::decode(bytes).map_err(|e| {
             UserError::msg(format!(
@@ -342,7 +349,13 @@ impl<'a, K: Key, O: Element> StateContext<'a, K, O> {
     }
     /// Clears the timer `id`, if set.
     pub fn clear_timer(&mut self, id: &str) {
-        self.state.timers.remove(id);
+        if let Some(old) = self.state.timers.remove(id) {
+            self.timer_changes.push(TimerChange {
+                id: id.to_string(),
+                old: Some(old),
+                new: None,
+            });
+        }
     }
     /// When the timer `id` is set to fire, if it is.
     pub fn timer(&self, id: &str) -> Option<TimerSpec> {
@@ -374,11 +387,25 @@ impl<'a, K: Key, O: Element> StateContext<'a, K, O> {
                 self.timestamp
             )));
         }
-        self.state
-            .timers
-            .insert(id.to_string(), TimerSpec { domain, at, output });
+        let spec = TimerSpec { domain, at, output };
+        let old = self.state.timers.insert(id.to_string(), spec);
+        if old != Some(spec) {
+            self.timer_changes.push(TimerChange {
+                id: id.to_string(),
+                old,
+                new: Some(spec),
+            });
+        }
         Ok(())
     }
+}
+
+/// A timer set, reset or cleared by user code: the runner keeps its timer
+/// index and watermark holds in step with these.
+pub(crate) struct TimerChange {
+    pub(crate) id: String,
+    pub(crate) old: Option<TimerSpec>,
+    pub(crate) new: Option<TimerSpec>,
 }
 
 /// A single value of state.

@@ -8,15 +8,18 @@ use crate::error::{BeamError, Result, UserError};
 use crate::kernel::{StatefulKernel, StatefulProcessor};
 use crate::metrics::MetricsContainer;
 use crate::runner_support::aggregation::partition_of;
-use crate::state::{KeyWindowState, StateContext, StatefulDoFn, TimeDomain};
+use crate::state::{KeyWindowState, StateContext, StatefulDoFn, TimeDomain, TimerChange};
 use crate::time::Timestamp;
 use crate::user_code;
 use crate::window::{Window, WindowedValue};
 use crate::windowfn::WindowingStrategy;
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::sync::Arc;
+use timer_index::TimerIndex;
 
 mod snapshot;
+mod timer_index;
 
 pub(crate) struct StatefulKernelImpl<F> {
     pub prototype: F,
@@ -34,6 +37,8 @@ impl<F: StatefulDoFn> StatefulKernelImpl<F> {
             output_wm: Timestamp::MIN,
             now: Timestamp::MIN,
             states: HashMap::default(),
+            index: TimerIndex::new(),
+            timer_changes: Vec::new(),
             output: Vec::new(),
             dropped_late: 0,
         }
@@ -74,6 +79,10 @@ struct StatefulRunner<F: StatefulDoFn> {
     output_wm: Timestamp,
     now: Timestamp,
     states: States<F::Key>,
+    /// Pending timers, their holds and the expiration of every state, indexed.
+    index: TimerIndex<F::Key>,
+    /// Timer changes of the current call of user code (reused).
+    timer_changes: Vec<TimerChange>,
     output: Vec<WindowedValue<F::Out>>,
     dropped_late: i64,
 }
@@ -96,7 +105,14 @@ impl<F: StatefulDoFn> StatefulRunner<F> {
         metrics: &mut MetricsContainer,
     ) -> Result<()> {
         let gc_time = self.strategy.gc_time(&window);
-        let state = self.states.entry((key.clone(), window)).or_default();
+        let state = match self.states.entry((key.clone(), window)) {
+            Entry::Occupied(o) => o.into_mut(),
+            Entry::Vacant(v) => {
+                self.index.add_state(key, window, gc_time);
+                v.insert(KeyWindowState::default())
+            }
+        };
+        let mut changes = std::mem::take(&mut self.timer_changes);
         let mut ctx = StateContext {
             key,
             timestamp,
@@ -107,6 +123,7 @@ impl<F: StatefulDoFn> StatefulRunner<F> {
             state,
             output: &mut self.output,
             metrics,
+            timer_changes: &mut changes,
         };
         let f = &mut self.f;
         let describe = || match (&call, value) {
@@ -126,8 +143,13 @@ impl<F: StatefulDoFn> StatefulRunner<F> {
             Call::Expiry => f.on_window_expiration(key, &mut ctx),
         });
         let state_empty = ctx.state.is_empty();
+        for change in changes.drain(..) {
+            self.index.apply(key, window, change);
+        }
+        self.timer_changes = changes;
         if state_empty {
             self.states.remove(&(key.clone(), window));
+            self.index.remove_state(key, window, gc_time);
         }
         match r {
             Ok(Ok(())) => Ok(()),
@@ -148,48 +170,75 @@ impl<F: StatefulDoFn> StatefulRunner<F> {
         }
     }
 
-    /// The earliest due timer of `domain` (at or before `limit`).
-    fn next_due(
-        &self,
-        domain: TimeDomain,
-        due: impl Fn(Timestamp) -> bool,
-    ) -> Option<(Timestamp, F::Key, Window, String)> {
-        let mut best: Option<(Timestamp, F::Key, Window, String)> = None;
-        for ((k, w), s) in &self.states {
-            for (id, t) in &s.timers {
-                if t.domain == domain && due(t.at) && best.as_ref().is_none_or(|b| t.at < b.0) {
-                    best = Some((t.at, k.clone(), *w, id.clone()));
-                }
-            }
-        }
-        best
-    }
-
     fn fire_due(&mut self, domain: TimeDomain, metrics: &mut MetricsContainer) -> Result<()> {
         let (wm, now) = (self.input_wm, self.now);
         let due = move |at: Timestamp| match domain {
             TimeDomain::EventTime => at < wm,
             TimeDomain::ProcessingTime => at <= now,
         };
-        while let Some((_, key, window, id)) = self.next_due(domain, due) {
-            let Some(spec) = self
-                .states
-                .get_mut(&(key.clone(), window))
-                .and_then(|s| s.timers.remove(&id))
-            else {
-                continue;
-            };
-            self.call(&key, window, spec.output, Call::Timer(&id), None, metrics)?;
+        while let Some((at, batch)) = self.index.pop_due(domain, due) {
+            for (key, window, id) in batch {
+                // A timer of the batch may have been cleared or reset by an
+                // earlier callback of its key and window.
+                let Some(state) = self.states.get_mut(&(key.clone(), window)) else {
+                    continue;
+                };
+                let spec = match state.timers.get(&id) {
+                    Some(spec) if spec.domain == domain && spec.at == at => *spec,
+                    _ => continue,
+                };
+                state.timers.remove(&id);
+                self.index.release_hold(spec.output);
+                self.call(&key, window, spec.output, Call::Timer(&id), None, metrics)?;
+            }
         }
         Ok(())
     }
 
+    /// Runs the expiration callback of every key-window whose
+    /// garbage-collection time the watermark passed, and drops its state.
+    fn expire(&mut self, wm: Timestamp, metrics: &mut MetricsContainer) -> Result<()> {
+        while let Some(batch) = self.index.pop_expired(wm) {
+            for (key, window) in batch {
+                if !self.states.contains_key(&(key.clone(), window)) {
+                    continue;
+                }
+                let at = window.max_timestamp();
+                self.call(&key, window, at, Call::Expiry, None, metrics)?;
+                if let Some(state) = self.states.remove(&(key.clone(), window)) {
+                    for (id, spec) in &state.timers {
+                        self.index.remove_timer(&key, window, id, *spec);
+                    }
+                    let gc = self.strategy.gc_time(&window);
+                    self.index.remove_state(&key, window, gc);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Indexes every state and timer anew (after a restore).
+    fn reindex(&mut self) {
+        self.index.clear();
+        for ((key, window), state) in &self.states {
+            self.index
+                .add_state(key, *window, self.strategy.gc_time(window));
+            for (id, spec) in &state.timers {
+                self.index.add_timer(key, *window, id.clone(), *spec);
+            }
+        }
+    }
+
     fn recompute_output_watermark(&mut self) {
-        let hold = self
-            .states
-            .values()
-            .flat_map(|s| s.timers.values().map(|t| t.output))
-            .min();
+        let hold = self.index.least_hold();
+        debug_assert_eq!(
+            hold,
+            self.states
+                .values()
+                .flat_map(|s| s.timers.values().map(|t| t.output))
+                .min(),
+            "the hold index agrees with the timers"
+        );
         let new = hold.map_or(self.input_wm, |h| h.min(self.input_wm));
         self.output_wm = self.output_wm.max(new);
     }
@@ -236,24 +285,7 @@ impl<F: StatefulDoFn> StatefulProcessor for StatefulRunner<F> {
         }
         self.input_wm = wm;
         self.fire_due(TimeDomain::EventTime, metrics)?;
-        let mut expired: Vec<(F::Key, Window)> = self
-            .states
-            .keys()
-            .filter(|(_, w)| self.strategy.gc_time(w) < wm)
-            .cloned()
-            .collect();
-        expired.sort_by_key(|(_, w)| *w);
-        for (key, window) in expired {
-            self.call(
-                &key,
-                window,
-                window.max_timestamp(),
-                Call::Expiry,
-                None,
-                metrics,
-            )?;
-            self.states.remove(&(key, window));
-        }
+        self.expire(wm, metrics)?;
         self.recompute_output_watermark();
         Ok(())
     }
@@ -277,12 +309,7 @@ impl<F: StatefulDoFn> StatefulProcessor for StatefulRunner<F> {
     }
 
     fn next_processing_time(&self) -> Option<Timestamp> {
-        self.states
-            .values()
-            .flat_map(|s| s.timers.values())
-            .filter(|t| t.domain == TimeDomain::ProcessingTime)
-            .map(|t| t.at)
-            .min()
+        self.index.next(TimeDomain::ProcessingTime)
     }
 
     fn take_output(&mut self) -> Option<Batch> {

@@ -98,6 +98,7 @@ impl<F: StatefulDoFn> StatefulRunner<F> {
             };
             self.states.insert((k, w), state);
         }
+        self.reindex();
         self.output = image.output;
         Ok(())
     }
