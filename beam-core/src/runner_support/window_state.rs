@@ -21,6 +21,8 @@ pub(crate) struct ColdState {
     pub(crate) trigger: TriggerState,
     pub(crate) last_pane: Option<PaneInfo>,
     pub(crate) end_of_window_done: bool,
+    /// The deadline at which the grouping's deadline index lists this window.
+    pub(crate) indexed_deadline: Option<Timestamp>,
 }
 
 impl<A> WindowState<A> {
@@ -47,6 +49,7 @@ pub(crate) fn new_state<A>(
             trigger: TriggerState::new(trigger),
             last_pane: None,
             end_of_window_done: window.max_timestamp() < input_wm,
+            indexed_deadline: None,
         }),
     }
 }

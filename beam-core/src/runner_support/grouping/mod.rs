@@ -50,6 +50,7 @@ use std::sync::Arc;
 mod snapshot;
 
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+type FastSet<T> = HashSet<T, foldhash::fast::RandomState>;
 
 /// Moves one window's hold from `old` to `new` in the multiset of holds.
 fn move_hold(
@@ -98,6 +99,9 @@ pub struct WindowedTable<A: Aggregation> {
     /// The holds of all windows, as a multiset: the least is what holds the
     /// output watermark back.
     holds: BTreeMap<Timestamp, usize>,
+    /// With processing-time triggers: windows by their trigger's next deadline
+    /// (each window's entry is where `indexed_deadline` says).
+    deadlines: BTreeMap<Timestamp, FastSet<(A::K, Window)>>,
     /// Active windows per key, for merging window functions.
     active_windows: FastMap<A::K, Vec<IntervalWindow>>,
     /// Windows whose trigger finished, until their garbage-collection time.
@@ -122,6 +126,7 @@ impl<A: Aggregation> WindowedTable<A> {
             windows: FastMap::default(),
             timers: BTreeMap::new(),
             holds: BTreeMap::new(),
+            deadlines: BTreeMap::new(),
             active_windows: FastMap::default(),
             closed: FastMap::default(),
             dirty: Vec::new(),
@@ -184,16 +189,20 @@ impl<A: Aggregation> WindowedTable<A> {
                         .map(|s| (*w, s))
                 })
                 .collect();
-            for (_, st) in &states {
+            for (w, st) in &states {
                 move_hold(&mut self.holds, st.hold(), None);
+                let member = Window::Interval(*w);
+                self.unindex_deadline(key, member, st.cold.indexed_deadline);
             }
-            let merged = self.merge_states(states, result);
+            let mut merged = self.merge_states(states, result);
+            merged.cold.indexed_deadline = None;
             move_hold(&mut self.holds, None, merged.hold());
             self.timers
                 .entry(merged_w.max_timestamp())
                 .or_default()
                 .push((key.clone(), merged_w));
             self.windows.insert((key.clone(), merged_w), merged);
+            self.index_deadline(key, merged_w);
         }
         target
     }
@@ -463,6 +472,7 @@ impl<A: Aggregation> WindowedTable<A> {
         state.element_hold = None;
         state.cold.extra_hold = None;
         if finished {
+            self.unindex_deadline(key, window, state.cold.indexed_deadline);
             self.forget_active(key, &window);
             let gc_time = self.strategy.gc_time(&window);
             if !gc && gc_time >= self.input_wm {
@@ -473,6 +483,44 @@ impl<A: Aggregation> WindowedTable<A> {
         state.cold.extra_hold = self.eow_or_gc_hold(&window, true);
         move_hold(&mut self.holds, None, state.hold());
         self.windows.insert(entry_key, state);
+        self.index_deadline(key, window);
+    }
+
+    /// Moves (key, window)'s entry in the deadline index to its trigger's
+    /// current next deadline (or removes it).
+    fn index_deadline(&mut self, key: &A::K, window: Window) {
+        if !self.uses_processing_time {
+            return;
+        }
+        let trigger = &self.strategy.trigger;
+        let Some(state) = self.windows.get_mut(&(key.clone(), window)) else {
+            return;
+        };
+        let deadline = ts::next_deadline(trigger, &state.cold.trigger);
+        let old = std::mem::replace(&mut state.cold.indexed_deadline, deadline);
+        if old == deadline {
+            return;
+        }
+        self.unindex_deadline(key, window, old);
+        if let Some(d) = deadline {
+            self.deadlines
+                .entry(d)
+                .or_default()
+                .insert((key.clone(), window));
+        }
+    }
+
+    /// Removes (key, window)'s entry at `indexed` from the deadline index.
+    fn unindex_deadline(&mut self, key: &A::K, window: Window, indexed: Option<Timestamp>) {
+        let Some(d) = indexed else {
+            return;
+        };
+        if let std::collections::btree_map::Entry::Occupied(mut e) = self.deadlines.entry(d) {
+            e.get_mut().remove(&(key.clone(), window));
+            if e.get().is_empty() {
+                e.remove();
+            }
+        }
     }
 
     fn evaluate_dirty(&mut self) {
@@ -489,6 +537,8 @@ impl<A: Aggregation> WindowedTable<A> {
             };
             if ts::should_fire(&self.strategy.trigger, &state.cold.trigger, &ctx) {
                 self.fire(&key, window, false);
+            } else {
+                self.index_deadline(&key, window);
             }
         }
     }
@@ -553,8 +603,9 @@ impl<A: Aggregation> WindowedTable<A> {
             if is_gc {
                 self.fire(&key, window, true);
                 self.forget_active(&key, &window);
-                if let Some(st) = self.windows.remove(&(key, window)) {
+                if let Some(st) = self.windows.remove(&(key.clone(), window)) {
                     move_hold(&mut self.holds, st.hold(), None);
+                    self.unindex_deadline(&key, window, st.cold.indexed_deadline);
                 }
             } else if ts::should_fire(&self.strategy.trigger, &state.cold.trigger, &ctx) {
                 self.fire(&key, window, false);
@@ -573,18 +624,20 @@ impl<A: Aggregation> WindowedTable<A> {
         if !self.uses_processing_time {
             return;
         }
-        let trigger = &self.strategy.trigger;
-        let mut due: Vec<(Timestamp, A::K, Window)> = self
-            .windows
-            .iter()
-            .filter_map(|((k, w), s)| {
-                ts::next_deadline(trigger, &s.cold.trigger)
-                    .filter(|d| *d <= now)
-                    .map(|d| (d, k.clone(), *w))
-            })
-            .collect();
-        due.sort_by_key(|d| d.0);
-        for (_, key, window) in due {
+        // Every window whose deadline passed, in deadline order.
+        let mut due: Vec<(A::K, Window)> = Vec::new();
+        while let Some(first) = self.deadlines.first_entry() {
+            if *first.key() > now {
+                break;
+            }
+            due.extend(first.remove());
+        }
+        for (key, window) in &due {
+            if let Some(s) = self.windows.get_mut(&(key.clone(), *window)) {
+                s.cold.indexed_deadline = None;
+            }
+        }
+        for (key, window) in due {
             let ctx = self.ctx(&window);
             let ready = self
                 .windows
@@ -592,6 +645,10 @@ impl<A: Aggregation> WindowedTable<A> {
                 .is_some_and(|s| ts::should_fire(&self.strategy.trigger, &s.cold.trigger, &ctx));
             if ready {
                 self.fire(&key, window, false);
+            } else {
+                // Its deadline passed but the rest of the trigger waits: looked at again
+                // on every later move of processing time, as before it was due.
+                self.index_deadline(&key, window);
             }
         }
         self.recompute_output_watermark();
@@ -603,10 +660,16 @@ impl<A: Aggregation> WindowedTable<A> {
         if !self.uses_processing_time {
             return None;
         }
-        self.windows
-            .values()
-            .filter_map(|s| ts::next_deadline(trigger, &s.cold.trigger))
-            .min()
+        let indexed = self.deadlines.keys().next().copied();
+        debug_assert_eq!(
+            indexed,
+            self.windows
+                .values()
+                .filter_map(|s| ts::next_deadline(trigger, &s.cold.trigger))
+                .min(),
+            "the deadline index agrees with the windows"
+        );
+        indexed
     }
 
     fn flush_metrics(&mut self, env: &mut GroupingEnv<'_>) {

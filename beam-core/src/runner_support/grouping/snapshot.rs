@@ -4,7 +4,8 @@
 //! taken. Restoring a snapshot into a table of the same step gives a table
 //! that behaves from then on exactly like the one that was snapshotted.
 //!
-//! The hold multiset is not stored: it is derived from the windows on restore.
+//! The hold multiset and the processing-time deadline index are not stored:
+//! they are derived from the windows on restore.
 
 use super::{move_hold, WindowedTable};
 use crate::coder;
@@ -138,10 +139,16 @@ impl<A: Aggregation> WindowedTable<A> {
                     trigger: s.trigger,
                     last_pane: s.last_pane,
                     end_of_window_done: s.end_of_window_done,
+                    indexed_deadline: None,
                 }),
             };
             move_hold(&mut self.holds, None, state.hold());
             self.windows.insert((k, w), state);
+        }
+        self.deadlines.clear();
+        let keys: Vec<(A::K, Window)> = self.windows.keys().cloned().collect();
+        for (k, w) in keys {
+            self.index_deadline(&k, w);
         }
         self.timers = image.timers;
         self.active_windows = image.active_windows.into_iter().collect();
