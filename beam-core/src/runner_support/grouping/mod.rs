@@ -35,7 +35,7 @@ use crate::coder;
 use crate::error::{BeamError, Result};
 use crate::kernel::{GroupingEnv, GroupingTable};
 use crate::runner_support::aggregation::{Aggregation, TableKernel};
-use crate::runner_support::trigger_state::{self as ts, TriggerContext, TriggerState};
+use crate::runner_support::trigger_state::{self as ts, TriggerContext};
 use crate::runner_support::window_state::{new_state, WindowState};
 use crate::time::Timestamp;
 use crate::trigger::{AccumulationMode, ClosingBehavior, OnTimeBehavior};
@@ -47,7 +47,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use std::sync::Arc;
 
+mod merging;
 mod snapshot;
+mod time;
 
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 type FastSet<T> = HashSet<T, foldhash::fast::RandomState>;
@@ -162,107 +164,6 @@ impl<A: Aggregation> WindowedTable<A> {
             return None;
         }
         Some(gc)
-    }
-
-    /// Adds `window` to the key's active windows and merges them as the window
-    /// function says; returns the window the element now belongs to.
-    fn merge_into_active(&mut self, key: &A::K, window: IntervalWindow) -> Window {
-        let active = self.active_windows.entry(key.clone()).or_default();
-        if !active.contains(&window) {
-            active.push(window);
-        }
-        let groups = self.strategy.window_fn.merge_groups(active);
-        let mut target = Window::Interval(window);
-        for (members, result) in groups {
-            let active = self.active_windows.get_mut(key).expect("present");
-            active.retain(|w| !members.contains(w));
-            active.push(result);
-            let merged_w = Window::Interval(result);
-            if members.contains(&window) {
-                target = merged_w;
-            }
-            let states: Vec<(IntervalWindow, WindowState<A::Acc>)> = members
-                .iter()
-                .filter_map(|w| {
-                    self.windows
-                        .remove(&(key.clone(), Window::Interval(*w)))
-                        .map(|s| (*w, s))
-                })
-                .collect();
-            for (w, st) in &states {
-                move_hold(&mut self.holds, st.hold(), None);
-                let member = Window::Interval(*w);
-                self.unindex_deadline(key, member, st.cold.indexed_deadline);
-            }
-            let mut merged = self.merge_states(states, result);
-            merged.cold.indexed_deadline = None;
-            move_hold(&mut self.holds, None, merged.hold());
-            self.timers
-                .entry(merged_w.max_timestamp())
-                .or_default()
-                .push((key.clone(), merged_w));
-            self.windows.insert((key.clone(), merged_w), merged);
-            self.index_deadline(key, merged_w);
-        }
-        target
-    }
-
-    /// Removes a closed or expired window from its key's active windows.
-    fn forget_active(&mut self, key: &A::K, window: &Window) {
-        if let Some(active) = self.active_windows.get_mut(key) {
-            active.retain(|w| Window::Interval(*w) != *window);
-            if active.is_empty() {
-                self.active_windows.remove(key);
-            }
-        }
-    }
-
-    /// Merges the states of windows merging into `result`.
-    fn merge_states(
-        &self,
-        mut states: Vec<(IntervalWindow, WindowState<A::Acc>)>,
-        merged: IntervalWindow,
-    ) -> WindowState<A::Acc> {
-        let merged_w = Window::Interval(merged);
-        // The result keeps its own pane history only if it is one of the merged windows.
-        let base = states.iter().position(|(w, _)| *w == merged);
-        let mut result = match base {
-            Some(i) => states.swap_remove(i).1,
-            None => self.new_state(&merged_w),
-        };
-        let combiner = self.strategy.timestamp_combiner;
-        let mut trigger_states = vec![std::mem::replace(
-            &mut result.cold.trigger,
-            TriggerState::new(&self.strategy.trigger),
-        )];
-        let mut had_extra = result.cold.extra_hold.is_some();
-        for (_, s) in states {
-            if let Some(acc) = s.acc {
-                match &mut result.acc {
-                    Some(r) => self.agg.merge(r, acc),
-                    none => *none = Some(acc),
-                }
-            }
-            result.new_data |= s.new_data;
-            result.element_hold = match (result.element_hold, s.element_hold) {
-                (Some(a), Some(b)) => Some(combiner.combine(a, b)),
-                (a, b) => a.or(b),
-            };
-            had_extra |= s.cold.extra_hold.is_some();
-            trigger_states.push(s.cold.trigger);
-        }
-        if combiner == TimestampCombiner::EndOfWindow && result.element_hold.is_some() {
-            result.element_hold = Some(merged.max_timestamp());
-        }
-        result.cold.extra_hold = if had_extra {
-            self.eow_or_gc_hold(&merged_w, false)
-        } else {
-            None
-        };
-        result.cold.trigger = ts::merge(&self.strategy.trigger, trigger_states);
-        result.cold.end_of_window_done = merged.max_timestamp() < self.input_wm;
-        result.dirty = false;
-        result
     }
 
     fn add_one(
@@ -486,43 +387,6 @@ impl<A: Aggregation> WindowedTable<A> {
         self.index_deadline(key, window);
     }
 
-    /// Moves (key, window)'s entry in the deadline index to its trigger's
-    /// current next deadline (or removes it).
-    fn index_deadline(&mut self, key: &A::K, window: Window) {
-        if !self.uses_processing_time {
-            return;
-        }
-        let trigger = &self.strategy.trigger;
-        let Some(state) = self.windows.get_mut(&(key.clone(), window)) else {
-            return;
-        };
-        let deadline = ts::next_deadline(trigger, &state.cold.trigger);
-        let old = std::mem::replace(&mut state.cold.indexed_deadline, deadline);
-        if old == deadline {
-            return;
-        }
-        self.unindex_deadline(key, window, old);
-        if let Some(d) = deadline {
-            self.deadlines
-                .entry(d)
-                .or_default()
-                .insert((key.clone(), window));
-        }
-    }
-
-    /// Removes (key, window)'s entry at `indexed` from the deadline index.
-    fn unindex_deadline(&mut self, key: &A::K, window: Window, indexed: Option<Timestamp>) {
-        let Some(d) = indexed else {
-            return;
-        };
-        if let std::collections::btree_map::Entry::Occupied(mut e) = self.deadlines.entry(d) {
-            e.get_mut().remove(&(key.clone(), window));
-            if e.get().is_empty() {
-                e.remove();
-            }
-        }
-    }
-
     fn evaluate_dirty(&mut self) {
         let dirty = std::mem::take(&mut self.dirty);
         for (key, window) in dirty {
@@ -541,135 +405,6 @@ impl<A: Aggregation> WindowedTable<A> {
                 self.index_deadline(&key, window);
             }
         }
-    }
-
-    fn recompute_output_watermark(&mut self) {
-        let hold = self.holds.keys().next().copied();
-        debug_assert_eq!(
-            hold,
-            self.windows.values().filter_map(WindowState::hold).min()
-        );
-        let new = hold.map_or(self.input_wm, |h| h.min(self.input_wm));
-        // The output watermark never goes back.
-        self.output_wm = self.output_wm.max(new);
-    }
-
-    /// Advances the input watermark to `wm`, firing end-of-window and
-    /// garbage-collection timers in timestamp order.
-    pub fn advance_watermark(&mut self, wm: Timestamp) {
-        if wm <= self.input_wm {
-            return;
-        }
-        self.input_wm = wm;
-        // End-of-window timers fire the trigger; garbage-collection timers emit
-        // the final pane. When both fall on one time (no allowed lateness) the
-        // final pane is also the on-time one.
-        // Only windows whose timers the watermark passed are visited.
-        let later = self.timers.split_off(&wm);
-        let due = std::mem::replace(&mut self.timers, later);
-        let mut seen: HashSet<(A::K, Window), foldhash::fast::RandomState> = HashSet::default();
-        let mut timers: Vec<(Timestamp, bool, A::K, Window)> = Vec::new();
-        for (k, w) in due.into_values().flatten() {
-            let Some(s) = self.windows.get(&(k.clone(), w)) else {
-                continue;
-            };
-            if !seen.insert((k.clone(), w)) {
-                continue;
-            }
-            let gc = self.strategy.gc_time(&w);
-            let max = w.max_timestamp();
-            if !s.cold.end_of_window_done && max < wm && !(gc < wm && gc == max) {
-                timers.push((max, false, k.clone(), w));
-            }
-            if gc < wm {
-                timers.push((gc, true, k, w));
-            } else {
-                self.timers.entry(gc).or_default().push((k, w));
-            }
-        }
-        timers.sort_by_key(|t| (t.0, t.1));
-        for (_, is_gc, key, window) in timers {
-            let entry_key = (key, window);
-            let Some(state) = self.windows.get_mut(&entry_key) else {
-                continue;
-            };
-            state.cold.end_of_window_done = true;
-            let ctx = TriggerContext {
-                window_max: window.max_timestamp(),
-                input_watermark: wm,
-                now: self.now,
-            };
-            let (key, window) = entry_key;
-            if is_gc {
-                self.fire(&key, window, true);
-                self.forget_active(&key, &window);
-                if let Some(st) = self.windows.remove(&(key.clone(), window)) {
-                    move_hold(&mut self.holds, st.hold(), None);
-                    self.unindex_deadline(&key, window, st.cold.indexed_deadline);
-                }
-            } else if ts::should_fire(&self.strategy.trigger, &state.cold.trigger, &ctx) {
-                self.fire(&key, window, false);
-            }
-        }
-        self.closed.retain(|_, gc| *gc >= wm);
-        self.recompute_output_watermark();
-    }
-
-    /// Advances processing time to `now`, firing triggers whose deadline passed.
-    pub fn advance_time(&mut self, now: Timestamp) {
-        if now <= self.now {
-            return;
-        }
-        self.now = now;
-        if !self.uses_processing_time {
-            return;
-        }
-        // Every window whose deadline passed, in deadline order.
-        let mut due: Vec<(A::K, Window)> = Vec::new();
-        while let Some(first) = self.deadlines.first_entry() {
-            if *first.key() > now {
-                break;
-            }
-            due.extend(first.remove());
-        }
-        for (key, window) in &due {
-            if let Some(s) = self.windows.get_mut(&(key.clone(), *window)) {
-                s.cold.indexed_deadline = None;
-            }
-        }
-        for (key, window) in due {
-            let ctx = self.ctx(&window);
-            let ready = self
-                .windows
-                .get(&(key.clone(), window))
-                .is_some_and(|s| ts::should_fire(&self.strategy.trigger, &s.cold.trigger, &ctx));
-            if ready {
-                self.fire(&key, window, false);
-            } else {
-                // Its deadline passed but the rest of the trigger waits: looked at again
-                // on every later move of processing time, as before it was due.
-                self.index_deadline(&key, window);
-            }
-        }
-        self.recompute_output_watermark();
-    }
-
-    /// The earliest processing-time deadline of any trigger.
-    pub fn next_deadline(&self) -> Option<Timestamp> {
-        let trigger = &self.strategy.trigger;
-        if !self.uses_processing_time {
-            return None;
-        }
-        let indexed = self.deadlines.keys().next().copied();
-        debug_assert_eq!(
-            indexed,
-            self.windows
-                .values()
-                .filter_map(|s| ts::next_deadline(trigger, &s.cold.trigger))
-                .min(),
-            "the deadline index agrees with the windows"
-        );
-        indexed
     }
 
     fn flush_metrics(&mut self, env: &mut GroupingEnv<'_>) {

@@ -1,0 +1,113 @@
+//! Merging windows (sessions and user-defined merging window functions): a
+//! key's intersecting windows merge on arrival, with their buffers, holds and
+//! trigger states.
+
+use super::{move_hold, WindowedTable};
+use crate::runner_support::aggregation::Aggregation;
+use crate::runner_support::trigger_state::{self as ts, TriggerState};
+use crate::runner_support::window_state::WindowState;
+use crate::window::{IntervalWindow, Window};
+use crate::windowfn::TimestampCombiner;
+
+impl<A: Aggregation> WindowedTable<A> {
+    /// Adds `window` to the key's active windows and merges them as the window
+    /// function says; returns the window the element now belongs to.
+    pub(super) fn merge_into_active(&mut self, key: &A::K, window: IntervalWindow) -> Window {
+        let active = self.active_windows.entry(key.clone()).or_default();
+        if !active.contains(&window) {
+            active.push(window);
+        }
+        let groups = self.strategy.window_fn.merge_groups(active);
+        let mut target = Window::Interval(window);
+        for (members, result) in groups {
+            let active = self.active_windows.get_mut(key).expect("present");
+            active.retain(|w| !members.contains(w));
+            active.push(result);
+            let merged_w = Window::Interval(result);
+            if members.contains(&window) {
+                target = merged_w;
+            }
+            let states: Vec<(IntervalWindow, WindowState<A::Acc>)> = members
+                .iter()
+                .filter_map(|w| {
+                    self.windows
+                        .remove(&(key.clone(), Window::Interval(*w)))
+                        .map(|s| (*w, s))
+                })
+                .collect();
+            for (w, st) in &states {
+                move_hold(&mut self.holds, st.hold(), None);
+                let member = Window::Interval(*w);
+                self.unindex_deadline(key, member, st.cold.indexed_deadline);
+            }
+            let mut merged = self.merge_states(states, result);
+            merged.cold.indexed_deadline = None;
+            move_hold(&mut self.holds, None, merged.hold());
+            self.timers
+                .entry(merged_w.max_timestamp())
+                .or_default()
+                .push((key.clone(), merged_w));
+            self.windows.insert((key.clone(), merged_w), merged);
+            self.index_deadline(key, merged_w);
+        }
+        target
+    }
+
+    /// Removes a closed or expired window from its key's active windows.
+    pub(super) fn forget_active(&mut self, key: &A::K, window: &Window) {
+        if let Some(active) = self.active_windows.get_mut(key) {
+            active.retain(|w| Window::Interval(*w) != *window);
+            if active.is_empty() {
+                self.active_windows.remove(key);
+            }
+        }
+    }
+
+    /// Merges the states of windows merging into `result`.
+    pub(super) fn merge_states(
+        &self,
+        mut states: Vec<(IntervalWindow, WindowState<A::Acc>)>,
+        merged: IntervalWindow,
+    ) -> WindowState<A::Acc> {
+        let merged_w = Window::Interval(merged);
+        // The result keeps its own pane history only if it is one of the merged windows.
+        let base = states.iter().position(|(w, _)| *w == merged);
+        let mut result = match base {
+            Some(i) => states.swap_remove(i).1,
+            None => self.new_state(&merged_w),
+        };
+        let combiner = self.strategy.timestamp_combiner;
+        let mut trigger_states = vec![std::mem::replace(
+            &mut result.cold.trigger,
+            TriggerState::new(&self.strategy.trigger),
+        )];
+        let mut had_extra = result.cold.extra_hold.is_some();
+        for (_, s) in states {
+            if let Some(acc) = s.acc {
+                match &mut result.acc {
+                    Some(r) => self.agg.merge(r, acc),
+                    none => *none = Some(acc),
+                }
+            }
+            result.new_data |= s.new_data;
+            result.element_hold = match (result.element_hold, s.element_hold) {
+                (Some(a), Some(b)) => Some(combiner.combine(a, b)),
+                (a, b) => a.or(b),
+            };
+            had_extra |= s.cold.extra_hold.is_some();
+            trigger_states.push(s.cold.trigger);
+        }
+        if combiner == TimestampCombiner::EndOfWindow && result.element_hold.is_some() {
+            result.element_hold = Some(merged.max_timestamp());
+        }
+        result.cold.extra_hold = if had_extra {
+            self.eow_or_gc_hold(&merged_w, false)
+        } else {
+            None
+        };
+        result.cold.trigger = ts::merge(&self.strategy.trigger, trigger_states);
+        result.cold.end_of_window_done = merged.max_timestamp() < self.input_wm;
+        result.dirty = false;
+        result
+    }
+}

@@ -1,0 +1,186 @@
+//! How time moves a [`WindowedTable`]: the input watermark fires end-of-window
+//! and garbage-collection timers (windows indexed by the time that concerns
+//! them), processing time fires triggers whose deadline passed (windows
+//! indexed by their trigger's next deadline), and the output watermark follows
+//! the least hold.
+
+use super::{move_hold, WindowedTable};
+use crate::runner_support::aggregation::Aggregation;
+use crate::runner_support::trigger_state::{self as ts, TriggerContext};
+use crate::runner_support::window_state::WindowState;
+use crate::time::Timestamp;
+use crate::window::Window;
+use std::collections::HashSet;
+
+impl<A: Aggregation> WindowedTable<A> {
+    /// Moves (key, window)'s entry in the deadline index to its trigger's
+    /// current next deadline (or removes it).
+    pub(super) fn index_deadline(&mut self, key: &A::K, window: Window) {
+        if !self.uses_processing_time {
+            return;
+        }
+        let trigger = &self.strategy.trigger;
+        let Some(state) = self.windows.get_mut(&(key.clone(), window)) else {
+            return;
+        };
+        let deadline = ts::next_deadline(trigger, &state.cold.trigger);
+        let old = std::mem::replace(&mut state.cold.indexed_deadline, deadline);
+        if old == deadline {
+            return;
+        }
+        self.unindex_deadline(key, window, old);
+        if let Some(d) = deadline {
+            self.deadlines
+                .entry(d)
+                .or_default()
+                .insert((key.clone(), window));
+        }
+    }
+
+    /// Removes (key, window)'s entry at `indexed` from the deadline index.
+    pub(super) fn unindex_deadline(
+        &mut self,
+        key: &A::K,
+        window: Window,
+        indexed: Option<Timestamp>,
+    ) {
+        let Some(d) = indexed else {
+            return;
+        };
+        if let std::collections::btree_map::Entry::Occupied(mut e) = self.deadlines.entry(d) {
+            e.get_mut().remove(&(key.clone(), window));
+            if e.get().is_empty() {
+                e.remove();
+            }
+        }
+    }
+
+    pub(super) fn recompute_output_watermark(&mut self) {
+        let hold = self.holds.keys().next().copied();
+        debug_assert_eq!(
+            hold,
+            self.windows.values().filter_map(WindowState::hold).min()
+        );
+        let new = hold.map_or(self.input_wm, |h| h.min(self.input_wm));
+        // The output watermark never goes back.
+        self.output_wm = self.output_wm.max(new);
+    }
+
+    /// Advances the input watermark to `wm`, firing end-of-window and
+    /// garbage-collection timers in timestamp order.
+    pub fn advance_watermark(&mut self, wm: Timestamp) {
+        if wm <= self.input_wm {
+            return;
+        }
+        self.input_wm = wm;
+        // End-of-window timers fire the trigger; garbage-collection timers emit
+        // the final pane. When both fall on one time (no allowed lateness) the
+        // final pane is also the on-time one.
+        // Only windows whose timers the watermark passed are visited.
+        let later = self.timers.split_off(&wm);
+        let due = std::mem::replace(&mut self.timers, later);
+        let mut seen: HashSet<(A::K, Window), foldhash::fast::RandomState> = HashSet::default();
+        let mut timers: Vec<(Timestamp, bool, A::K, Window)> = Vec::new();
+        for (k, w) in due.into_values().flatten() {
+            let Some(s) = self.windows.get(&(k.clone(), w)) else {
+                continue;
+            };
+            if !seen.insert((k.clone(), w)) {
+                continue;
+            }
+            let gc = self.strategy.gc_time(&w);
+            let max = w.max_timestamp();
+            if !s.cold.end_of_window_done && max < wm && !(gc < wm && gc == max) {
+                timers.push((max, false, k.clone(), w));
+            }
+            if gc < wm {
+                timers.push((gc, true, k, w));
+            } else {
+                self.timers.entry(gc).or_default().push((k, w));
+            }
+        }
+        timers.sort_by_key(|t| (t.0, t.1));
+        for (_, is_gc, key, window) in timers {
+            let entry_key = (key, window);
+            let Some(state) = self.windows.get_mut(&entry_key) else {
+                continue;
+            };
+            state.cold.end_of_window_done = true;
+            let ctx = TriggerContext {
+                window_max: window.max_timestamp(),
+                input_watermark: wm,
+                now: self.now,
+            };
+            let (key, window) = entry_key;
+            if is_gc {
+                self.fire(&key, window, true);
+                self.forget_active(&key, &window);
+                if let Some(st) = self.windows.remove(&(key.clone(), window)) {
+                    move_hold(&mut self.holds, st.hold(), None);
+                    self.unindex_deadline(&key, window, st.cold.indexed_deadline);
+                }
+            } else if ts::should_fire(&self.strategy.trigger, &state.cold.trigger, &ctx) {
+                self.fire(&key, window, false);
+            }
+        }
+        self.closed.retain(|_, gc| *gc >= wm);
+        self.recompute_output_watermark();
+    }
+
+    /// Advances processing time to `now`, firing triggers whose deadline passed.
+    pub fn advance_time(&mut self, now: Timestamp) {
+        if now <= self.now {
+            return;
+        }
+        self.now = now;
+        if !self.uses_processing_time {
+            return;
+        }
+        // Every window whose deadline passed, in deadline order.
+        let mut due: Vec<(A::K, Window)> = Vec::new();
+        while let Some(first) = self.deadlines.first_entry() {
+            if *first.key() > now {
+                break;
+            }
+            due.extend(first.remove());
+        }
+        for (key, window) in &due {
+            if let Some(s) = self.windows.get_mut(&(key.clone(), *window)) {
+                s.cold.indexed_deadline = None;
+            }
+        }
+        for (key, window) in due {
+            let ctx = self.ctx(&window);
+            let ready = self
+                .windows
+                .get(&(key.clone(), window))
+                .is_some_and(|s| ts::should_fire(&self.strategy.trigger, &s.cold.trigger, &ctx));
+            if ready {
+                self.fire(&key, window, false);
+            } else {
+                // Its deadline passed but the rest of the trigger waits: looked at again
+                // on every later move of processing time, as before it was due.
+                self.index_deadline(&key, window);
+            }
+        }
+        self.recompute_output_watermark();
+    }
+
+    /// The earliest processing-time deadline of any trigger.
+    pub fn next_deadline(&self) -> Option<Timestamp> {
+        let trigger = &self.strategy.trigger;
+        if !self.uses_processing_time {
+            return None;
+        }
+        let indexed = self.deadlines.keys().next().copied();
+        debug_assert_eq!(
+            indexed,
+            self.windows
+                .values()
+                .filter_map(|s| ts::next_deadline(trigger, &s.cold.trigger))
+                .min(),
+            "the deadline index agrees with the windows"
+        );
+        indexed
+    }
+}
