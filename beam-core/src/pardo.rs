@@ -242,6 +242,9 @@ impl<F: DoFn> BundleProcessor for DoFnProcessor<F> {
         let input = input.downcast_for::<F::In>(&self.step)?;
         let tag_ids = self.tag_ids.clone();
         let out = split_outputs::<F::Out>(env.outputs, &tag_ids)?;
+        // Room for one output per input (maps and most selections) up front,
+        // instead of growing the batch by doubling while elements are pushed.
+        out.main.reserve(input.len());
         let check = env.check_mutation;
         let skew = self.f.allowed_timestamp_skew();
         let mut current = 0usize;

@@ -114,6 +114,18 @@ impl<T: Element> WindowKernel for AssignKernel<T> {
             Ok(v) => v,
             Err(b) => return b,
         };
+        if matches!(
+            self.window_fn,
+            WindowFn::Global | WindowFn::Fixed { .. } | WindowFn::Sessions { .. }
+        ) {
+            // Exactly one window per element: assigned in place, nothing moves.
+            let mut values = values;
+            for wv in &mut values {
+                let ts = wv.timestamp;
+                self.window_fn.assign(ts, |w| wv.window = w);
+            }
+            return Batch::new(values);
+        }
         let mut out = Vec::with_capacity(values.len());
         for wv in values {
             let mut first = None;

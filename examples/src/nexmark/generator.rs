@@ -2,8 +2,8 @@
 //!
 //! Follows the standard generator's rules: of every 50 events, 1 is a person,
 //! 3 are auctions and 46 are bids; event `n` is at `base_time + n /
-//! rate` and is a pure function of `n` (its random choices come from a
-//! generator seeded with `n`), so any split of the id range produces the same
+//! rate` and is a pure function of `n` (its random choices come from a small,
+//! fast generator seeded with `n`, Xoshiro256++ on 64-bit targets), so any split of the id range produces the same
 //! events. Sellers and bidders are mostly "hot" people (the most recent id
 //! rounded down to a multiple of 100) and otherwise one of the last 1000 people;
 //! bids go to a hot auction half the time and otherwise to one of the last 100
@@ -15,7 +15,7 @@ use beam_core::{
     BoundedOutOfOrderness, BoundedSource, PaneInfo, Poll, Result, SourceReader, Timestamp,
     UnboundedReader, UnboundedSource, Window, WindowedValue,
 };
-use rand::rngs::StdRng;
+use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 const PERSON_PROPORTION: u64 = 1;
@@ -76,7 +76,7 @@ impl NexmarkSource {
 
 /// Event `n` of a run at `rate` events per second.
 pub fn event(n: u64, rate: u64) -> Event {
-    let mut rng = StdRng::seed_from_u64(n);
+    let mut rng = SmallRng::seed_from_u64(n);
     let date_time = BASE_TIME_MS + (n as i128 * 1000 / rate.max(1) as i128) as i64;
     let epoch = n / TOTAL_PROPORTION;
     let offset = n % TOTAL_PROPORTION;
@@ -85,16 +85,17 @@ pub fn event(n: u64, rate: u64) -> Event {
     // Auctions among events 0..=n: three per epoch, at offsets 1 to 3.
     let auctions_so_far = epoch * AUCTION_PROPORTION + offset.min(AUCTION_PROPORTION);
     let last_auction = auctions_so_far.saturating_sub(1);
-    let recent =
-        |rng: &mut StdRng, last: u64, window: u64| last - rng.random_range(0..window.min(last + 1));
-    let hot_or_recent = |rng: &mut StdRng, last: u64, hot_one_in: u64, window: u64| {
+    let recent = |rng: &mut SmallRng, last: u64, window: u64| {
+        last - rng.random_range(0..window.min(last + 1))
+    };
+    let hot_or_recent = |rng: &mut SmallRng, last: u64, hot_one_in: u64, window: u64| {
         if rng.random_range(0..hot_one_in) > 0 {
             (last / HOT_RATIO) * HOT_RATIO
         } else {
             recent(rng, last, window)
         }
     };
-    let price = |rng: &mut StdRng| (10f64.powf(rng.random::<f64>() * 6.0) * 100.0).round() as u64;
+    let price = |rng: &mut SmallRng| (10f64.powf(rng.random::<f64>() * 6.0) * 100.0).round() as u64;
     if offset < PERSON_PROPORTION {
         let first = FIRST_NAMES[rng.random_range(0..FIRST_NAMES.len())];
         let last = LAST_NAMES[rng.random_range(0..LAST_NAMES.len())];
