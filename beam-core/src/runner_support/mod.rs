@@ -11,6 +11,7 @@
 
 pub mod aggregation;
 pub mod grouping;
+pub(crate) mod snapshot;
 pub mod stateful;
 pub mod trigger_state;
 pub(crate) mod window_state;

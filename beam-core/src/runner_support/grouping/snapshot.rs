@@ -8,18 +8,15 @@
 //! they are derived from the windows on restore.
 
 use super::{move_hold, WindowedTable};
-use crate::coder;
-use crate::error::{BeamError, Result};
+use crate::error::Result;
 use crate::runner_support::aggregation::Aggregation;
+use crate::runner_support::snapshot;
 use crate::runner_support::trigger_state::TriggerState;
 use crate::runner_support::window_state::{ColdState, WindowState};
 use crate::time::Timestamp;
 use crate::window::{IntervalWindow, PaneInfo, Window, WindowedValue};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-
-/// The version of the snapshot layout below; restoring another version fails.
-const FORMAT: u32 = 1;
 
 /// One window's state. Generic so that a snapshot is written from borrowed
 /// fields and read into owned ones (both encode identically).
@@ -61,13 +58,6 @@ type OwnedImage<A> = TableImage<
     Vec<WindowedValue<(<A as Aggregation>::K, <A as Aggregation>::Out)>>,
 >;
 
-fn snapshot_error(step: &str, message: impl std::fmt::Display) -> BeamError {
-    BeamError::Coder {
-        step: step.to_string(),
-        message: format!("state snapshot: {message}"),
-    }
-}
-
 impl<A: Aggregation> WindowedTable<A> {
     /// Encodes the table's whole state. Taken between calls (after a bundle or
     /// a watermark advance), when no trigger evaluation is pending.
@@ -92,7 +82,7 @@ impl<A: Aggregation> WindowedTable<A> {
         let active: Vec<_> = self.active_windows.iter().collect();
         let closed: Vec<_> = self.closed.iter().map(|((k, w), t)| (k, w, t)).collect();
         let image = TableImage {
-            format: FORMAT,
+            format: snapshot::FORMAT,
             step: &*self.step,
             input_wm: self.input_wm,
             output_wm: self.output_wm,
@@ -103,26 +93,13 @@ impl<A: Aggregation> WindowedTable<A> {
             closed,
             output: &self.output,
         };
-        coder::encode_to_vec(&image).map_err(|m| snapshot_error(&self.step, m))
+        snapshot::encode(&self.step, &image)
     }
 
     /// Replaces this (fresh) table's state with a snapshot of a table of the
     /// same step.
     pub fn restore(&mut self, bytes: &[u8]) -> Result<()> {
-        let image: OwnedImage<A> =
-            coder::decode(bytes).map_err(|m| snapshot_error(&self.step, m))?;
-        if image.format != FORMAT {
-            return Err(snapshot_error(
-                &self.step,
-                format!("layout version {} (expected {FORMAT})", image.format),
-            ));
-        }
-        if *image.step != *self.step {
-            return Err(snapshot_error(
-                &self.step,
-                format!("the snapshot is of step '{}'", image.step),
-            ));
-        }
+        let image: OwnedImage<A> = snapshot::decode(&self.step, bytes)?;
         self.input_wm = image.input_wm;
         self.output_wm = image.output_wm;
         self.now = image.now;

@@ -4,15 +4,12 @@
 //! Beam, fields of a DoFn are not state); a restored processor is set up anew.
 
 use super::StatefulRunner;
-use crate::coder;
-use crate::error::{BeamError, Result};
+use crate::error::Result;
+use crate::runner_support::snapshot;
 use crate::state::{KeyWindowState, StateCell, StatefulDoFn, TimerSpec};
 use crate::time::Timestamp;
 use crate::window::{Window, WindowedValue};
 use serde::{Deserialize, Serialize};
-
-/// The version of the snapshot layout below; restoring another version fails.
-const FORMAT: u32 = 1;
 
 /// Written from borrowed fields and read into owned ones (both encode identically).
 #[derive(Serialize, Deserialize)]
@@ -35,13 +32,6 @@ type OwnedImage<F> = ProcessorImage<
     Vec<WindowedValue<<F as StatefulDoFn>::Out>>,
 >;
 
-fn snapshot_error(step: &str, message: impl std::fmt::Display) -> BeamError {
-    BeamError::Coder {
-        step: step.to_string(),
-        message: format!("state snapshot: {message}"),
-    }
-}
-
 impl<F: StatefulDoFn> StatefulRunner<F> {
     pub(super) fn encode_snapshot(&self) -> Result<Vec<u8>> {
         let mut states = Vec::with_capacity(self.states.len());
@@ -50,7 +40,7 @@ impl<F: StatefulDoFn> StatefulRunner<F> {
             for (id, cell) in &s.cells {
                 let bytes = cell
                     .encode()
-                    .map_err(|m| snapshot_error(&self.step, format!("state '{id}': {m}")))?;
+                    .map_err(|m| snapshot::error(&self.step, format!("state '{id}': {m}")))?;
                 cells.push((id.as_str(), bytes));
             }
             let timers: Vec<(&str, TimerSpec)> =
@@ -58,7 +48,7 @@ impl<F: StatefulDoFn> StatefulRunner<F> {
             states.push((k, w, cells, timers));
         }
         let image = ProcessorImage {
-            format: FORMAT,
+            format: snapshot::FORMAT,
             step: &*self.step,
             input_wm: self.input_wm,
             output_wm: self.output_wm,
@@ -66,24 +56,11 @@ impl<F: StatefulDoFn> StatefulRunner<F> {
             states,
             output: &self.output,
         };
-        coder::encode_to_vec(&image).map_err(|m| snapshot_error(&self.step, m))
+        snapshot::encode(&self.step, &image)
     }
 
     pub(super) fn restore_snapshot(&mut self, bytes: &[u8]) -> Result<()> {
-        let image: OwnedImage<F> =
-            coder::decode(bytes).map_err(|m| snapshot_error(&self.step, m))?;
-        if image.format != FORMAT {
-            return Err(snapshot_error(
-                &self.step,
-                format!("layout version {} (expected {FORMAT})", image.format),
-            ));
-        }
-        if *image.step != *self.step {
-            return Err(snapshot_error(
-                &self.step,
-                format!("the snapshot is of step '{}'", image.step),
-            ));
-        }
+        let image: OwnedImage<F> = snapshot::decode(&self.step, bytes)?;
         self.input_wm = image.input_wm;
         self.output_wm = image.output_wm;
         self.now = image.now;
