@@ -30,6 +30,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::collections::HashMap;
 
+mod state_round_trip;
 mod unbounded;
 
 struct ParDoState {
@@ -374,6 +375,9 @@ impl Executor {
             };
             let advanced = input_wm > self.input_watermarks[t];
             self.input_watermarks[t] = self.input_watermarks[t].max(input_wm);
+            if advanced {
+                self.round_trip_state(t)?;
+            }
             let output_wm = match &mut self.states[t] {
                 TransformState::Grouping(table) => {
                     if advanced {

@@ -10,7 +10,11 @@
 //!   reproducibly;
 //! - Combine accumulators are built per bundle and merged, so a CombineFn with
 //!   a wrong merge fails, and keys that are equal but encode differently are
-//!   reported.
+//!   reported;
+//! - before each advance of its input watermark, every grouping table and
+//!   stateful processor is replaced by one restored from its own snapshot, as
+//!   after a checkpoint (state must round-trip; a stateful DoFn gets a fresh,
+//!   newly set-up instance).
 //!
 //! `--no-checks` turns all of this off for speed.
 //!
