@@ -11,6 +11,7 @@
 //! 10 to 14.
 
 use super::model::{Auction, Bid, Event, Person};
+use beam_core::unbounded::CheckpointMark;
 use beam_core::{
     BoundedOutOfOrderness, BoundedSource, PaneInfo, Poll, Result, SourceReader, Timestamp,
     UnboundedReader, UnboundedSource, Window, WindowedValue,
@@ -275,6 +276,12 @@ impl UnboundedReader<Event> for StreamReader {
     fn watermark(&self) -> Timestamp {
         self.watermark.watermark()
     }
+    fn checkpoint_mark(&self) -> Option<CheckpointMark> {
+        let mark = (self.next, self.watermark.latest_observed());
+        beam_core::coder::encode_to_vec(&mark)
+            .ok()
+            .map(CheckpointMark)
+    }
 }
 
 impl UnboundedSource for NexmarkStream {
@@ -296,6 +303,25 @@ impl UnboundedSource for NexmarkStream {
             watermark: BoundedOutOfOrderness::new(beam_core::Duration::ZERO),
         }))
     }
+    fn resume(&self, mark: &CheckpointMark) -> Result<Box<dyn UnboundedReader<Event>>> {
+        let bad = |why: String| {
+            beam_core::BeamError::Runner(format!("{}: bad checkpoint mark: {why}", self.describe()))
+        };
+        let (next, latest): (u64, Option<Timestamp>) =
+            beam_core::coder::decode(&mark.0).map_err(bad)?;
+        if next < self.first || !(next - self.first).is_multiple_of(self.stride) {
+            return Err(bad(format!("event {next} is not read by this split")));
+        }
+        let mut watermark = BoundedOutOfOrderness::new(beam_core::Duration::ZERO);
+        if let Some(t) = latest {
+            watermark.observe(t);
+        }
+        Ok(Box::new(StreamReader {
+            source: self.clone(),
+            next,
+            watermark,
+        }))
+    }
     fn describe(&self) -> String {
         format!(
             "Nexmark stream of {} events at {}/s",
@@ -307,6 +333,38 @@ impl UnboundedSource for NexmarkStream {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stream_split_resumes_from_its_checkpoint_mark() {
+        // Started an hour ago: every event is due, nothing waits.
+        let start = Timestamp::wall_clock().as_micros() - 3_600_000_000;
+        let split = NexmarkStream::new(500, 1000, start)
+            .split(2)
+            .unwrap()
+            .remove(1);
+        let read_all = |r: &mut Box<dyn UnboundedReader<Event>>, out: &mut Vec<_>| {
+            while r.poll(out, 1000).unwrap() != Poll::Finished {}
+        };
+        let mut straight = Vec::new();
+        read_all(&mut split.reader().unwrap(), &mut straight);
+        let mut reader = split.reader().unwrap();
+        let mut first = Vec::new();
+        reader.poll(&mut first, 100).unwrap();
+        let mark = reader.checkpoint_mark().expect("a mark");
+        let mut resumed = split.resume(&mark).unwrap();
+        assert_eq!(resumed.watermark(), reader.watermark());
+        read_all(&mut resumed, &mut first);
+        assert_eq!(first.len(), 250);
+        assert!(first.iter().zip(&straight).all(|(a, b)| a.value == b.value));
+        let other = NexmarkStream::new(500, 1000, start)
+            .split(2)
+            .unwrap()
+            .remove(0);
+        assert!(
+            other.resume(&mark).is_err(),
+            "a mark of another split is refused"
+        );
+    }
 
     #[test]
     fn proportions_ids_and_times_follow_the_standard_generator() {
