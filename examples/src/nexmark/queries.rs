@@ -34,11 +34,12 @@ macro_rules! json_line {
 /// The queries this suite runs.
 pub const QUERIES: [u32; 11] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 11, 12];
 
-/// Selects one kind of event, without an intermediate collection per element.
+/// What a query takes from each event (a kind of event, or just the fields it
+/// needs), without an intermediate collection per element.
 #[derive(Clone)]
-struct Select<T>(fn(&Event) -> Option<&T>);
+struct FromEvents<T>(fn(&Event) -> Option<T>);
 
-impl<T: beam_core::Element> beam_core::DoFn for Select<T> {
+impl<T: beam_core::Element> beam_core::DoFn for FromEvents<T> {
     type In = Event;
     type Out = T;
     fn process(
@@ -47,7 +48,7 @@ impl<T: beam_core::Element> beam_core::DoFn for Select<T> {
         ctx: &mut beam_core::ProcessContext<'_, T>,
     ) -> beam_core::UserResult {
         if let Some(x) = (self.0)(e) {
-            ctx.output(x.clone());
+            ctx.output(x);
         }
         Ok(())
     }
@@ -56,38 +57,18 @@ impl<T: beam_core::Element> beam_core::DoFn for Select<T> {
 fn bids(events: &PCollection<Event>) -> Result<PCollection<Bid>> {
     events.apply(
         "Bids",
-        ParDo::of(Select(|e| match e {
-            Event::Bid(b) => Some(b),
+        ParDo::of(FromEvents(|e| match e {
+            Event::Bid(b) => Some(b.clone()),
             _ => None,
         })),
     )
 }
 
-/// The fields of each bid a query needs, projected straight from the events
-/// (no copy of the whole bid with its strings).
-#[derive(Clone)]
-struct ProjectBids<T>(fn(&Bid) -> T);
-
-impl<T: beam_core::Element> beam_core::DoFn for ProjectBids<T> {
-    type In = Event;
-    type Out = T;
-    fn process(
-        &mut self,
-        e: &Event,
-        ctx: &mut beam_core::ProcessContext<'_, T>,
-    ) -> beam_core::UserResult {
-        if let Event::Bid(b) = e {
-            ctx.output((self.0)(b));
-        }
-        Ok(())
-    }
-}
-
 fn persons(events: &PCollection<Event>) -> Result<PCollection<Person>> {
     events.apply(
         "Persons",
-        ParDo::of(Select(|e| match e {
-            Event::Person(p) => Some(p),
+        ParDo::of(FromEvents(|e| match e {
+            Event::Person(p) => Some(p.clone()),
             _ => None,
         })),
     )
@@ -96,8 +77,8 @@ fn persons(events: &PCollection<Event>) -> Result<PCollection<Person>> {
 fn auctions(events: &PCollection<Event>) -> Result<PCollection<Auction>> {
     events.apply(
         "Auctions",
-        ParDo::of(Select(|e| match e {
-            Event::Auction(a) => Some(a),
+        ParDo::of(FromEvents(|e| match e {
+            Event::Auction(a) => Some(a.clone()),
             _ => None,
         })),
     )
@@ -267,7 +248,13 @@ pub fn query(q: u32, events: &PCollection<Event>) -> Result<PCollection<String>>
         // Hot items: the auctions with the most bids in each 10 s window sliding by 5 s.
         5 => {
             let counts = events
-                .apply("BidAuctions", ParDo::of(ProjectBids(|b| b.auction)))?
+                .apply(
+                    "BidAuctions",
+                    ParDo::of(FromEvents(|e| match e {
+                        Event::Bid(b) => Some(b.auction),
+                        _ => None,
+                    })),
+                )?
                 .apply(
                     "Window",
                     WindowInto::new(WindowFn::sliding(secs(10), secs(5))),
@@ -317,8 +304,8 @@ pub fn query(q: u32, events: &PCollection<Event>) -> Result<PCollection<String>>
             let best = events
                 .apply(
                     "RankBids",
-                    ParDo::of(ProjectBids(|b| {
-                        (
+                    ParDo::of(FromEvents(|e| match e {
+                        Event::Bid(b) => Some((
                             (),
                             (
                                 b.price,
@@ -326,7 +313,8 @@ pub fn query(q: u32, events: &PCollection<Event>) -> Result<PCollection<String>>
                                 std::cmp::Reverse(b.auction),
                                 std::cmp::Reverse(b.bidder),
                             ),
-                        )
+                        )),
+                        _ => None,
                     })),
                 )?
                 .apply("Window", WindowInto::new(WindowFn::fixed(secs(10))))?
