@@ -13,6 +13,7 @@ pub mod aggregation;
 pub mod grouping;
 pub(crate) mod snapshot;
 pub mod stateful;
+pub(crate) mod time_index;
 pub mod trigger_state;
 pub(crate) mod window_state;
 

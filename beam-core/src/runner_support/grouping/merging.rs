@@ -2,7 +2,7 @@
 //! key's intersecting windows merge on arrival, with their buffers, holds and
 //! trigger states.
 
-use super::{move_hold, WindowedTable};
+use super::WindowedTable;
 use crate::runner_support::aggregation::Aggregation;
 use crate::runner_support::trigger_state::{self as ts, TriggerState};
 use crate::runner_support::window_state::WindowState;
@@ -36,13 +36,13 @@ impl<A: Aggregation> WindowedTable<A> {
                 })
                 .collect();
             for (w, st) in &states {
-                move_hold(&mut self.holds, st.hold(), None);
+                self.holds.replace(st.hold(), None);
                 let member = Window::Interval(*w);
                 self.unindex_deadline(key, member, st.cold.indexed_deadline);
             }
             let mut merged = self.merge_states(states, result);
             merged.cold.indexed_deadline = None;
-            move_hold(&mut self.holds, None, merged.hold());
+            self.holds.replace(None, merged.hold());
             self.timers
                 .entry(merged_w.max_timestamp())
                 .or_default()

@@ -35,6 +35,7 @@ use crate::coder;
 use crate::error::{BeamError, Result};
 use crate::kernel::{GroupingEnv, GroupingTable};
 use crate::runner_support::aggregation::{Aggregation, TableKernel};
+use crate::runner_support::time_index::{Holds, TimeIndex};
 use crate::runner_support::trigger_state::{self as ts, TriggerContext};
 use crate::runner_support::window_state::{new_state, WindowState};
 use crate::time::Timestamp;
@@ -43,8 +44,7 @@ use crate::user_code;
 use crate::window::{IntervalWindow, PaneInfo, PaneTiming, Window, WindowedValue};
 use crate::windowfn::{TimestampCombiner, WindowingStrategy};
 use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, HashMap, HashSet};
-
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 mod merging;
@@ -52,29 +52,6 @@ mod snapshot;
 mod time;
 
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
-type FastSet<T> = HashSet<T, foldhash::fast::RandomState>;
-
-/// Moves one window's hold from `old` to `new` in the multiset of holds.
-fn move_hold(
-    holds: &mut BTreeMap<Timestamp, usize>,
-    old: Option<Timestamp>,
-    new: Option<Timestamp>,
-) {
-    if old == new {
-        return;
-    }
-    if let Some(o) = old {
-        if let std::collections::btree_map::Entry::Occupied(mut e) = holds.entry(o) {
-            *e.get_mut() -= 1;
-            if *e.get() == 0 {
-                e.remove();
-            }
-        }
-    }
-    if let Some(n) = new {
-        *holds.entry(n).or_default() += 1;
-    }
-}
 
 /// What one input contributes to a window: a value, or a partial accumulator
 /// pre-combined on a worker (with its combined output time as timestamp).
@@ -100,10 +77,10 @@ pub struct WindowedTable<A: Aggregation> {
     timers: BTreeMap<Timestamp, Vec<(A::K, Window)>>,
     /// The holds of all windows, as a multiset: the least is what holds the
     /// output watermark back.
-    holds: BTreeMap<Timestamp, usize>,
+    holds: Holds,
     /// With processing-time triggers: windows by their trigger's next deadline
     /// (each window's entry is where `indexed_deadline` says).
-    deadlines: BTreeMap<Timestamp, FastSet<(A::K, Window)>>,
+    deadlines: TimeIndex<(A::K, Window)>,
     /// Active windows per key, for merging window functions.
     active_windows: FastMap<A::K, Vec<IntervalWindow>>,
     /// Windows whose trigger finished, until their garbage-collection time.
@@ -127,8 +104,8 @@ impl<A: Aggregation> WindowedTable<A> {
             now: Timestamp::MIN,
             windows: FastMap::default(),
             timers: BTreeMap::new(),
-            holds: BTreeMap::new(),
-            deadlines: BTreeMap::new(),
+            holds: Holds::default(),
+            deadlines: TimeIndex::new(),
             active_windows: FastMap::default(),
             closed: FastMap::default(),
             dirty: Vec::new(),
@@ -259,7 +236,7 @@ impl<A: Aggregation> WindowedTable<A> {
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),
                 };
-                move_hold(&mut self.holds, old, state.hold());
+                self.holds.replace(old, state.hold());
             }
         } else {
             let old_element = state.element_hold;
@@ -273,11 +250,8 @@ impl<A: Aggregation> WindowedTable<A> {
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),
                 };
-                move_hold(
-                    &mut self.holds,
-                    least(old_element),
-                    least(state.element_hold),
-                );
+                self.holds
+                    .replace(least(old_element), least(state.element_hold));
             }
         }
         if tracks_elements {
@@ -336,7 +310,7 @@ impl<A: Aggregation> WindowedTable<A> {
         let Some(mut state) = self.windows.remove(&entry_key) else {
             return;
         };
-        move_hold(&mut self.holds, state.hold(), None);
+        self.holds.replace(state.hold(), None);
         if !gc {
             let ctx = self.ctx(&window);
             ts::on_fire(&self.strategy.trigger, &mut state.cold.trigger, &ctx);
@@ -382,7 +356,7 @@ impl<A: Aggregation> WindowedTable<A> {
             return;
         }
         state.cold.extra_hold = self.eow_or_gc_hold(&window, true);
-        move_hold(&mut self.holds, None, state.hold());
+        self.holds.replace(None, state.hold());
         self.windows.insert(entry_key, state);
         self.index_deadline(key, window);
     }

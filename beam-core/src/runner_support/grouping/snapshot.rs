@@ -7,7 +7,7 @@
 //! The hold multiset and the processing-time deadline index are not stored:
 //! they are derived from the windows on restore.
 
-use super::{move_hold, WindowedTable};
+use super::WindowedTable;
 use crate::error::Result;
 use crate::runner_support::aggregation::Aggregation;
 use crate::runner_support::snapshot;
@@ -119,7 +119,7 @@ impl<A: Aggregation> WindowedTable<A> {
                     indexed_deadline: None,
                 }),
             };
-            move_hold(&mut self.holds, None, state.hold());
+            self.holds.replace(None, state.hold());
             self.windows.insert((k, w), state);
         }
         self.deadlines.clear();

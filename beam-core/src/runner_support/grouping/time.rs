@@ -4,7 +4,7 @@
 //! indexed by their trigger's next deadline), and the output watermark follows
 //! the least hold.
 
-use super::{move_hold, WindowedTable};
+use super::WindowedTable;
 use crate::runner_support::aggregation::Aggregation;
 use crate::runner_support::trigger_state::{self as ts, TriggerContext};
 use crate::runner_support::window_state::WindowState;
@@ -30,10 +30,7 @@ impl<A: Aggregation> WindowedTable<A> {
         }
         self.unindex_deadline(key, window, old);
         if let Some(d) = deadline {
-            self.deadlines
-                .entry(d)
-                .or_default()
-                .insert((key.clone(), window));
+            self.deadlines.insert(d, (key.clone(), window));
         }
     }
 
@@ -47,16 +44,11 @@ impl<A: Aggregation> WindowedTable<A> {
         let Some(d) = indexed else {
             return;
         };
-        if let std::collections::btree_map::Entry::Occupied(mut e) = self.deadlines.entry(d) {
-            e.get_mut().remove(&(key.clone(), window));
-            if e.get().is_empty() {
-                e.remove();
-            }
-        }
+        self.deadlines.remove(d, &(key.clone(), window));
     }
 
     pub(super) fn recompute_output_watermark(&mut self) {
-        let hold = self.holds.keys().next().copied();
+        let hold = self.holds.least();
         debug_assert_eq!(
             hold,
             self.windows.values().filter_map(WindowState::hold).min()
@@ -116,7 +108,7 @@ impl<A: Aggregation> WindowedTable<A> {
                 self.fire(&key, window, true);
                 self.forget_active(&key, &window);
                 if let Some(st) = self.windows.remove(&(key.clone(), window)) {
-                    move_hold(&mut self.holds, st.hold(), None);
+                    self.holds.replace(st.hold(), None);
                     self.unindex_deadline(&key, window, st.cold.indexed_deadline);
                 }
             } else if ts::should_fire(&self.strategy.trigger, &state.cold.trigger, &ctx) {
@@ -138,11 +130,8 @@ impl<A: Aggregation> WindowedTable<A> {
         }
         // Every window whose deadline passed, in deadline order.
         let mut due: Vec<(A::K, Window)> = Vec::new();
-        while let Some(first) = self.deadlines.first_entry() {
-            if *first.key() > now {
-                break;
-            }
-            due.extend(first.remove());
+        while let Some((_, windows)) = self.deadlines.pop_due(|d| d <= now) {
+            due.extend(windows);
         }
         for (key, window) in &due {
             if let Some(s) = self.windows.get_mut(&(key.clone(), *window)) {
@@ -172,7 +161,7 @@ impl<A: Aggregation> WindowedTable<A> {
         if !self.uses_processing_time {
             return None;
         }
-        let indexed = self.deadlines.keys().next().copied();
+        let indexed = self.deadlines.first();
         debug_assert_eq!(
             indexed,
             self.windows

@@ -4,23 +4,21 @@
 //! the key-windows with state by expiration time.
 
 use crate::coder::Key;
+use crate::runner_support::time_index::{DueSet, Holds, TimeIndex};
 use crate::state::{TimeDomain, TimerChange, TimerSpec};
 use crate::time::Timestamp;
 use crate::window::Window;
-use std::collections::{BTreeMap, HashSet};
 
-pub(super) type FastSet<T> = HashSet<T, foldhash::fast::RandomState>;
-
-/// The timers due at one time: key, window and timer id.
-pub(super) type DueTimers<K> = FastSet<(K, Window, String)>;
+/// A timer in the index: its key, window and id.
+type TimerRef<K> = (K, Window, String);
 
 pub(super) struct TimerIndex<K: Key> {
-    /// Event-time timers (0) and processing-time timers (1) by firing time.
-    timers: [BTreeMap<Timestamp, DueTimers<K>>; 2],
-    /// Output timestamps of all pending timers, as a multiset.
-    holds: BTreeMap<Timestamp, usize>,
+    /// Event-time timers (0) and processing-time timers (1): key, window, id.
+    timers: [TimeIndex<TimerRef<K>>; 2],
+    /// Output timestamps of all pending timers.
+    holds: Holds,
     /// Key-windows with state, by garbage-collection time.
-    expiry: BTreeMap<Timestamp, FastSet<(K, Window)>>,
+    expiry: TimeIndex<(K, Window)>,
 }
 
 fn slot(domain: TimeDomain) -> usize {
@@ -33,44 +31,33 @@ fn slot(domain: TimeDomain) -> usize {
 impl<K: Key> TimerIndex<K> {
     pub(super) fn new() -> Self {
         TimerIndex {
-            timers: [BTreeMap::new(), BTreeMap::new()],
-            holds: BTreeMap::new(),
-            expiry: BTreeMap::new(),
+            timers: [TimeIndex::new(), TimeIndex::new()],
+            holds: Holds::default(),
+            expiry: TimeIndex::new(),
         }
     }
 
     pub(super) fn clear(&mut self) {
-        *self = TimerIndex::new();
+        self.timers.iter_mut().for_each(TimeIndex::clear);
+        self.holds.clear();
+        self.expiry.clear();
     }
 
     pub(super) fn add_timer(&mut self, key: &K, window: Window, id: String, spec: TimerSpec) {
-        self.timers[slot(spec.domain)]
-            .entry(spec.at)
-            .or_default()
-            .insert((key.clone(), window, id));
-        *self.holds.entry(spec.output).or_default() += 1;
+        self.timers[slot(spec.domain)].insert(spec.at, (key.clone(), window, id));
+        self.holds.replace(None, Some(spec.output));
     }
 
     pub(super) fn remove_timer(&mut self, key: &K, window: Window, id: &str, spec: TimerSpec) {
-        let by_time = &mut self.timers[slot(spec.domain)];
-        if let Some(set) = by_time.get_mut(&spec.at) {
-            set.remove(&(key.clone(), window, id.to_string()));
-            if set.is_empty() {
-                by_time.remove(&spec.at);
-            }
-        }
+        let item = (key.clone(), window, id.to_string());
+        self.timers[slot(spec.domain)].remove(spec.at, &item);
         self.release_hold(spec.output);
     }
 
     /// Removes one pending timer's hold (the timer itself left the index when
     /// it was popped).
     pub(super) fn release_hold(&mut self, output: Timestamp) {
-        if let std::collections::btree_map::Entry::Occupied(mut e) = self.holds.entry(output) {
-            *e.get_mut() -= 1;
-            if *e.get() == 0 {
-                e.remove();
-            }
-        }
+        self.holds.replace(Some(output), None);
     }
 
     /// Follows a timer set, reset or cleared by user code.
@@ -83,49 +70,36 @@ impl<K: Key> TimerIndex<K> {
         }
     }
 
-    /// Takes every timer of `domain` at the earliest time, if that time is
-    /// `due`. Whole sets are taken: popping a hash set's elements one by one
-    /// would rescan its emptied buckets each time.
+    /// Takes every timer of `domain` at the earliest time, if that time is `due`.
     pub(super) fn pop_due(
         &mut self,
         domain: TimeDomain,
         due: impl Fn(Timestamp) -> bool,
-    ) -> Option<(Timestamp, DueTimers<K>)> {
-        let first = self.timers[slot(domain)].first_entry()?;
-        let at = *first.key();
-        due(at).then(|| (at, first.remove()))
+    ) -> Option<(Timestamp, DueSet<TimerRef<K>>)> {
+        self.timers[slot(domain)].pop_due(due)
     }
 
     /// The earliest pending timer of `domain`.
     pub(super) fn next(&self, domain: TimeDomain) -> Option<Timestamp> {
-        self.timers[slot(domain)].keys().next().copied()
+        self.timers[slot(domain)].first()
     }
 
     /// The least output timestamp of any pending timer.
     pub(super) fn least_hold(&self) -> Option<Timestamp> {
-        self.holds.keys().next().copied()
+        self.holds.least()
     }
 
     pub(super) fn add_state(&mut self, key: &K, window: Window, gc: Timestamp) {
-        self.expiry
-            .entry(gc)
-            .or_default()
-            .insert((key.clone(), window));
+        self.expiry.insert(gc, (key.clone(), window));
     }
 
     pub(super) fn remove_state(&mut self, key: &K, window: Window, gc: Timestamp) {
-        if let Some(set) = self.expiry.get_mut(&gc) {
-            set.remove(&(key.clone(), window));
-            if set.is_empty() {
-                self.expiry.remove(&gc);
-            }
-        }
+        self.expiry.remove(gc, &(key.clone(), window));
     }
 
     /// Takes every key-window with state at the earliest garbage-collection
     /// time, if that is before `wm`.
-    pub(super) fn pop_expired(&mut self, wm: Timestamp) -> Option<FastSet<(K, Window)>> {
-        let first = self.expiry.first_entry()?;
-        (*first.key() < wm).then(|| first.remove())
+    pub(super) fn pop_expired(&mut self, wm: Timestamp) -> Option<DueSet<(K, Window)>> {
+        self.expiry.pop_due(|gc| gc < wm).map(|(_, set)| set)
     }
 }
