@@ -38,10 +38,9 @@ impl<A: Aggregation> WindowedTable<A> {
             for (w, st) in &states {
                 self.holds.replace(st.hold(), None);
                 let member = Window::Interval(*w);
-                self.unindex_deadline(key, member, st.cold.indexed_deadline);
+                self.unindex_deadline(key, member, st.indexed_deadline());
             }
-            let mut merged = self.merge_states(states, result);
-            merged.cold.indexed_deadline = None;
+            let merged = self.merge_states(states, result);
             self.holds.replace(None, merged.hold());
             self.timers
                 .entry(merged_w.max_timestamp())
@@ -77,13 +76,14 @@ impl<A: Aggregation> WindowedTable<A> {
             None => self.new_state(&merged_w),
         };
         let combiner = self.strategy.timestamp_combiner;
+        let mut cold = result.take_cold(&self.fresh);
         let mut trigger_states = vec![std::mem::replace(
-            &mut result.cold.trigger,
+            &mut cold.trigger,
             TriggerState::new(&self.strategy.trigger),
         )];
-        let mut had_extra = result.cold.extra_hold.is_some();
-        for (_, s) in states {
-            if let Some(acc) = s.acc {
+        let mut had_extra = cold.extra_hold.is_some();
+        for (_, mut s) in states {
+            if let Some(acc) = s.acc.take() {
                 match &mut result.acc {
                     Some(r) => self.agg.merge(r, acc),
                     none => *none = Some(acc),
@@ -94,20 +94,22 @@ impl<A: Aggregation> WindowedTable<A> {
                 (Some(a), Some(b)) => Some(combiner.combine(a, b)),
                 (a, b) => a.or(b),
             };
-            had_extra |= s.cold.extra_hold.is_some();
-            trigger_states.push(s.cold.trigger);
+            had_extra |= s.extra_hold().is_some();
+            trigger_states.push(s.take_cold(&self.fresh).trigger);
         }
         if combiner == TimestampCombiner::EndOfWindow && result.element_hold.is_some() {
             result.element_hold = Some(merged.max_timestamp());
         }
-        result.cold.extra_hold = if had_extra {
+        cold.extra_hold = if had_extra {
             self.eow_or_gc_hold(&merged_w, false)
         } else {
             None
         };
-        result.cold.trigger = ts::merge(&self.strategy.trigger, trigger_states);
-        result.cold.end_of_window_done = merged.max_timestamp() < self.input_wm;
+        cold.trigger = ts::merge(&self.strategy.trigger, trigger_states);
+        cold.end_of_window_done = merged.max_timestamp() < self.input_wm;
+        // The deadline index lists the merged window afresh.
+        cold.indexed_deadline = None;
         result.dirty = false;
-        result
+        result.with_cold(cold, &self.fresh)
     }
 }

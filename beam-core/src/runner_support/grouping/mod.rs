@@ -37,7 +37,7 @@ use crate::kernel::{GroupingEnv, GroupingTable};
 use crate::runner_support::aggregation::{Aggregation, TableKernel};
 use crate::runner_support::time_index::{Holds, TimeIndex};
 use crate::runner_support::trigger_state::{self as ts, TriggerContext};
-use crate::runner_support::window_state::{new_state, WindowState};
+use crate::runner_support::window_state::{ColdState, WindowState};
 use crate::time::Timestamp;
 use crate::trigger::{AccumulationMode, ClosingBehavior, OnTimeBehavior};
 use crate::user_code;
@@ -71,6 +71,8 @@ pub struct WindowedTable<A: Aggregation> {
     output_wm: Timestamp,
     now: Timestamp,
     windows: FastMap<(A::K, Window), WindowState<A::Acc>>,
+    /// The cold state of a new window (windows share it until theirs changes).
+    fresh: ColdState,
     /// Event-time timers: windows by the time the watermark must pass to
     /// concern them (their end, then their garbage-collection time). Entries
     /// of windows since merged away or collected are skipped when due.
@@ -103,6 +105,7 @@ impl<A: Aggregation> WindowedTable<A> {
             output_wm: Timestamp::MIN,
             now: Timestamp::MIN,
             windows: FastMap::default(),
+            fresh: ColdState::fresh(&kernel.strategy.trigger),
             timers: BTreeMap::new(),
             holds: Holds::default(),
             deadlines: TimeIndex::new(),
@@ -124,7 +127,7 @@ impl<A: Aggregation> WindowedTable<A> {
     }
 
     fn new_state(&self, window: &Window) -> WindowState<A::Acc> {
-        new_state(&self.strategy.trigger, self.input_wm, window)
+        WindowState::new(&self.fresh, self.input_wm, window)
     }
 
     /// The end-of-window hold, or else the garbage-collection hold, a window
@@ -206,7 +209,10 @@ impl<A: Aggregation> WindowedTable<A> {
                     .entry(window.max_timestamp())
                     .or_default()
                     .push(v.key().clone());
-                (v.insert(new_state(trigger, input_wm, &window)), dirty_key)
+                (
+                    v.insert(WindowState::new(&self.fresh, input_wm, &window)),
+                    dirty_key,
+                )
             }
         };
         match (&mut state.acc, value) {
@@ -232,7 +238,8 @@ impl<A: Aggregation> WindowedTable<A> {
         if late_for_output {
             if gc_hold.is_some() {
                 let old = state.hold();
-                state.cold.extra_hold = match (state.cold.extra_hold, gc_hold) {
+                let cold = state.cold_mut(&self.fresh);
+                cold.extra_hold = match (cold.extra_hold, gc_hold) {
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),
                 };
@@ -245,7 +252,7 @@ impl<A: Aggregation> WindowedTable<A> {
                 None => output_time,
             });
             if state.element_hold != old_element {
-                let extra = state.cold.extra_hold;
+                let extra = state.extra_hold();
                 let least = |e: Option<Timestamp>| match (e, extra) {
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),
@@ -260,7 +267,7 @@ impl<A: Aggregation> WindowedTable<A> {
                 input_watermark: input_wm,
                 now: self.now,
             };
-            ts::on_element(trigger, &mut state.cold.trigger, &ctx);
+            ts::on_element(trigger, &mut state.cold_mut(&self.fresh).trigger, &ctx);
         }
         if let Some(k) = dirty_key {
             state.dirty = true;
@@ -313,16 +320,21 @@ impl<A: Aggregation> WindowedTable<A> {
         self.holds.replace(state.hold(), None);
         if !gc {
             let ctx = self.ctx(&window);
-            ts::on_fire(&self.strategy.trigger, &mut state.cold.trigger, &ctx);
+            ts::on_fire(
+                &self.strategy.trigger,
+                &mut state.cold_mut(&self.fresh).trigger,
+                &ctx,
+            );
         }
-        let finished = gc || state.cold.trigger.is_finished();
-        let pane = self.describe_pane(&window, state.cold.last_pane, finished);
+        let cold = state.cold(&self.fresh);
+        let finished = gc || cold.trigger.is_finished();
+        let pane = self.describe_pane(&window, cold.last_pane, finished);
         let emit = state.new_data
             || (pane.timing == PaneTiming::OnTime
                 && self.strategy.on_time_behavior == OnTimeBehavior::FireAlways)
             || (finished && self.strategy.closing_behavior == ClosingBehavior::FireAlways);
         let max = window.max_timestamp();
-        let timestamp = match state.element_hold.or(state.cold.extra_hold) {
+        let timestamp = match state.element_hold.or(state.extra_hold()) {
             Some(h) if h <= max => h,
             _ => max,
         };
@@ -341,13 +353,10 @@ impl<A: Aggregation> WindowedTable<A> {
                 window,
                 pane,
             });
-            state.cold.last_pane = Some(pane);
-            state.new_data = false;
         }
-        state.element_hold = None;
-        state.cold.extra_hold = None;
         if finished {
-            self.unindex_deadline(key, window, state.cold.indexed_deadline);
+            // The window's state goes.
+            self.unindex_deadline(key, window, state.indexed_deadline());
             self.forget_active(key, &window);
             let gc_time = self.strategy.gc_time(&window);
             if !gc && gc_time >= self.input_wm {
@@ -355,7 +364,15 @@ impl<A: Aggregation> WindowedTable<A> {
             }
             return;
         }
-        state.cold.extra_hold = self.eow_or_gc_hold(&window, true);
+        if emit {
+            state.cold_mut(&self.fresh).last_pane = Some(pane);
+            state.new_data = false;
+        }
+        state.element_hold = None;
+        let extra_hold = self.eow_or_gc_hold(&window, true);
+        if extra_hold.is_some() || state.extra_hold().is_some() {
+            state.cold_mut(&self.fresh).extra_hold = extra_hold;
+        }
         self.holds.replace(None, state.hold());
         self.windows.insert(entry_key, state);
         self.index_deadline(key, window);
@@ -373,7 +390,11 @@ impl<A: Aggregation> WindowedTable<A> {
                 input_watermark: self.input_wm,
                 now: self.now,
             };
-            if ts::should_fire(&self.strategy.trigger, &state.cold.trigger, &ctx) {
+            if ts::should_fire(
+                &self.strategy.trigger,
+                &state.cold(&self.fresh).trigger,
+                &ctx,
+            ) {
                 self.fire(&key, window, false);
             } else {
                 self.index_deadline(&key, window);

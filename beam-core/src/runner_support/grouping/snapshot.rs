@@ -67,14 +67,15 @@ impl<A: Aggregation> WindowedTable<A> {
             .windows
             .iter()
             .map(|((k, w), s)| {
+                let cold = s.cold(&self.fresh);
                 let image = WindowImage {
                     acc: s.acc.as_ref(),
                     element_hold: s.element_hold,
-                    extra_hold: s.cold.extra_hold,
+                    extra_hold: cold.extra_hold,
                     new_data: s.new_data,
-                    trigger: &s.cold.trigger,
-                    last_pane: s.cold.last_pane,
-                    end_of_window_done: s.cold.end_of_window_done,
+                    trigger: &cold.trigger,
+                    last_pane: cold.last_pane,
+                    end_of_window_done: cold.end_of_window_done,
                 };
                 (k, w, image)
             })
@@ -106,19 +107,18 @@ impl<A: Aggregation> WindowedTable<A> {
         self.windows.clear();
         self.holds.clear();
         for (k, w, s) in image.windows {
-            let state = WindowState {
-                acc: s.acc,
-                element_hold: s.element_hold,
-                new_data: s.new_data,
-                dirty: false,
-                cold: Box::new(ColdState {
-                    extra_hold: s.extra_hold,
-                    trigger: s.trigger,
-                    last_pane: s.last_pane,
-                    end_of_window_done: s.end_of_window_done,
-                    indexed_deadline: None,
-                }),
+            let mut state = WindowState::new(&self.fresh, Timestamp::MIN, &w);
+            state.acc = s.acc;
+            state.element_hold = s.element_hold;
+            state.new_data = s.new_data;
+            let cold = ColdState {
+                extra_hold: s.extra_hold,
+                trigger: s.trigger,
+                last_pane: s.last_pane,
+                end_of_window_done: s.end_of_window_done,
+                indexed_deadline: None,
             };
+            let state = state.with_cold(cold, &self.fresh);
             self.holds.replace(None, state.hold());
             self.windows.insert((k, w), state);
         }

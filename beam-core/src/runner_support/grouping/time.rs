@@ -10,7 +10,6 @@ use crate::runner_support::trigger_state::{self as ts, TriggerContext};
 use crate::runner_support::window_state::WindowState;
 use crate::time::Timestamp;
 use crate::window::Window;
-use std::collections::HashSet;
 
 impl<A: Aggregation> WindowedTable<A> {
     /// Moves (key, window)'s entry in the deadline index to its trigger's
@@ -23,11 +22,12 @@ impl<A: Aggregation> WindowedTable<A> {
         let Some(state) = self.windows.get_mut(&(key.clone(), window)) else {
             return;
         };
-        let deadline = ts::next_deadline(trigger, &state.cold.trigger);
-        let old = std::mem::replace(&mut state.cold.indexed_deadline, deadline);
+        let deadline = ts::next_deadline(trigger, &state.cold(&self.fresh).trigger);
+        let old = state.indexed_deadline();
         if old == deadline {
             return;
         }
+        state.cold_mut(&self.fresh).indexed_deadline = deadline;
         self.unindex_deadline(key, window, old);
         if let Some(d) = deadline {
             self.deadlines.insert(d, (key.clone(), window));
@@ -71,18 +71,17 @@ impl<A: Aggregation> WindowedTable<A> {
         // Only windows whose timers the watermark passed are visited.
         let later = self.timers.split_off(&wm);
         let due = std::mem::replace(&mut self.timers, later);
-        let mut seen: HashSet<(A::K, Window), foldhash::fast::RandomState> = HashSet::default();
+        // A window may be listed more than once (merging can list a window
+        // again): its end-of-window timer runs once (the flag says it ran), and
+        // after its garbage-collection timer the window is gone.
         let mut timers: Vec<(Timestamp, bool, A::K, Window)> = Vec::new();
         for (k, w) in due.into_values().flatten() {
             let Some(s) = self.windows.get(&(k.clone(), w)) else {
                 continue;
             };
-            if !seen.insert((k.clone(), w)) {
-                continue;
-            }
             let gc = self.strategy.gc_time(&w);
             let max = w.max_timestamp();
-            if !s.cold.end_of_window_done && max < wm && !(gc < wm && gc == max) {
+            if !s.cold(&self.fresh).end_of_window_done && max < wm && !(gc < wm && gc == max) {
                 timers.push((max, false, k.clone(), w));
             }
             if gc < wm {
@@ -93,25 +92,27 @@ impl<A: Aggregation> WindowedTable<A> {
         }
         timers.sort_by_key(|t| (t.0, t.1));
         for (_, is_gc, key, window) in timers {
+            if is_gc {
+                // The final pane; `fire` drops the window's state.
+                self.fire(&key, window, true);
+                continue;
+            }
             let entry_key = (key, window);
             let Some(state) = self.windows.get_mut(&entry_key) else {
                 continue;
             };
-            state.cold.end_of_window_done = true;
+            let cold = state.cold_mut(&self.fresh);
+            if cold.end_of_window_done {
+                continue;
+            }
+            cold.end_of_window_done = true;
             let ctx = TriggerContext {
                 window_max: window.max_timestamp(),
                 input_watermark: wm,
                 now: self.now,
             };
-            let (key, window) = entry_key;
-            if is_gc {
-                self.fire(&key, window, true);
-                self.forget_active(&key, &window);
-                if let Some(st) = self.windows.remove(&(key.clone(), window)) {
-                    self.holds.replace(st.hold(), None);
-                    self.unindex_deadline(&key, window, st.cold.indexed_deadline);
-                }
-            } else if ts::should_fire(&self.strategy.trigger, &state.cold.trigger, &ctx) {
+            if ts::should_fire(&self.strategy.trigger, &cold.trigger, &ctx) {
+                let (key, window) = entry_key;
                 self.fire(&key, window, false);
             }
         }
@@ -135,15 +136,14 @@ impl<A: Aggregation> WindowedTable<A> {
         }
         for (key, window) in &due {
             if let Some(s) = self.windows.get_mut(&(key.clone(), *window)) {
-                s.cold.indexed_deadline = None;
+                s.clear_indexed_deadline();
             }
         }
         for (key, window) in due {
             let ctx = self.ctx(&window);
-            let ready = self
-                .windows
-                .get(&(key.clone(), window))
-                .is_some_and(|s| ts::should_fire(&self.strategy.trigger, &s.cold.trigger, &ctx));
+            let ready = self.windows.get(&(key.clone(), window)).is_some_and(|s| {
+                ts::should_fire(&self.strategy.trigger, &s.cold(&self.fresh).trigger, &ctx)
+            });
             if ready {
                 self.fire(&key, window, false);
             } else {
@@ -166,7 +166,7 @@ impl<A: Aggregation> WindowedTable<A> {
             indexed,
             self.windows
                 .values()
-                .filter_map(|s| ts::next_deadline(trigger, &s.cold.trigger))
+                .filter_map(|s| ts::next_deadline(trigger, &s.cold(&self.fresh).trigger))
                 .min(),
             "the deadline index agrees with the windows"
         );
