@@ -98,25 +98,45 @@ struct Partials<A: Aggregation> {
 /// An accumulator and its combined output time.
 type Slot<A> = (<A as Aggregation>::Acc, Timestamp);
 
-/// Adds `v` to the slot of `key`, creating it.
-fn add_to_slot<A: Aggregation, Q: Hash + Eq>(
+/// Merges `acc` (with output time `hold`) into the slot of `key`, or makes it the slot.
+fn merge_into_slot<A: Aggregation, Q: Hash + Eq>(
     agg: &A,
     slots: &mut HashMap<Q, Slot<A>, foldhash::fast::RandomState>,
     key: Q,
-    v: A::V,
-    output_time: Timestamp,
+    acc: A::Acc,
+    hold: Timestamp,
     combiner: TimestampCombiner,
 ) {
     match slots.entry(key) {
         Entry::Occupied(mut o) => {
-            let (acc, hold) = o.get_mut();
-            agg.add(acc, v);
-            *hold = combiner.combine(*hold, output_time);
+            let (slot, slot_hold) = o.get_mut();
+            agg.merge(slot, acc);
+            *slot_hold = combiner.combine(*slot_hold, hold);
         }
         Entry::Vacant(e) => {
-            let mut acc = agg.create();
-            agg.add(&mut acc, v);
-            e.insert((acc, output_time));
+            e.insert((acc, hold));
+        }
+    }
+}
+
+/// Consecutive elements of one key and window, combined before they go into
+/// the table: input is often clustered (one key, or windows in time order),
+/// and then one table lookup serves the whole run.
+struct Run<A: Aggregation> {
+    key: A::K,
+    window: Window,
+    acc: A::Acc,
+    hold: Timestamp,
+}
+
+impl<A: Aggregation> Partials<A> {
+    fn flush(&mut self, run: Run<A>, combiner: TimestampCombiner) {
+        let agg = self.agg.as_ref();
+        if matches!(run.window, Window::Global) {
+            merge_into_slot(agg, &mut self.global, run.key, run.acc, run.hold, combiner);
+        } else {
+            let key = (run.key, run.window);
+            merge_into_slot(agg, &mut self.windowed, key, run.acc, run.hold, combiner);
         }
     }
 }
@@ -129,6 +149,7 @@ impl<A: Aggregation> PartialTable for Partials<A> {
         let position = std::cell::Cell::new(0);
         let element = || Some(format!("element #{} of a bundle of {n}", position.get()));
         crate::user_code::guard(&step, element, || {
+            let mut run: Option<Run<A>> = None;
             for (i, wv) in values.into_iter().enumerate() {
                 position.set(i);
                 let (k, v) = self.agg.split(wv.value);
@@ -139,13 +160,28 @@ impl<A: Aggregation> PartialTable for Partials<A> {
                         .window_fn
                         .output_time(wv.timestamp, &wv.window),
                 };
-                let agg = self.agg.as_ref();
-                if matches!(wv.window, Window::Global) {
-                    add_to_slot(agg, &mut self.global, k, v, output_time, combiner);
-                } else {
-                    let key = (k, wv.window);
-                    add_to_slot(agg, &mut self.windowed, key, v, output_time, combiner);
+                match &mut run {
+                    Some(r) if r.key == k && r.window == wv.window => {
+                        self.agg.add(&mut r.acc, v);
+                        r.hold = combiner.combine(r.hold, output_time);
+                    }
+                    _ => {
+                        let mut acc = self.agg.create();
+                        self.agg.add(&mut acc, v);
+                        let next = Run {
+                            key: k,
+                            window: wv.window,
+                            acc,
+                            hold: output_time,
+                        };
+                        if let Some(done) = run.replace(next) {
+                            self.flush(done, combiner);
+                        }
+                    }
                 }
+            }
+            if let Some(done) = run {
+                self.flush(done, combiner);
             }
             Ok(())
         })
