@@ -313,10 +313,14 @@ impl<A: Aggregation> WindowedTable<A> {
     /// Fires a pane for (key, window). `gc`: the window's garbage-collection
     /// time passed, so this is the final pane whatever the trigger says.
     fn fire(&mut self, key: &A::K, window: Window, gc: bool) {
-        let entry_key = (key.clone(), window);
-        let Some(mut state) = self.windows.remove(&entry_key) else {
-            return;
-        };
+        if let Some(state) = self.windows.remove(&(key.clone(), window)) {
+            self.fire_state(key, window, state, gc);
+        }
+    }
+
+    /// [`fire`](Self::fire) for a window's state taken out of the table (put
+    /// back unless the window is done).
+    fn fire_state(&mut self, key: &A::K, window: Window, mut state: WindowState<A::Acc>, gc: bool) {
         self.holds.replace(state.hold(), None);
         if !gc {
             let ctx = self.ctx(&window);
@@ -360,7 +364,7 @@ impl<A: Aggregation> WindowedTable<A> {
             self.forget_active(key, &window);
             let gc_time = self.strategy.gc_time(&window);
             if !gc && gc_time >= self.input_wm {
-                self.closed.insert(entry_key, gc_time);
+                self.closed.insert((key.clone(), window), gc_time);
             }
             return;
         }
@@ -374,7 +378,7 @@ impl<A: Aggregation> WindowedTable<A> {
             state.cold_mut(&self.fresh).extra_hold = extra_hold;
         }
         self.holds.replace(None, state.hold());
-        self.windows.insert(entry_key, state);
+        self.windows.insert((key.clone(), window), state);
         self.index_deadline(key, window);
     }
 

@@ -90,6 +90,15 @@ impl<A: Aggregation> WindowedTable<A> {
                 self.timers.entry(gc).or_default().push((k, w));
             }
         }
+        // When most of the table's windows are done (the end of bounded input,
+        // or a watermark jump), one pass over the table takes them out, instead
+        // of a lookup per window. Windows do not affect each other, so their
+        // end-of-window timers can run first and the final panes after.
+        let done = timers.iter().filter(|t| t.1).count();
+        let sweep = done > 0 && done * 2 >= self.windows.len();
+        if sweep {
+            timers.retain(|t| !t.1);
+        }
         timers.sort_by_key(|t| (t.0, t.1));
         for (_, is_gc, key, window) in timers {
             if is_gc {
@@ -114,6 +123,16 @@ impl<A: Aggregation> WindowedTable<A> {
             if ts::should_fire(&self.strategy.trigger, &cold.trigger, &ctx) {
                 let (key, window) = entry_key;
                 self.fire(&key, window, false);
+            }
+        }
+        if sweep {
+            let strategy = self.strategy.clone();
+            let done: Vec<_> = self
+                .windows
+                .extract_if(|(_, w), _| strategy.gc_time(w) < wm)
+                .collect();
+            for ((key, window), state) in done {
+                self.fire_state(&key, window, state, true);
             }
         }
         self.closed.retain(|_, gc| *gc >= wm);
