@@ -207,17 +207,31 @@ impl<A: Aggregation> PartialTable for Partials<A> {
     }
 
     fn take(&mut self) -> Batch {
-        // Moved out rather than drained, so the table gives its memory back.
-        let global = std::mem::take(&mut self.global)
-            .into_iter()
-            .map(|(k, slot)| ((k, Window::Global), slot));
-        let partials: Vec<WindowedValue<(A::K, A::Acc)>> = global
-            .chain(std::mem::take(&mut self.windowed))
-            .map(|((k, w), (acc, hold))| WindowedValue::new((k, acc), hold, w, PaneInfo::NO_FIRING))
-            .collect();
+        let mut partials: Vec<WindowedValue<(A::K, A::Acc)>> =
+            Vec::with_capacity(self.global.len() + self.windowed.len());
+        let slot = |k, w, (acc, hold): Slot<A>| {
+            WindowedValue::new((k, acc), hold, w, PaneInfo::NO_FIRING)
+        };
+        // A table the size of a bundle keeps its room for the next bundle; a
+        // larger one (a runner pre-combining more than a bundle) gives it back.
+        if self.global.capacity() <= KEEP_CAPACITY {
+            partials.extend(self.global.drain().map(|(k, s)| slot(k, Window::Global, s)));
+        } else {
+            let global = std::mem::take(&mut self.global);
+            partials.extend(global.into_iter().map(|(k, s)| slot(k, Window::Global, s)));
+        }
+        if self.windowed.capacity() <= KEEP_CAPACITY {
+            partials.extend(self.windowed.drain().map(|((k, w), s)| slot(k, w, s)));
+        } else {
+            let windowed = std::mem::take(&mut self.windowed);
+            partials.extend(windowed.into_iter().map(|((k, w), s)| slot(k, w, s)));
+        }
         Batch::new(partials)
     }
 }
+
+/// The most slots a partial table keeps allocated between bundles.
+const KEEP_CAPACITY: usize = 16 * 1024;
 
 impl<A: Aggregation> GroupingKernel for TableKernel<A> {
     fn new_table(&self) -> Box<dyn GroupingTable> {
