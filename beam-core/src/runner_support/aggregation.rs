@@ -209,9 +209,8 @@ impl<A: Aggregation> PartialTable for Partials<A> {
     fn take(&mut self) -> Batch {
         let mut partials: Vec<WindowedValue<(A::K, A::Acc)>> =
             Vec::with_capacity(self.global.len() + self.windowed.len());
-        let slot = |k, w, (acc, hold): Slot<A>| {
-            WindowedValue::new((k, acc), hold, w, PaneInfo::NO_FIRING)
-        };
+        let slot =
+            |k, w, (acc, hold): Slot<A>| WindowedValue::new((k, acc), hold, w, PaneInfo::NO_FIRING);
         // A table the size of a bundle keeps its room for the next bundle; a
         // larger one (a runner pre-combining more than a bundle) gives it back.
         if self.global.capacity() <= KEEP_CAPACITY {

@@ -6,17 +6,26 @@ use crate::runner_support::trigger_state::TriggerState;
 use crate::time::Timestamp;
 use crate::window::{PaneInfo, Window};
 
-/// Per (key, window) state. What every element touches is inline; the rest
-/// (the cold state) is boxed, and only once it differs from a new window's:
-/// most windows of a large table fire once at their end and never need it.
+/// Per (key, window) state. What every element touches is inline and small
+/// (32 bytes for a number accumulator), since a table holds one per key and
+/// window; the rest (the cold state) is boxed, and only once it differs from
+/// a new window's: most windows of a large table fire once and never need it.
 pub(crate) struct WindowState<A> {
-    pub(crate) acc: Option<A>,
-    pub(crate) element_hold: Option<Timestamp>,
-    pub(crate) new_data: bool,
-    pub(crate) dirty: bool,
+    /// The buffer; an empty accumulator unless `has_acc`.
+    acc: A,
+    /// The element hold, or [`NO_HOLD`].
+    element_hold: Timestamp,
     /// `None` while it equals the table's fresh cold state.
     cold: Option<Box<ColdState>>,
+    has_acc: bool,
+    pub(crate) new_data: bool,
+    pub(crate) dirty: bool,
 }
+
+/// No element hold. A hold at the end of time would hold nothing back (the
+/// input watermark never passes it) and a pane there takes its window's end
+/// anyway, so the end of time itself stands for "none".
+const NO_HOLD: Timestamp = Timestamp::MAX;
 
 #[derive(Clone)]
 pub(crate) struct ColdState {
@@ -42,8 +51,9 @@ impl ColdState {
 }
 
 impl<A> WindowState<A> {
-    /// A new window's state; `fresh` is the table's [`ColdState::fresh`].
-    pub(crate) fn new(fresh: &ColdState, input_wm: Timestamp, window: &Window) -> Self {
+    /// A new window's state with no data; `empty` is an empty accumulator
+    /// and `fresh` the table's [`ColdState::fresh`].
+    pub(crate) fn new(empty: A, fresh: &ColdState, input_wm: Timestamp, window: &Window) -> Self {
         // A window that is already late has run its end-of-window timer.
         let cold = (window.max_timestamp() < input_wm).then(|| {
             Box::new(ColdState {
@@ -52,12 +62,41 @@ impl<A> WindowState<A> {
             })
         });
         WindowState {
-            acc: None,
-            element_hold: None,
+            acc: empty,
+            element_hold: NO_HOLD,
+            cold,
+            has_acc: false,
             new_data: false,
             dirty: false,
-            cold,
         }
+    }
+
+    /// The accumulator, if any data (or a partial) came.
+    pub(crate) fn acc(&self) -> Option<&A> {
+        self.has_acc.then_some(&self.acc)
+    }
+
+    pub(crate) fn acc_mut(&mut self) -> Option<&mut A> {
+        self.has_acc.then_some(&mut self.acc)
+    }
+
+    pub(crate) fn set_acc(&mut self, acc: A) {
+        self.acc = acc;
+        self.has_acc = true;
+    }
+
+    /// Takes the accumulator, leaving `empty` in its place.
+    pub(crate) fn take_acc(&mut self, empty: A) -> Option<A> {
+        let acc = std::mem::replace(&mut self.acc, empty);
+        std::mem::replace(&mut self.has_acc, false).then_some(acc)
+    }
+
+    pub(crate) fn element_hold(&self) -> Option<Timestamp> {
+        (self.element_hold != NO_HOLD).then_some(self.element_hold)
+    }
+
+    pub(crate) fn set_element_hold(&mut self, hold: Option<Timestamp>) {
+        self.element_hold = hold.unwrap_or(NO_HOLD);
     }
 
     /// A state with this cold state (kept inline only if it differs from `fresh`).
@@ -102,7 +141,7 @@ impl<A> WindowState<A> {
     }
 
     pub(crate) fn hold(&self) -> Option<Timestamp> {
-        match (self.element_hold, self.extra_hold()) {
+        match (self.element_hold(), self.extra_hold()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }

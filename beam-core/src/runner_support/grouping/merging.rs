@@ -83,22 +83,22 @@ impl<A: Aggregation> WindowedTable<A> {
         )];
         let mut had_extra = cold.extra_hold.is_some();
         for (_, mut s) in states {
-            if let Some(acc) = s.acc.take() {
-                match &mut result.acc {
+            if let Some(acc) = s.take_acc(self.agg.create()) {
+                match result.acc_mut() {
                     Some(r) => self.agg.merge(r, acc),
-                    none => *none = Some(acc),
+                    None => result.set_acc(acc),
                 }
             }
             result.new_data |= s.new_data;
-            result.element_hold = match (result.element_hold, s.element_hold) {
+            result.set_element_hold(match (result.element_hold(), s.element_hold()) {
                 (Some(a), Some(b)) => Some(combiner.combine(a, b)),
                 (a, b) => a.or(b),
-            };
+            });
             had_extra |= s.extra_hold().is_some();
             trigger_states.push(s.take_cold(&self.fresh).trigger);
         }
-        if combiner == TimestampCombiner::EndOfWindow && result.element_hold.is_some() {
-            result.element_hold = Some(merged.max_timestamp());
+        if combiner == TimestampCombiner::EndOfWindow && result.element_hold().is_some() {
+            result.set_element_hold(Some(merged.max_timestamp()));
         }
         cold.extra_hold = if had_extra {
             self.eow_or_gc_hold(&merged_w, false)

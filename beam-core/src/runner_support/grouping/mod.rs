@@ -127,7 +127,7 @@ impl<A: Aggregation> WindowedTable<A> {
     }
 
     fn new_state(&self, window: &Window) -> WindowState<A::Acc> {
-        WindowState::new(&self.fresh, self.input_wm, window)
+        WindowState::new(self.agg.create(), &self.fresh, self.input_wm, window)
     }
 
     /// The end-of-window hold, or else the garbage-collection hold, a window
@@ -210,26 +210,37 @@ impl<A: Aggregation> WindowedTable<A> {
                     .or_default()
                     .push(v.key().clone());
                 (
-                    v.insert(WindowState::new(&self.fresh, input_wm, &window)),
+                    v.insert(WindowState::new(
+                        self.agg.create(),
+                        &self.fresh,
+                        input_wm,
+                        &window,
+                    )),
                     dirty_key,
                 )
             }
         };
-        match (&mut state.acc, value) {
-            (Some(acc), Contribution::Partial(partial)) => self.agg.merge(acc, partial),
-            (none @ None, Contribution::Partial(partial)) => *none = Some(partial),
-            (Some(acc), Contribution::Value(value)) if check_keys => {
-                // Merge a one-element accumulator, as a lifted combine would.
-                let mut one = self.agg.create();
-                self.agg.add(&mut one, value);
-                self.agg.merge(acc, one);
+        if let Some(acc) = state.acc_mut() {
+            match value {
+                Contribution::Partial(partial) => self.agg.merge(acc, partial),
+                Contribution::Value(value) if check_keys => {
+                    // Merge a one-element accumulator, as a lifted combine would.
+                    let mut one = self.agg.create();
+                    self.agg.add(&mut one, value);
+                    self.agg.merge(acc, one);
+                }
+                Contribution::Value(value) => self.agg.add(acc, value),
             }
-            (Some(acc), Contribution::Value(value)) => self.agg.add(acc, value),
-            (none @ None, Contribution::Value(value)) => {
-                let mut acc = self.agg.create();
-                self.agg.add(&mut acc, value);
-                *none = Some(acc);
-            }
+        } else {
+            let acc = match value {
+                Contribution::Partial(partial) => partial,
+                Contribution::Value(value) => {
+                    let mut acc = self.agg.create();
+                    self.agg.add(&mut acc, value);
+                    acc
+                }
+            };
+            state.set_acc(acc);
         }
         state.new_data = true;
         // Holds change rarely (the first element of a window, an earlier
@@ -246,19 +257,19 @@ impl<A: Aggregation> WindowedTable<A> {
                 self.holds.replace(old, state.hold());
             }
         } else {
-            let old_element = state.element_hold;
-            state.element_hold = Some(match old_element {
+            let old_element = state.element_hold();
+            state.set_element_hold(Some(match old_element {
                 Some(h) => combiner.combine(h, output_time),
                 None => output_time,
-            });
-            if state.element_hold != old_element {
+            }));
+            if state.element_hold() != old_element {
                 let extra = state.extra_hold();
                 let least = |e: Option<Timestamp>| match (e, extra) {
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),
                 };
                 self.holds
-                    .replace(least(old_element), least(state.element_hold));
+                    .replace(least(old_element), least(state.element_hold()));
             }
         }
         if tracks_elements {
@@ -338,7 +349,7 @@ impl<A: Aggregation> WindowedTable<A> {
                 && self.strategy.on_time_behavior == OnTimeBehavior::FireAlways)
             || (finished && self.strategy.closing_behavior == ClosingBehavior::FireAlways);
         let max = window.max_timestamp();
-        let timestamp = match state.element_hold.or(state.extra_hold()) {
+        let timestamp = match state.element_hold().or(state.extra_hold()) {
             Some(h) if h <= max => h,
             _ => max,
         };
@@ -346,9 +357,9 @@ impl<A: Aggregation> WindowedTable<A> {
             let accumulating =
                 self.strategy.accumulation_mode == AccumulationMode::Accumulating && !finished;
             let acc = if accumulating {
-                state.acc.clone()
+                state.acc().cloned()
             } else {
-                state.acc.take()
+                state.take_acc(self.agg.create())
             };
             let acc = acc.unwrap_or_else(|| self.agg.create());
             self.output.push(WindowedValue {
@@ -372,7 +383,7 @@ impl<A: Aggregation> WindowedTable<A> {
             state.cold_mut(&self.fresh).last_pane = Some(pane);
             state.new_data = false;
         }
-        state.element_hold = None;
+        state.set_element_hold(None);
         let extra_hold = self.eow_or_gc_hold(&window, true);
         if extra_hold.is_some() || state.extra_hold().is_some() {
             state.cold_mut(&self.fresh).extra_hold = extra_hold;

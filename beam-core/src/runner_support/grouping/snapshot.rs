@@ -69,8 +69,8 @@ impl<A: Aggregation> WindowedTable<A> {
             .map(|((k, w), s)| {
                 let cold = s.cold(&self.fresh);
                 let image = WindowImage {
-                    acc: s.acc.as_ref(),
-                    element_hold: s.element_hold,
+                    acc: s.acc(),
+                    element_hold: s.element_hold(),
                     extra_hold: cold.extra_hold,
                     new_data: s.new_data,
                     trigger: &cold.trigger,
@@ -107,9 +107,11 @@ impl<A: Aggregation> WindowedTable<A> {
         self.windows.clear();
         self.holds.clear();
         for (k, w, s) in image.windows {
-            let mut state = WindowState::new(&self.fresh, Timestamp::MIN, &w);
-            state.acc = s.acc;
-            state.element_hold = s.element_hold;
+            let mut state = WindowState::new(self.agg.create(), &self.fresh, Timestamp::MIN, &w);
+            if let Some(acc) = s.acc {
+                state.set_acc(acc);
+            }
+            state.set_element_hold(s.element_hold);
             state.new_data = s.new_data;
             let cold = ColdState {
                 extra_hold: s.extra_hold,
