@@ -39,6 +39,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod bounded_share;
 mod operators;
 mod sources;
 mod worker;

@@ -1,22 +1,24 @@
 //! Root operators: bounded sources, unbounded sources and TestStream. Each
 //! holds a capability at its watermark and releases it when done.
 
+use crate::bounded_share::BoundedShare;
 use crate::operators::{epoch, Bundles, Time};
 use crate::worker::WorkerState;
 use beam_core::graph::StreamEvent;
 use beam_core::unbounded::{ErasedUnboundedReader, Poll};
-use beam_core::{Batch, Result, Timestamp};
+use beam_core::{Batch, Timestamp};
 use std::rc::Rc;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::Scope;
 
-/// Emits `work` (each item read lazily into bundles) at the start of time, a
-/// few bundles per activation, then releases its capability: the watermark
-/// of a bounded source goes from the start to the end of time.
+/// Emits this worker's `share` of a bounded root at the start of time, a few
+/// bundles per activation, then releases its capability: the watermark of a
+/// bounded source goes from the start to the end of time. The share knows
+/// the position it reached (see [`BoundedShare::position`]).
 pub(crate) fn source<'s>(
     scope: Scope<'s, Time>,
     t: usize,
-    mut work: Box<dyn Iterator<Item = Result<Batch>>>,
+    mut share: BoundedShare,
     state: Rc<WorkerState>,
 ) -> Bundles<'s> {
     let node = &state.graph.transforms[t];
@@ -37,7 +39,7 @@ pub(crate) fn source<'s>(
                     cap = None;
                     return false;
                 }
-                match work.next() {
+                match share.next_batch() {
                     Some(Ok(b)) if b.is_empty() => {}
                     Some(Ok(b)) => {
                         state.sent_to(pcoll, 1);

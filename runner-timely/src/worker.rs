@@ -1,11 +1,11 @@
 //! One timely worker's copy of the pipeline: the graph translated to operators.
 
+use crate::bounded_share::BoundedShare;
 use crate::operators::{flatten, keyed, map_bundles, par_do, ship, Bundles, Keyed, SideSpec, Time};
 use crate::sources::{source, test_stream, unbounded_source};
 use beam_core::graph::{Graph, Primitive};
 use beam_core::kernel::{GroupingEnv, GroupingTable, StatefulProcessor};
-use beam_core::source::ErasedSource;
-use beam_core::{Batch, BeamError, MetricsContainer, Result, Timestamp, WindowedValue};
+use beam_core::{Batch, BeamError, MetricsContainer, Result, Timestamp};
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
@@ -201,57 +201,6 @@ impl WorkerState {
     }
 }
 
-/// This worker's share of a source's input, read lazily.
-fn share_of(
-    graph: &Graph,
-    t: usize,
-    index: usize,
-    peers: usize,
-) -> Result<Box<dyn Iterator<Item = Result<Batch>>>> {
-    match &graph.transforms[t].primitive {
-        Primitive::Impulse => Ok(Box::new(
-            (index == 0)
-                .then(|| Ok(Batch::new(vec![WindowedValue::in_global_window(())])))
-                .into_iter(),
-        )),
-        Primitive::Create { values } => {
-            let mut all = values.clone();
-            let per = all.len().div_ceil(peers);
-            let mine = if index * per >= all.len() {
-                all.empty_like()
-            } else {
-                let mut tail = all.split_off(index * per);
-                let _ = tail.split_off(per.min(tail.len()));
-                tail
-            };
-            Ok(Box::new(std::iter::once(Ok(mine))))
-        }
-        Primitive::Read { source } => {
-            let size = source.estimated_size_bytes()?;
-            let desired = (size / (peers as u64 * 4)).max(64 * 1024);
-            let splits: Vec<Arc<dyn ErasedSource>> = source
-                .split(desired)?
-                .into_iter()
-                .enumerate()
-                .filter(|(i, _)| i % peers == index)
-                .map(|(_, s)| s)
-                .collect();
-            Ok(Box::new(splits.into_iter().flat_map(|s| {
-                let mut reader = match s.open() {
-                    Ok(r) => r,
-                    Err(e) => {
-                        return Box::new(std::iter::once(Err(e))) as Box<dyn Iterator<Item = _>>
-                    }
-                };
-                Box::new(std::iter::from_fn(move || {
-                    reader.next_batch(4096).transpose()
-                }))
-            })))
-        }
-        _ => unreachable!("only roots are sources"),
-    }
-}
-
 /// A grouping table; `partials` when its input was pre-combined per bundle.
 struct Table(Box<dyn GroupingTable>, bool);
 
@@ -373,8 +322,8 @@ pub(crate) fn build<'s>(scope: Scope<'s, Time>, state: Rc<WorkerState>) -> Resul
     for (t, node) in graph.transforms.iter().enumerate() {
         let outs: Vec<Bundles<'s>> = match &node.primitive {
             Primitive::Impulse | Primitive::Create { .. } | Primitive::Read { .. } => {
-                let work = share_of(&graph, t, index, peers)?;
-                vec![source(scope, t, work, state.clone())]
+                let share = BoundedShare::new(&graph, t, index, peers)?;
+                vec![source(scope, t, share, state.clone())]
             }
             Primitive::ParDo { side_inputs, .. } => {
                 let sides = side_inputs
