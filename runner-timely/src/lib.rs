@@ -41,6 +41,7 @@
 
 mod bounded_share;
 mod operators;
+mod side_buffers;
 mod sources;
 mod worker;
 

@@ -6,6 +6,7 @@
 //! A timely time is a watermark epoch ([`epoch`]); elements carry their own
 //! event times, so an operator's input frontier is its Beam input watermark.
 
+use crate::side_buffers::SideBuffers;
 use crate::worker::WorkerState;
 use beam_core::batch::BatchCodec;
 use beam_core::graph::Primitive;
@@ -64,11 +65,12 @@ pub(crate) fn par_do<'s>(
     };
     let mut builder = OperatorBuilder::new(node.name.clone(), scope);
     let mut main = builder.new_input(input, Pipeline);
+    let mut buffers = SideBuffers::new(sides.len());
     let mut side_inputs: Vec<_> = sides
         .into_iter()
         .map(|(s, spec)| {
             let input = builder.new_input(s, Exchange::new(|x: &(u64, Vec<u8>)| x.0));
-            (input, spec, Vec::<Batch>::new())
+            (input, spec)
         })
         .collect();
     let mut outputs = Vec::new();
@@ -96,17 +98,11 @@ pub(crate) fn par_do<'s>(
         let mut torn_down = false;
         move |frontiers| {
             // Side inputs: collect, then materialize once all are complete.
-            for (input, spec, got) in side_inputs.iter_mut() {
+            for (i, (input, _)) in side_inputs.iter_mut().enumerate() {
                 input.for_each(|_cap, data| {
                     state.received(data.len());
                     for (_, bytes) in data.drain(..) {
-                        match spec.codec.decode(&bytes) {
-                            Ok(b) => got.push(b),
-                            Err(e) => state.fail(BeamError::Runner(format!(
-                                "side input {} of '{step}' does not decode: {e}",
-                                spec.view
-                            ))),
-                        }
+                        buffers.push(i, bytes);
                     }
                 });
             }
@@ -114,18 +110,26 @@ pub(crate) fn par_do<'s>(
             if ready.is_none() && sides_complete && state.stopping() {
                 // The stream stopped below the end of time: the views never completed.
                 if !stash.is_empty() || !frontiers[0].is_empty() {
-                    let waiting: Vec<&str> = side_inputs
-                        .iter()
-                        .map(|(_, s, _)| s.view.as_str())
-                        .collect();
+                    let waiting: Vec<&str> =
+                        side_inputs.iter().map(|(_, s)| s.view.as_str()).collect();
                     state.fail(BeamError::side_inputs_never_complete(&step, &waiting));
                 }
                 stash.clear();
             }
             if ready.is_none() && sides_complete && !state.stopping() {
                 let mut views = SideInputs::new();
-                for (_, spec, got) in side_inputs.iter_mut() {
-                    match spec.kernel.materialize(std::mem::take(got)) {
+                for (i, (_, spec)) in side_inputs.iter().enumerate() {
+                    let got = match buffers.take_decoded(i, spec.codec.as_ref()) {
+                        Ok(got) => got,
+                        Err(e) => {
+                            state.fail(BeamError::Runner(format!(
+                                "side input {} of '{step}' does not decode: {e}",
+                                spec.view
+                            )));
+                            continue;
+                        }
+                    };
+                    match spec.kernel.materialize(got) {
                         Ok(v) => views.insert(spec.view_id, v),
                         Err(message) => state.fail(BeamError::SideInput {
                             step: step.clone(),
