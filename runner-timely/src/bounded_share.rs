@@ -256,20 +256,22 @@ mod tests {
         (all, positions)
     }
 
-    #[test]
-    fn a_share_sought_to_a_position_reads_exactly_the_rest() {
+    /// A pipeline reading 50 000 numbers from a source and 1 000 from Create.
+    fn numbers_and_create() -> Graph {
         let p = Pipeline::new(PipelineOptions::default());
-        p.apply(
-            "Read",
-            Read::from(Numbers {
-                start: 0,
-                end: 50_000,
-            }),
-        )
-        .unwrap();
+        let source = Numbers {
+            start: 0,
+            end: 50_000,
+        };
+        p.apply("Read", Read::from(source)).unwrap();
         p.apply("Create", Create::of((0..1000u64).collect::<Vec<_>>()))
             .unwrap();
-        let graph = p.graph();
+        p.graph()
+    }
+
+    #[test]
+    fn a_share_sought_to_a_position_reads_exactly_the_rest() {
+        let graph = numbers_and_create();
         for t in 0..graph.transforms.len() {
             if !matches!(
                 graph.transforms[t].primitive,
@@ -313,16 +315,7 @@ mod tests {
 
     #[test]
     fn a_position_inside_a_split_skips_that_many_elements() {
-        let p = Pipeline::new(PipelineOptions::default());
-        p.apply(
-            "Read",
-            Read::from(Numbers {
-                start: 0,
-                end: 50_000,
-            }),
-        )
-        .unwrap();
-        let graph = p.graph();
+        let graph = numbers_and_create();
         let t = graph
             .transforms
             .iter()
