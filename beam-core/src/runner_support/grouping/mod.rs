@@ -50,6 +50,9 @@ use std::sync::Arc;
 mod merging;
 mod snapshot;
 mod time;
+mod window_map;
+
+use window_map::WindowMap;
 
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
@@ -70,7 +73,7 @@ pub struct WindowedTable<A: Aggregation> {
     input_wm: Timestamp,
     output_wm: Timestamp,
     now: Timestamp,
-    windows: FastMap<(A::K, Window), WindowState<A::Acc>>,
+    windows: WindowMap<A::K, WindowState<A::Acc>>,
     /// The cold state of a new window (windows share it until theirs changes).
     fresh: ColdState,
     /// Event-time timers: windows by the time the watermark must pass to
@@ -104,7 +107,7 @@ impl<A: Aggregation> WindowedTable<A> {
             input_wm: Timestamp::MIN,
             output_wm: Timestamp::MIN,
             now: Timestamp::MIN,
-            windows: FastMap::default(),
+            windows: WindowMap::new(kernel.strategy.window_fn.is_merging()),
             fresh: ColdState::fresh(&kernel.strategy.trigger),
             timers: BTreeMap::new(),
             holds: Holds::default(),

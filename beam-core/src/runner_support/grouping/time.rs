@@ -127,10 +127,7 @@ impl<A: Aggregation> WindowedTable<A> {
         }
         if sweep {
             let strategy = self.strategy.clone();
-            let done: Vec<_> = self
-                .windows
-                .extract_if(|(_, w), _| strategy.gc_time(w) < wm)
-                .collect();
+            let done = self.windows.take_windows(|w| strategy.gc_time(w) < wm);
             for ((key, window), state) in done {
                 self.fire_state(&key, window, state, true);
             }
