@@ -387,8 +387,10 @@ struct PartitionState {
 /// How long a partition that reached its end offset must stay quiet before it
 /// counts as done. Brokers report the end offset from their log; some
 /// Kafka-protocol brokers (tansu 0.6) undercount it, so the end is confirmed by
-/// the absence of further records rather than trusted alone.
-const END_QUIET: std::time::Duration = std::time::Duration::from_secs(1);
+/// the absence of further records rather than trusted alone. Long enough for
+/// a fetch from a loaded broker to come back (1 s was not, on a 2-core machine
+/// running several pipelines and the broker).
+const END_QUIET: std::time::Duration = std::time::Duration::from_secs(3);
 
 impl PartitionState {
     fn done(&self) -> bool {
