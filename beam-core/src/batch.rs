@@ -106,6 +106,11 @@ impl Batch {
     pub fn new<T: Element>(values: Vec<WindowedValue<T>>) -> Self {
         Batch(Box::new(values))
     }
+    /// The elements gathered in `values` as a batch, leaving it empty (and
+    /// its allocation with the batch); `None` if there are none.
+    pub fn take_from<T: Element>(values: &mut Vec<WindowedValue<T>>) -> Option<Self> {
+        (!values.is_empty()).then(|| Batch::new(std::mem::take(values)))
+    }
     /// An empty batch of `T`.
     pub fn empty<T: Element>() -> Self {
         Batch::new::<T>(Vec::new())

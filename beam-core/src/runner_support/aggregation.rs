@@ -211,20 +211,12 @@ impl<A: Aggregation> PartialTable for Partials<A> {
             Vec::with_capacity(self.global.len() + self.windowed.len());
         let slot =
             |k, w, (acc, hold): Slot<A>| WindowedValue::new((k, acc), hold, w, PaneInfo::NO_FIRING);
+        partials.extend(self.global.drain().map(|(k, s)| slot(k, Window::Global, s)));
+        partials.extend(self.windowed.drain().map(|((k, w), s)| slot(k, w, s)));
         // A table the size of a bundle keeps its room for the next bundle; a
         // larger one (a runner pre-combining more than a bundle) gives it back.
-        if self.global.capacity() <= KEEP_CAPACITY {
-            partials.extend(self.global.drain().map(|(k, s)| slot(k, Window::Global, s)));
-        } else {
-            let global = std::mem::take(&mut self.global);
-            partials.extend(global.into_iter().map(|(k, s)| slot(k, Window::Global, s)));
-        }
-        if self.windowed.capacity() <= KEEP_CAPACITY {
-            partials.extend(self.windowed.drain().map(|((k, w), s)| slot(k, w, s)));
-        } else {
-            let windowed = std::mem::take(&mut self.windowed);
-            partials.extend(windowed.into_iter().map(|((k, w), s)| slot(k, w, s)));
-        }
+        self.global.shrink_to(KEEP_CAPACITY);
+        self.windowed.shrink_to(KEEP_CAPACITY);
         Batch::new(partials)
     }
 }

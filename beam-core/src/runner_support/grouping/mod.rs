@@ -526,11 +526,7 @@ impl<A: Aggregation> GroupingTable for WindowedTable<A> {
     }
 
     fn take_output(&mut self) -> Option<Batch> {
-        if self.output.is_empty() {
-            None
-        } else {
-            Some(Batch::new(std::mem::take(&mut self.output)))
-        }
+        Batch::take_from(&mut self.output)
     }
 
     fn snapshot(&self) -> Result<Vec<u8>> {

@@ -5,11 +5,10 @@
 //! whole. Merging windows (each key's own sessions, with few keys per window)
 //! share a single map.
 
+use super::FastMap;
 use crate::window::Window;
 use std::collections::hash_map::{Entry, HashMap};
 use std::hash::Hash;
-
-type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 /// States by (key, window), grouped by window.
 pub(crate) struct WindowMap<K, V> {
