@@ -270,6 +270,34 @@ impl FileRange {
         }
     }
 
+    /// Opens the file for reading at byte `offset` (of the decompressed data,
+    /// for compressed files, which are decompressed from the start and skipped).
+    pub fn open_at(&self, offset: u64) -> Result<Box<dyn BufRead + Send>> {
+        if self.compression.is_splittable() {
+            let file = File::open(self.path.as_ref()).map_err(|e| self.err(e))?;
+            let mut reader = BufReader::with_capacity(256 * 1024, file);
+            reader
+                .seek(SeekFrom::Start(offset))
+                .map_err(|e| self.err(e))?;
+            return Ok(Box::new(reader));
+        }
+        let whole = FileRange {
+            start: 0,
+            tracker: None,
+            ..self.clone()
+        };
+        let (mut reader, _) = whole.open_at_line()?;
+        let skipped = std::io::copy(&mut (&mut reader).take(offset), &mut std::io::sink())
+            .map_err(|e| self.err(e))?;
+        if skipped < offset {
+            return Err(self.err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!("the data ends before byte {offset}"),
+            )));
+        }
+        Ok(reader)
+    }
+
     /// Which records of this range its reader owns: those starting before the
     /// end (every record of a compressed file). The end may move earlier while
     /// the range is read, when a runner splits off the rest.
