@@ -56,7 +56,7 @@ pub mod windowfn;
 
 pub use batch::Batch;
 pub use coder::{Element, Key};
-pub use combine::builtins::{Max, Mean, Min, Sum, ToList, Top};
+pub use combine::builtins::{Max, Mean, Min, Sum, Summable, ToList, Top};
 pub use combine::{Combine, CombineFn};
 pub use dofn::{DoFn, FinishBundleContext, ProcessContext, StartBundleContext, TupleTag};
 pub use error::{BeamError, Result, UserError, UserResult};

@@ -132,3 +132,49 @@ fn same_table_on_every_runner_and_malformed_lines_reported() {
         "busiest first: {counts:?}"
     );
 }
+
+/// Amounts that are not finite decimals of cents, or out of range, are dead
+/// letters; totals beyond i64 cents are still exact.
+#[test]
+fn sales_summary_sends_bad_amounts_to_dead_letters_and_does_not_wrap() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("hostile.csv");
+    std::fs::write(
+        &input,
+        "product_category,amount\n\
+         big,92233720368547758.07\n\
+         big,92233720368547758.07\n\
+         big,5000\n\
+         odd,inf\nodd,-inf\nodd,NaN\nodd,1e3000\nodd,92233720368547758.08\nodd,12.345\nodd,\n\
+         fine,1000.01\n",
+    )
+    .unwrap();
+    let prefix = dir.path().join("out").to_str().unwrap().to_string();
+    for runner in ["direct", "rayon", "timely"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_sales_summary"))
+            .args(["--runner", runner, "--input", input.to_str().unwrap()])
+            .args(["--output", &prefix])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let dead =
+            std::fs::read_to_string(format!("{prefix}-dead-letter-00000-of-00001.jsonl")).unwrap();
+        assert_eq!(dead.lines().count(), 7, "{runner}: {dead}");
+        let path = format!("{prefix}-00000-of-00001.parquet");
+        let source = ParquetSource::<CategorySummary>::rows(&path, None).unwrap();
+        let mut reader = source.reader().unwrap();
+        let mut got = Vec::new();
+        while reader.read_batch(&mut got, usize::MAX).unwrap() {}
+        let got: Vec<CategorySummary> = got.into_iter().map(|wv| wv.value).collect();
+        let cents = 2 * i128::from(i64::MAX) + 500_000;
+        assert_eq!(got.len(), 2, "{runner}: {got:?}");
+        assert_eq!(got[0].product_category, "big");
+        assert_eq!(got[0].total, cents as f64 / 100.0, "{runner}");
+        assert_eq!(got[0].count, 3);
+        assert_eq!((got[1].total, got[1].count), (1000.01, 1), "{runner}");
+    }
+}

@@ -37,11 +37,54 @@ macro_rules! unit_fn {
     };
 }
 
-/// Sums numbers.
+/// Numbers [`Sum`] can add. Integers add with overflow checked: a sum that
+/// does not fit fails the step (naming it and the two operands) instead of
+/// wrapping to a plausible wrong total; sum as `i128` (or `f64`) when totals
+/// may be larger than the element type. Floating-point sums follow IEEE 754.
+pub trait Summable: Element + Default {
+    /// Adds `other` to `self`; panics (failing the step) on integer overflow.
+    fn add_checked(&mut self, other: Self);
+}
+
+macro_rules! summable_int {
+    ($($t:ty),*) => {$(
+        impl Summable for $t {
+            #[inline]
+            fn add_checked(&mut self, other: $t) {
+                match self.checked_add(other) {
+                    Some(sum) => *self = sum,
+                    None => overflow(stringify!($t), &*self, &other),
+                }
+            }
+        }
+    )*};
+}
+summable_int!(i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize);
+
+impl Summable for f32 {
+    #[inline]
+    fn add_checked(&mut self, other: f32) {
+        *self += other
+    }
+}
+impl Summable for f64 {
+    #[inline]
+    fn add_checked(&mut self, other: f64) {
+        *self += other
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn overflow(ty: &str, a: &dyn std::fmt::Display, b: &dyn std::fmt::Display) -> ! {
+    panic!("integer overflow: the sum {a} + {b} does not fit in {ty} (sum a wider type, such as i128, to total larger values)")
+}
+
+/// Sums numbers (see [`Summable`] for overflow).
 pub struct SumFn<T>(PhantomData<fn(T)>);
 unit_fn!(SumFn);
 
-impl<T: Element + Default + std::ops::AddAssign> CombineFn for SumFn<T> {
+impl<T: Summable> CombineFn for SumFn<T> {
     type Input = T;
     type Accum = T;
     type Output = T;
@@ -50,10 +93,10 @@ impl<T: Element + Default + std::ops::AddAssign> CombineFn for SumFn<T> {
     }
     #[inline]
     fn add_input(&self, acc: &mut T, x: T) {
-        *acc += x
+        acc.add_checked(x)
     }
     fn merge_accumulators(&self, acc: &mut T, other: T) {
-        *acc += other
+        acc.add_checked(other)
     }
     fn extract_output(&self, acc: T) -> T {
         acc
@@ -73,10 +116,10 @@ impl<T: Element> CombineFn for CountFn<T> {
     }
     #[inline]
     fn add_input(&self, acc: &mut u64, _: T) {
-        *acc += 1
+        acc.add_checked(1)
     }
     fn merge_accumulators(&self, acc: &mut u64, other: u64) {
-        *acc += other
+        acc.add_checked(other)
     }
     fn extract_output(&self, acc: u64) -> u64 {
         acc
@@ -255,12 +298,11 @@ impl<T: Element> CombineFn for ToListFn<T> {
 pub struct Sum;
 impl Sum {
     /// The sum of all elements (0 for an empty global window).
-    pub fn globally<T: Element + Default + std::ops::AddAssign>() -> CombineGlobally<SumFn<T>> {
+    pub fn globally<T: Summable>() -> CombineGlobally<SumFn<T>> {
         Combine::globally(SumFn::default())
     }
     /// The sum of each key's values.
-    pub fn per_key<K: Key, T: Element + Default + std::ops::AddAssign>(
-    ) -> CombinePerKey<K, SumFn<T>> {
+    pub fn per_key<K: Key, T: Summable>() -> CombinePerKey<K, SumFn<T>> {
         Combine::per_key(SumFn::default())
     }
 }

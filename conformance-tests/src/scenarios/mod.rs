@@ -5,6 +5,7 @@ pub mod basics;
 pub mod combine;
 pub mod common;
 pub mod grouping;
+pub mod numbers;
 pub mod pardo;
 pub mod side_inputs;
 pub mod state;

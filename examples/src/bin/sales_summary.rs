@@ -7,7 +7,10 @@
 //! ordered by total, largest first. With `--output PREFIX` it writes the summary
 //! as Parquet to `PREFIX-00000-of-00001.parquet` and malformed rows as JSON lines
 //! to `PREFIX-dead-letter-00000-of-00001.jsonl`; without it, it prints both.
-//! Amounts are summed in cents, so the result is exact and identical on every runner.
+//! Amounts are decimal numbers with at most two decimal places, read exactly
+//! as cents: anything else (`inf`, `NaN`, exponents, more than 2 decimals, or
+//! beyond ±92 233 720 368 547 758.07) makes the row a dead letter. Cents are
+//! summed in `i128`, so totals are exact and identical on every runner.
 
 use beam_core::{
     Combine, CombineFn, Filter, Map, PCollection, Pipeline, PipelineOptions, Result, ToList,
@@ -32,7 +35,68 @@ struct Args {
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 struct Sale {
     product_category: String,
-    amount: f64,
+    amount: Cents,
+}
+
+/// An amount of money in cents: written as a decimal (`1234.5`, `-0.07`) in
+/// text formats, as the integer in binary ones (the coders).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Cents(i64);
+
+impl std::str::FromStr for Cents {
+    type Err = String;
+    fn from_str(text: &str) -> std::result::Result<Cents, String> {
+        let t = text.trim();
+        let (negative, digits) = match t.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, t.strip_prefix('+').unwrap_or(t)),
+        };
+        let (whole, frac) = digits.split_once('.').unwrap_or((digits, ""));
+        let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+        if whole.is_empty() && frac.is_empty() || !all_digits(whole) || !all_digits(frac) {
+            return Err(format!("amount {text:?} is not a decimal number"));
+        }
+        if frac.len() > 2 {
+            return Err(format!("amount {text:?} has more than two decimal places"));
+        }
+        let cents = format!("{whole}{frac:0<2}");
+        let magnitude: i128 = cents
+            .parse()
+            .map_err(|_| format!("amount {text:?} is out of range"))?;
+        let value = if negative { -magnitude } else { magnitude };
+        i64::try_from(value)
+            .map(Cents)
+            .map_err(|_| format!("amount {text:?} is out of range"))
+    }
+}
+
+impl std::fmt::Display for Cents {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let sign = if self.0 < 0 { "-" } else { "" };
+        let abs = self.0.unsigned_abs();
+        write!(f, "{sign}{}.{:02}", abs / 100, abs % 100)
+    }
+}
+
+impl serde::Serialize for Cents {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            s.collect_str(self)
+        } else {
+            s.serialize_i64(self.0)
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Cents {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Cents, D::Error> {
+        if d.is_human_readable() {
+            let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+            text.parse().map_err(serde::de::Error::custom)
+        } else {
+            i64::deserialize(d).map(Cents)
+        }
+    }
 }
 
 /// One row of the summary.
@@ -44,27 +108,39 @@ struct CategorySummary {
     count: u64,
 }
 
-/// Sum (in cents) and count of a category's sales.
+/// Sum (in cents) and count of a category's sales. An `i128` of cents holds
+/// more than 10^19 sales of the largest amount, so it cannot wrap; the checked
+/// additions say so rather than assume it.
 #[derive(Clone)]
 struct TotalAndCount;
 
 impl CombineFn for TotalAndCount {
     type Input = i64;
-    type Accum = (i64, u64);
-    type Output = (i64, u64);
-    fn create_accumulator(&self) -> (i64, u64) {
+    type Accum = (i128, u64);
+    type Output = (i128, u64);
+    fn create_accumulator(&self) -> (i128, u64) {
         (0, 0)
     }
-    fn add_input(&self, acc: &mut (i64, u64), cents: i64) {
-        acc.0 += cents;
-        acc.1 += 1;
+    fn add_input(&self, acc: &mut (i128, u64), cents: i64) {
+        acc.add_checked((i128::from(cents), 1));
     }
-    fn merge_accumulators(&self, acc: &mut (i64, u64), other: (i64, u64)) {
-        acc.0 += other.0;
-        acc.1 += other.1;
+    fn merge_accumulators(&self, acc: &mut (i128, u64), other: (i128, u64)) {
+        acc.add_checked(other);
     }
-    fn extract_output(&self, acc: (i64, u64)) -> (i64, u64) {
+    fn extract_output(&self, acc: (i128, u64)) -> (i128, u64) {
         acc
+    }
+}
+
+trait AddChecked {
+    fn add_checked(&mut self, other: Self);
+}
+
+impl AddChecked for (i128, u64) {
+    fn add_checked(&mut self, (cents, count): (i128, u64)) {
+        use beam_core::Summable;
+        self.0.add_checked(cents);
+        self.1.add_checked(count);
     }
 }
 
@@ -78,21 +154,19 @@ fn summarize(p: &Pipeline, input: &str, output: Option<&str>) -> Result<()> {
     let parsed = p.apply("ReadSales", CsvIO::read::<Sale>(input).with_dead_letter())?;
     let summary: PCollection<CategorySummary> = parsed
         .records
-        .apply("Over1000", Filter::new(|s: &Sale| s.amount > 1000.0))?
+        .apply(
+            "Over1000",
+            Filter::new(|s: &Sale| s.amount > Cents(100_000)),
+        )?
         .apply(
             "CentsByCategory",
-            Map::new(|s: &Sale| {
-                (
-                    s.product_category.clone(),
-                    (s.amount * 100.0).round() as i64,
-                )
-            }),
+            Map::new(|s: &Sale| (s.product_category.clone(), s.amount.0)),
         )?
         .apply("TotalAndCount", Combine::per_key(TotalAndCount))?
         .apply(
             "Summary",
             Map::new(
-                |(category, (cents, count)): &(String, (i64, u64))| CategorySummary {
+                |(category, (cents, count)): &(String, (i128, u64))| CategorySummary {
                     product_category: category.clone(),
                     total: *cents as f64 / 100.0,
                     average: (*cents as f64 / *count as f64).round() / 100.0,
