@@ -45,6 +45,7 @@ pub mod runner_support;
 pub mod side_input;
 pub mod source;
 pub mod state;
+pub mod temp_paths;
 pub mod testing;
 pub mod time;
 pub mod transforms;
@@ -71,6 +72,7 @@ pub use runner::{
 pub use side_input::{PCollectionView, View};
 pub use source::{BoundedSource, DynamicSplit, SourceReader};
 pub use state::{StateContext, StatefulDoFn, StatefulParDo, TimeDomain};
+pub use temp_paths::TempPath;
 pub use time::{Duration, Timestamp};
 pub use transforms::cogbk::{CoGbkResult, CoGroupByKey, KeyedPCollectionTuple};
 pub use transforms::count::{Count, Distinct};

@@ -45,6 +45,8 @@ struct State {
     scope: Vec<String>,
     names: HashSet<String>,
     next_id: usize,
+    /// Temporary directories of the transforms, removed when a run ends.
+    temp_paths: Vec<crate::TempPath>,
 }
 
 /// A pipeline under construction; cheap to clone (all clones share one graph).
@@ -100,6 +102,7 @@ impl Pipeline {
                 scope: Vec::new(),
                 names: HashSet::new(),
                 next_id: 0,
+                temp_paths: Vec::new(),
             })),
             options: Arc::new(options),
         }
@@ -220,7 +223,20 @@ impl Pipeline {
     /// Before any data moves: the runner is looked up (an unknown name lists the
     /// registered ones), the graph is written to `--dump-graph` if asked, and the
     /// runner validates that it supports every step.
+    ///
+    /// SIGINT and SIGTERM stop the process while it runs (status 130 and
+    /// 143), removing the temporary directories of every run in progress; the
+    /// run's own temporary directories (see [`hold_temp_path`](Self::hold_temp_path))
+    /// are removed when it returns, whether it succeeded or failed.
     pub fn run(&self) -> Result<PipelineResult> {
+        crate::temp_paths::install_signal_handler();
+        let result = self.run_graph();
+        let held = std::mem::take(&mut self.lock().temp_paths);
+        drop(held);
+        result
+    }
+
+    fn run_graph(&self) -> Result<PipelineResult> {
         let reg = find_runner(&self.options.runner)?;
         let graph = self.graph();
         if let Some(path) = &self.options.dump_graph {
@@ -229,6 +245,12 @@ impl Pipeline {
         let runner = (reg.create)();
         runner.validate(&graph)?;
         runner.run(graph)
+    }
+
+    /// Keeps a transform's temporary directory until the pipeline's run ends,
+    /// then removes it (on success, on failure, and on SIGINT or SIGTERM).
+    pub fn hold_temp_path(&self, path: crate::TempPath) {
+        self.lock().temp_paths.push(path);
     }
 }
 

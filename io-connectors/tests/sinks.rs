@@ -1,5 +1,6 @@
 //! File sinks on every runner: fixed shards, runner-determined shards, one file
-//! set per window, compressed suffixes, and nothing left behind.
+//! set per window, compressed suffixes, a completion marker, nothing left
+//! behind, and a set with another shard count replacing the earlier one whole.
 
 use beam_core::testing::PAssert;
 use beam_core::{
@@ -16,12 +17,27 @@ fn options(runner: &str) -> PipelineOptions {
     o
 }
 
+/// The files in `dir` but the completion marker, which must list them.
 fn files(dir: &std::path::Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     v.sort();
+    let markers: Vec<String> = v
+        .iter()
+        .filter(|n| n.ends_with("._SUCCESS"))
+        .cloned()
+        .collect();
+    assert_eq!(markers.len(), 1, "one completion marker: {v:?}");
+    v.retain(|n| !n.ends_with("._SUCCESS"));
+    let mut listed: Vec<String> = std::fs::read_to_string(dir.join(&markers[0]))
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    listed.sort();
+    assert_eq!(listed, v, "the marker lists the set");
     v
 }
 
@@ -151,4 +167,71 @@ fn humantime_like(secs: i64) -> String {
         "2025-11-24T16:{:02}:00.000000Z-",
         (secs - 1_764_000_000) / 60
     )
+}
+
+#[test]
+fn a_new_set_replaces_an_earlier_one_with_another_shard_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = dir.path().join("out").display().to_string();
+    std::fs::write(dir.path().join("out-other-00000-of-00001"), "kept").unwrap();
+    for (runner, shards) in [("direct", 3), ("rayon", 2), ("timely", 4), ("direct", 1)] {
+        let p = Pipeline::new(options(runner));
+        p.apply("Lines", Create::of(vec!["a".to_string(), "b".to_string()]))
+            .unwrap()
+            .apply("Write", TextIO::write(&prefix).with_num_shards(shards))
+            .unwrap();
+        p.run().unwrap_or_else(|e| panic!("{runner}: {e}"));
+        let mut names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n != "out-other-00000-of-00001" && n != "out._SUCCESS")
+            .collect();
+        names.sort();
+        let marker = std::fs::read_to_string(dir.path().join("out._SUCCESS")).unwrap();
+        assert_eq!(marker.lines().collect::<Vec<_>>(), names, "{runner}");
+        let want: Vec<String> = (0..shards)
+            .map(|i| format!("out-{i:05}-of-{shards:05}"))
+            .collect();
+        assert_eq!(names, want, "{runner}");
+    }
+    assert!(dir.path().join("out-other-00000-of-00001").exists());
+}
+
+#[test]
+fn a_failed_run_leaves_no_temporary_files_and_abandoned_ones_are_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    // A directory of a process that is gone (its lock is free), and one whose
+    // owner still runs (this test holds its lock).
+    let abandoned = dir.path().join(".temp-beam-4000000-1");
+    std::fs::create_dir(&abandoned).unwrap();
+    std::fs::write(abandoned.join(".owner"), "").unwrap();
+    std::fs::write(abandoned.join("0000-1"), "partial shard").unwrap();
+    let live = dir.path().join(".temp-beam-4000001-1");
+    std::fs::create_dir(&live).unwrap();
+    let lock = std::fs::File::create(live.join(".owner")).unwrap();
+    lock.lock().unwrap();
+    let prefix = dir.path().join("out").display().to_string();
+    for runner in ["direct", "rayon", "timely"] {
+        let p = Pipeline::new(options(runner));
+        p.apply("Numbers", Create::of((0..1000).collect::<Vec<i64>>()))
+            .unwrap()
+            .apply(
+                "Fails",
+                beam_core::Map::new(|n: &i64| {
+                    assert!(*n != 777, "no 777");
+                    n.to_string()
+                }),
+            )
+            .unwrap()
+            .apply("Write", TextIO::write(&prefix))
+            .unwrap();
+        let err = p.run().unwrap_err().to_string();
+        assert!(err.contains("no 777"), "{err}");
+        let left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(left, [".temp-beam-4000001-1"], "{runner}");
+    }
+    drop(lock);
 }

@@ -1,16 +1,15 @@
 //! The spill directory of a run: created on the first spill, removed when the
 //! run ends (success or failure) and when the process is interrupted (Ctrl-C,
-//! SIGTERM).
+//! SIGTERM), through beam-core's [`TempPath`]; the directories of runs that
+//! were killed are removed by the next run that spills in the same place.
 
-use beam_core::{BeamError, Result};
+use beam_core::{BeamError, Result, TempPath};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, Once};
+use std::sync::{Arc, Mutex};
 
-/// Spill directories of the runs in progress, removed by the interrupt handler.
-static LIVE: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
-static HANDLER: Once = Once::new();
+const DIR_PREFIX: &str = "beam-rayon-spill-";
 
 /// Where a run may spill: the parent directory, and the run's own temporary
 /// directory once something has been spilled.
@@ -57,33 +56,27 @@ impl SpillArea {
 
 /// The temporary directory of one run, removed when dropped.
 pub(crate) struct SpillDir {
-    dir: tempfile::TempDir,
+    dir: TempPath,
     files: AtomicUsize,
 }
 
 impl SpillDir {
     fn create(parent: &Path) -> Result<Self> {
-        install_interrupt_handler();
-        let dir = tempfile::Builder::new()
-            .prefix("beam-rayon-spill-")
-            .tempdir_in(parent)
-            .map_err(|e| io_error(parent, "create a spill directory in", e))?;
-        LIVE.lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(dir.path().to_owned());
+        beam_core::temp_paths::remove_abandoned(parent, DIR_PREFIX);
+        let unique = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let name = format!(
+            "{DIR_PREFIX}{}-{unique}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let dir = TempPath::register(&parent.join(name))?;
         Ok(SpillDir {
             dir,
             files: AtomicUsize::new(0),
         })
-    }
-}
-
-impl Drop for SpillDir {
-    fn drop(&mut self) {
-        LIVE.lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .retain(|p| p != self.dir.path());
-        // `TempDir` removes the directory and its files.
     }
 }
 
@@ -102,21 +95,4 @@ impl Drop for SpillFile {
 
 pub(crate) fn io_error(path: &Path, what: &str, e: std::io::Error) -> BeamError {
     BeamError::Runner(format!("cannot {what} spill file {}: {e}", path.display()))
-}
-
-/// On Ctrl-C or SIGTERM: remove the spill directories of runs in progress and
-/// exit with status 130. Installed once, on the first spill; a program that
-/// has its own handler keeps it (its spill files are then removed only when
-/// the run unwinds).
-fn install_interrupt_handler() {
-    HANDLER.call_once(|| {
-        let _ = ctrlc::set_handler(|| {
-            let dirs = LIVE.lock().unwrap_or_else(|e| e.into_inner()).clone();
-            for d in &dirs {
-                let _ = std::fs::remove_dir_all(d);
-            }
-            eprintln!("interrupted; removed {} spill directories", dirs.len());
-            std::process::exit(130);
-        });
-    });
 }

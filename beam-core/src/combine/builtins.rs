@@ -37,47 +37,78 @@ macro_rules! unit_fn {
     };
 }
 
-/// Numbers [`Sum`] can add. Integers add with overflow checked: a sum that
-/// does not fit fails the step (naming it and the two operands) instead of
-/// wrapping to a plausible wrong total; sum as `i128` (or `f64`) when totals
-/// may be larger than the element type. Floating-point sums follow IEEE 754.
+/// Numbers [`Sum`] can add. Integers are added in a wider accumulator
+/// (`i128` or `u128`) and the total is checked when it is output: a total that
+/// does not fit the element type fails the step (naming it and the total)
+/// instead of wrapping to a plausible wrong number, and whether it fits never
+/// depends on the order the elements were added in. Sum as `i128` (or `f64`)
+/// when totals may be larger than the element type. Floating-point sums
+/// follow IEEE 754.
 pub trait Summable: Element + Default {
-    /// Adds `other` to `self`; panics (failing the step) on integer overflow.
-    fn add_checked(&mut self, other: Self);
+    /// The accumulator type.
+    type Wide: Element + Default;
+    /// The value as an accumulator.
+    fn widen(self) -> Self::Wide;
+    /// Adds to an accumulator (panics, failing the step, if even it overflows).
+    fn add_wide(acc: &mut Self::Wide, x: Self::Wide);
+    /// The total as the element type (panics, failing the step, if it does not fit).
+    fn narrow(total: Self::Wide) -> Self;
 }
 
 macro_rules! summable_int {
-    ($($t:ty),*) => {$(
+    ($wide:ty: $($t:ty),*) => {$(
         impl Summable for $t {
+            type Wide = $wide;
             #[inline]
-            fn add_checked(&mut self, other: $t) {
-                match self.checked_add(other) {
-                    Some(sum) => *self = sum,
-                    None => overflow(stringify!($t), &*self, &other),
+            fn widen(self) -> $wide {
+                self as $wide
+            }
+            #[inline]
+            fn add_wide(acc: &mut $wide, x: $wide) {
+                match acc.checked_add(x) {
+                    Some(sum) => *acc = sum,
+                    None => overflow(stringify!($wide), &*acc, &x),
                 }
+            }
+            fn narrow(total: $wide) -> $t {
+                <$t>::try_from(total).unwrap_or_else(|_| too_large(stringify!($t), &total))
             }
         }
     )*};
 }
-summable_int!(i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize);
+summable_int!(i128: i8, i16, i32, i64, i128, isize);
+summable_int!(u128: u8, u16, u32, u64, u128, usize);
 
-impl Summable for f32 {
-    #[inline]
-    fn add_checked(&mut self, other: f32) {
-        *self += other
-    }
+macro_rules! summable_float {
+    ($($t:ty),*) => {$(
+        impl Summable for $t {
+            type Wide = $t;
+            #[inline]
+            fn widen(self) -> $t {
+                self
+            }
+            #[inline]
+            fn add_wide(acc: &mut $t, x: $t) {
+                *acc += x
+            }
+            fn narrow(total: $t) -> $t {
+                total
+            }
+        }
+    )*};
 }
-impl Summable for f64 {
-    #[inline]
-    fn add_checked(&mut self, other: f64) {
-        *self += other
-    }
-}
+summable_float!(f32, f64);
 
 #[cold]
 #[inline(never)]
 fn overflow(ty: &str, a: &dyn std::fmt::Display, b: &dyn std::fmt::Display) -> ! {
-    panic!("integer overflow: the sum {a} + {b} does not fit in {ty} (sum a wider type, such as i128, to total larger values)")
+    panic!("integer overflow: the sum {a} + {b} does not fit in {ty}")
+}
+
+#[cold]
+#[inline(never)]
+fn too_large(ty: &str, total: &dyn std::fmt::Display) -> ! {
+    panic!("integer overflow: the total {total} does not fit in {ty} (sum a wider type, such as i128, to total larger values)")
 }
 
 /// Sums numbers (see [`Summable`] for overflow).
@@ -86,20 +117,20 @@ unit_fn!(SumFn);
 
 impl<T: Summable> CombineFn for SumFn<T> {
     type Input = T;
-    type Accum = T;
+    type Accum = T::Wide;
     type Output = T;
-    fn create_accumulator(&self) -> T {
-        T::default()
+    fn create_accumulator(&self) -> T::Wide {
+        T::Wide::default()
     }
     #[inline]
-    fn add_input(&self, acc: &mut T, x: T) {
-        acc.add_checked(x)
+    fn add_input(&self, acc: &mut T::Wide, x: T) {
+        T::add_wide(acc, x.widen())
     }
-    fn merge_accumulators(&self, acc: &mut T, other: T) {
-        acc.add_checked(other)
+    fn merge_accumulators(&self, acc: &mut T::Wide, other: T::Wide) {
+        T::add_wide(acc, other)
     }
-    fn extract_output(&self, acc: T) -> T {
-        acc
+    fn extract_output(&self, acc: T::Wide) -> T {
+        T::narrow(acc)
     }
 }
 
@@ -116,10 +147,14 @@ impl<T: Element> CombineFn for CountFn<T> {
     }
     #[inline]
     fn add_input(&self, acc: &mut u64, _: T) {
-        acc.add_checked(1)
+        *acc = acc
+            .checked_add(1)
+            .unwrap_or_else(|| overflow("u64", acc, &1))
     }
     fn merge_accumulators(&self, acc: &mut u64, other: u64) {
-        acc.add_checked(other)
+        *acc = acc
+            .checked_add(other)
+            .unwrap_or_else(|| overflow("u64", acc, &other))
     }
     fn extract_output(&self, acc: u64) -> u64 {
         acc

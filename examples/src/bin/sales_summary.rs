@@ -138,9 +138,11 @@ trait AddChecked {
 
 impl AddChecked for (i128, u64) {
     fn add_checked(&mut self, (cents, count): (i128, u64)) {
-        use beam_core::Summable;
-        self.0.add_checked(cents);
-        self.1.add_checked(count);
+        self.0 = self
+            .0
+            .checked_add(cents)
+            .expect("a total in cents beyond i128");
+        self.1 = self.1.checked_add(count).expect("more than u64::MAX sales");
     }
 }
 

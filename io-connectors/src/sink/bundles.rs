@@ -106,12 +106,25 @@ impl<T: Element, F: ShardFormat<T>> DoFn for FinalizeBundles<T, F> {
             written.push("empty".to_string());
         }
         let count = written.len();
-        for (i, name) in written.iter().enumerate() {
-            let dest = PathBuf::from(shard_name(&s.prefix, i, count, &s.suffix));
-            std::fs::rename(self.temp_dir.join(name), &dest).map_err(|e| io_fail(&dest, e))?;
+        let moves = written
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                let dest = PathBuf::from(shard_name(&s.prefix, i, count, &s.suffix));
+                (self.temp_dir.join(name), dest)
+            })
+            .collect();
+        let publication = super::publish::Publication {
+            prefix: s.prefix.clone(),
+            suffix: s.suffix.clone(),
+            sets: vec![s.prefix.clone()],
+            temp_dir: self.temp_dir.as_ref().clone(),
+            moves,
+        };
+        publication.commit()?;
+        for (_, dest) in &publication.moves {
             ctx.output(dest.display().to_string());
         }
-        std::fs::remove_dir_all(self.temp_dir.as_ref()).map_err(|e| io_fail(&self.temp_dir, e))?;
         Ok(())
     }
 }

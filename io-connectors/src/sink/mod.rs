@@ -18,6 +18,7 @@
 //!   shards that received elements.
 
 mod bundles;
+pub mod publish;
 
 use crate::files::Compression;
 use beam_core::side_input::IterableView;
@@ -46,6 +47,9 @@ pub trait ShardFormat<T>: Clone + Send + Sync + 'static {
 }
 
 type OrderFn<T> = Arc<dyn Fn(&T, &T) -> Ordering + Send + Sync>;
+
+/// The name of a sink's temporary directory (beside its output) starts with this.
+const TEMP_DIR_PREFIX: &str = ".temp-beam-";
 
 /// Writes a PCollection to sharded files; see the [module docs](self).
 pub struct WriteFiles<T, F> {
@@ -338,16 +342,29 @@ impl<T: Element, F: ShardFormat<T>> DoFn for Finalize<T, F> {
                 write_file(&s.format, &temp, Path::new(&final_name), &[])?;
             }
         }
+        let mut moves = Vec::new();
         for set in sets.keys() {
             let set_prefix = set.as_deref().unwrap_or(&s.prefix);
             for i in 0..n {
                 let temp = self.temp_dir.join(temp_name(set_prefix, i));
                 let dest = PathBuf::from(shard_name(set_prefix, i as usize, n as usize, &s.suffix));
-                std::fs::rename(&temp, &dest).map_err(|e| io_fail(&dest, e))?;
-                ctx.output(dest.display().to_string());
+                moves.push((temp, dest));
             }
         }
-        std::fs::remove_dir_all(self.temp_dir.as_ref()).map_err(|e| io_fail(&self.temp_dir, e))?;
+        let publication = publish::Publication {
+            prefix: s.prefix.clone(),
+            suffix: s.suffix.clone(),
+            sets: sets
+                .keys()
+                .map(|set| set.clone().unwrap_or_else(|| s.prefix.clone()))
+                .collect(),
+            temp_dir: self.temp_dir.as_ref().clone(),
+            moves,
+        };
+        publication.commit()?;
+        for (_, dest) in &publication.moves {
+            ctx.output(dest.display().to_string());
+        }
         Ok(())
     }
 }
@@ -456,7 +473,15 @@ impl<T: Element, F: ShardFormat<T>> PTransform<PCollection<T>> for WriteFiles<T,
         let unique = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
-        let temp_dir = Arc::new(dir.join(format!(".temp-beam-{}-{unique}", std::process::id())));
+        let temp_dir =
+            Arc::new(dir.join(format!("{TEMP_DIR_PREFIX}{}-{unique}", std::process::id())));
+        if input.is_bounded() {
+            // Finish what an interrupted run on this prefix left, and clear the
+            // temporary directories of processes that no longer run.
+            publish::recover(&shared.prefix)?;
+            beam_core::temp_paths::remove_abandoned(&dir, TEMP_DIR_PREFIX);
+            p.hold_temp_path(beam_core::TempPath::register(&temp_dir)?);
+        }
         let assign = |windowed: bool| {
             ParDo::of(AssignShard::<T> {
                 shards: num_shards,
