@@ -1,4 +1,5 @@
-//! Ctrl-C during a spilling run on the rayon runner removes the spill files.
+//! Ctrl-C (SIGINT) or SIGTERM during a spilling run on the rayon runner
+//! removes the spill files and exits with 130 or 143.
 #![cfg(unix)]
 
 use std::process::{Command, Stdio};
@@ -6,6 +7,15 @@ use std::time::{Duration, Instant};
 
 #[test]
 fn interrupting_a_spilling_run_removes_its_spill_files() {
+    interrupt_spilling_run("-INT", 130);
+}
+
+#[test]
+fn terminating_a_spilling_run_removes_its_spill_files_and_exits_143() {
+    interrupt_spilling_run("-TERM", 143);
+}
+
+fn interrupt_spilling_run(signal: &str, status: i32) {
     let temp = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_bench_grouping"))
         .args([
@@ -42,14 +52,14 @@ fn interrupting_a_spilling_run_removes_its_spill_files() {
     };
     assert!(spilled, "the run never spilled");
     let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args([signal, &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
     let out = child.wait_with_output().unwrap();
     assert_eq!(
         out.status.code(),
-        Some(130),
+        Some(status),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );

@@ -235,3 +235,30 @@ fn a_failed_run_leaves_no_temporary_files_and_abandoned_ones_are_removed() {
     }
     drop(lock);
 }
+
+#[test]
+fn bad_output_settings_are_refused_before_any_data_moves() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |prefix: String, shards: usize| {
+        let p = Pipeline::new(options("direct"));
+        p.apply("Lines", Create::of(vec!["a".to_string()]))
+            .unwrap()
+            .apply("Write", TextIO::write(&prefix).with_num_shards(shards))
+            .err()
+            .map(|e| e.to_string())
+    };
+    let err = write(format!("{}/", dir.path().display()), 1).unwrap();
+    assert!(err.contains("names a directory"), "{err}");
+    let err = write(dir.path().join("out").display().to_string(), 4_294_967_295).unwrap();
+    assert!(err.contains("at most 100000"), "{err}");
+    let read_only = dir.path().join("ro");
+    std::fs::create_dir(&read_only).unwrap();
+    let mut perms = std::fs::metadata(&read_only).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o555);
+    std::fs::set_permissions(&read_only, perms).unwrap();
+    // Root may write anywhere: only check when the directory really is read-only.
+    if std::fs::write(read_only.join("probe"), "x").is_err() {
+        let err = write(read_only.join("out").display().to_string(), 1).unwrap();
+        assert!(err.contains(&read_only.display().to_string()), "{err}");
+    }
+}

@@ -64,12 +64,19 @@ struct TimelyOptions {
 impl TimelyOptions {
     fn from_graph(graph: &Graph) -> Result<Self> {
         let o = &graph.options;
-        let workers = o
-            .parse::<usize>("workers")?
+        let at_least_one = |name: &str| -> Result<Option<usize>> {
+            match o.parse::<usize>(name)? {
+                Some(0) => Err(BeamError::Options(format!(
+                    "--{name} must be at least 1, got 0"
+                ))),
+                n => Ok(n),
+            }
+        };
+        let workers = at_least_one("workers")?
             .or(o.parallelism)
             .unwrap_or(1)
             .max(1);
-        let processes = o.parse::<usize>("processes")?.unwrap_or(1);
+        let processes = at_least_one("processes")?.unwrap_or(1);
         if processes <= 1 {
             return Ok(TimelyOptions {
                 workers,

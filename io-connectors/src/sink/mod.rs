@@ -48,6 +48,9 @@ pub trait ShardFormat<T>: Clone + Send + Sync + 'static {
 
 type OrderFn<T> = Arc<dyn Fn(&T, &T) -> Ordering + Send + Sync>;
 
+/// The most shards one file set may have.
+pub const MAX_SHARDS: u64 = 100_000;
+
 /// The name of a sink's temporary directory (beside its output) starts with this.
 const TEMP_DIR_PREFIX: &str = ".temp-beam-";
 
@@ -443,6 +446,22 @@ impl<T: Element, F: ShardFormat<T>> PTransform<PCollection<T>> for WriteFiles<T,
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
             n => n,
         } as u64;
+        if num_shards > MAX_SHARDS {
+            return Err(BeamError::construction(
+                p.current_scope(),
+                format!("{num_shards} shards asked for; a file set has at most {MAX_SHARDS}"),
+            ));
+        }
+        if self.prefix.is_empty() || self.prefix.ends_with('/') || self.prefix.ends_with("/.") {
+            return Err(BeamError::construction(
+                p.current_scope(),
+                format!(
+                    "the output prefix {:?} names a directory, not files: add a file name prefix, such as {:?}",
+                    self.prefix,
+                    format!("{}part", self.prefix.trim_end_matches('.'))
+                ),
+            ));
+        }
         let prefix_path = Path::new(&self.prefix);
         let dir = match prefix_path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
