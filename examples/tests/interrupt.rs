@@ -15,7 +15,7 @@ fn terminating_a_spilling_run_removes_its_spill_files_and_exits_143() {
     interrupt_spilling_run("-TERM", 143);
 }
 
-fn interrupt_spilling_run(signal: &str, status: i32) {
+fn interrupt_spilling_run(signal: &str, want: i32) {
     let temp = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_bench_grouping"))
         .args([
@@ -59,7 +59,7 @@ fn interrupt_spilling_run(signal: &str, status: i32) {
     let out = child.wait_with_output().unwrap();
     assert_eq!(
         out.status.code(),
-        Some(status),
+        Some(want),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
