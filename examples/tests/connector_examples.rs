@@ -70,9 +70,14 @@ fn identical_parquet_on_every_runner_with_dead_letters() {
     }
     let dead = &outputs[0].3;
     assert_eq!(dead.lines().count(), 2, "{dead}");
+    let lines: Vec<&str> = dead.lines().collect();
     assert!(
-        dead.contains("\"line\":138") && dead.contains("\"line\":403"),
-        "{dead}"
+        lines[0].contains("\"line\":138") && lines[1].contains("\"line\":403"),
+        "dead letters in input order: {dead}"
+    );
+    assert!(
+        lines.iter().all(|l| l.contains("\"raw\":\"")),
+        "raw records as text: {dead}"
     );
 
     // The file's rows, in file order, through the connector's public source.

@@ -187,8 +187,17 @@ impl<F: FileFormat> PTransform<PBegin> for ReadFilesWithDeadLetter<F> {
     }
 }
 
+/// The default longest record a text source reads: 64 MiB.
+pub const DEFAULT_MAX_RECORD_BYTES: u64 = 64 << 20;
+
+/// How much of a record too long to read is kept for its dead letter.
+pub const TOO_LONG_PREFIX: usize = 4096;
+
 /// The lines of one file range, endings (`\n` or `\r\n`) removed, with their
-/// locations: the building block of line-oriented formats.
+/// locations: the building block of line-oriented formats. A line longer than
+/// the maximum record size is not held in memory: only its first
+/// [`TOO_LONG_PREFIX`] bytes are returned, and [`too_long`](Self::too_long)
+/// gives its length.
 pub struct LineReader {
     reader: Box<dyn BufRead + Send>,
     range: FileRange,
@@ -198,6 +207,8 @@ pub struct LineReader {
     lines: LineNumbers,
     buf: Vec<u8>,
     exhausted: bool,
+    max_record_bytes: u64,
+    too_long: Option<u64>,
 }
 
 impl LineReader {
@@ -213,7 +224,54 @@ impl LineReader {
             index_in_range: 0,
             buf: Vec::with_capacity(256),
             exhausted: false,
+            max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
+            too_long: None,
         })
+    }
+
+    /// Lines longer than `bytes` (without their ending) are too long.
+    pub fn with_max_record_bytes(mut self, bytes: u64) -> Self {
+        self.max_record_bytes = bytes.max(1);
+        self
+    }
+
+    /// The length of the line last returned, if it was longer than the
+    /// maximum record size (the line returned is then its first bytes).
+    pub fn too_long(&self) -> Option<u64> {
+        self.too_long
+    }
+
+    /// A dead letter for the line last returned, too long to read.
+    pub fn too_long_dead_letter(&mut self, raw: &[u8], length: u64) -> crate::records::DeadLetter {
+        crate::records::DeadLetter {
+            raw: raw.to_vec(),
+            location: self.location(),
+            error: format!(
+                "a line of {length} bytes, longer than the limit of {} bytes (with_max_record_bytes); its first {} bytes are kept",
+                self.max_record_bytes,
+                raw.len()
+            ),
+        }
+    }
+
+    /// The next line of the range with, if it was longer than the maximum
+    /// record size, its length (the line is then its first bytes).
+    pub fn next_line_checked(&mut self) -> Result<Option<(&[u8], Option<u64>)>> {
+        let too_long = match self.next_line()? {
+            None => return Ok(None),
+            Some(_) => self.too_long,
+        };
+        let line = match too_long {
+            Some(_) => &self.buf[..],
+            None => {
+                let mut line: &[u8] = &self.buf;
+                if let Some(rest) = line.strip_suffix(b"\n") {
+                    line = rest.strip_suffix(b"\r").unwrap_or(rest);
+                }
+                line
+            }
+        };
+        Ok(Some((line, too_long)))
     }
 
     /// The next line of the range, or `None` at its end.
@@ -222,16 +280,47 @@ impl LineReader {
             return Ok(None);
         }
         self.buf.clear();
-        let n = self
-            .reader
-            .read_until(b'\n', &mut self.buf)
-            .map_err(|e| self.range.err(e))?;
+        self.too_long = None;
+        // Bytes of the line (ending included) consumed, and whether it ended.
+        let (mut n, mut ended, mut crlf) = (0u64, false, false);
+        let mut last = 0u8;
+        let keep_at_most = self.max_record_bytes.saturating_add(2);
+        while !ended {
+            let avail = self.reader.fill_buf().map_err(|e| self.range.err(e))?;
+            if avail.is_empty() {
+                break;
+            }
+            let take = match memchr::memchr(b'\n', avail) {
+                Some(i) => {
+                    ended = true;
+                    crlf = if i > 0 {
+                        avail[i - 1] == b'\r'
+                    } else {
+                        last == b'\r'
+                    };
+                    i + 1
+                }
+                None => avail.len(),
+            };
+            last = avail[take - 1];
+            let room = keep_at_most.saturating_sub(self.buf.len() as u64) as usize;
+            self.buf.extend_from_slice(&avail[..take.min(room)]);
+            self.reader.consume(take);
+            n += take as u64;
+        }
         if n == 0 {
             self.exhausted = true;
             return Ok(None);
         }
         self.index_in_range += 1;
-        self.pos += n as u64;
+        self.pos += n;
+        let length = n - u64::from(ended) - u64::from(crlf);
+        if length > self.max_record_bytes {
+            self.too_long = Some(length);
+            self.buf
+                .truncate(TOO_LONG_PREFIX.min(self.max_record_bytes as usize));
+            return Ok(Some(&self.buf));
+        }
         let mut line: &[u8] = &self.buf;
         if let Some(rest) = line.strip_suffix(b"\n") {
             line = rest.strip_suffix(b"\r").unwrap_or(rest);

@@ -42,20 +42,53 @@ pub struct JsonLinesIO;
 impl JsonLinesIO {
     /// Reads the JSON lines of the files matching `pattern` as `T`s.
     pub fn read<T: Element + DeserializeOwned>(pattern: &str) -> ReadFiles<JsonLines<T>> {
-        ReadFiles::new(pattern, JsonLines(PhantomData))
+        ReadFiles::new(pattern, JsonLines::default())
     }
     /// Writes `T`s as JSON lines to shard files named after `prefix`.
     pub fn write<T: Element>(prefix: &str) -> WriteFiles<T, JsonLines<T>> {
-        WriteFiles::new(prefix, JsonLines(PhantomData))
+        WriteFiles::new(prefix, JsonLines::default())
     }
 }
 
-/// The JSON-lines format of `T`.
-pub struct JsonLines<T>(PhantomData<fn() -> T>);
+/// The JSON-lines format of `T`: one value a line, of at most
+/// [`max_record_bytes`](Self::max_record_bytes) bytes (64 MiB unless set; a
+/// longer line is a malformed record, never held in memory).
+pub struct JsonLines<T> {
+    max_record_bytes: u64,
+    _t: PhantomData<fn() -> T>,
+}
 
 impl<T> Clone for JsonLines<T> {
     fn clone(&self) -> Self {
-        JsonLines(PhantomData)
+        JsonLines {
+            max_record_bytes: self.max_record_bytes,
+            _t: PhantomData,
+        }
+    }
+}
+
+impl<T> Default for JsonLines<T> {
+    fn default() -> Self {
+        JsonLines {
+            max_record_bytes: crate::file_read::DEFAULT_MAX_RECORD_BYTES,
+            _t: PhantomData,
+        }
+    }
+}
+
+impl<T> JsonLines<T> {
+    /// The longest line read.
+    pub fn max_record_bytes(mut self, bytes: u64) -> Self {
+        self.max_record_bytes = bytes.max(1);
+        self
+    }
+}
+
+impl<T: Element> ReadFiles<JsonLines<T>> {
+    /// The longest line read (see [`JsonLines::max_record_bytes`]).
+    pub fn with_max_record_bytes(mut self, bytes: u64) -> Self {
+        self.format = self.format.max_record_bytes(bytes);
+        self
     }
 }
 
@@ -67,9 +100,13 @@ struct JsonLinesReader<T> {
 impl<T: Element> RecordReader<T> for JsonLinesReader<T> {
     fn next_record(&mut self) -> Result<Option<std::result::Result<T, DeadLetter>>> {
         loop {
-            let Some(line) = self.lines.next_line()? else {
+            let Some((line, too_long)) = self.lines.next_line_checked()? else {
                 return Ok(None);
             };
+            if let Some(length) = too_long {
+                let raw = line.to_vec();
+                return Ok(Some(Err(self.lines.too_long_dead_letter(&raw, length))));
+            }
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
@@ -92,7 +129,7 @@ impl<T: Element> FileFormat for JsonLines<T> {
     type Record = T;
     fn open_range(&self, range: &FileRange) -> Result<Box<dyn RecordReader<T>>> {
         Ok(Box::new(JsonLinesReader {
-            lines: LineReader::open(range)?,
+            lines: LineReader::open(range)?.with_max_record_bytes(self.max_record_bytes),
             _t: PhantomData,
         }))
     }
@@ -138,8 +175,7 @@ mod tests {
             }
         }
         std::fs::write(&path, &text).unwrap();
-        let source =
-            FileSource::new(path.to_str().unwrap(), JsonLines::<Row>(PhantomData)).unwrap();
+        let source = FileSource::new(path.to_str().unwrap(), JsonLines::<Row>::default()).unwrap();
         for desired in [10, 100, 1 << 20] {
             let (mut good, mut bad) = (Vec::new(), Vec::new());
             for split in source.split(desired).unwrap() {

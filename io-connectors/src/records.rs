@@ -67,6 +67,34 @@ pub enum RecordLocation {
 }
 
 impl RecordLocation {
+    /// The order records were read in: by file and line, topic, partition
+    /// and offset, or description.
+    pub fn input_order(&self, other: &RecordLocation) -> std::cmp::Ordering {
+        use RecordLocation::*;
+        let rank = |l: &RecordLocation| match l {
+            File { .. } => 0,
+            Kafka { .. } => 1,
+            Other(_) => 2,
+        };
+        match (self, other) {
+            (File { path: a, line: x }, File { path: b, line: y }) => a.cmp(b).then(x.cmp(y)),
+            (
+                Kafka {
+                    topic: a,
+                    partition: p,
+                    offset: o,
+                },
+                Kafka {
+                    topic: b,
+                    partition: q,
+                    offset: r,
+                },
+            ) => a.cmp(b).then(p.cmp(q)).then(o.cmp(r)),
+            (Other(a), Other(b)) => a.cmp(b),
+            _ => rank(self).cmp(&rank(other)),
+        }
+    }
+
     /// The line number, for file locations.
     pub fn line(&self) -> Option<u64> {
         match self {
@@ -91,9 +119,16 @@ impl fmt::Display for RecordLocation {
 }
 
 /// A record that did not parse: its raw bytes, where it came from, and why.
+///
+/// In text formats (JSON lines, say) `raw` is written as a string when it is
+/// valid UTF-8 and as an array of byte values otherwise; binary formats (the
+/// coders) keep the bytes. Write dead letters ordered by
+/// [`DeadLetter::input_order`] to have them in the order of the input.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct DeadLetter {
-    /// The record exactly as read (without its line ending).
+    /// The record exactly as read (without its line ending; for a record too
+    /// long to read, its first bytes).
+    #[serde(with = "raw_text_or_bytes")]
     pub raw: Vec<u8>,
     /// Where it was read.
     pub location: RecordLocation,
@@ -102,6 +137,15 @@ pub struct DeadLetter {
 }
 
 impl DeadLetter {
+    /// Orders dead letters as their records were read: by file and line (or
+    /// topic, partition and offset), for [`WriteFiles::with_order_by`](crate::WriteFiles::with_order_by).
+    pub fn input_order(a: &DeadLetter, b: &DeadLetter) -> std::cmp::Ordering {
+        a.location
+            .input_order(&b.location)
+            .then_with(|| a.raw.cmp(&b.raw))
+            .then_with(|| a.error.cmp(&b.error))
+    }
+
     /// The raw record as text (invalid UTF-8 replaced).
     pub fn raw_text(&self) -> std::borrow::Cow<'_, str> {
         String::from_utf8_lossy(&self.raw)
@@ -387,5 +431,48 @@ impl<T: Element> DoFn for SplitParsed<T> {
             }
         }
         Ok(())
+    }
+}
+
+/// `DeadLetter::raw` as text where it can be, bytes where it cannot.
+mod raw_text_or_bytes {
+    use serde::de::{Deserializer, SeqAccess, Visitor};
+    use serde::Serializer;
+
+    pub fn serialize<S: Serializer>(raw: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        match std::str::from_utf8(raw) {
+            Ok(text) if s.is_human_readable() => s.serialize_str(text),
+            _ => serde::Serialize::serialize(raw, s),
+        }
+    }
+
+    struct Raw;
+
+    impl<'de> Visitor<'de> for Raw {
+        type Value = Vec<u8>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a string or an array of bytes")
+        }
+        fn visit_str<E>(self, v: &str) -> Result<Vec<u8>, E> {
+            Ok(v.as_bytes().to_vec())
+        }
+        fn visit_bytes<E>(self, v: &[u8]) -> Result<Vec<u8>, E> {
+            Ok(v.to_vec())
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u8>, A::Error> {
+            let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 16));
+            while let Some(b) = seq.next_element::<u8>()? {
+                out.push(b);
+            }
+            Ok(out)
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        if d.is_human_readable() {
+            d.deserialize_any(Raw)
+        } else {
+            <Vec<u8> as serde::Deserialize>::deserialize(d)
+        }
     }
 }

@@ -47,17 +47,46 @@ pub struct TextIO;
 impl TextIO {
     /// Reads the lines of the file `pattern`, or of every file matching it if it is a glob.
     pub fn read(pattern: &str) -> ReadFiles<TextLines> {
-        ReadFiles::new(pattern, TextLines)
+        ReadFiles::new(pattern, TextLines::default())
     }
     /// Writes lines to shard files named after `prefix`, each shard's lines sorted.
     pub fn write(prefix: &str) -> WriteFiles<String, TextLines> {
-        WriteFiles::new(prefix, TextLines).with_order_by(|a: &String, b: &String| a.cmp(b))
+        WriteFiles::new(prefix, TextLines::default())
+            .with_order_by(|a: &String, b: &String| a.cmp(b))
     }
 }
 
-/// The text-lines format: one `String` per line.
+/// The text-lines format: one `String` per line, of at most
+/// [`max_record_bytes`](Self::max_record_bytes) bytes (64 MiB unless set; a
+/// longer line is a malformed record, never held in memory).
 #[derive(Clone, Copy, Debug)]
-pub struct TextLines;
+pub struct TextLines {
+    max_record_bytes: u64,
+}
+
+impl Default for TextLines {
+    fn default() -> Self {
+        TextLines {
+            max_record_bytes: crate::file_read::DEFAULT_MAX_RECORD_BYTES,
+        }
+    }
+}
+
+impl TextLines {
+    /// The longest line read.
+    pub fn max_record_bytes(mut self, bytes: u64) -> Self {
+        self.max_record_bytes = bytes.max(1);
+        self
+    }
+}
+
+impl ReadFiles<TextLines> {
+    /// The longest line read (see [`TextLines::max_record_bytes`]).
+    pub fn with_max_record_bytes(mut self, bytes: u64) -> Self {
+        self.format = self.format.max_record_bytes(bytes);
+        self
+    }
+}
 
 /// A splittable source of the lines of text files.
 pub type TextSource = FileSource<TextLines>;
@@ -65,7 +94,7 @@ pub type TextSource = FileSource<TextLines>;
 impl TextSource {
     /// A source reading every line of the files matching `pattern`.
     pub fn from_pattern(pattern: &str) -> Result<Self> {
-        FileSource::new(pattern, TextLines)
+        FileSource::new(pattern, TextLines::default())
     }
 }
 
@@ -73,9 +102,13 @@ struct TextReader(LineReader);
 
 impl RecordReader<String> for TextReader {
     fn next_record(&mut self) -> Result<Option<std::result::Result<String, DeadLetter>>> {
-        let Some(line) = self.0.next_line()? else {
+        let Some((line, too_long)) = self.0.next_line_checked()? else {
             return Ok(None);
         };
+        if let Some(length) = too_long {
+            let raw = line.to_vec();
+            return Ok(Some(Err(self.0.too_long_dead_letter(&raw, length))));
+        }
         match std::str::from_utf8(line) {
             Ok(s) => Ok(Some(Ok(s.to_string()))),
             Err(e) => {
@@ -93,7 +126,9 @@ impl RecordReader<String> for TextReader {
 impl FileFormat for TextLines {
     type Record = String;
     fn open_range(&self, range: &FileRange) -> Result<Box<dyn RecordReader<String>>> {
-        Ok(Box::new(TextReader(LineReader::open(range)?)))
+        Ok(Box::new(TextReader(
+            LineReader::open(range)?.with_max_record_bytes(self.max_record_bytes),
+        )))
     }
     fn name(&self) -> &'static str {
         "text"
@@ -227,6 +262,35 @@ mod tests {
             let splits = source.split(100).unwrap();
             assert_eq!(splits.len(), 1, "{} must not be split", path.display());
             assert_eq!(read_all(&splits[0]), lines);
+        }
+    }
+
+    #[test]
+    fn lines_longer_than_the_limit_are_dead_letters_on_every_split() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("long.txt");
+        let long = "x".repeat(300_000);
+        let text = format!("a\n{long}\nb\r\n{long}\r\nc\n{}\nd", "y".repeat(1000));
+        std::fs::write(&path, &text).unwrap();
+        let format = TextLines::default().max_record_bytes(1000);
+        let source = FileSource::new(path.to_str().unwrap(), format).unwrap();
+        for desired in [1 << 20, 70_000, 777] {
+            let (mut good, mut bad) = (Vec::new(), Vec::new());
+            for split in source.split(desired).unwrap() {
+                let mut r = split.open().unwrap();
+                while let Some(rec) = r.next_record().unwrap() {
+                    match rec {
+                        Ok(line) => good.push(line),
+                        Err(dead) => bad.push((dead.raw.len(), dead.location.line(), dead.error)),
+                    }
+                }
+            }
+            assert_eq!(good, ["a", "b", "c", &"y".repeat(1000), "d"], "{desired}");
+            assert_eq!(bad.len(), 2, "{desired}");
+            assert_eq!((bad[0].0, bad[0].1), (1000, Some(2)));
+            assert_eq!((bad[1].0, bad[1].1), (1000, Some(4)));
+            assert!(bad[0].2.contains("a line of 300000 bytes"), "{}", bad[0].2);
+            assert!(bad[1].2.contains("a line of 300000 bytes"), "{}", bad[1].2);
         }
     }
 }

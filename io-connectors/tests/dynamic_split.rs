@@ -68,7 +68,7 @@ fn text_and_csv_read_every_record_once_under_concurrent_splits() {
         .collect();
     let path = dir.path().join("big.txt");
     std::fs::write(&path, &text).unwrap();
-    let source = FileSource::new(path.to_str().unwrap(), TextLines).unwrap();
+    let source = FileSource::new(path.to_str().unwrap(), TextLines::default()).unwrap();
     let (all, splits) = read_with_splits(Strict(source));
     assert!(splits > 0, "the splitter never split");
     assert_eq!(count(&all), n);

@@ -17,7 +17,12 @@
 //!
 //! Options: `--workers N` threads per process (default: `--parallelism`, else
 //! 1); a cluster with `--processes N --process-index I --hosts FILE` (a line
-//! `host:port` per process, in process order).
+//! `host:port` per process, in process order), `--cluster-timeout SECS` (60)
+//! for every process to join, and a shared secret from
+//! `--cluster-secret-file FILE` or `BEAM_CLUSTER_SECRET`. The runner makes the
+//! cluster's connections itself, with a handshake that refuses (and logs)
+//! connections from anything but this job's processes; a process missing at
+//! start-up or lost while running fails the run with one error naming it.
 //!
 //! Unbounded sources (`ReadUnbounded`) are read by every worker's share of
 //! their splits, holding the least watermark of the readers that are neither
@@ -40,6 +45,7 @@
 #![deny(missing_docs)]
 
 mod bounded_share;
+mod cluster;
 mod operators;
 mod side_buffers;
 mod sources;
@@ -58,7 +64,7 @@ use std::time::Duration;
 #[derive(Clone, Debug)]
 struct TimelyOptions {
     workers: usize,
-    cluster: Option<(usize, usize, Vec<String>)>,
+    cluster: Option<cluster::ClusterSpec>,
 }
 
 impl TimelyOptions {
@@ -102,28 +108,73 @@ impl TimelyOptions {
                 hosts.len()
             )));
         }
+        let timeout = match o.parse::<f64>("cluster-timeout")? {
+            None => Duration::from_secs(60),
+            Some(s) if s.is_finite() && s > 0.0 => Duration::from_secs_f64(s),
+            Some(s) => {
+                return Err(BeamError::Options(format!(
+                    "--cluster-timeout must be a positive number of seconds, got {s}"
+                )))
+            }
+        };
+        let secret = match o.get("cluster-secret-file") {
+            Some(file) => std::fs::read(file)
+                .map_err(|e| BeamError::Options(format!("--cluster-secret-file {file}: {e}")))?
+                .trim_ascii()
+                .to_vec(),
+            None => std::env::var("BEAM_CLUSTER_SECRET")
+                .unwrap_or_default()
+                .into_bytes(),
+        };
         Ok(TimelyOptions {
             workers,
-            cluster: Some((processes, index, hosts[..processes].to_vec())),
+            cluster: Some(cluster::ClusterSpec {
+                index,
+                hosts: hosts[..processes].to_vec(),
+                job: o.job_name.clone(),
+                secret,
+                timeout,
+            }),
         })
     }
 
-    fn config(&self) -> timely::Config {
-        let communication = match &self.cluster {
-            None if self.workers == 1 => timely::CommunicationConfig::Thread,
-            None => timely::CommunicationConfig::Process(self.workers),
-            Some((_, index, hosts)) => timely::CommunicationConfig::Cluster {
-                threads: self.workers,
-                process: *index,
-                addresses: hosts.clone(),
-                report: false,
-                zerocopy: false,
-            },
+    /// The allocators of this process's workers: threads, or threads
+    /// connected to the cluster's other processes over sockets the runner
+    /// made (see [`cluster`]).
+    fn allocators(
+        &self,
+    ) -> Result<(
+        Vec<timely::communication::allocator::AllocatorBuilder>,
+        Box<dyn std::any::Any + Send>,
+    )> {
+        use timely::communication::allocator::zero_copy::initialize::initialize_networking_from_sockets;
+        use timely::communication::allocator::{AllocatorBuilder, ProcessBuilder};
+        let Some(spec) = &self.cluster else {
+            let communication = if self.workers == 1 {
+                timely::CommunicationConfig::Thread
+            } else {
+                timely::CommunicationConfig::Process(self.workers)
+            };
+            return communication
+                .try_build()
+                .map_err(|e| BeamError::Runner(format!("cannot start timely: {e}")));
         };
-        timely::Config {
-            communication,
-            worker: timely::WorkerConfig::default(),
-        }
+        let sockets = cluster::connect(spec)?;
+        let hooks = timely::communication::Hooks::default();
+        let process = ProcessBuilder::new_typed_vector(
+            self.workers,
+            hooks.refill.clone(),
+            hooks.spill.clone(),
+        );
+        let (builders, guard) =
+            initialize_networking_from_sockets(process, sockets, spec.index, self.workers, hooks)
+                .map_err(|e| {
+                BeamError::Runner(format!("cannot start the cluster's networking: {e}"))
+            })?;
+        Ok((
+            builders.into_iter().map(AllocatorBuilder::Tcp).collect(),
+            Box::new(guard),
+        ))
     }
 }
 
@@ -165,34 +216,60 @@ impl Runner for TimelyRunner {
         let run = Arc::new(worker::RunShared::new(options.workers, has_test_stream));
         let shared = graph.clone();
         let workers = options.workers;
-        let guards = timely::execute(options.config(), move |worker| {
-            let state = Rc::new(worker::WorkerState::new(shared.clone(), run.clone()));
-            let built = worker
-                .dataflow::<operators::Time, _, _>(|scope| worker::build(scope, state.clone()));
-            if let Err(e) = built {
-                state.fail(e);
-                return state.finish();
-            }
-            let local = worker.index() % workers;
-            let mut clock = run.test_clock();
-            while worker.step_or_park(Some(Duration::from_millis(1))) {
-                run.stepped(local);
-                let now = run.test_clock();
-                if now != clock {
-                    clock = now;
-                    state.clock_moved();
+        let loss = options.cluster.as_ref().map(|_| cluster::PeerLoss::watch());
+        let lost_error = |peer: usize| {
+            let hosts = options.cluster.as_ref().map_or(&[][..], |c| &c.hosts[..]);
+            BeamError::Runner(format!(
+                "lost process {peer} of the cluster ({}): its connection closed, so this process stops",
+                hosts.get(peer).map_or("?", String::as_str)
+            ))
+        };
+        let (builders, others) = options.allocators()?;
+        let guards = timely::execute::execute_from(
+            builders,
+            others,
+            timely::WorkerConfig::default(),
+            move |worker| {
+                let state = Rc::new(worker::WorkerState::new(shared.clone(), run.clone()));
+                let built = worker
+                    .dataflow::<operators::Time, _, _>(|scope| worker::build(scope, state.clone()));
+                if let Err(e) = built {
+                    state.fail(e);
+                    return state.finish();
                 }
-            }
-            state.finish()
-        })
+                let local = worker.index() % workers;
+                let mut clock = run.test_clock();
+                while worker.step_or_park(Some(Duration::from_millis(1))) {
+                    run.stepped(local);
+                    let now = run.test_clock();
+                    if now != clock {
+                        clock = now;
+                        state.clock_moved();
+                    }
+                }
+                state.finish()
+            },
+        )
         .map_err(|e| BeamError::Runner(format!("cannot start timely: {e}")))?;
+        // A lost peer panics the communication threads (and, through them, the
+        // workers and the join of the communication threads).
+        let joined = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| guards.join()));
+        if let Some(peer) = loss.as_ref().and_then(|l| l.lost()) {
+            return Err(lost_error(peer));
+        }
+        let joined = joined.map_err(|p| {
+            BeamError::Runner(format!(
+                "a timely worker failed: {}",
+                beam_core::error::panic_message(p.as_ref())
+            ))
+        })?;
         let mut error = None;
         let mut metrics: Vec<MetricsContainer> = graph
             .transforms
             .iter()
             .map(|_| MetricsContainer::new())
             .collect();
-        for result in guards.join() {
+        for result in joined {
             let (e, m) =
                 result.map_err(|e| BeamError::Runner(format!("a timely worker failed: {e}")))?;
             if error.is_none() {
@@ -218,6 +295,8 @@ inventory::submit! {
             RunnerOption { name: "processes", help: "Processes in the cluster (default 1)", takes_value: true },
             RunnerOption { name: "process-index", help: "This process's index in the cluster, from 0", takes_value: true },
             RunnerOption { name: "hosts", help: "File of host:port lines, one per process, in process order", takes_value: true },
+            RunnerOption { name: "cluster-timeout", help: "Seconds to wait for every process of the cluster to join (default 60)", takes_value: true },
+            RunnerOption { name: "cluster-secret-file", help: "File holding the cluster's shared secret (else BEAM_CLUSTER_SECRET, if set)", takes_value: true },
         ],
         features: &[
             Feature::SideInputs,

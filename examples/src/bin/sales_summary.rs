@@ -189,6 +189,7 @@ fn summarize(p: &Pipeline, input: &str, output: Option<&str>) -> Result<()> {
                 "WriteDeadLetter",
                 JsonLinesIO::write(&format!("{prefix}-dead-letter"))
                     .with_num_shards(1)
+                    .with_order_by(DeadLetter::input_order)
                     .with_suffix(".jsonl"),
             )?;
         }

@@ -51,8 +51,7 @@ use std::io::Write;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-/// The default longest record a text source reads: 64 MiB.
-pub const DEFAULT_MAX_RECORD_BYTES: u64 = 64 << 20;
+pub use crate::file_read::DEFAULT_MAX_RECORD_BYTES;
 
 /// Entry points: [`CsvIO::read`] and [`CsvIO::write`].
 pub struct CsvIO;

@@ -12,7 +12,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 /// How much of a record too long to keep is kept in its dead letter.
-pub(crate) const DEAD_LETTER_PREFIX: usize = 4096;
+pub(crate) const DEAD_LETTER_PREFIX: usize = crate::file_read::TOO_LONG_PREFIX;
 
 pub(crate) struct CsvReader<T> {
     scanner: RecordScanner,

@@ -64,13 +64,53 @@ impl Dialect {
     }
 }
 
+/// The scanner's own read buffer: records are parsed from it in place, and
+/// the underlying reader is called once per 256 KiB, not once per record.
+struct Chunks {
+    input: Box<dyn BufRead + Send>,
+    data: Box<[u8]>,
+    start: usize,
+    end: usize,
+}
+
+impl Chunks {
+    fn new(input: Box<dyn BufRead + Send>) -> Self {
+        Chunks {
+            input,
+            data: vec![0; 256 * 1024].into_boxed_slice(),
+            start: 0,
+            end: 0,
+        }
+    }
+
+    #[inline]
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        if self.start == self.end {
+            self.start = 0;
+            self.end = loop {
+                match self.input.read(&mut self.data) {
+                    Ok(n) => break n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            };
+        }
+        Ok(&self.data[self.start..self.end])
+    }
+
+    #[inline]
+    fn consume(&mut self, n: usize) {
+        self.start += n;
+    }
+}
+
 /// Drives csv-core over a stream and yields [`Span`]s.
 pub(crate) struct RecordScanner {
     core: csv_core::Reader,
     dialect: Dialect,
     /// What is read, for errors (a file's path).
     name: std::sync::Arc<str>,
-    input: Box<dyn BufRead + Send>,
+    input: Chunks,
     reopen: Reopen,
     /// Offset of the next unread byte.
     pos: u64,
@@ -110,7 +150,7 @@ impl RecordScanner {
             core: dialect.parser(),
             dialect,
             name,
-            input,
+            input: Chunks::new(input),
             reopen,
             pos: origin,
             skipped_lines: 0,
@@ -389,7 +429,7 @@ impl RecordScanner {
         self.lines_before_reset = line - 1 + u64::from(newline);
         self.skipped_lines = 0;
         self.core = self.dialect.parser();
-        self.input = input;
+        self.input = Chunks::new(input);
         self.pos = resume;
         self.guard_bom = true;
         self.out_len = 0;
