@@ -96,7 +96,24 @@ fn main() -> ExitCode {
                 results.apply("Write", TextIO::write(prefix))?;
             }
             (Some(prefix), Some(_)) => {
-                // A stream is written one file set per window and pane, as panes fire.
+                // A stream is written one file set per window and pane, as panes
+                // fire; results in the global window (which never closes) or in
+                // merged sessions go into 10 s windows of their timestamps first.
+                let window_fn = results.windowing().window_fn.clone();
+                let rewindow = matches!(
+                    window_fn,
+                    beam_core::WindowFn::Global | beam_core::WindowFn::InvalidWindows(_)
+                ) || window_fn.is_merging();
+                let results = if rewindow {
+                    results.apply(
+                        "FilesOf10s",
+                        beam_core::WindowInto::new(beam_core::WindowFn::fixed(
+                            beam_core::Duration::from_secs(10),
+                        )),
+                    )?
+                } else {
+                    results
+                };
                 results.apply("Write", TextIO::write(prefix).with_windowed_writes())?;
             }
             (None, Some(s)) => {

@@ -5,6 +5,7 @@
 pub mod generator;
 pub mod model;
 pub mod queries;
+pub mod streaming;
 
 pub use generator::{event, NexmarkSource, NexmarkStream};
 pub use model::{Auction, Bid, Event, Person};

@@ -2,6 +2,7 @@
 //! returns its results as JSON lines.
 
 use super::model::{Auction, Bid, Event, Person};
+use super::streaming;
 use crate::records::FormatInWindow;
 use beam_core::{
     AccumulationMode, CoGbkResult, CoGroupByKey, Combine, CombineFn, Count, Duration, FlatMap,
@@ -142,11 +143,17 @@ fn lines<T: beam_core::Element>(
 
 /// The winning bid of each closed auction: the highest bid (ties: earliest,
 /// then lowest bidder) at or above the reserve, placed while the auction was open.
+/// Each auction with its winning bid (a stream's once the auction expired);
+/// for a stream, in the global window with running panes (see [`streaming`]).
 fn winning_bids(events: &PCollection<Event>) -> Result<PCollection<(Auction, Bid)>> {
     let by_id =
         auctions(events)?.apply("AuctionById", Map::new(|a: &Auction| (a.id, a.clone())))?;
     let by_auction =
         bids(events)?.apply("BidByAuction", Map::new(|b: &Bid| (b.auction, b.clone())))?;
+    if !events.is_bounded() {
+        let winners = streaming::winning_bids(&by_id, &by_auction)?;
+        return streaming::running_panes(&winners);
+    }
     let (ta, tb) = (
         TupleTag::<Auction>::new("auction"),
         TupleTag::<Bid>::new("bid"),
@@ -242,26 +249,30 @@ pub fn query(q: u32, events: &PCollection<Event>) -> Result<PCollection<String>>
                     }
                 }),
             )?;
-            let (tp, ta) = (
-                TupleTag::<Person>::new("person"),
-                TupleTag::<u64>::new("auction"),
-            );
-            let (tp2, ta2) = (tp.clone(), ta.clone());
-            let joined = KeyedPCollectionTuple::of(&tp, &people)
-                .and(&ta, &items)
-                .apply("JoinSellers", CoGroupByKey)?
-                .apply(
-                    "Pairs",
-                    FlatMap::new(move |(_, r): &(u64, CoGbkResult)| {
-                        let Ok(Some(p)) = r.get_only(&tp2) else {
-                            return vec![];
-                        };
-                        let ids = r.get(&ta2).unwrap_or_default();
-                        ids.into_iter()
-                            .map(|id| (p.name.clone(), p.city.clone(), p.state.clone(), id))
-                            .collect()
-                    }),
-                )?;
+            let joined = if events.is_bounded() {
+                let (tp, ta) = (
+                    TupleTag::<Person>::new("person"),
+                    TupleTag::<u64>::new("auction"),
+                );
+                let (tp2, ta2) = (tp.clone(), ta.clone());
+                KeyedPCollectionTuple::of(&tp, &people)
+                    .and(&ta, &items)
+                    .apply("JoinSellers", CoGroupByKey)?
+                    .apply(
+                        "Pairs",
+                        FlatMap::new(move |(_, r): &(u64, CoGbkResult)| {
+                            let Ok(Some(p)) = r.get_only(&tp2) else {
+                                return vec![];
+                            };
+                            let ids = r.get(&ta2).unwrap_or_default();
+                            ids.into_iter()
+                                .map(|id| (p.name.clone(), p.city.clone(), p.state.clone(), id))
+                                .collect()
+                        }),
+                    )?
+            } else {
+                streaming::join_sellers(&people, &items)?
+            };
             lines(
                 &joined,
                 |(n, c, s, id): &(String, String, String, u64), _| json_line!({"name": n, "city": c, "state": s, "auction": id}),
