@@ -55,18 +55,40 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
     }
 }
 
-/// A Debug rendering of an element for error messages, cut to a readable length.
+/// A Debug rendering of an element for error messages, cut to a readable
+/// length (with the length of the whole rendering, which is counted, not kept).
 pub fn describe<T: Debug + ?Sized>(value: &T) -> String {
     const LIMIT: usize = 300;
-    let s = format!("{value:?}");
-    if s.len() <= LIMIT {
-        return s;
+    /// Keeps the first `LIMIT` bytes written and counts the rest.
+    struct Bounded {
+        kept: String,
+        total: usize,
+        full: bool,
     }
-    let mut end = LIMIT;
-    while !s.is_char_boundary(end) {
-        end -= 1;
+    impl std::fmt::Write for Bounded {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            self.total += s.len();
+            if !self.full {
+                let mut end = LIMIT.saturating_sub(self.kept.len()).min(s.len());
+                while !s.is_char_boundary(end) {
+                    end -= 1;
+                }
+                self.kept.push_str(&s[..end]);
+                self.full = end < s.len();
+            }
+            Ok(())
+        }
     }
-    format!("{}... ({} bytes of Debug output)", &s[..end], s.len())
+    let mut out = Bounded {
+        kept: String::new(),
+        total: 0,
+        full: false,
+    };
+    let _ = std::fmt::Write::write_fmt(&mut out, format_args!("{value:?}"));
+    if out.total <= LIMIT {
+        return out.kept;
+    }
+    format!("{}... ({} bytes of Debug output)", out.kept, out.total)
 }
 
 #[cfg(test)]
