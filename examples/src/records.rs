@@ -70,8 +70,18 @@ impl Transaction {
             id: f[0].to_string(),
             user: f[1].to_string(),
             amount: f[2]
-                .parse()
-                .map_err(|e| UserError::msg(format!("amount '{}': {e}", f[2])))?,
+                .parse::<f64>()
+                .map_err(|e| UserError::msg(format!("amount '{}': {e}", f[2])))
+                .and_then(|a| {
+                    if a.is_finite() {
+                        Ok(a)
+                    } else {
+                        Err(UserError::msg(format!(
+                            "amount '{}' is not a finite number",
+                            f[2]
+                        )))
+                    }
+                })?,
             timestamp: seconds(f[3])?,
         }))
     }
@@ -118,6 +128,11 @@ mod tests {
             .to_string()
             .contains("notanumber"));
         assert!(Transaction::parse("t1,u,12.5").is_err());
+        for bad in ["inf", "NaN", "1e3000", "-inf"] {
+            let line = format!("t1,u,{bad},1764000000");
+            let err = Transaction::parse(&line).unwrap_err().to_string();
+            assert!(err.contains(bad), "{err}");
+        }
         assert_eq!(
             utc(Timestamp::from_secs(1_764_000_000)),
             "2025-11-24 16:00:00"

@@ -28,6 +28,7 @@ impl SocketTextIO {
     pub fn read(address: &str) -> ReadSocketText {
         ReadSocketText {
             address: address.to_string(),
+            max_record_bytes: crate::file_read::DEFAULT_MAX_RECORD_BYTES,
         }
     }
 }
@@ -35,6 +36,16 @@ impl SocketTextIO {
 /// Reads a socket's lines; see [`SocketTextIO::read`].
 pub struct ReadSocketText {
     address: String,
+    max_record_bytes: u64,
+}
+
+impl ReadSocketText {
+    /// The longest line read (default 64 MiB): a longer one fails the run,
+    /// naming the address, before it is held in memory.
+    pub fn with_max_record_bytes(mut self, bytes: u64) -> Self {
+        self.max_record_bytes = bytes.max(1);
+        self
+    }
 }
 
 impl PTransform<PBegin> for ReadSocketText {
@@ -44,6 +55,7 @@ impl PTransform<PBegin> for ReadSocketText {
             "ReadSocket",
             ReadUnbounded::from(SocketTextSource {
                 address: self.address,
+                max_record_bytes: self.max_record_bytes,
             }),
         )
     }
@@ -53,6 +65,7 @@ impl PTransform<PBegin> for ReadSocketText {
 #[derive(Clone, Debug)]
 pub struct SocketTextSource {
     address: String,
+    max_record_bytes: u64,
 }
 
 impl UnboundedSource for SocketTextSource {
@@ -70,6 +83,8 @@ impl UnboundedSource for SocketTextSource {
             stream,
             address: self.address.clone(),
             pending: Vec::new(),
+            scanned: 0,
+            max_record_bytes: self.max_record_bytes,
             closed: false,
         }))
     }
@@ -83,11 +98,15 @@ struct SocketReader {
     address: String,
     /// Bytes of a line not yet complete.
     pending: Vec<u8>,
+    /// How much of `pending` is known to hold no line break.
+    scanned: usize,
+    max_record_bytes: u64,
     closed: bool,
 }
 
 impl SocketReader {
     fn emit(&mut self, line_end: usize, out: &mut Vec<WindowedValue<String>>) -> Result<()> {
+        self.scanned = 0;
         let mut line: Vec<u8> = self.pending.drain(..line_end).collect();
         if line.last() == Some(&b'\n') {
             line.pop();
@@ -112,10 +131,29 @@ impl UnboundedReader<String> for SocketReader {
         let mut buf = [0u8; 64 * 1024];
         loop {
             while out.len() - start < max {
-                match self.pending.iter().position(|&b| b == b'\n') {
-                    Some(i) => self.emit(i + 1, out)?,
-                    None => break,
+                match memchr::memchr(b'\n', &self.pending[self.scanned..]) {
+                    Some(i) => {
+                        let end = self.scanned + i + 1;
+                        self.emit(end, out)?
+                    }
+                    None => {
+                        self.scanned = self.pending.len();
+                        break;
+                    }
                 }
+            }
+            let incomplete = self.scanned == self.pending.len();
+            if incomplete && self.pending.len() as u64 > self.max_record_bytes.saturating_add(1) {
+                return Err(BeamError::io(
+                    &self.address,
+                    std::io::Error::new(
+                        ErrorKind::InvalidData,
+                        format!(
+                            "a line longer than {} bytes (with_max_record_bytes)",
+                            self.max_record_bytes
+                        ),
+                    ),
+                ));
             }
             if out.len() - start >= max {
                 return Ok(Poll::Ready);

@@ -63,3 +63,27 @@ fn word_count_on(runner: &str) {
     p.run().unwrap();
     server.join().unwrap();
 }
+
+#[test]
+fn a_line_longer_than_the_limit_fails_the_run_naming_the_address() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let server = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        writeln!(conn, "short").unwrap();
+        let _ = conn.write_all(&vec![b'x'; 200_000]);
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    });
+    let p = Pipeline::new(PipelineOptions::default().with_runner("timely"));
+    p.apply(
+        "Lines",
+        SocketTextIO::read(&addr).with_max_record_bytes(1000),
+    )
+    .unwrap();
+    let err = p.run().unwrap_err().to_string();
+    assert!(
+        err.contains(&addr) && err.contains("longer than 1000 bytes"),
+        "{err}"
+    );
+    server.join().unwrap();
+}
