@@ -201,7 +201,10 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_millis(50));
             conn.write_all(b"ond line\nlast without newline").unwrap();
         });
-        let source = SocketTextSource { address: addr };
+        let source = SocketTextSource {
+            address: addr,
+            max_record_bytes: crate::file_read::DEFAULT_MAX_RECORD_BYTES,
+        };
         let mut reader = source.reader().unwrap();
         let before = Timestamp::wall_clock();
         let mut out = Vec::new();
@@ -225,6 +228,7 @@ mod tests {
     fn a_refused_connection_names_the_address() {
         let source = SocketTextSource {
             address: "127.0.0.1:1".into(),
+            max_record_bytes: crate::file_read::DEFAULT_MAX_RECORD_BYTES,
         };
         let err = source.reader().err().unwrap().to_string();
         assert!(err.contains("127.0.0.1:1"), "{err}");

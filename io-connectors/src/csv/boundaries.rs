@@ -3,7 +3,9 @@
 //!
 //! A line break ends a record only outside quotes, and whether an offset is
 //! inside a quoted field depends on everything before it. A file without the
-//! quote character anywhere needs no more than the next line break. Any other
+//! quote character anywhere needs no more than the next line break that
+//! follows a record's byte (a record's start is right after the line break
+//! that ended the one before; empty lines belong to the record after them). Any other
 //! file is scanned once, with the same [`RecordScanner`] its readers use, and
 //! the first record start at or after every 64 KiB block is kept (16 bytes a
 //! MiB); a boundary inside a block is found by scanning on from the block's.
@@ -22,8 +24,10 @@ use std::sync::{Arc, Mutex};
 const BLOCK: u64 = 64 * 1024;
 
 enum Index {
-    /// The quote character never occurs: every line break ends a record.
-    NoQuotes { len: u64 },
+    /// The quote character never occurs: a line break right after a byte of
+    /// a record (not after another line break, nor right after a byte-order
+    /// mark of `bom` bytes) ends it.
+    NoQuotes { len: u64, bom: u64 },
     /// `starts[k]` is the first record start at or after byte `k * BLOCK`
     /// (the file's length where there is none).
     Blocks { starts: Vec<u64>, len: u64 },
@@ -65,23 +69,29 @@ impl Boundaries {
         }
         let index = self.index(range, dialect, max_record_bytes)?;
         match &*index {
-            Index::NoQuotes { len } => {
+            Index::NoQuotes { len, bom } => {
                 if at >= *len {
                     return Ok(*len);
                 }
-                // The byte before `at` may itself end a record.
-                let mut input = range.open_at(at - 1)?;
-                let mut pos = at - 1;
+                // A record starts after a line break `t >= at - 1` whose byte
+                // before is a record's: read from `at - 2` for that byte.
+                let from = at.saturating_sub(2);
+                let mut input = range.open_at(from)?;
+                let (mut pos, mut prev_is_break) = (from, true);
                 loop {
                     let buf = input.fill_buf().map_err(|e| range.err(e))?;
                     if buf.is_empty() {
-                        return Ok(pos);
+                        return Ok(*len);
                     }
-                    if let Some(i) = memchr::memchr2(b'\r', b'\n', buf) {
-                        return Ok(pos + i as u64 + 1);
+                    for &b in buf {
+                        let is_break = matches!(b, b'\r' | b'\n');
+                        if is_break && !prev_is_break && pos + 1 >= at && pos > *bom {
+                            return Ok(pos + 1);
+                        }
+                        prev_is_break = is_break;
+                        pos += 1;
                     }
                     let n = buf.len();
-                    pos += n as u64;
                     input.consume(n);
                 }
             }
@@ -155,7 +165,15 @@ fn build(range: &FileRange, dialect: Dialect, max_record_bytes: u64) -> Result<I
         }
     }
     if !has_quote {
-        return Ok(Index::NoQuotes { len });
+        let mut head = [0u8; 3];
+        let mut file = std::fs::File::open(range.path.as_ref()).map_err(|e| range.err(e))?;
+        let n = file.read(&mut head).map_err(|e| range.err(e))?;
+        let bom = if n == 3 && head == *b"\xef\xbb\xbf" {
+            3
+        } else {
+            0
+        };
+        return Ok(Index::NoQuotes { len, bom });
     }
     let mut scanner = RecordScanner::new(
         dialect,

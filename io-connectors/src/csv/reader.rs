@@ -184,9 +184,9 @@ impl<T> CsvReader<T> {
     fn dead_letter(&mut self, span: &Span, error: String) -> Result<DeadLetter> {
         let to = match span.kind {
             SpanKind::Record => span.end,
-            _ => span.end.min(span.start + DEAD_LETTER_PREFIX as u64),
+            _ => span.end.min(span.content + DEAD_LETTER_PREFIX as u64),
         };
-        let mut raw = self.bytes(span.start, to)?;
+        let mut raw = self.bytes(span.content, to)?;
         if span.kind == SpanKind::Record {
             while let [.., b'\r' | b'\n'] = raw.as_slice() {
                 raw.pop();

@@ -5,13 +5,16 @@
 //! finds split boundaries, go through [`RecordScanner`], so they agree on
 //! where every record starts by construction:
 //!
-//! - a record's *start* is its first byte after any line breaks (empty lines
-//!   are skipped, as csv-core does); a scanner started at any record start is
-//!   in the same state as one that read the file from its beginning, which is
-//!   what makes a range that starts there read what a sequential read does;
-//! - a record longer than the maximum record size is not kept: its fields
-//!   are dropped as it is scanned and it is reported as [`SpanKind::TooLong`],
-//!   covering the whole record;
+//! - a record's *start* is where the parser begins reading it: right after
+//!   the line break that ended the record before (so the empty lines csv-core
+//!   skips before a record belong to it), the start of the data for the
+//!   first; a scanner started at any record start is in the same state as
+//!   one that read the data from its beginning, which is what makes a range
+//!   that starts there read what a sequential read does (the csv crate's
+//!   reader, started there, agrees: it reports the same record positions);
+//! - a record longer than the maximum record size (from its start to the end
+//!   of its line ending) is not kept: its fields are dropped as it is scanned
+//!   and it is reported as [`SpanKind::TooLong`], covering the whole record;
 //! - a quoted field still open at the end of the data (an unterminated quote)
 //!   makes the record [`SpanKind::Unterminated`]: the record is its first
 //!   line only, and scanning resumes on the next line, so one stray quote
@@ -40,8 +43,10 @@ pub(crate) enum SpanKind {
 pub(crate) struct Span {
     /// What it is.
     pub kind: SpanKind,
-    /// Offset of its first byte.
+    /// Where the parser began reading it (see the module docs).
     pub start: u64,
+    /// Offset of its first byte, after any empty lines.
+    pub content: u64,
     /// Offset one past its last byte, line ending included.
     pub end: u64,
     /// Its first line, counted from the scanner's origin (1-based).
@@ -174,6 +179,11 @@ impl RecordScanner {
         self
     }
 
+    /// Offset of the next unread byte: after a span, the next record's start.
+    pub(crate) fn position(&self) -> u64 {
+        self.pos
+    }
+
     /// The raw bytes of the last record, if captured.
     pub(crate) fn captured(&self) -> Option<&[u8]> {
         self.capture.as_deref()
@@ -191,7 +201,7 @@ impl RecordScanner {
     }
 
     /// The line the next unread byte is on, counted from the origin.
-    fn line(&self) -> u64 {
+    pub(crate) fn line(&self) -> u64 {
         self.lines_before_reset + self.skipped_lines + self.core.line()
     }
 
@@ -268,6 +278,7 @@ impl RecordScanner {
     /// The next record's span, or `None` at the end of the data.
     pub(crate) fn next_span(&mut self) -> Result<Option<Span>> {
         use csv_core::ReadRecordResult as R;
+        let begin = self.pos;
         if self.done || !self.skip_line_breaks()? {
             self.done = true;
             return Ok(None);
@@ -296,16 +307,17 @@ impl RecordScanner {
                 match res {
                     R::Record => {
                         if self.ends_in_quoted_field(start, last_byte)? {
-                            return self.resume_after_first_line(start, line).map(Some);
+                            return self.resume_after_first_line(begin, start, line).map(Some);
                         }
-                        let too_long = self.pos - start > self.max_record_bytes;
+                        let too_long = self.pos - begin > self.max_record_bytes;
                         return Ok(Some(Span {
                             kind: if too_long {
                                 SpanKind::TooLong
                             } else {
                                 SpanKind::Record
                             },
-                            start,
+                            start: begin,
+                            content: start,
                             end: self.pos,
                             line,
                         }));
@@ -351,7 +363,7 @@ impl RecordScanner {
             self.pos += nin as u64;
             self.out_len += nout;
             self.ends_len += nend;
-            let too_long = self.pos - start > self.max_record_bytes;
+            let too_long = self.pos - begin > self.max_record_bytes;
             if too_long && copying {
                 copying = false;
                 self.out_len = 0;
@@ -369,7 +381,8 @@ impl RecordScanner {
                     };
                     return Ok(Some(Span {
                         kind,
-                        start,
+                        start: begin,
+                        content: start,
                         end: self.pos,
                         line,
                     }));
@@ -398,7 +411,7 @@ impl RecordScanner {
 
     /// An unterminated quote reached the end of the data: the record is its
     /// first line, and scanning resumes on the next one.
-    fn resume_after_first_line(&mut self, start: u64, line: u64) -> Result<Span> {
+    fn resume_after_first_line(&mut self, begin: u64, start: u64, line: u64) -> Result<Span> {
         let mut input = (self.reopen)(start)?;
         let mut first_line_end = start;
         let mut newline = false;
@@ -440,7 +453,8 @@ impl RecordScanner {
         }
         Ok(Span {
             kind: SpanKind::Unterminated,
-            start,
+            start: begin,
+            content: start,
             end: first_line_end,
             line,
         })
@@ -463,7 +477,7 @@ mod tests {
         let mut s = RecordScanner::new(dialect, "t".into(), input, origin, reopen, max, true);
         let mut out = Vec::new();
         while let Some(span) = s.next_span().unwrap() {
-            out.push((span.kind, span.start, span.end, span.line));
+            out.push((span.kind, span.content, span.end, span.line));
         }
         out
     }
