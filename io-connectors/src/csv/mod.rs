@@ -36,6 +36,7 @@
 //! ```
 
 mod boundaries;
+mod guarded;
 mod reader;
 mod scanner;
 #[cfg(test)]

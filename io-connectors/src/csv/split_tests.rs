@@ -255,3 +255,20 @@ fn an_unterminated_quote_costs_one_record_and_long_records_are_bounded() {
         assert_eq!(bad[1].1, 202);
     }
 }
+
+#[test]
+fn a_byte_order_mark_is_dropped_only_at_the_start_of_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = Arc::new(dir.path().join("bom.csv"));
+    let data = b"\xef\xbb\xbfid,name,notes\n1,a,b\n\xef\xbb\xbf2,c,d\n3,e,f\n";
+    std::fs::write(path.as_ref(), data).unwrap();
+    let len = data.len() as u64;
+    let whole = read_ranges(&CsvFormat::new(), &path, &[0, len]);
+    assert_eq!(whole.0.iter().map(|r| r.id).collect::<Vec<_>>(), [1, 3]);
+    assert_eq!(whole.1, vec![(b"\xef\xbb\xbf2,c,d".to_vec(), 3)]);
+    assert_eq!(whole, csv_crate(data));
+    for cut in 1..len {
+        let got = read_ranges(&CsvFormat::new(), &path, &[0, cut, len]);
+        assert_eq!(got, whole, "cut at {cut}");
+    }
+}
