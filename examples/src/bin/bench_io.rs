@@ -204,6 +204,62 @@ fn main() -> anyhow::Result<()> {
         }
     }
     {
+        // Every field quoted: splitting needs the record-start scan of the file.
+        let quoted_path = dir.join("sales-quoted.csv");
+        let mut w = csv::WriterBuilder::new()
+            .quote_style(csv::QuoteStyle::Always)
+            .from_writer(std::io::BufWriter::with_capacity(
+                256 * 1024,
+                std::fs::File::create(&quoted_path)?,
+            ));
+        for r in &rows {
+            w.serialize(r)?;
+        }
+        w.flush()?;
+        drop(w);
+        let quoted_bytes = file_size(&quoted_path);
+        let p = quoted_path.clone();
+        add(
+            "csv read, all fields quoted",
+            "csv crate",
+            true,
+            quoted_bytes,
+            n,
+            Box::new(move || {
+                let mut r = csv::Reader::from_path(&p)?;
+                let mut c = 0u64;
+                for s in r.deserialize::<Sale>() {
+                    s?;
+                    c += 1;
+                }
+                anyhow::ensure!(c == n);
+                Ok(())
+            }),
+        );
+        for threads in [1, 2] {
+            let p = quoted_path.display().to_string();
+            let name = if threads == 1 {
+                "CsvIO, 1 thread"
+            } else {
+                "CsvIO, 2 threads"
+            };
+            add(
+                "csv read, all fields quoted",
+                name,
+                false,
+                quoted_bytes,
+                n,
+                Box::new(move || {
+                    let pipe = rayon(threads);
+                    let c = pipe
+                        .apply("Read", CsvIO::read::<Sale>(&p))?
+                        .apply("Count", Count::globally())?;
+                    count_of(&pipe, &c, n)
+                }),
+            );
+        }
+    }
+    {
         let out = dir.join("direct-out.csv");
         let rows_n = n as usize;
         add(
