@@ -24,21 +24,7 @@ fn results(query: u32, runner: &[&str], dir: &std::path::Path) -> Vec<String> {
         String::from_utf8_lossy(&out.stderr)
     );
     let name = prefix.file_name().unwrap().to_string_lossy().to_string();
-    let mut lines = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        let file = path.file_name().unwrap().to_string_lossy().to_string();
-        if file.starts_with(&format!("{name}-")) {
-            lines.extend(
-                std::fs::read_to_string(&path)
-                    .unwrap()
-                    .lines()
-                    .map(String::from),
-            );
-        }
-    }
-    lines.sort();
-    lines
+    lines_of(dir, &name)
 }
 
 #[test]
