@@ -1,10 +1,16 @@
 //! Event time: [`Timestamp`] and [`Duration`], both in microseconds.
 //!
 //! Beam measures event time on a bounded line. [`Timestamp::MIN`] and
-//! [`Timestamp::MAX`] are the ends of that line (the same integers as Beam Java's
-//! `BoundedWindow.TIMESTAMP_MIN_VALUE`/`MAX_VALUE`, read as microseconds), and
-//! arithmetic saturates at them, so adding an allowed lateness to the end of the
-//! global window never overflows.
+//! [`Timestamp::MAX`] are the ends of that line: Beam Java's
+//! `BoundedWindow.TIMESTAMP_MIN_VALUE` and `TIMESTAMP_MAX_VALUE`,
+//! −9 223 372 036 854 775 and 9 223 372 036 854 775 *milliseconds*
+//! (about 292 million years either side of the epoch), here in microseconds:
+//! −9 223 372 036 854 775 000 and 9 223 372 036 854 775 000. Arithmetic
+//! saturates at them, so adding an allowed lateness to the end of the global
+//! window never overflows. The global window ends one day before the end of
+//! time ([`GLOBAL_WINDOW_MAX`](crate::GLOBAL_WINDOW_MAX), Beam Java's
+//! `GlobalWindow.INSTANCE.maxTimestamp()`, 9 223 371 950 454 775 ms; Beam
+//! Python's is one microsecond less).
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -28,10 +34,12 @@ const MICROS_PER_MILLI: i64 = 1_000;
 const MICROS_PER_SEC: i64 = 1_000_000;
 
 impl Timestamp {
-    /// The smallest representable timestamp: "minus infinity" for watermarks.
-    pub const MIN: Timestamp = Timestamp(-9_223_372_036_854_775);
-    /// The largest representable timestamp: "plus infinity" for watermarks.
-    pub const MAX: Timestamp = Timestamp(9_223_372_036_854_775);
+    /// The smallest representable timestamp: "minus infinity" for watermarks
+    /// (Beam's `TIMESTAMP_MIN_VALUE`, −9 223 372 036 854 775 ms).
+    pub const MIN: Timestamp = Timestamp(-9_223_372_036_854_775_000);
+    /// The largest representable timestamp: "plus infinity" for watermarks
+    /// (Beam's `TIMESTAMP_MAX_VALUE`, 9 223 372 036 854 775 ms).
+    pub const MAX: Timestamp = Timestamp(9_223_372_036_854_775_000);
     /// The Unix epoch.
     pub const EPOCH: Timestamp = Timestamp(0);
 

@@ -69,8 +69,10 @@ pub enum Window {
 
 /// The max timestamp of the global window: one day before [`Timestamp::MAX`],
 /// so that timers and holds at the end of the global window can still fire.
+/// Beam Java's `GlobalWindow.INSTANCE.maxTimestamp()`: 9 223 371 950 454 775 ms
+/// (here 9 223 371 950 454 775 000 µs).
 pub const GLOBAL_WINDOW_MAX: Timestamp =
-    Timestamp::from_micros(9_223_372_036_854_775 - 86_400_000_000);
+    Timestamp::from_micros(9_223_372_036_854_775_000 - 86_400_000_000);
 
 impl Window {
     /// The interval window `[start, end)`.

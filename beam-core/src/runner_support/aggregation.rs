@@ -155,10 +155,8 @@ impl<A: Aggregation> PartialTable for Partials<A> {
                 let (k, v) = self.agg.split(wv.value);
                 let output_time = match combiner {
                     TimestampCombiner::EndOfWindow => wv.window.max_timestamp(),
-                    _ => self
-                        .strategy
-                        .window_fn
-                        .output_time(wv.timestamp, &wv.window),
+                    // The element's own timestamp (see the grouping table).
+                    _ => wv.timestamp,
                 };
                 match &mut run {
                     Some(r) if r.key == k && r.window == wv.window => {

@@ -85,7 +85,7 @@ fn align(t: Timestamp, alignment: Option<(Duration, Timestamp)>) -> Timestamp {
         None => t,
         Some((period, offset)) => {
             let p = period.as_micros();
-            let since = (t.as_micros() - offset.as_micros()).rem_euclid(p);
+            let since = (t.as_micros().saturating_sub(offset.as_micros())).rem_euclid(p);
             if since == 0 {
                 t
             } else {

@@ -340,15 +340,17 @@ scenario!(
             .apply(
                 "AlignSecond",
                 StatefulParDo::of(AlignedTimer {
-                    align: Duration::from_micros(1000),
-                    offset: Duration::from_micros(1),
+                    align: Duration::from_millis(1000),
+                    offset: Duration::from_millis(1),
                 }),
             )
             .unwrap();
         PAssert::that(&at_min)
             .contains_in_any_order(vec![
                 (3, Timestamp::MIN),
-                (42, Timestamp::MIN + Duration::from_micros(1774)),
+                // Beam's TIMESTAMP_MIN_VALUE.plus(millis(1774)): the ends of time
+                // are Beam's (in ms), so the same arithmetic in ms gives it.
+                (42, Timestamp::MIN + Duration::from_millis(1774)),
             ])
             .unwrap();
         let at_five = p

@@ -173,7 +173,10 @@ impl<A: Aggregation> WindowedTable<A> {
         let combiner = self.strategy.timestamp_combiner;
         let output_time = match combiner {
             TimestampCombiner::EndOfWindow => window.max_timestamp(),
-            _ => self.strategy.window_fn.output_time(ts, &window),
+            // An element's own timestamp, in every window it is in: Beam's
+            // WindowFn.getOutputTime (which moved it in sliding windows) was
+            // removed in 2021 (BEAM-12011, apache/beam#14268 and #14540).
+            _ => ts,
         };
         let late_for_output = output_time < self.output_wm;
         let gc_hold = if late_for_output {
