@@ -66,8 +66,10 @@ impl<A: Aggregation> WindowedTable<A> {
         }
         self.input_wm = wm;
         // End-of-window timers fire the trigger; garbage-collection timers emit
-        // the final pane. When both fall on one time (no allowed lateness) the
-        // final pane is also the on-time one.
+        // the final pane. When the watermark passes both (no allowed lateness,
+        // or a jump), only the final pane is emitted, on time if no pane was
+        // yet: Beam Java's ReduceFnRunner.onTimers handles a window by its
+        // state, not by which of its timers fired.
         // Only windows whose timers the watermark passed are visited.
         let later = self.timers.split_off(&wm);
         let due = std::mem::replace(&mut self.timers, later);
@@ -81,7 +83,7 @@ impl<A: Aggregation> WindowedTable<A> {
             };
             let gc = self.strategy.gc_time(&w);
             let max = w.max_timestamp();
-            if !s.cold(&self.fresh).end_of_window_done && max < wm && !(gc < wm && gc == max) {
+            if !s.cold(&self.fresh).end_of_window_done && max < wm && gc >= wm {
                 timers.push((max, false, k.clone(), w));
             }
             if gc < wm {
