@@ -235,7 +235,8 @@ impl NexmarkStream {
 
     /// The wall-clock time (µs since the epoch) at which an event time is due.
     pub fn due_micros(&self, event_time: Timestamp) -> i64 {
-        self.start_micros + (event_time.as_micros() - BASE_TIME_MS * 1000)
+        self.start_micros
+            .saturating_add(event_time.as_micros().saturating_sub(BASE_TIME_MS * 1000))
     }
 }
 
