@@ -135,6 +135,14 @@ impl<A: Aggregation> WindowedTable<A> {
 
     /// The end-of-window hold, or else the garbage-collection hold, a window
     /// needs to keep (Beam's `addEndOfWindowOrGarbageCollectionHolds`).
+    /// The hold a window keeps after a (non-final) pane: its garbage-collection
+    /// time, when the final pane is emitted even if empty and there is lateness.
+    fn gc_hold_after_pane(&self, window: &Window) -> Option<Timestamp> {
+        let gc = self.strategy.gc_time(window);
+        let fires_empty = self.strategy.closing_behavior == ClosingBehavior::FireAlways;
+        (fires_empty && gc > window.max_timestamp() && gc >= self.input_wm).then_some(gc)
+    }
+
     fn eow_or_gc_hold(&self, window: &Window, pane_is_empty: bool) -> Option<Timestamp> {
         let eow = window.max_timestamp();
         if eow >= self.input_wm {
@@ -390,7 +398,11 @@ impl<A: Aggregation> WindowedTable<A> {
             state.new_data = false;
         }
         state.set_element_hold(None);
-        let extra_hold = self.eow_or_gc_hold(&window, true);
+        // No end-of-window hold after a pane: only a garbage-collection hold,
+        // and only where an empty final pane will be emitted (Beam Java's
+        // WatermarkHold after apache/beam#3988, BEAM-3052: "Do not manage EOW
+        // hold or timer, set GC hold and timer always").
+        let extra_hold = self.gc_hold_after_pane(&window);
         if extra_hold.is_some() || state.extra_hold().is_some() {
             state.cold_mut(&self.fresh).extra_hold = extra_hold;
         }
