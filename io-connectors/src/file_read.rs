@@ -196,8 +196,8 @@ pub const TOO_LONG_PREFIX: usize = 4096;
 /// The lines of one file range, endings (`\n` or `\r\n`) removed, with their
 /// locations: the building block of line-oriented formats. A line longer than
 /// the maximum record size is not held in memory: only its first
-/// [`TOO_LONG_PREFIX`] bytes are returned, and [`too_long`](Self::too_long)
-/// gives its length.
+/// [`TOO_LONG_PREFIX`] bytes are returned, and
+/// [`next_line_checked`](Self::next_line_checked) gives its length.
 pub struct LineReader {
     reader: Box<dyn BufRead + Send>,
     range: FileRange,
@@ -208,7 +208,6 @@ pub struct LineReader {
     buf: Vec<u8>,
     exhausted: bool,
     max_record_bytes: u64,
-    too_long: Option<u64>,
 }
 
 impl LineReader {
@@ -225,7 +224,6 @@ impl LineReader {
             buf: Vec::with_capacity(256),
             exhausted: false,
             max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
-            too_long: None,
         })
     }
 
@@ -233,12 +231,6 @@ impl LineReader {
     pub fn with_max_record_bytes(mut self, bytes: u64) -> Self {
         self.max_record_bytes = bytes.max(1);
         self
-    }
-
-    /// The length of the line last returned, if it was longer than the
-    /// maximum record size (the line returned is then its first bytes).
-    pub fn too_long(&self) -> Option<u64> {
-        self.too_long
     }
 
     /// A dead letter for the line last returned, too long to read.
@@ -254,33 +246,19 @@ impl LineReader {
         }
     }
 
+    /// The next line of the range, or `None` at its end (a line longer than
+    /// the maximum record size is then its first bytes).
+    pub fn next_line(&mut self) -> Result<Option<&[u8]>> {
+        Ok(self.next_line_checked()?.map(|(line, _)| line))
+    }
+
     /// The next line of the range with, if it was longer than the maximum
     /// record size, its length (the line is then its first bytes).
     pub fn next_line_checked(&mut self) -> Result<Option<(&[u8], Option<u64>)>> {
-        let too_long = match self.next_line()? {
-            None => return Ok(None),
-            Some(_) => self.too_long,
-        };
-        let line = match too_long {
-            Some(_) => &self.buf[..],
-            None => {
-                let mut line: &[u8] = &self.buf;
-                if let Some(rest) = line.strip_suffix(b"\n") {
-                    line = rest.strip_suffix(b"\r").unwrap_or(rest);
-                }
-                line
-            }
-        };
-        Ok(Some((line, too_long)))
-    }
-
-    /// The next line of the range, or `None` at its end.
-    pub fn next_line(&mut self) -> Result<Option<&[u8]>> {
         if self.exhausted || !self.claim.owns(self.pos) {
             return Ok(None);
         }
         self.buf.clear();
-        self.too_long = None;
         // Bytes of the line (ending included) consumed, and whether it ended.
         let (mut n, mut ended, mut crlf) = (0u64, false, false);
         let mut last = 0u8;
@@ -316,16 +294,15 @@ impl LineReader {
         self.pos += n;
         let length = n - u64::from(ended) - u64::from(crlf);
         if length > self.max_record_bytes {
-            self.too_long = Some(length);
             self.buf
                 .truncate(TOO_LONG_PREFIX.min(self.max_record_bytes as usize));
-            return Ok(Some(&self.buf));
+            return Ok(Some((&self.buf, Some(length))));
         }
         let mut line: &[u8] = &self.buf;
         if let Some(rest) = line.strip_suffix(b"\n") {
             line = rest.strip_suffix(b"\r").unwrap_or(rest);
         }
-        Ok(Some(line))
+        Ok(Some((line, None)))
     }
 
     /// Where the line last returned by [`next_line`](Self::next_line) is.

@@ -122,27 +122,17 @@ impl CombineFn for TotalAndCount {
         (0, 0)
     }
     fn add_input(&self, acc: &mut (i128, u64), cents: i64) {
-        acc.add_checked((i128::from(cents), 1));
+        self.merge_accumulators(acc, (i128::from(cents), 1));
     }
-    fn merge_accumulators(&self, acc: &mut (i128, u64), other: (i128, u64)) {
-        acc.add_checked(other);
-    }
-    fn extract_output(&self, acc: (i128, u64)) -> (i128, u64) {
-        acc
-    }
-}
-
-trait AddChecked {
-    fn add_checked(&mut self, other: Self);
-}
-
-impl AddChecked for (i128, u64) {
-    fn add_checked(&mut self, (cents, count): (i128, u64)) {
-        self.0 = self
+    fn merge_accumulators(&self, acc: &mut (i128, u64), (cents, count): (i128, u64)) {
+        acc.0 = acc
             .0
             .checked_add(cents)
             .expect("a total in cents beyond i128");
-        self.1 = self.1.checked_add(count).expect("more than u64::MAX sales");
+        acc.1 = acc.1.checked_add(count).expect("more than u64::MAX sales");
+    }
+    fn extract_output(&self, acc: (i128, u64)) -> (i128, u64) {
+        acc
     }
 }
 
