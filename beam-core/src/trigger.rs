@@ -10,9 +10,13 @@
 //! - [`Trigger::AfterProcessingTime`]: fires once processing time reaches the
 //!   arrival of the first element of the pane plus a delay (optionally aligned).
 //! - [`Trigger::AfterCount`]: fires once at least N elements arrived.
-//! - [`Trigger::AfterEach`] (each in turn), [`Trigger::AfterFirst`] (any),
-//!   [`Trigger::AfterAll`] (all), [`Trigger::Repeatedly`] (forever),
-//!   [`Trigger::OrFinally`] (until another fires), [`Trigger::Never`].
+//! - [`Trigger::AfterEach`] (each in turn), [`Trigger::AfterFirst`] (once, when
+//!   any fires), [`Trigger::AfterAll`] (once, when all fired),
+//!   [`Trigger::Repeatedly`] (forever), [`Trigger::OrFinally`] (until another
+//!   fires), [`Trigger::Never`].
+//!
+//! They behave as Beam Java's trigger state machines (runners-core), see
+//! `runner_support::trigger_state` for the rules, including how they merge.
 //!
 //! A top-level trigger that finishes closes its window: later data for it is
 //! dropped. A window is also closed when the watermark passes its end plus the
@@ -55,9 +59,10 @@ pub enum Trigger {
     AfterCount(u64),
     /// Runs each trigger in turn, each until it finishes.
     AfterEach(Vec<Trigger>),
-    /// Fires when any sub-trigger fires; finishes when any finishes.
+    /// Fires once, when any sub-trigger fires, and finishes (as Beam Java's
+    /// runners, which run only once-triggers as its sub-triggers).
     AfterFirst(Vec<Trigger>),
-    /// Fires when every sub-trigger has fired; finishes when all finished.
+    /// Fires once, when every sub-trigger has fired, and finishes.
     AfterAll(Vec<Trigger>),
     /// Repeats a trigger forever.
     Repeatedly(Box<Trigger>),
@@ -130,9 +135,11 @@ impl Trigger {
         match self {
             Trigger::Default | Trigger::Repeatedly(_) | Trigger::Never => false,
             Trigger::AfterWatermark { late, .. } => late.is_none(),
-            Trigger::AfterProcessingTime { .. } | Trigger::AfterCount(_) => true,
-            Trigger::AfterEach(ts) | Trigger::AfterAll(ts) => ts.iter().all(Trigger::may_finish),
-            Trigger::AfterFirst(ts) => ts.iter().any(Trigger::may_finish),
+            Trigger::AfterProcessingTime { .. }
+            | Trigger::AfterCount(_)
+            | Trigger::AfterFirst(_)
+            | Trigger::AfterAll(_) => true,
+            Trigger::AfterEach(ts) => ts.iter().all(Trigger::may_finish),
             Trigger::OrFinally(a, b) => a.may_finish() || b.may_finish(),
         }
     }

@@ -5,6 +5,29 @@
 //! grouping calls [`on_element`] for each element, asks [`should_fire`] after each
 //! bundle and at timers, and calls [`on_fire`] when it fires a pane. A finished
 //! top-level trigger closes its window.
+//!
+//! The rules are those of Beam Java's trigger state machines (runners-core),
+//! which every Java runner applies whatever SDK built the pipeline:
+//! - `AfterAll` and `AfterFirst` fire once and finish then (Beam Java accepts
+//!   only once-triggers as their children; a child that could fire again does
+//!   not make them fire again).
+//! - `AfterEach` runs its children in turn; `OrFinally` finishes when either
+//!   child finishes; `Repeatedly` starts its child afresh when it finishes.
+//! - The early and late firings of `AfterWatermark` repeat: each of their
+//!   firings starts them afresh, and so does the end-of-window firing.
+//! - Only a watermark trigger that saw an element before the end of the window
+//!   asks to be evaluated there ([`on_element`] says so); a window whose
+//!   trigger never did waits for its garbage-collection time.
+//! - When windows merge ([`merge`]): counts add up and the earliest deadline
+//!   stays; a count finished in any merging window is finished, a deadline if
+//!   it finished in the window merged into; a watermark trigger stays past its
+//!   end-of-window firing only if it was so in every merging window and the
+//!   merged window's end is past, otherwise it is revived and its late firings
+//!   start afresh; `AfterEach` merges its children in order up to the first
+//!   unfinished one and starts the rest afresh; composites take their finished
+//!   bit from their children. With merging windows, composites feed elements
+//!   to every child, finished or not, so a child a merge revives has counted
+//!   them.
 
 use crate::time::{Duration, Timestamp};
 use crate::trigger::Trigger;
@@ -18,6 +41,9 @@ pub struct TriggerContext {
     pub input_watermark: Timestamp,
     /// Current processing time.
     pub now: Timestamp,
+    /// Whether windows may merge (every child of a composite then sees every
+    /// element, since a merge can revive a finished one).
+    pub merging: bool,
 }
 
 impl TriggerContext {
@@ -37,6 +63,8 @@ pub struct TriggerState {
 enum Node {
     Leaf,
     Watermark {
+        /// The end-of-window firing happened (in Beam, the finished bit of the
+        /// early firings).
         is_late: bool,
         early: Option<Box<TriggerState>>,
         late: Option<Box<TriggerState>>,
@@ -80,6 +108,37 @@ impl TriggerState {
     }
 }
 
+/// Whether a watermark part of `trigger` sees the first element of every
+/// window (so every window asks for its end-of-window evaluation, and none
+/// needs to record that it did).
+pub fn watermark_sees_first_element(trigger: &Trigger) -> bool {
+    match trigger {
+        Trigger::Default | Trigger::AfterWatermark { .. } => true,
+        Trigger::AfterProcessingTime { .. } | Trigger::AfterCount(_) | Trigger::Never => false,
+        Trigger::AfterEach(ts) => ts.first().is_some_and(watermark_sees_first_element),
+        Trigger::AfterFirst(ts) | Trigger::AfterAll(ts) => {
+            ts.iter().any(watermark_sees_first_element)
+        }
+        Trigger::Repeatedly(t) => watermark_sees_first_element(t),
+        Trigger::OrFinally(a, b) => {
+            watermark_sees_first_element(a) || watermark_sees_first_element(b)
+        }
+    }
+}
+
+/// Whether `trigger` has a watermark part anywhere.
+pub fn has_watermark_part(trigger: &Trigger) -> bool {
+    match trigger {
+        Trigger::Default | Trigger::AfterWatermark { .. } => true,
+        Trigger::AfterProcessingTime { .. } | Trigger::AfterCount(_) | Trigger::Never => false,
+        Trigger::AfterEach(ts) | Trigger::AfterFirst(ts) | Trigger::AfterAll(ts) => {
+            ts.iter().any(has_watermark_part)
+        }
+        Trigger::Repeatedly(t) => has_watermark_part(t),
+        Trigger::OrFinally(a, b) => has_watermark_part(a) || has_watermark_part(b),
+    }
+}
+
 fn align(t: Timestamp, alignment: Option<(Duration, Timestamp)>) -> Timestamp {
     match alignment {
         None => t,
@@ -99,12 +158,21 @@ fn first_unfinished(children: &[TriggerState]) -> Option<usize> {
     children.iter().position(|c| !c.finished)
 }
 
-/// Records an element.
-pub fn on_element(t: &Trigger, s: &mut TriggerState, ctx: &TriggerContext) {
-    if s.finished {
-        return;
-    }
+/// Feeds an element to each of `children` (with their states) and says
+/// whether a watermark part saw it before the end of the window.
+fn feed<'a>(
+    children: impl Iterator<Item = (&'a Trigger, &'a mut TriggerState)>,
+    ctx: &TriggerContext,
+) -> bool {
+    children.fold(false, |timer, (t, c)| on_element(t, c, ctx) | timer)
+}
+
+/// Records an element (of a window that is not closed). Returns whether a
+/// watermark part of the trigger saw it before the end of the window (Beam's
+/// watermark triggers set their end-of-window timer then).
+pub fn on_element(t: &Trigger, s: &mut TriggerState, ctx: &TriggerContext) -> bool {
     match (t, &mut s.node) {
+        (Trigger::Default, _) => !ctx.past_end_of_window(),
         (
             Trigger::AfterWatermark { early, late },
             Node::Watermark {
@@ -113,36 +181,44 @@ pub fn on_element(t: &Trigger, s: &mut TriggerState, ctx: &TriggerContext) {
                 late: ls,
             },
         ) => {
-            if !*is_late {
+            let mut timer = !ctx.past_end_of_window();
+            if ctx.merging || !*is_late {
                 if let (Some(t), Some(s)) = (early, es) {
-                    on_element(t, s, ctx);
+                    timer |= on_element(t, s, ctx);
                 }
-            } else if let (Some(t), Some(s)) = (late, ls) {
-                on_element(t, s, ctx);
             }
-        }
-        (Trigger::AfterProcessingTime { delay, alignment }, Node::ProcessingTime { deadline })
-            if deadline.is_none() =>
-        {
-            *deadline = Some(align(ctx.now + *delay, *alignment));
-        }
-        (Trigger::AfterCount(_), Node::Count(n)) => *n += 1,
-        (Trigger::AfterEach(ts), Node::Children(cs)) => {
-            if let Some(i) = first_unfinished(cs) {
-                on_element(&ts[i], &mut cs[i], ctx);
+            if ctx.merging || *is_late {
+                if let (Some(t), Some(s)) = (late, ls) {
+                    timer |= on_element(t, s, ctx);
+                }
             }
+            timer
         }
-        (Trigger::AfterFirst(ts) | Trigger::AfterAll(ts), Node::Children(cs)) => {
-            for (t, c) in ts.iter().zip(cs.iter_mut()) {
-                on_element(t, c, ctx);
+        (Trigger::AfterProcessingTime { delay, alignment }, Node::ProcessingTime { deadline }) => {
+            if deadline.is_none() {
+                *deadline = Some(align(ctx.now + *delay, *alignment));
             }
+            false
+        }
+        (Trigger::AfterCount(_), Node::Count(n)) => {
+            *n = n.saturating_add(1);
+            false
+        }
+        (Trigger::AfterEach(ts), Node::Children(cs)) if !ctx.merging => {
+            first_unfinished(cs).is_some_and(|i| on_element(&ts[i], &mut cs[i], ctx))
+        }
+        (Trigger::AfterAll(ts), Node::Children(cs)) => feed(
+            ts.iter().zip(cs.iter_mut()).filter(|(_, c)| !c.finished),
+            ctx,
+        ),
+        (Trigger::AfterEach(ts) | Trigger::AfterFirst(ts), Node::Children(cs)) => {
+            feed(ts.iter().zip(cs.iter_mut()), ctx)
         }
         (Trigger::Repeatedly(t), Node::Children(cs)) => on_element(t, &mut cs[0], ctx),
         (Trigger::OrFinally(a, b), Node::Children(cs)) => {
-            on_element(a, &mut cs[0], ctx);
-            on_element(b, &mut cs[1], ctx);
+            feed([&**a, &**b].into_iter().zip(cs.iter_mut()), ctx)
         }
-        _ => {}
+        _ => false,
     }
 }
 
@@ -176,9 +252,10 @@ pub fn should_fire(t: &Trigger, s: &TriggerState, ctx: &TriggerContext) -> bool 
         (Trigger::AfterEach(ts), Node::Children(cs)) => {
             first_unfinished(cs).is_some_and(|i| should_fire(&ts[i], &cs[i], ctx))
         }
-        (Trigger::AfterFirst(ts), Node::Children(cs)) => {
-            ts.iter().zip(cs).any(|(t, c)| should_fire(t, c, ctx))
-        }
+        (Trigger::AfterFirst(ts), Node::Children(cs)) => ts
+            .iter()
+            .zip(cs)
+            .any(|(t, c)| c.finished || should_fire(t, c, ctx)),
         (Trigger::AfterAll(ts), Node::Children(cs)) => ts
             .iter()
             .zip(cs)
@@ -207,9 +284,14 @@ pub fn on_fire(t: &Trigger, s: &mut TriggerState, ctx: &TriggerContext) {
         ) => {
             if !*is_late {
                 if ctx.past_end_of_window() {
+                    // The end-of-window firing: the late firings start afresh.
                     *is_late = true;
-                    if late.is_none() {
-                        s.finished = true;
+                    if let (Some(t), Some(st)) = (early, es) {
+                        **st = TriggerState::new(t);
+                    }
+                    match (late, ls) {
+                        (Some(t), Some(st)) => **st = TriggerState::new(t),
+                        _ => s.finished = true,
                     }
                 } else if let (Some(t), Some(st)) = (early, es) {
                     fire_repeated(t, st, ctx);
@@ -223,6 +305,12 @@ pub fn on_fire(t: &Trigger, s: &mut TriggerState, ctx: &TriggerContext) {
             if let Some(i) = first_unfinished(cs) {
                 on_fire(&ts[i], &mut cs[i], ctx);
             }
+            if ctx.merging {
+                // Every child counted the elements of the pane just fired.
+                for (t, c) in ts.iter().zip(cs.iter_mut()) {
+                    clear(t, c);
+                }
+            }
             s.finished = first_unfinished(cs).is_none();
         }
         (Trigger::AfterFirst(ts), Node::Children(cs)) => {
@@ -230,22 +318,22 @@ pub fn on_fire(t: &Trigger, s: &mut TriggerState, ctx: &TriggerContext) {
                 if should_fire(t, c, ctx) {
                     on_fire(t, c, ctx);
                 } else {
-                    *c = TriggerState::new(t);
+                    clear(t, c);
                 }
             }
-            s.finished = cs.iter().any(|c| c.finished);
+            s.finished = true;
         }
         (Trigger::AfterAll(ts), Node::Children(cs)) => {
             for (t, c) in ts.iter().zip(cs.iter_mut()) {
                 on_fire(t, c, ctx);
             }
-            s.finished = cs.iter().all(|c| c.finished);
+            s.finished = true;
         }
         (Trigger::Repeatedly(t), Node::Children(cs)) => fire_repeated(t, &mut cs[0], ctx),
         (Trigger::OrFinally(a, b), Node::Children(cs)) => {
             if should_fire(b, &cs[1], ctx) {
                 on_fire(b, &mut cs[1], ctx);
-                cs[0] = TriggerState::new(a);
+                clear(a, &mut cs[0]);
             } else {
                 on_fire(a, &mut cs[0], ctx);
             }
@@ -255,6 +343,7 @@ pub fn on_fire(t: &Trigger, s: &mut TriggerState, ctx: &TriggerContext) {
     }
 }
 
+/// Fires a repeated trigger: once finished, it starts afresh.
 fn fire_repeated(t: &Trigger, s: &mut TriggerState, ctx: &TriggerContext) {
     on_fire(t, s, ctx);
     if s.finished {
@@ -262,72 +351,161 @@ fn fire_repeated(t: &Trigger, s: &mut TriggerState, ctx: &TriggerContext) {
     }
 }
 
-/// Merges the states of windows being merged into one window.
-pub fn merge(t: &Trigger, states: Vec<TriggerState>) -> TriggerState {
-    let mut it = states.into_iter();
-    let Some(mut acc) = it.next() else {
-        return TriggerState::new(t);
-    };
-    for s in it {
-        merge_into(t, &mut acc, s);
-    }
-    acc
-}
-
-fn merge_into(t: &Trigger, acc: &mut TriggerState, other: TriggerState) {
-    acc.finished |= other.finished;
-    match (t, &mut acc.node, other.node) {
+/// Forgets what the trigger counted (elements, deadlines) but not which of
+/// its parts finished (Beam's `clear`).
+fn clear(t: &Trigger, s: &mut TriggerState) {
+    match (t, &mut s.node) {
         (
             Trigger::AfterWatermark { early, late },
             Node::Watermark {
-                is_late,
-                early: ea,
-                late: la,
-            },
-            Node::Watermark {
-                is_late: l2,
-                early: eb,
-                late: lb,
+                early: es,
+                late: ls,
+                ..
             },
         ) => {
-            *is_late |= l2;
-            if let (Some(t), Some(a), Some(b)) = (early, ea.as_mut(), eb) {
-                merge_into(t, a, *b);
+            if let (Some(t), Some(st)) = (early, es) {
+                clear(t, st);
             }
-            if let (Some(t), Some(a), Some(b)) = (late, la.as_mut(), lb) {
-                merge_into(t, a, *b);
-            }
-        }
-        (_, Node::ProcessingTime { deadline: a }, Node::ProcessingTime { deadline: b }) => {
-            *a = match (*a, b) {
-                (Some(x), Some(y)) => Some(x.min(y)),
-                (x, y) => x.or(y),
-            };
-        }
-        (_, Node::Count(a), Node::Count(b)) => *a += b,
-        (
-            Trigger::AfterEach(ts) | Trigger::AfterFirst(ts) | Trigger::AfterAll(ts),
-            Node::Children(a),
-            Node::Children(b),
-        ) => {
-            for ((t, x), y) in ts.iter().zip(a.iter_mut()).zip(b) {
-                merge_into(t, x, y);
+            if let (Some(t), Some(st)) = (late, ls) {
+                clear(t, st);
             }
         }
-        (Trigger::Repeatedly(t), Node::Children(a), Node::Children(b)) => {
-            if let (Some(x), Some(y)) = (a.first_mut(), b.into_iter().next()) {
-                merge_into(t, x, y);
-            }
-        }
-        (Trigger::OrFinally(ta, tb), Node::Children(a), Node::Children(b)) => {
-            let mut b = b.into_iter();
-            if let (Some(y0), Some(y1)) = (b.next(), b.next()) {
-                merge_into(ta, &mut a[0], y0);
-                merge_into(tb, &mut a[1], y1);
+        (_, Node::ProcessingTime { deadline }) => *deadline = None,
+        (_, Node::Count(n)) => *n = 0,
+        (_, Node::Children(cs)) => {
+            for (t, c) in children_of(t).into_iter().zip(cs.iter_mut()) {
+                clear(t, c);
             }
         }
         _ => {}
     }
+}
+
+/// The sub-triggers of a composite trigger, in the order of its state's children.
+fn children_of(t: &Trigger) -> Vec<&Trigger> {
+    match t {
+        Trigger::AfterEach(ts) | Trigger::AfterFirst(ts) | Trigger::AfterAll(ts) => {
+            ts.iter().collect()
+        }
+        Trigger::Repeatedly(c) => vec![&**c],
+        Trigger::OrFinally(a, b) => vec![&**a, &**b],
+        _ => Vec::new(),
+    }
+}
+
+/// The trigger state of a window into which windows with `states` merge
+/// (Beam's `onMerge`). `into`: the index in `states` of the merged window's
+/// own state, if it is one of the merging windows; `ctx`: the merged window's.
+pub fn merge(
+    t: &Trigger,
+    states: Vec<TriggerState>,
+    into: Option<usize>,
+    ctx: &TriggerContext,
+) -> TriggerState {
+    if states.is_empty() {
+        return TriggerState::new(t);
+    }
+    let finished_in_any = states.iter().any(|s| s.finished);
+    let finished_in_into = into.is_some_and(|i| states.get(i).is_some_and(|s| s.finished));
+    let nodes = states.into_iter().map(|s| s.node);
+    let (finished, node) = match t {
+        Trigger::Default | Trigger::Never => (false, Node::Leaf),
+        Trigger::AfterCount(_) => {
+            let total = nodes
+                .map(|n| match n {
+                    Node::Count(c) => c,
+                    _ => 0,
+                })
+                .fold(0u64, u64::saturating_add);
+            let count = if finished_in_any { 0 } else { total };
+            (finished_in_any, Node::Count(count))
+        }
+        Trigger::AfterProcessingTime { .. } => {
+            let earliest = nodes
+                .filter_map(|n| match n {
+                    Node::ProcessingTime { deadline } => deadline,
+                    _ => None,
+                })
+                .min();
+            let deadline = if finished_in_into { None } else { earliest };
+            (finished_in_into, Node::ProcessingTime { deadline })
+        }
+        Trigger::AfterWatermark { early, late } => {
+            let (mut late_in_all, mut earlies, mut lates) = (true, Vec::new(), Vec::new());
+            for n in nodes {
+                if let Node::Watermark {
+                    is_late,
+                    early: e,
+                    late: l,
+                } = n
+                {
+                    late_in_all &= is_late;
+                    earlies.extend(e.map(|b| *b));
+                    lates.extend(l.map(|b| *b));
+                }
+            }
+            let is_late = late_in_all && ctx.past_end_of_window();
+            let early = early.as_deref().map(|t| {
+                let mut s = if is_late {
+                    TriggerState::new(t)
+                } else {
+                    merge(t, earlies, into, ctx)
+                };
+                s.finished = false;
+                Box::new(s)
+            });
+            let late = late.as_deref().map(|t| {
+                Box::new(if is_late {
+                    merge(t, lates, into, ctx)
+                } else {
+                    TriggerState::new(t)
+                })
+            });
+            let finished = is_late && late.is_none();
+            (
+                finished,
+                Node::Watermark {
+                    is_late,
+                    early,
+                    late,
+                },
+            )
+        }
+        composite => {
+            let children = children_of(composite);
+            let mut per_child: Vec<Vec<TriggerState>> =
+                children.iter().map(|_| Vec::new()).collect();
+            for n in nodes {
+                if let Node::Children(cs) = n {
+                    for (states, c) in per_child.iter_mut().zip(cs) {
+                        states.push(c);
+                    }
+                }
+            }
+            let in_turn = matches!(composite, Trigger::AfterEach(_));
+            let mut earlier_finished = true;
+            let cs: Vec<TriggerState> = children
+                .iter()
+                .zip(per_child)
+                .map(|(t, states)| {
+                    // AfterEach: children after the first unfinished one start afresh.
+                    if in_turn && !earlier_finished {
+                        return TriggerState::new(t);
+                    }
+                    let s = merge(t, states, into, ctx);
+                    earlier_finished &= s.finished;
+                    s
+                })
+                .collect();
+            let finished = match composite {
+                Trigger::AfterEach(_) | Trigger::AfterAll(_) => cs.iter().all(|c| c.finished),
+                Trigger::AfterFirst(_) | Trigger::OrFinally(..) => cs.iter().any(|c| c.finished),
+                _ => false,
+            };
+            (finished, Node::Children(cs))
+        }
+    };
+    TriggerState { finished, node }
 }
 
 /// The earliest processing time at which the trigger may become ready.
@@ -371,92 +549,5 @@ pub fn next_deadline(t: &Trigger, s: &TriggerState) -> Option<Timestamp> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn ctx(wm: i64, now: i64) -> TriggerContext {
-        TriggerContext {
-            window_max: Timestamp::from_micros(9),
-            input_watermark: Timestamp::from_micros(wm),
-            now: Timestamp::from_micros(now),
-        }
-    }
-
-    #[test]
-    fn after_watermark_with_early_and_late_firings() {
-        let t = Trigger::after_watermark()
-            .with_early_firings(Trigger::after_count(2))
-            .with_late_firings(Trigger::after_count(1));
-        let mut s = TriggerState::new(&t);
-        let c = ctx(0, 0);
-        on_element(&t, &mut s, &c);
-        assert!(!should_fire(&t, &s, &c));
-        on_element(&t, &mut s, &c);
-        assert!(should_fire(&t, &s, &c));
-        on_fire(&t, &mut s, &c);
-        assert!(!should_fire(&t, &s, &c), "early trigger repeats from zero");
-        let late = ctx(10, 0);
-        assert!(should_fire(&t, &s, &late), "end of window");
-        on_fire(&t, &mut s, &late);
-        assert!(!s.is_finished() && !should_fire(&t, &s, &late));
-        on_element(&t, &mut s, &late);
-        assert!(should_fire(&t, &s, &late));
-    }
-
-    #[test]
-    fn processing_time_deadlines_align() {
-        let t = Trigger::after_processing_time(Duration::from_micros(5))
-            .aligned_to(Duration::from_micros(10), Timestamp::from_micros(3));
-        let mut s = TriggerState::new(&t);
-        on_element(&t, &mut s, &ctx(0, 1));
-        assert_eq!(next_deadline(&t, &s), Some(Timestamp::from_micros(13)));
-        assert!(!should_fire(&t, &s, &ctx(0, 12)));
-        assert!(should_fire(&t, &s, &ctx(0, 13)));
-    }
-
-    #[test]
-    fn after_each_runs_its_triggers_in_turn() {
-        let t = Trigger::AfterEach(vec![Trigger::after_count(2), Trigger::after_count(3)]);
-        let mut s = TriggerState::new(&t);
-        let c = ctx(0, 0);
-        for _ in 0..2 {
-            on_element(&t, &mut s, &c);
-        }
-        assert!(should_fire(&t, &s, &c));
-        on_fire(&t, &mut s, &c);
-        for _ in 0..2 {
-            on_element(&t, &mut s, &c);
-        }
-        assert!(!should_fire(&t, &s, &c));
-        on_element(&t, &mut s, &c);
-        on_fire(&t, &mut s, &c);
-        assert!(s.is_finished());
-    }
-
-    #[test]
-    fn or_finally_finishes_when_its_until_trigger_fires() {
-        let t = Trigger::repeatedly(Trigger::after_count(1)).or_finally(Trigger::after_watermark());
-        let mut s = TriggerState::new(&t);
-        on_element(&t, &mut s, &ctx(0, 0));
-        on_fire(&t, &mut s, &ctx(0, 0));
-        assert!(!s.is_finished());
-        on_fire(&t, &mut s, &ctx(10, 0));
-        assert!(s.is_finished());
-    }
-
-    #[test]
-    fn merging_adds_counts_and_keeps_the_earliest_deadline() {
-        let t = Trigger::AfterFirst(vec![
-            Trigger::after_count(3),
-            Trigger::after_processing_time(Duration::from_micros(5)),
-        ]);
-        let mut a = TriggerState::new(&t);
-        let mut b = TriggerState::new(&t);
-        on_element(&t, &mut a, &ctx(0, 10));
-        on_element(&t, &mut b, &ctx(0, 2));
-        on_element(&t, &mut b, &ctx(0, 3));
-        let m = merge(&t, vec![a, b]);
-        assert!(should_fire(&t, &m, &ctx(0, 0)));
-        assert_eq!(next_deadline(&t, &m), Some(Timestamp::from_micros(7)));
-    }
-}
+#[path = "trigger_state_tests.rs"]
+mod tests;

@@ -33,6 +33,11 @@ pub(crate) struct ColdState {
     pub(crate) trigger: TriggerState,
     pub(crate) last_pane: Option<PaneInfo>,
     pub(crate) end_of_window_done: bool,
+    /// A watermark part of the trigger saw an element before the window's
+    /// end, so the end of the window evaluates the trigger (Beam's watermark
+    /// triggers set their end-of-window timer then). Kept only for triggers
+    /// whose watermark part may miss the first element.
+    pub(crate) end_of_window_timer: bool,
     /// The deadline at which the grouping's deadline index lists this window.
     pub(crate) indexed_deadline: Option<Timestamp>,
 }
@@ -45,6 +50,7 @@ impl ColdState {
             trigger: TriggerState::new(trigger),
             last_pane: None,
             end_of_window_done: false,
+            end_of_window_timer: false,
             indexed_deadline: None,
         }
     }
@@ -104,6 +110,7 @@ impl<A> WindowState<A> {
         let same = cold.extra_hold.is_none()
             && cold.last_pane.is_none()
             && !cold.end_of_window_done
+            && !cold.end_of_window_timer
             && cold.indexed_deadline.is_none()
             && cold.trigger == fresh.trigger;
         self.cold = (!same).then(|| Box::new(cold));

@@ -77,11 +77,16 @@ impl<A: Aggregation> WindowedTable<A> {
         };
         let combiner = self.strategy.timestamp_combiner;
         let mut cold = result.take_cold(&self.fresh);
-        let mut trigger_states = vec![std::mem::replace(
-            &mut cold.trigger,
-            TriggerState::new(&self.strategy.trigger),
-        )];
-        let mut had_extra = cold.extra_hold.is_some();
+        // The trigger states of the merging windows (those with state), the
+        // merged window's own first if it is one of them.
+        let own = std::mem::replace(&mut cold.trigger, TriggerState::new(&self.strategy.trigger));
+        let mut trigger_states = Vec::with_capacity(states.len() + 1);
+        if base.is_some() {
+            trigger_states.push(own);
+        } else {
+            // A new window has no timer of its own yet.
+            cold.end_of_window_timer = false;
+        }
         for (_, mut s) in states {
             if let Some(acc) = s.take_acc(self.agg.create()) {
                 match result.acc_mut() {
@@ -94,18 +99,21 @@ impl<A: Aggregation> WindowedTable<A> {
                 (Some(a), Some(b)) => Some(combiner.combine(a, b)),
                 (a, b) => a.or(b),
             });
-            had_extra |= s.extra_hold().is_some();
             trigger_states.push(s.take_cold(&self.fresh).trigger);
         }
-        if combiner == TimestampCombiner::EndOfWindow && result.element_hold().is_some() {
-            result.set_element_hold(Some(merged.max_timestamp()));
+        // As Beam Java's WatermarkHold.onMerge: under end-of-window the merged
+        // window holds at its own end (if that is not already too late), and
+        // the extra holds give way to the merged window's garbage-collection
+        // hold.
+        if combiner == TimestampCombiner::EndOfWindow {
+            let max = merged.max_timestamp();
+            let too_late = max < self.output_wm || max < self.input_wm;
+            result.set_element_hold((!too_late).then_some(max));
         }
-        cold.extra_hold = if had_extra {
-            self.eow_or_gc_hold(&merged_w, false)
-        } else {
-            None
-        };
-        cold.trigger = ts::merge(&self.strategy.trigger, trigger_states);
+        cold.extra_hold = self.gc_hold(&merged_w);
+        let ctx = self.ctx(&merged_w);
+        let into = base.map(|_| 0);
+        cold.trigger = ts::merge(&self.strategy.trigger, trigger_states, into, &ctx);
         cold.end_of_window_done = merged.max_timestamp() < self.input_wm;
         // The deadline index lists the merged window afresh.
         cold.indexed_deadline = None;

@@ -17,11 +17,15 @@
 //! - Triggers are evaluated after each bundle (for triggers that react to
 //!   elements, and for late windows), when the watermark passes the end of a
 //!   window, and when processing time reaches a trigger's deadline.
-//! - Watermark holds: each element holds the output watermark at its output
-//!   time unless that is already behind it; a late element holds it at the
-//!   garbage-collection time instead. After a pane, an end-of-window hold keeps
-//!   the output watermark from passing the window before its on-time pane. A
-//!   pane's timestamp is its element hold, or the end of the window.
+//! - Watermark holds (Beam Java's WatermarkHold): each element holds the output
+//!   watermark at its output time, unless that is behind the output watermark
+//!   or its window is past its end; such data holds it at the window's
+//!   garbage-collection time instead. A pane releases the holds; after a
+//!   non-final pane only a garbage-collection hold remains, and only where an
+//!   empty final pane will be emitted. Merged windows combine their element
+//!   holds with the timestamp combiner (at the merged window's end for
+//!   end-of-window) and take a garbage-collection hold. A pane's timestamp is
+//!   its element hold, or the end of the window.
 //! - A pane is emitted if it has new data, or it is an empty on-time pane and
 //!   `OnTimeBehavior::FireAlways`, or an empty final pane and
 //!   `ClosingBehavior::FireAlways`. Timing is EARLY while the input watermark is
@@ -70,6 +74,13 @@ pub struct WindowedTable<A: Aggregation> {
     step: Arc<str>,
     reacts_to_elements: bool,
     uses_processing_time: bool,
+    /// Whether every window's first element asks for the end-of-window
+    /// evaluation (else windows record it, see `ColdState::end_of_window_timer`).
+    end_of_window_always: bool,
+    /// Whether the trigger is told of elements.
+    tracks_elements: bool,
+    /// Whether the window function merges windows.
+    merging: bool,
     input_wm: Timestamp,
     output_wm: Timestamp,
     now: Timestamp,
@@ -102,6 +113,12 @@ impl<A: Aggregation> WindowedTable<A> {
             agg: kernel.agg.clone(),
             reacts_to_elements: kernel.strategy.trigger.reacts_to_elements(),
             uses_processing_time: kernel.strategy.trigger.uses_processing_time(),
+            end_of_window_always: ts::watermark_sees_first_element(&kernel.strategy.trigger),
+            merging: kernel.strategy.window_fn.is_merging(),
+            tracks_elements: kernel.strategy.trigger.reacts_to_elements()
+                || kernel.strategy.trigger.uses_processing_time()
+                || (ts::has_watermark_part(&kernel.strategy.trigger)
+                    && !ts::watermark_sees_first_element(&kernel.strategy.trigger)),
             strategy: kernel.strategy.clone(),
             step: kernel.step.clone(),
             input_wm: Timestamp::MIN,
@@ -126,6 +143,7 @@ impl<A: Aggregation> WindowedTable<A> {
             window_max: window.max_timestamp(),
             input_watermark: self.input_wm,
             now: self.now,
+            merging: self.merging,
         }
     }
 
@@ -133,28 +151,23 @@ impl<A: Aggregation> WindowedTable<A> {
         WindowState::new(self.agg.create(), &self.fresh, self.input_wm, window)
     }
 
-    /// The end-of-window hold, or else the garbage-collection hold, a window
-    /// needs to keep (Beam's `addEndOfWindowOrGarbageCollectionHolds`).
     /// The hold a window keeps after a (non-final) pane: its garbage-collection
-    /// time, when the final pane is emitted even if empty and there is lateness.
+    /// time, when the final pane is emitted even if empty and there is lateness
+    /// (Beam Java's `addGarbageCollectionHold` for an empty pane; with no
+    /// lateness the hold would be at the window's end, which the input
+    /// watermark passes only when the window is collected, so it holds nothing).
     fn gc_hold_after_pane(&self, window: &Window) -> Option<Timestamp> {
         let gc = self.strategy.gc_time(window);
         let fires_empty = self.strategy.closing_behavior == ClosingBehavior::FireAlways;
         (fires_empty && gc > window.max_timestamp() && gc >= self.input_wm).then_some(gc)
     }
 
-    fn eow_or_gc_hold(&self, window: &Window, pane_is_empty: bool) -> Option<Timestamp> {
-        let eow = window.max_timestamp();
-        if eow >= self.input_wm {
-            return Some(eow);
-        }
+    /// The hold of data that gets no element hold: the window's
+    /// garbage-collection time, unless the input watermark passed it (Beam
+    /// Java's `addGarbageCollectionHold` for a non-empty pane).
+    pub(super) fn gc_hold(&self, window: &Window) -> Option<Timestamp> {
         let gc = self.strategy.gc_time(window);
-        if gc < self.input_wm
-            || (pane_is_empty && self.strategy.closing_behavior == ClosingBehavior::FireIfNonEmpty)
-        {
-            return None;
-        }
-        Some(gc)
+        (gc >= self.input_wm).then_some(gc)
     }
 
     fn add_one(
@@ -186,9 +199,15 @@ impl<A: Aggregation> WindowedTable<A> {
             // removed in 2021 (BEAM-12011, apache/beam#14268 and #14540).
             _ => ts,
         };
-        let late_for_output = output_time < self.output_wm;
+        // No element hold for data that is late for the output watermark, or
+        // whose window is past its end (no end-of-window timer would release
+        // it): a garbage-collection hold instead, as Beam Java's
+        // WatermarkHold.addHolds ("too late to effect output watermark", "too
+        // late for end-of-window timer").
+        let late_for_output =
+            output_time < self.output_wm || window.max_timestamp() < self.input_wm;
         let gc_hold = if late_for_output {
-            self.eow_or_gc_hold_for_late(&window)
+            self.gc_hold(&window)
         } else {
             None
         };
@@ -199,7 +218,9 @@ impl<A: Aggregation> WindowedTable<A> {
         }
         let trigger = &self.strategy.trigger;
         let input_wm = self.input_wm;
-        let tracks_elements = self.reacts_to_elements || self.uses_processing_time;
+        let tracks_elements = self.tracks_elements;
+        let records_timer = !self.end_of_window_always;
+        let merging = self.merging;
         let (state, dirty_key) = match self.windows.entry((key, window)) {
             Entry::Occupied(o) => {
                 if check_keys
@@ -291,19 +312,18 @@ impl<A: Aggregation> WindowedTable<A> {
                 window_max: window.max_timestamp(),
                 input_watermark: input_wm,
                 now: self.now,
+                merging,
             };
-            ts::on_element(trigger, &mut state.cold_mut(&self.fresh).trigger, &ctx);
+            let cold = state.cold_mut(&self.fresh);
+            if ts::on_element(trigger, &mut cold.trigger, &ctx) && records_timer {
+                cold.end_of_window_timer = true;
+            }
         }
         if let Some(k) = dirty_key {
             state.dirty = true;
             self.dirty.push(k);
         }
         Ok(())
-    }
-
-    fn eow_or_gc_hold_for_late(&self, window: &Window) -> Option<Timestamp> {
-        let gc = self.strategy.gc_time(window);
-        (gc >= self.input_wm).then_some(gc)
     }
 
     fn describe_pane(
@@ -414,15 +434,11 @@ impl<A: Aggregation> WindowedTable<A> {
     fn evaluate_dirty(&mut self) {
         let dirty = std::mem::take(&mut self.dirty);
         for (key, window) in dirty {
+            let ctx = self.ctx(&window);
             let Some(state) = self.windows.get_mut(&(key.clone(), window)) else {
                 continue;
             };
             state.dirty = false;
-            let ctx = TriggerContext {
-                window_max: window.max_timestamp(),
-                input_watermark: self.input_wm,
-                now: self.now,
-            };
             if ts::should_fire(
                 &self.strategy.trigger,
                 &state.cold(&self.fresh).trigger,

@@ -29,6 +29,7 @@ struct WindowImage<Acc, Trig> {
     trigger: Trig,
     last_pane: Option<PaneInfo>,
     end_of_window_done: bool,
+    end_of_window_timer: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -76,6 +77,7 @@ impl<A: Aggregation> WindowedTable<A> {
                     trigger: &cold.trigger,
                     last_pane: cold.last_pane,
                     end_of_window_done: cold.end_of_window_done,
+                    end_of_window_timer: cold.end_of_window_timer,
                 };
                 (k, w, image)
             })
@@ -118,6 +120,7 @@ impl<A: Aggregation> WindowedTable<A> {
                 trigger: s.trigger,
                 last_pane: s.last_pane,
                 end_of_window_done: s.end_of_window_done,
+                end_of_window_timer: s.end_of_window_timer,
                 indexed_deadline: None,
             };
             let state = state.with_cold(cold, &self.fresh);

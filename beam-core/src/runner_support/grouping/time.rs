@@ -83,7 +83,12 @@ impl<A: Aggregation> WindowedTable<A> {
             };
             let gc = self.strategy.gc_time(&w);
             let max = w.max_timestamp();
-            if !s.cold(&self.fresh).end_of_window_done && max < wm && gc >= wm {
+            // Only a window whose trigger asked for it is evaluated at its end
+            // (Beam's watermark triggers set an end-of-window timer when they
+            // see an element); the others wait for their garbage collection.
+            let cold = s.cold(&self.fresh);
+            let asked = self.end_of_window_always || cold.end_of_window_timer;
+            if asked && !cold.end_of_window_done && max < wm && gc >= wm {
                 timers.push((max, false, k.clone(), w));
             }
             if gc < wm {
@@ -121,6 +126,7 @@ impl<A: Aggregation> WindowedTable<A> {
                 window_max: window.max_timestamp(),
                 input_watermark: wm,
                 now: self.now,
+                merging: self.merging,
             };
             if ts::should_fire(&self.strategy.trigger, &cold.trigger, &ctx) {
                 let (key, window) = entry_key;
