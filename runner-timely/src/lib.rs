@@ -231,8 +231,12 @@ impl Runner for TimelyRunner {
             timely::WorkerConfig::default(),
             move |worker| {
                 let state = Rc::new(worker::WorkerState::new(shared.clone(), run.clone()));
-                let built = worker
-                    .dataflow::<operators::Time, _, _>(|scope| worker::build(scope, state.clone()));
+                // The pipeline's time is a product (checkpoint epoch, watermark
+                // epoch), which a dataflow's own time cannot be: the pipeline is
+                // a nested scope whose outer time is the checkpoint epoch.
+                let built = worker.dataflow::<u64, _, _>(|outer| {
+                    outer.iterative::<u64, _, _>(|scope| worker::build(scope, state.clone()))
+                });
                 if let Err(e) = built {
                     state.fail(e);
                     return state.finish();

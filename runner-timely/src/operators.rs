@@ -3,8 +3,11 @@
 //! keyed operators (grouping tables, stateful processors) that hold
 //! capabilities at their output watermark.
 //!
-//! A timely time is a watermark epoch ([`epoch`]); elements carry their own
-//! event times, so an operator's input frontier is its Beam input watermark.
+//! A timely time ([`Time`]) is a checkpoint epoch and a watermark epoch in the
+//! product order; elements carry their own event times, so the least
+//! watermark epoch of an operator's input frontier is its Beam input
+//! watermark, and the least checkpoint epoch says which checkpoints its input
+//! is complete for.
 
 use crate::side_buffers::SideBuffers;
 use crate::worker::WorkerState;
@@ -17,27 +20,55 @@ use std::sync::Arc;
 use std::time::Duration;
 use timely::dataflow::channels::pact::{Exchange, Pipeline};
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
-use timely::dataflow::operators::Capability;
+use timely::dataflow::operators::{Capability, InputCapability};
 use timely::dataflow::{Scope, Stream};
+use timely::order::Product;
 use timely::progress::frontier::MutableAntichain;
 
-/// Timely's time: a watermark epoch.
-pub(crate) type Time = u64;
+/// Timely's time: (checkpoint epoch, watermark epoch), ordered as a product
+/// (each coordinate on its own). Sources advance the checkpoint epoch every
+/// checkpoint interval and the watermark epoch as their watermark moves; a
+/// hold on one axis does not hold the other back, so a window waiting for
+/// its end does not delay checkpoints and an idle source does not stall them.
+pub(crate) type Time = Product<u64, u64>;
 /// A stream of bundles within a worker.
 pub(crate) type Bundles<'s> = Stream<'s, Time, Vec<Batch>>;
 /// Encoded bundles addressed to a worker, for an exchange.
 pub(crate) type Shipped<'s> = Stream<'s, Time, Vec<(u64, Vec<u8>)>>;
 
-/// The epoch of a Beam timestamp (order preserving).
-pub(crate) fn epoch(t: Timestamp) -> Time {
-    (t.as_micros() as i128 - Timestamp::MIN.as_micros() as i128) as Time
+/// The watermark epoch of a Beam timestamp (order preserving).
+pub(crate) fn epoch(t: Timestamp) -> u64 {
+    (t.as_micros() as i128 - Timestamp::MIN.as_micros() as i128) as u64
 }
 
-/// The Beam watermark of a frontier: its least time, or the end of time when empty.
+/// The Beam watermark of a frontier: its least watermark epoch, or the end of
+/// time when empty.
 pub(crate) fn watermark(frontier: &MutableAntichain<Time>) -> Timestamp {
-    match frontier.frontier().iter().min() {
-        Some(&e) => Timestamp::from_micros((e as i128 + Timestamp::MIN.as_micros() as i128) as i64),
+    match frontier.frontier().iter().map(|t| t.inner).min() {
+        Some(e) => Timestamp::from_micros((e as i128 + Timestamp::MIN.as_micros() as i128) as i64),
         None => Timestamp::MAX,
+    }
+}
+
+/// The least checkpoint epoch of a frontier (`None` when empty): every
+/// message of an earlier epoch has been delivered.
+pub(crate) fn checkpoint_epoch(frontier: &MutableAntichain<Time>) -> Option<u64> {
+    frontier.frontier().iter().map(|t| t.outer).min()
+}
+
+/// A capability for output `port` at the time of a message (every message
+/// of this runner is sent at one time).
+pub(crate) fn retain(cap: &InputCapability<Time>, port: usize) -> Option<Capability<Time>> {
+    cap.stamp().iter().min().map(|t| cap.delayed(t, port))
+}
+
+/// Moves `cap` forward to checkpoint epoch `checkpoint` and watermark `wm`,
+/// each coordinate only forward.
+pub(crate) fn advance(cap: &mut Capability<Time>, checkpoint: u64, wm: Timestamp) {
+    let now = *cap.time();
+    let to = Product::new(now.outer.max(checkpoint), now.inner.max(epoch(wm)));
+    if to != now {
+        cap.downgrade(&to);
     }
 }
 
@@ -143,7 +174,7 @@ pub(crate) fn par_do<'s>(
             let ports = codecs.len();
             main.for_each(|cap, data| {
                 state.received(data.len());
-                let caps: Vec<_> = (0..ports).filter_map(|i| cap.retain_least(i)).collect();
+                let caps: Vec<_> = (0..ports).filter_map(|i| retain(&cap, i)).collect();
                 for b in data.drain(..) {
                     stash.push((caps.clone(), b));
                 }
@@ -211,7 +242,7 @@ pub(crate) fn map_bundles<'s>(
         move |_frontiers| {
             let mut out = output.activate();
             inp.for_each(|cap, data| {
-                let Some(cap) = cap.retain_least(0) else {
+                let Some(cap) = retain(&cap, 0) else {
                     return;
                 };
                 let mut mapped: Vec<Batch> = data.drain(..).map(&f).collect();
@@ -244,7 +275,7 @@ pub(crate) fn flatten<'s>(
             let mut out = output.activate();
             for inp in ins.iter_mut() {
                 inp.for_each(|cap, data| {
-                    if let Some(cap) = cap.retain_least(0) {
+                    if let Some(cap) = retain(&cap, 0) {
                         state.received(data.len());
                         state.sent_to(pcoll, data.len());
                         out.give(&cap, data);
@@ -273,7 +304,7 @@ pub(crate) fn ship<'s>(
         move |_frontiers| {
             let mut out = output.activate();
             inp.for_each(|cap, data| {
-                let Some(cap) = cap.retain_least(0) else {
+                let Some(cap) = retain(&cap, 0) else {
                     return;
                 };
                 let mut shipped = Vec::new();
@@ -440,10 +471,8 @@ pub(crate) fn keyed<'s>(
                 cap = None;
                 return;
             }
-            let e = epoch(held.min(input_wm));
-            if e > *c.time() {
-                c.downgrade(&e);
-            }
+            let checkpoint = checkpoint_epoch(&frontiers[0]).unwrap_or(c.time().outer);
+            advance(c, checkpoint, held.min(input_wm));
             if let Some(next) = keyed.next_processing_time().filter(|_| !test_clock) {
                 let wait = (next.as_micros() - state.now().as_micros()).max(0) as u64;
                 activator.activate_after(Duration::from_micros(wait.max(1000)));

@@ -2,7 +2,7 @@
 //! holds a capability at its watermark and releases it when done.
 
 use crate::bounded_share::BoundedShare;
-use crate::operators::{epoch, Bundles, Time};
+use crate::operators::{advance, epoch, Bundles, Time};
 use crate::worker::WorkerState;
 use beam_core::graph::StreamEvent;
 use beam_core::unbounded::{ErasedUnboundedReader, Poll};
@@ -115,10 +115,8 @@ pub(crate) fn test_stream<'s>(
                         cap = None;
                         return false;
                     }
-                    let e = epoch(wm);
-                    if e > *c.time() {
-                        c.downgrade(&e);
-                    }
+                    let checkpoint = c.time().outer;
+                    advance(c, checkpoint, wm);
                 }
                 Some(StreamEvent::ProcessingTime(d)) => {
                     state.shared.advance_test_clock(d.as_micros());
@@ -201,10 +199,10 @@ pub(crate) fn unbounded_source<'s>(
                     .zip(finished.iter().copied()),
             );
             if let Some(wm) = held {
-                let e = epoch(wm);
-                if e > *c.time() {
+                if epoch(wm) > c.time().inner {
                     state.touched();
-                    c.downgrade(&e);
+                    let checkpoint = c.time().outer;
+                    advance(c, checkpoint, wm);
                 }
             }
             match wait {
