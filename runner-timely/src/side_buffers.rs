@@ -135,16 +135,18 @@ mod tests {
         buffers.push(0, encoded(&bundle(&["x", "y"])));
         buffers.push(1, encoded(&bundle(&["z"])));
         buffers.push(0, encoded(&bundle(&["w"])));
-        let waiting = [(3u64, bundle(&["m1", "m2"])), (7, bundle(&["m3"]))];
+        let at = |e| timely::order::Product::new(1, e);
+        let waiting = [(at(3), bundle(&["m1", "m2"])), (at(7), bundle(&["m3"]))];
         let bytes = buffers
             .snapshot("ParDo", waiting.iter().map(|(t, b)| (*t, b)))
             .unwrap();
 
         let (mut restored, back) = SideBuffers::restore("ParDo", &bytes, codec.as_ref()).unwrap();
-        let back: Vec<(u64, Vec<String>)> = back.iter().map(|(t, b)| (*t, strings(b))).collect();
+        let back: Vec<(crate::operators::Time, Vec<String>)> =
+            back.iter().map(|(t, b)| (*t, strings(b))).collect();
         assert_eq!(
             back,
-            vec![(3, vec!["m1".into(), "m2".into()]), (7, vec!["m3".into()])]
+            vec![(at(3), vec!["m1".into(), "m2".into()]), (at(7), vec!["m3".into()])]
         );
         for (i, want) in [vec!["x", "y", "w"], vec!["z"]].iter().enumerate() {
             let got: Vec<String> = restored
