@@ -58,6 +58,11 @@ pub trait UnboundedSource: Send + Sync + 'static {
             self.describe()
         )))
     }
+    /// Whether [`resume`](Self::resume) works, so a checkpointing runner can
+    /// refuse a source it could not restore before any data moves.
+    fn can_resume(&self) -> bool {
+        false
+    }
     /// A short description for errors and graphs.
     fn describe(&self) -> String;
 }
@@ -140,6 +145,10 @@ pub trait ErasedUnboundedSource: Send + Sync {
     fn split(&self, desired: usize) -> Result<Vec<Arc<dyn ErasedUnboundedSource>>>;
     /// Opens an erased reader.
     fn open(&self) -> Result<Box<dyn ErasedUnboundedReader>>;
+    /// See [`UnboundedSource::resume`].
+    fn resume(&self, mark: &CheckpointMark) -> Result<Box<dyn ErasedUnboundedReader>>;
+    /// See [`UnboundedSource::can_resume`].
+    fn can_resume(&self) -> bool;
     /// See [`UnboundedSource::describe`].
     fn describe(&self) -> String;
 }
@@ -152,6 +161,8 @@ pub trait ErasedUnboundedReader: Send {
     fn watermark(&self) -> Timestamp;
     /// See [`UnboundedReader::is_idle`].
     fn is_idle(&self) -> bool;
+    /// See [`UnboundedReader::checkpoint_mark`].
+    fn checkpoint_mark(&self) -> Option<CheckpointMark>;
 }
 
 /// The watermark of an unbounded source read by `readers` (each with whether it
@@ -196,6 +207,12 @@ impl<S: UnboundedSource> ErasedUnboundedSource for UnboundedAdapter<S> {
     fn open(&self) -> Result<Box<dyn ErasedUnboundedReader>> {
         Ok(Box::new(ReaderAdapter(self.0.reader()?)))
     }
+    fn resume(&self, mark: &CheckpointMark) -> Result<Box<dyn ErasedUnboundedReader>> {
+        Ok(Box::new(ReaderAdapter(self.0.resume(mark)?)))
+    }
+    fn can_resume(&self) -> bool {
+        self.0.can_resume()
+    }
     fn describe(&self) -> String {
         self.0.describe()
     }
@@ -214,6 +231,9 @@ impl<T: Element> ErasedUnboundedReader for ReaderAdapter<T> {
     }
     fn is_idle(&self) -> bool {
         self.0.is_idle()
+    }
+    fn checkpoint_mark(&self) -> Option<CheckpointMark> {
+        self.0.checkpoint_mark()
     }
 }
 
@@ -257,6 +277,9 @@ mod tests {
         }
         fn watermark(&self) -> Timestamp {
             self.0
+        }
+        fn checkpoint_mark(&self) -> Option<CheckpointMark> {
+            None
         }
         fn is_idle(&self) -> bool {
             self.1

@@ -45,6 +45,7 @@
 #![deny(missing_docs)]
 
 mod bounded_share;
+mod checkpoint;
 mod cluster;
 mod operators;
 mod side_buffers;
@@ -60,11 +61,51 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// How the run is spread: threads per process, and the cluster if any.
+/// How the run is spread: threads per process, and the cluster if any; and
+/// its checkpoints.
 #[derive(Clone, Debug)]
 struct TimelyOptions {
     workers: usize,
     cluster: Option<cluster::ClusterSpec>,
+    checkpoint: Option<checkpoint::CheckpointConfig>,
+}
+
+/// The checkpoint options, if the run checkpoints.
+fn checkpoint_options(
+    o: &beam_core::PipelineOptions,
+) -> Result<Option<checkpoint::CheckpointConfig>> {
+    let Some(dir) = o.get("checkpoint-dir") else {
+        for name in ["checkpoint-interval", "restore-from", "retain-checkpoints"] {
+            if o.get(name).is_some() {
+                return Err(BeamError::Options(format!(
+                    "--{name} needs --checkpoint-dir DIR"
+                )));
+            }
+        }
+        return Ok(None);
+    };
+    let interval = match o.get("checkpoint-interval") {
+        Some(text) => checkpoint::parse_duration("checkpoint-interval", text)?,
+        None => Duration::from_secs(5),
+    };
+    let retain = match o.parse::<usize>("retain-checkpoints")? {
+        Some(0) => {
+            return Err(BeamError::Options(
+                "--retain-checkpoints must be at least 1, got 0".into(),
+            ))
+        }
+        n => n.unwrap_or(2),
+    };
+    let restore_from = o.get("restore-from").map(|r| match r {
+        "latest" => checkpoint::RestoreFrom::Latest,
+        path => checkpoint::RestoreFrom::Path(path.into()),
+    });
+    Ok(Some(checkpoint::CheckpointConfig {
+        dir: dir.into(),
+        interval,
+        retain,
+        restore_from,
+    }))
 }
 
 impl TimelyOptions {
@@ -83,10 +124,12 @@ impl TimelyOptions {
             .unwrap_or(1)
             .max(1);
         let processes = at_least_one("processes")?.unwrap_or(1);
+        let checkpoint = checkpoint_options(o)?;
         if processes <= 1 {
             return Ok(TimelyOptions {
                 workers,
                 cluster: None,
+                checkpoint,
             });
         }
         let index = o.parse::<usize>("process-index")?.ok_or_else(|| {
@@ -128,6 +171,7 @@ impl TimelyOptions {
         };
         Ok(TimelyOptions {
             workers,
+            checkpoint,
             cluster: Some(cluster::ClusterSpec {
                 index,
                 hosts: hosts[..processes].to_vec(),
@@ -194,6 +238,26 @@ impl Runner for TimelyRunner {
                     feature: "a TestStream in a cluster of processes (its test clock and quiescence are per process; run it with --workers)".into(),
                 });
             }
+            if options.checkpoint.is_some() {
+                let refuse = |feature: &str| {
+                    Err(BeamError::Unsupported {
+                        runner: "timely".into(),
+                        step: t.name.clone(),
+                        feature: feature.into(),
+                    })
+                };
+                if test_stream {
+                    return refuse("checkpoints of a TestStream (its script and test clock are not positions a checkpoint can hold)");
+                }
+                if let Primitive::ReadUnbounded { source } = &t.primitive {
+                    if !source.can_resume() {
+                        return refuse(&format!(
+                            "checkpoints of the source {}, which cannot resume from a checkpoint mark",
+                            source.describe()
+                        ));
+                    }
+                }
+            }
             let read_unbounded = matches!(t.primitive, Primitive::ReadUnbounded { .. });
             if !test_stream && !read_unbounded && t.inputs.is_empty() && unbounded {
                 return Err(BeamError::Unsupported {
@@ -214,6 +278,38 @@ impl Runner for TimelyRunner {
             .iter()
             .any(|t| matches!(t.primitive, Primitive::TestStream { .. }));
         let run = Arc::new(worker::RunShared::new(options.workers, has_test_stream));
+        let total_workers = options.workers * options.cluster.as_ref().map_or(1, |c| c.hosts.len());
+        let checkpoints = match &options.checkpoint {
+            None => None,
+            Some(config) => {
+                // What a run that died left is removed before any process
+                // of this run writes (they all start before the cluster connects).
+                let store = checkpoint::store::LocalDir::open(&config.dir, true)?;
+                let restored = match &config.restore_from {
+                    None => None,
+                    Some(from) => {
+                        let steps = checkpoint::steps_of(&graph);
+                        let participants: Vec<(usize, usize)> = (0..graph.transforms.len())
+                            .filter(|&t| checkpoint::participates(&graph, t))
+                            .flat_map(|t| (0..total_workers).map(move |w| (t, w)))
+                            .collect();
+                        let expected = checkpoint::store::Expected {
+                            steps: &steps,
+                            workers: total_workers,
+                            participants: &participants,
+                        };
+                        let r = store.resolve(from, &expected)?;
+                        tracing::info!("restoring checkpoint {}", r.epoch);
+                        Some(r)
+                    }
+                };
+                Some(Arc::new(checkpoint::CheckpointRun::new(
+                    config.clone(),
+                    store,
+                    restored,
+                )))
+            }
+        };
         let shared = graph.clone();
         let workers = options.workers;
         let loss = options.cluster.as_ref().map(|_| cluster::PeerLoss::watch());
@@ -230,7 +326,11 @@ impl Runner for TimelyRunner {
             others,
             timely::WorkerConfig::default(),
             move |worker| {
-                let state = Rc::new(worker::WorkerState::new(shared.clone(), run.clone()));
+                let state = Rc::new(worker::WorkerState::new(
+                    shared.clone(),
+                    run.clone(),
+                    checkpoints.clone(),
+                ));
                 // The pipeline's time is a product (checkpoint epoch, watermark
                 // epoch), which a dataflow's own time cannot be: the pipeline is
                 // a nested scope whose outer time is the checkpoint epoch.
@@ -301,6 +401,10 @@ inventory::submit! {
             RunnerOption { name: "hosts", help: "File of host:port lines, one per process, in process order", takes_value: true },
             RunnerOption { name: "cluster-timeout", help: "Seconds to wait for every process of the cluster to join (default 60)", takes_value: true },
             RunnerOption { name: "cluster-secret-file", help: "File holding the cluster's shared secret (else BEAM_CLUSTER_SECRET, if set)", takes_value: true },
+            RunnerOption { name: "checkpoint-dir", help: "Directory of consistent checkpoints (shared by every process of a cluster); enables checkpointing", takes_value: true },
+            RunnerOption { name: "checkpoint-interval", help: "Time between checkpoints, e.g. 500ms, 1s, 5m (default 5s)", takes_value: true },
+            RunnerOption { name: "retain-checkpoints", help: "Complete checkpoints kept (default 2)", takes_value: true },
+            RunnerOption { name: "restore-from", help: "Restore from 'latest' (the newest checkpoint that verifies) or a checkpoint directory", takes_value: true },
         ],
         features: &[
             Feature::SideInputs,

@@ -9,12 +9,16 @@
 //! watermark, and the least checkpoint epoch says which checkpoints its input
 //! is complete for.
 
+use crate::checkpoint::participant::Participant;
+use crate::checkpoint::Ack;
 use crate::side_buffers::SideBuffers;
+use crate::sources::Acks;
 use crate::worker::WorkerState;
 use beam_core::batch::BatchCodec;
 use beam_core::graph::Primitive;
 use beam_core::kernel::{BundleEnv, SideInputs, ViewKernel};
 use beam_core::{Batch, BeamError, MetricsContainer, Result, Timestamp};
+use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -82,21 +86,32 @@ pub(crate) struct SideSpec {
 
 /// A ParDo: one DoFn instance per worker, a bundle per input message. Main
 /// input waits (with its capabilities held) until every side input is complete.
+///
+/// With checkpoints, a ParDo with side inputs keeps their bundles as its part
+/// of every checkpoint from the epoch the views were built in (before that it
+/// acknowledges none, so no checkpoint completes while side inputs are still
+/// arriving); a restored one builds its views from its part.
 pub(crate) fn par_do<'s>(
     scope: Scope<'s, Time>,
     t: usize,
     input: Bundles<'s>,
     sides: Vec<(Shipped<'s>, SideSpec)>,
     state: Rc<WorkerState>,
-) -> Vec<Bundles<'s>> {
+) -> Result<(Vec<Bundles<'s>>, Acks<'s>)> {
     let graph = state.graph.clone();
     let node = &graph.transforms[t];
     let Primitive::ParDo { kernel, .. } = &node.primitive else {
         unreachable!("par_do translates a ParDo")
     };
+    let worker = scope.index();
+    let ckpt = state.checkpoint.clone().filter(|_| !sides.is_empty());
+    let mut buffers = SideBuffers::new(sides.len());
+    if let Some(bytes) = ckpt.as_ref().and_then(|r| r.restored_part(t, worker)) {
+        let codec = graph.pcollections[node.inputs[0]].codec.clone();
+        buffers = SideBuffers::restore(&node.name, bytes, codec.as_ref())?.0;
+    }
     let mut builder = OperatorBuilder::new(node.name.clone(), scope);
     let mut main = builder.new_input(input, Pipeline);
-    let mut buffers = SideBuffers::new(sides.len());
     let mut side_inputs: Vec<_> = sides
         .into_iter()
         .map(|(s, spec)| {
@@ -118,11 +133,16 @@ pub(crate) fn par_do<'s>(
         .collect();
     let step = node.name.clone();
     let out_ids = node.outputs.clone();
+    let (ack_output, acks) = builder.new_output::<Vec<Ack>>();
     let mut processor = kernel.instantiate();
     if let Err(e) = processor.setup() {
         state.fail(e);
     }
-    builder.build(move |_caps| {
+    builder.build(move |mut caps| {
+        let ack_cap = caps.pop().expect("an ack output");
+        let mut part = Participant::new(ckpt.as_ref(), t, worker, ack_cap, ack_output);
+        // The side inputs' bundles, encoded once the views are built.
+        let mut kept: Option<Vec<u8>> = None;
         let mut ready: Option<SideInputs> = side_inputs.is_empty().then(SideInputs::new);
         let mut stash: Vec<(Vec<Capability<Time>>, Batch)> = Vec::new();
         let mut metrics = MetricsContainer::new();
@@ -148,6 +168,16 @@ pub(crate) fn par_do<'s>(
                 stash.clear();
             }
             if ready.is_none() && sides_complete && !state.stopping() {
+                if let Some(p) = part.as_mut() {
+                    match buffers.snapshot(&step, std::iter::empty()) {
+                        Ok(bytes) => kept = Some(bytes),
+                        Err(e) => state.fail(e),
+                    }
+                    // Every producer of a side input finished by the epoch the
+                    // sources are in now: from it on, this is the part.
+                    let now = p.run().epoch_now();
+                    p.skip_to(now);
+                }
                 let mut views = SideInputs::new();
                 for (i, (_, spec)) in side_inputs.iter().enumerate() {
                     let got = match buffers.take_decoded(i, spec.codec.as_ref()) {
@@ -214,16 +244,25 @@ pub(crate) fn par_do<'s>(
                     }
                 }
             }
+            if let (Some(p), Some(bytes)) = (part.as_mut(), kept.as_ref()) {
+                let passed = checkpoint_epoch(&frontiers[0]).unwrap_or(p.epoch());
+                if let Err(e) = p.pass(passed, || Ok(bytes.clone())) {
+                    state.fail(e);
+                }
+            }
             if !torn_down && frontiers.iter().all(|f| f.is_empty()) {
                 torn_down = true;
                 if let Err(e) = processor.teardown() {
                     state.fail(e);
                 }
+                if let Some(p) = part.as_mut() {
+                    p.finish();
+                }
                 state.add_metrics(t, std::mem::take(&mut metrics));
             }
         }
     });
-    streams
+    Ok((streams, acks))
 }
 
 /// A stateless per-bundle function (WindowInto).
@@ -356,6 +395,8 @@ pub(crate) trait Keyed {
     fn output_watermark(&self) -> Timestamp;
     fn next_processing_time(&self) -> Option<Timestamp>;
     fn take_output(&mut self) -> Option<Batch>;
+    /// Its state, for a checkpoint.
+    fn snapshot(&self) -> Result<Vec<u8>>;
     fn finish(&mut self) -> Result<()> {
         Ok(())
     }
@@ -365,14 +406,21 @@ pub(crate) trait Keyed {
 /// feeds them to `keyed`, advances it with the input frontier and the worker
 /// clock, and holds a capability at its output watermark (its holds), so
 /// that downstream watermarks wait for what it may still emit.
+///
+/// With checkpoints it takes its input epoch by epoch: a bundle of a later
+/// checkpoint epoch than the one it is in waits (encoded) until the input
+/// frontier passes the current one; then the state is written as the
+/// operator's part of that epoch, and the next epoch's bundles are applied.
+/// Everything it emits is at its current epoch.
 pub(crate) fn keyed<'s>(
     input: Shipped<'s>,
     t: usize,
     decode: impl Fn(&[u8]) -> std::result::Result<Batch, String> + 'static,
     mut keyed: Box<dyn Keyed>,
     state: Rc<WorkerState>,
-) -> Bundles<'s> {
+) -> (Bundles<'s>, Acks<'s>) {
     let scope = input.scope();
+    let worker = scope.index();
     let name = state.graph.transforms[t].name.clone();
     let pcoll = state.graph.transforms[t].outputs[0];
     let mut builder = OperatorBuilder::new(name.clone(), scope);
@@ -384,8 +432,14 @@ pub(crate) fn keyed<'s>(
     }
     let mut inp = builder.new_input(input, Exchange::new(|x: &(u64, Vec<u8>)| x.0));
     let (mut output, stream) = builder.new_output::<Vec<Batch>>();
+    let (ack_output, acks) = builder.new_output::<Vec<Ack>>();
+    let ckpt = state.checkpoint.clone();
     builder.build(move |mut caps| {
+        let ack_cap = caps.pop().expect("an ack output");
         let mut cap = caps.pop();
+        let mut part = Participant::new(ckpt.as_ref(), t, worker, ack_cap, ack_output);
+        // Bundles of later checkpoint epochs, by epoch.
+        let mut early: BTreeMap<u64, Vec<Vec<u8>>> = BTreeMap::new();
         let mut metrics = MetricsContainer::new();
         let mut input_wm = Timestamp::MIN;
         let mut last_now = Timestamp::MIN;
@@ -423,27 +477,53 @@ pub(crate) fn keyed<'s>(
                     }
                     keyed.advance_processing_time(now, &mut metrics)?;
                 }
+                let apply = |keyed: &mut Box<dyn Keyed>,
+                             metrics: &mut MetricsContainer,
+                             bytes: &[u8]| {
+                    decode(bytes)
+                        .map_err(|e| {
+                            BeamError::Runner(format!("'{name}' got an undecodable bundle: {e}"))
+                        })
+                        .and_then(|b| keyed.add(b, metrics))
+                };
+                let open = part.as_ref().map(Participant::epoch);
                 let mut err = None;
-                inp.for_each(|_, data| {
+                inp.for_each(|time, data| {
                     state.received(data.len());
+                    let epoch = time.stamp().iter().map(|t| t.outer).min().unwrap_or(0);
+                    if open.is_some_and(|open| epoch > open) {
+                        early
+                            .entry(epoch)
+                            .or_default()
+                            .extend(data.drain(..).map(|(_, bytes)| bytes));
+                        return;
+                    }
                     for (_, bytes) in data.drain(..) {
-                        if err.is_some() {
-                            continue;
-                        }
-                        let r = decode(&bytes)
-                            .map_err(|e| {
-                                BeamError::Runner(format!(
-                                    "'{name}' got an undecodable bundle: {e}"
-                                ))
-                            })
-                            .and_then(|b| keyed.add(b, &mut metrics));
-                        if let Err(e) = r {
-                            err = Some(e);
+                        if err.is_none() {
+                            err = apply(&mut keyed, &mut metrics, &bytes).err();
                         }
                     }
                 });
                 if let Some(e) = err {
                     return Err(e);
+                }
+                if let Some(p) = part.as_mut() {
+                    // Every epoch the input frontier passed: the state is this
+                    // operator's part of it; then the next epoch's bundles.
+                    let passed = checkpoint_epoch(&frontiers[0])
+                        .unwrap_or_else(|| early.last_key_value().map_or(p.epoch(), |(e, _)| *e));
+                    while p.epoch() < passed {
+                        let next = early
+                            .first_key_value()
+                            .map_or(passed, |(e, _)| (*e).min(passed))
+                            .max(p.epoch() + 1);
+                        p.pass(next, || keyed.snapshot())?;
+                        if let Some(bundles) = early.remove(&next) {
+                            for bytes in bundles {
+                                apply(&mut keyed, &mut metrics, &bytes)?;
+                            }
+                        }
+                    }
                 }
                 let wm = watermark(&frontiers[0]);
                 if wm > input_wm {
@@ -456,6 +536,8 @@ pub(crate) fn keyed<'s>(
             if let Err(e) = step() {
                 state.fail(e);
             }
+            let epoch = part.as_ref().map_or(c.time().outer, Participant::epoch);
+            advance(c, epoch, Timestamp::MIN);
             if let Some(out) = keyed.take_output() {
                 if !out.is_empty() {
                     state.sent_to(pcoll, 1);
@@ -463,21 +545,25 @@ pub(crate) fn keyed<'s>(
                 }
             }
             let held = keyed.output_watermark();
-            if state.failed() || (frontiers[0].is_empty() && held == Timestamp::MAX) {
+            if state.failed()
+                || (frontiers[0].is_empty() && held == Timestamp::MAX && early.is_empty())
+            {
                 if let Err(e) = keyed.finish() {
                     state.fail(e);
+                }
+                if let Some(p) = part.as_mut() {
+                    p.finish();
                 }
                 state.add_metrics(t, std::mem::take(&mut metrics));
                 cap = None;
                 return;
             }
-            let checkpoint = checkpoint_epoch(&frontiers[0]).unwrap_or(c.time().outer);
-            advance(c, checkpoint, held.min(input_wm));
+            advance(c, epoch, held.min(input_wm));
             if let Some(next) = keyed.next_processing_time().filter(|_| !test_clock) {
                 let wait = (next.as_micros() - state.now().as_micros()).max(0) as u64;
                 activator.activate_after(Duration::from_micros(wait.max(1000)));
             }
         }
     });
-    stream
+    (stream, acks)
 }

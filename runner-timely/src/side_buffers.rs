@@ -50,7 +50,6 @@ impl SideBuffers {
 
     /// Encodes the buffers and the `waiting` main-input bundles (with their
     /// epochs) of step `step`.
-    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn snapshot<'a>(
         &self,
         step: &str,
@@ -73,7 +72,6 @@ impl SideBuffers {
 
     /// The buffers and waiting bundles of a snapshot of step `step`, the
     /// bundles decoded with the main input's `codec`.
-    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn restore(
         step: &str,
         bytes: &[u8],
@@ -146,7 +144,10 @@ mod tests {
             back.iter().map(|(t, b)| (*t, strings(b))).collect();
         assert_eq!(
             back,
-            vec![(at(3), vec!["m1".into(), "m2".into()]), (at(7), vec!["m3".into()])]
+            vec![
+                (at(3), vec!["m1".into(), "m2".into()]),
+                (at(7), vec!["m3".into()])
+            ]
         );
         for (i, want) in [vec!["x", "y", "w"], vec!["z"]].iter().enumerate() {
             let got: Vec<String> = restored

@@ -1,38 +1,98 @@
 //! Root operators: bounded sources, unbounded sources and TestStream. Each
 //! holds a capability at its watermark and releases it when done.
 
-use crate::bounded_share::BoundedShare;
+use crate::bounded_share::{BoundedShare, SharePosition};
+use crate::checkpoint::participant::Participant;
+use crate::checkpoint::Ack;
 use crate::operators::{advance, epoch, Bundles, Time};
 use crate::worker::WorkerState;
 use beam_core::graph::StreamEvent;
-use beam_core::unbounded::{ErasedUnboundedReader, Poll};
-use beam_core::{Batch, Timestamp};
+use beam_core::unbounded::{CheckpointMark, ErasedUnboundedSource, Poll};
+use beam_core::{Batch, BeamError, Timestamp};
 use std::rc::Rc;
+use std::sync::Arc;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::Scope;
+
+/// Acknowledgements of checkpoint parts.
+pub(crate) type Acks<'s> = timely::dataflow::Stream<'s, Time, Vec<Ack>>;
 
 /// Emits this worker's `share` of a bounded root at the start of time, a few
 /// bundles per activation, then releases its capability: the watermark of a
 /// bounded source goes from the start to the end of time. The share knows
-/// the position it reached (see [`BoundedShare::position`]).
+/// the position it reached (see [`BoundedShare::position`]): with
+/// checkpoints, the position at the start of every checkpoint epoch is its
+/// part of the previous one, and a restored share goes on from its part.
 pub(crate) fn source<'s>(
     scope: Scope<'s, Time>,
     t: usize,
     mut share: BoundedShare,
     state: Rc<WorkerState>,
-) -> Bundles<'s> {
+) -> beam_core::Result<(Bundles<'s>, Acks<'s>)> {
     let node = &state.graph.transforms[t];
     let pcoll = node.outputs[0];
+    let worker = scope.index();
+    let ckpt = state.checkpoint.clone();
+    // Restored: go on from the part's position; without a part it had finished.
+    let mut done_at_start = false;
+    if let Some(run) = ckpt.as_ref().filter(|r| r.restores()) {
+        match run.restored_part(t, worker) {
+            Some(bytes) => {
+                let at: SharePosition = postcard::from_bytes(bytes).map_err(|e| {
+                    beam_core::BeamError::Runner(format!(
+                        "checkpoint: the part of '{}' on worker {worker} does not decode: {e}",
+                        node.name
+                    ))
+                })?;
+                share.seek(at)?;
+            }
+            None => done_at_start = true,
+        }
+    }
     let mut builder = OperatorBuilder::new(node.name.clone(), scope);
     let activator = scope.activator_for(builder.operator_info().address);
     let (output, stream) = builder.new_output::<Vec<Batch>>();
+    let (ack_output, acks) = builder.new_output::<Vec<Ack>>();
     let mut output = output;
     builder.build_reschedule(move |mut caps| {
+        let ack_cap = caps.pop().expect("an ack output");
         let mut cap = caps.pop();
+        let mut part = Participant::new(ckpt.as_ref(), t, worker, ack_cap, ack_output);
+        if let (Some(c), Some(p)) = (cap.as_mut(), &part) {
+            advance(c, p.epoch(), Timestamp::MIN);
+        }
         move |_frontiers| {
-            let Some(c) = cap.as_ref() else {
+            let Some(c) = cap.as_mut() else {
                 return false;
             };
+            let finish = |part: &mut Option<Participant>| {
+                if let Some(p) = part {
+                    p.finish();
+                }
+            };
+            if done_at_start {
+                finish(&mut part);
+                cap = None;
+                return false;
+            }
+            // A new checkpoint epoch: the position now is this share's part of
+            // the epochs it leaves.
+            if let Some(p) = part.as_mut() {
+                let now = p.run().epoch_now();
+                if now > p.epoch() {
+                    let at = share.position();
+                    let pass = p.pass(now, || {
+                        postcard::to_allocvec(&at)
+                            .map_err(|e| beam_core::BeamError::Runner(format!("checkpoint: {e}")))
+                    });
+                    if let Err(e) = pass {
+                        state.fail(e);
+                        cap = None;
+                        return false;
+                    }
+                    advance(c, now, Timestamp::MIN);
+                }
+            }
             let mut out = output.activate();
             for _ in 0..16 {
                 if state.failed() {
@@ -43,7 +103,7 @@ pub(crate) fn source<'s>(
                     Some(Ok(b)) if b.is_empty() => {}
                     Some(Ok(b)) => {
                         state.sent_to(pcoll, 1);
-                        out.give(c, &mut vec![b]);
+                        out.give(&*c, &mut vec![b]);
                     }
                     Some(Err(e)) => {
                         state.fail(e);
@@ -51,6 +111,8 @@ pub(crate) fn source<'s>(
                         return false;
                     }
                     None => {
+                        drop(out);
+                        finish(&mut part);
                         cap = None;
                         return false;
                     }
@@ -60,7 +122,7 @@ pub(crate) fn source<'s>(
             true
         }
     });
-    stream
+    Ok((stream, acks))
 }
 
 /// A TestStream: on the worker that holds the script, applies one event at a
@@ -135,25 +197,79 @@ pub(crate) fn test_stream<'s>(
     stream
 }
 
-/// Reads this worker's readers of an unbounded source: polls each for what is
-/// available, emits it at the source's current watermark, and holds its
-/// capability at the least watermark of the readers that are neither idle
+/// What an unbounded source's part of a checkpoint holds: per split, the
+/// reader's checkpoint mark (where it resumes, with its watermark estimate)
+/// and whether it finished.
+type ReaderMarks = Vec<(Option<CheckpointMark>, bool)>;
+
+/// Reads this worker's `splits` of an unbounded source: polls each reader for
+/// what is available, emits it at the source's current watermark, and holds
+/// its capability at the least watermark of the readers that are neither idle
 /// nor finished; released when every reader has finished. Wakes itself when a
-/// reader has more, or after the shortest wait the readers asked for.
+/// reader has more, or after the shortest wait the readers asked for. With
+/// checkpoints, the readers' marks at the start of every checkpoint epoch are
+/// the source's part of the previous one; restored readers resume from them.
 pub(crate) fn unbounded_source<'s>(
     scope: Scope<'s, Time>,
     t: usize,
-    mut readers: Vec<Box<dyn ErasedUnboundedReader>>,
+    splits: Vec<Arc<dyn ErasedUnboundedSource>>,
     state: Rc<WorkerState>,
-) -> Bundles<'s> {
+) -> beam_core::Result<(Bundles<'s>, Acks<'s>)> {
     let node = &state.graph.transforms[t];
     let pcoll = node.outputs[0];
+    let worker = scope.index();
+    let ckpt = state.checkpoint.clone();
+    let restored = ckpt.as_ref().filter(|r| r.restores()).map(|r| {
+        r.restored_part(t, worker)
+            .map(|bytes| {
+                postcard::from_bytes::<ReaderMarks>(bytes).map_err(|e| {
+                    BeamError::Runner(format!(
+                        "checkpoint: the part of '{}' on worker {worker} does not decode: {e}",
+                        node.name
+                    ))
+                })
+            })
+            .transpose()
+    });
+    let (mut readers, mut finished) = (Vec::new(), Vec::new());
+    match restored.transpose()? {
+        // Restored without a part: every reader had finished.
+        Some(None) => {}
+        Some(Some(marks)) if marks.len() == splits.len() => {
+            for (split, (mark, done)) in splits.iter().zip(marks) {
+                readers.push(match &mark {
+                    Some(m) => split.resume(m)?,
+                    None => split.open()?,
+                });
+                finished.push(done);
+            }
+        }
+        Some(Some(marks)) => {
+            return Err(BeamError::Runner(format!(
+                "checkpoint: '{}' on worker {worker} had {} splits, now {}",
+                node.name,
+                marks.len(),
+                splits.len()
+            )))
+        }
+        None => {
+            for split in &splits {
+                readers.push(split.open()?);
+                finished.push(false);
+            }
+        }
+    }
     let mut builder = OperatorBuilder::new(node.name.clone(), scope);
     let activator = scope.activator_for(builder.operator_info().address);
     let (mut output, stream) = builder.new_output::<Vec<Batch>>();
+    let (ack_output, acks) = builder.new_output::<Vec<Ack>>();
     builder.build_reschedule(move |mut caps| {
+        let ack_cap = caps.pop().expect("an ack output");
         let mut cap = caps.pop();
-        let mut finished = vec![false; readers.len()];
+        let mut part = Participant::new(ckpt.as_ref(), t, worker, ack_cap, ack_output);
+        if let (Some(c), Some(p)) = (cap.as_mut(), &part) {
+            advance(c, p.epoch(), Timestamp::MIN);
+        }
         move |_frontiers| {
             let Some(c) = cap.as_mut() else {
                 return false;
@@ -161,6 +277,35 @@ pub(crate) fn unbounded_source<'s>(
             if state.failed() || state.stopping() {
                 cap = None;
                 return false;
+            }
+            if readers.is_empty() || finished.iter().all(|d| *d) {
+                if let Some(p) = part.as_mut() {
+                    p.finish();
+                }
+                cap = None;
+                return false;
+            }
+            // A new checkpoint epoch: the readers' marks now are this source's
+            // part of the epochs it leaves.
+            if let Some(p) = part.as_mut() {
+                let now = p.run().epoch_now();
+                if now > p.epoch() {
+                    let marks: ReaderMarks = readers
+                        .iter()
+                        .zip(&finished)
+                        .map(|(r, done)| (r.checkpoint_mark(), *done))
+                        .collect();
+                    let pass = p.pass(now, || {
+                        postcard::to_allocvec(&marks)
+                            .map_err(|e| BeamError::Runner(format!("checkpoint: {e}")))
+                    });
+                    if let Err(e) = pass {
+                        state.fail(e);
+                        cap = None;
+                        return false;
+                    }
+                    advance(c, now, Timestamp::MIN);
+                }
             }
             let mut wait: Option<std::time::Duration> = None;
             let mut out = output.activate();
@@ -189,6 +334,9 @@ pub(crate) fn unbounded_source<'s>(
             }
             drop(out);
             if finished.iter().all(|d| *d) {
+                if let Some(p) = part.as_mut() {
+                    p.finish();
+                }
                 cap = None;
                 return false;
             }
@@ -213,5 +361,5 @@ pub(crate) fn unbounded_source<'s>(
             true
         }
     });
-    stream
+    Ok((stream, acks))
 }

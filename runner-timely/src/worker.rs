@@ -1,8 +1,9 @@
 //! One timely worker's copy of the pipeline: the graph translated to operators.
 
 use crate::bounded_share::BoundedShare;
+use crate::checkpoint::CheckpointRun;
 use crate::operators::{flatten, keyed, map_bundles, par_do, ship, Bundles, Keyed, SideSpec, Time};
-use crate::sources::{source, test_stream, unbounded_source};
+use crate::sources::{source, test_stream, unbounded_source, Acks};
 use beam_core::graph::{Graph, Primitive};
 use beam_core::kernel::{GroupingEnv, GroupingTable, StatefulProcessor};
 use beam_core::{Batch, BeamError, MetricsContainer, Result, Timestamp};
@@ -39,6 +40,11 @@ impl RunShared {
             activity: AtomicU64::new(0),
             steps: (0..workers).map(|_| AtomicU64::new(0)).collect(),
         }
+    }
+
+    /// Workers in this process.
+    pub(crate) fn local_workers(&self) -> usize {
+        self.steps.len()
     }
 
     pub(crate) fn stepped(&self, local_worker: usize) {
@@ -97,6 +103,8 @@ pub(crate) struct QuietMark {
 pub(crate) struct WorkerState {
     pub(crate) graph: Arc<Graph>,
     pub(crate) shared: Arc<RunShared>,
+    /// The run's checkpointing, if it checkpoints.
+    pub(crate) checkpoint: Option<Arc<CheckpointRun>>,
     error: RefCell<Option<BeamError>>,
     metrics: RefCell<Vec<MetricsContainer>>,
     clock_waiters: RefCell<Vec<timely::scheduling::Activator>>,
@@ -105,7 +113,11 @@ pub(crate) struct WorkerState {
 }
 
 impl WorkerState {
-    pub(crate) fn new(graph: Arc<Graph>, shared: Arc<RunShared>) -> Self {
+    pub(crate) fn new(
+        graph: Arc<Graph>,
+        shared: Arc<RunShared>,
+        checkpoint: Option<Arc<CheckpointRun>>,
+    ) -> Self {
         let steps = graph.transforms.len();
         let mut uses = vec![0; graph.pcollections.len()];
         for t in &graph.transforms {
@@ -120,6 +132,7 @@ impl WorkerState {
             uses,
             graph,
             shared,
+            checkpoint,
             error: RefCell::new(None),
             metrics: RefCell::new((0..steps).map(|_| MetricsContainer::new()).collect()),
             clock_waiters: RefCell::new(Vec::new()),
@@ -243,6 +256,9 @@ impl Keyed for Table {
     fn take_output(&mut self) -> Option<Batch> {
         self.0.take_output()
     }
+    fn snapshot(&self) -> Result<Vec<u8>> {
+        self.0.snapshot()
+    }
 }
 
 struct Stateful(Box<dyn StatefulProcessor>);
@@ -273,6 +289,9 @@ impl Keyed for Stateful {
     }
     fn take_output(&mut self) -> Option<Batch> {
         self.0.take_output()
+    }
+    fn snapshot(&self) -> Result<Vec<u8>> {
+        self.0.snapshot()
     }
     fn finish(&mut self) -> Result<()> {
         self.0.teardown()
@@ -307,13 +326,27 @@ impl Keyed for Passthrough {
         }
         Some(all)
     }
+    fn snapshot(&self) -> Result<Vec<u8>> {
+        // Bundles pass through within an activation: nothing stays.
+        debug_assert!(self.0.is_empty());
+        Ok(Vec::new())
+    }
 }
 
-/// Builds this worker's operators for the whole graph.
+/// Builds this worker's operators for the whole graph; with checkpoints, the
+/// participants' acknowledgements go to worker 0's committer.
 pub(crate) fn build<'s>(scope: Scope<'s, Time>, state: Rc<WorkerState>) -> Result<()> {
     let graph = state.graph.clone();
     let (index, peers) = (scope.index(), scope.peers());
     let mut streams: Vec<Option<Bundles<'s>>> = vec![None; graph.pcollections.len()];
+    let mut acks: Vec<Acks<'s>> = Vec::new();
+    let restored = |t: usize| {
+        state
+            .checkpoint
+            .as_ref()
+            .and_then(|r| r.restored_part(t, index))
+            .map(<[u8]>::to_vec)
+    };
     fn input<'s>(streams: &[Option<Bundles<'s>>], p: usize) -> Bundles<'s> {
         streams[p]
             .clone()
@@ -323,7 +356,9 @@ pub(crate) fn build<'s>(scope: Scope<'s, Time>, state: Rc<WorkerState>) -> Resul
         let outs: Vec<Bundles<'s>> = match &node.primitive {
             Primitive::Impulse | Primitive::Create { .. } | Primitive::Read { .. } => {
                 let share = BoundedShare::new(&graph, t, index, peers)?;
-                vec![source(scope, t, share, state.clone())]
+                let (out, a) = source(scope, t, share, state.clone())?;
+                acks.push(a);
+                vec![out]
             }
             Primitive::ParDo { side_inputs, .. } => {
                 let sides = side_inputs
@@ -344,23 +379,27 @@ pub(crate) fn build<'s>(scope: Scope<'s, Time>, state: Rc<WorkerState>) -> Resul
                         (all, spec)
                     })
                     .collect();
-                par_do(
+                let (outs, a) = par_do(
                     scope,
                     t,
                     input(&streams, node.inputs[0]),
                     sides,
                     state.clone(),
-                )
+                )?;
+                acks.push(a);
+                outs
             }
             Primitive::ReadUnbounded { source } => {
-                let readers = source
+                let splits = source
                     .split(peers)?
                     .into_iter()
                     .enumerate()
                     .filter(|(i, _)| i % peers == index)
-                    .map(|(_, s)| s.open())
-                    .collect::<Result<Vec<_>>>()?;
-                vec![unbounded_source(scope, t, readers, state.clone())]
+                    .map(|(_, s)| s)
+                    .collect();
+                let (out, a) = unbounded_source(scope, t, splits, state.clone())?;
+                acks.push(a);
+                vec![out]
             }
             Primitive::TestStream { events } => {
                 let script = (index == 0).then(|| events.clone());
@@ -402,8 +441,12 @@ pub(crate) fn build<'s>(scope: Scope<'s, Time>, state: Rc<WorkerState>) -> Resul
                 );
                 let codec = graph.pcollections[node.inputs[0]].codec.clone();
                 let decoder = kernel.clone();
-                let table = Box::new(Table(kernel.new_table(), partials));
-                vec![keyed(
+                let table = match restored(t) {
+                    Some(bytes) => kernel.restore_table(&bytes)?,
+                    None => kernel.new_table(),
+                };
+                let table = Box::new(Table(table, partials));
+                let (out, a) = keyed(
                     shipped,
                     t,
                     move |b| {
@@ -415,7 +458,9 @@ pub(crate) fn build<'s>(scope: Scope<'s, Time>, state: Rc<WorkerState>) -> Resul
                     },
                     table,
                     state.clone(),
-                )]
+                );
+                acks.push(a);
+                vec![out]
             }
             Primitive::StatefulParDo { kernel } => {
                 let route = kernel.clone();
@@ -426,18 +471,23 @@ pub(crate) fn build<'s>(scope: Scope<'s, Time>, state: Rc<WorkerState>) -> Resul
                     move |b, n| Ok(route.partition(b, n)),
                 );
                 let codec = graph.pcollections[node.inputs[0]].codec.clone();
-                let mut processor = kernel.instantiate();
+                let mut processor = match restored(t) {
+                    Some(bytes) => kernel.restore(&bytes)?,
+                    None => kernel.instantiate(),
+                };
                 if let Err(e) = processor.setup() {
                     state.fail(e);
                 }
                 let processor = Box::new(Stateful(processor));
-                vec![keyed(
+                let (out, a) = keyed(
                     shipped,
                     t,
                     move |b| codec.decode(b),
                     processor,
                     state.clone(),
-                )]
+                );
+                acks.push(a);
+                vec![out]
             }
             Primitive::Reshuffle => {
                 let counter = std::cell::Cell::new(index);
@@ -462,13 +512,9 @@ pub(crate) fn build<'s>(scope: Scope<'s, Time>, state: Rc<WorkerState>) -> Resul
                 );
                 let codec = graph.pcollections[node.inputs[0]].codec.clone();
                 let pass = Box::new(Passthrough(Vec::new()));
-                vec![keyed(
-                    shipped,
-                    t,
-                    move |b| codec.decode(b),
-                    pass,
-                    state.clone(),
-                )]
+                let (out, a) = keyed(shipped, t, move |b| codec.decode(b), pass, state.clone());
+                acks.push(a);
+                vec![out]
             }
             other => {
                 return Err(BeamError::Unsupported {
@@ -481,6 +527,31 @@ pub(crate) fn build<'s>(scope: Scope<'s, Time>, state: Rc<WorkerState>) -> Resul
         for (&o, s) in node.outputs.iter().zip(outs) {
             streams[o] = Some(s);
         }
+    }
+    if let Some(run) = &state.checkpoint {
+        use timely::dataflow::operators::Concatenate;
+        let participants = (0..graph.transforms.len())
+            .filter(|&t| crate::checkpoint::participates(&graph, t))
+            .flat_map(|t| (0..peers).map(move |w| (t, w)))
+            .collect();
+        let manifest = crate::checkpoint::store::Manifest {
+            format: crate::checkpoint::store::FORMAT,
+            job: graph.options.job_name.clone(),
+            epoch: 0,
+            workers: peers,
+            processes: peers / state.shared.local_workers().max(1),
+            steps: crate::checkpoint::steps_of(&graph),
+            parts: Vec::new(),
+            written_unix_ms: 0,
+        };
+        let all = scope.concatenate(acks);
+        crate::checkpoint::committer::committer(
+            all,
+            participants,
+            run.clone(),
+            manifest,
+            state.clone(),
+        );
     }
     Ok(())
 }

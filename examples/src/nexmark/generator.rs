@@ -304,6 +304,9 @@ impl UnboundedSource for NexmarkStream {
             watermark: BoundedOutOfOrderness::new(beam_core::Duration::ZERO),
         }))
     }
+    fn can_resume(&self) -> bool {
+        true
+    }
     fn resume(&self, mark: &CheckpointMark) -> Result<Box<dyn UnboundedReader<Event>>> {
         let bad = |why: String| {
             beam_core::BeamError::Runner(format!("{}: bad checkpoint mark: {why}", self.describe()))

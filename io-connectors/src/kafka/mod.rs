@@ -338,6 +338,9 @@ impl UnboundedSource for KafkaSource {
     fn reader(&self) -> Result<Box<dyn UnboundedReader<KafkaRecord>>> {
         Ok(Box::new(self.open(None)?))
     }
+    fn can_resume(&self) -> bool {
+        true
+    }
     fn resume(&self, mark: &CheckpointMark) -> Result<Box<dyn UnboundedReader<KafkaRecord>>> {
         let parts: Vec<PartitionMark> = serde_json::from_slice(&mark.0)
             .map_err(|e| kafka_err(&self.describe(), format!("bad checkpoint mark: {e}")))?;

@@ -1,0 +1,106 @@
+//! Worker 0's committer: gathers every participant's acknowledgements and
+//! publishes each checkpoint once the ack stream's frontier shows that all of
+//! them have been sent.
+
+use super::store::Manifest;
+use super::{Ack, CheckpointRun};
+use crate::operators::{checkpoint_epoch, Time};
+use crate::worker::WorkerState;
+use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
+use std::sync::Arc;
+use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
+use timely::dataflow::Stream;
+
+/// Publishes the checkpoints acknowledged on `acks` by `participants`
+/// ((step, worker) pairs), on worker 0 (every ack goes there).
+pub(crate) fn committer<'s>(
+    acks: Stream<'s, Time, Vec<Ack>>,
+    participants: Vec<(usize, usize)>,
+    run: Arc<CheckpointRun>,
+    manifest: Manifest,
+    state: Rc<WorkerState>,
+) {
+    let mut builder = OperatorBuilder::new("Checkpoints/Commit".into(), acks.scope());
+    let mut input = builder.new_input(acks, Exchange::new(|_: &Ack| 0));
+    builder.build(move |_caps| {
+        let mut pending: BTreeMap<u64, Vec<Ack>> = BTreeMap::new();
+        // Participants that finished, with the epoch they finished in.
+        let mut finished: HashMap<(usize, usize), u64> = HashMap::new();
+        move |frontiers| {
+            input.for_each(|_, data| {
+                for ack in data.drain(..) {
+                    if ack.part.is_none() {
+                        let at = finished.entry((ack.step, ack.worker)).or_insert(ack.epoch);
+                        *at = (*at).min(ack.epoch);
+                    }
+                    pending.entry(ack.epoch).or_default().push(ack);
+                }
+            });
+            // Every ack of an epoch before this one has arrived.
+            let complete_below = checkpoint_epoch(&frontiers[0]).unwrap_or(u64::MAX);
+            while let Some(entry) = pending.first_entry() {
+                if *entry.key() >= complete_below {
+                    break;
+                }
+                let (epoch, acks) = entry.remove_entry();
+                if state.failed() {
+                    run.store.abandon(epoch);
+                    continue;
+                }
+                let mut parts = Vec::with_capacity(participants.len());
+                let mut missing = 0;
+                for &(step, worker) in &participants {
+                    match acks
+                        .iter()
+                        .find(|a| a.step == step && a.worker == worker && a.part.is_some())
+                    {
+                        Some(a) => parts.push(a.clone()),
+                        None if finished.get(&(step, worker)).is_some_and(|&f| f <= epoch) => parts
+                            .push(Ack {
+                                epoch,
+                                step,
+                                worker,
+                                part: None,
+                            }),
+                        None => missing += 1,
+                    }
+                }
+                if missing > 0 {
+                    // A participant passed this epoch together with later ones.
+                    tracing::debug!("checkpoint {epoch}: {missing} parts missing, abandoned");
+                    run.store.abandon(epoch);
+                    continue;
+                }
+                let written_unix_ms = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as u64);
+                let m = Manifest {
+                    epoch,
+                    parts,
+                    written_unix_ms,
+                    ..manifest.clone()
+                };
+                let bytes: u64 = m
+                    .parts
+                    .iter()
+                    .filter_map(|a| a.part.as_ref())
+                    .map(|p| p.len)
+                    .sum();
+                match run.store.publish(&m) {
+                    Ok(dir) => {
+                        tracing::info!(
+                            "checkpoint {epoch} published: {} ({bytes} bytes)",
+                            dir.display()
+                        );
+                        if let Err(e) = run.store.retain(run.config.retain) {
+                            tracing::warn!("{e}");
+                        }
+                    }
+                    Err(e) => state.fail(e),
+                }
+            }
+        }
+    });
+}

@@ -1,0 +1,228 @@
+//! Consistent checkpoints of a timely run, and restoring from them.
+//!
+//! The timely time is `(checkpoint epoch, watermark epoch)` in the product
+//! order. Every source starts a new checkpoint epoch every
+//! `--checkpoint-interval` of wall time; before it emits anything at the new
+//! epoch it writes its position (a bounded share's position, each unbounded
+//! reader's checkpoint mark) as its part of the checkpoints of the epochs it
+//! leaves. Every stateful operator (grouping tables, stateful processors,
+//! Reshuffle, ParDos with side inputs) applies its input epoch by epoch: data
+//! of a later epoch that arrives early waits, and once the input frontier's
+//! least checkpoint epoch passes an epoch, the operator writes its state as its
+//! part of that epoch's checkpoint, then goes on with the next. Timely's
+//! progress tracking makes this a consistent cut with no barrier messages: a
+//! frontier past epoch E proves that every message of an epoch up to E has been
+//! delivered. Holds on the watermark axis (windows waiting for their end, an
+//! idle source) do not hold the checkpoint axis back.
+//!
+//! Each part written is acknowledged with an [`Ack`] sent at its epoch on a
+//! stream that goes to worker 0's [`committer`]. When that stream's frontier
+//! passes epoch E, every participant of every worker (of every process) has
+//! acknowledged E or could not have: if all did, worker 0 writes the manifest
+//! and publishes the checkpoint ([`store`]); otherwise E is abandoned.
+//!
+//! A restore (`--restore-from latest|PATH`) takes a published checkpoint whose
+//! manifest matches the pipeline and whose files verify, hands every
+//! participant its part, and starts every source and operator at the next
+//! epoch.
+
+pub(crate) mod committer;
+pub(crate) mod participant;
+pub(crate) mod store;
+
+use beam_core::graph::{Graph, Primitive};
+use beam_core::{BeamError, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// Checkpointing as the options ask for it.
+#[derive(Clone, Debug)]
+pub(crate) struct CheckpointConfig {
+    /// Where checkpoints go (one directory per checkpoint).
+    pub(crate) dir: PathBuf,
+    /// Wall time between checkpoint epochs.
+    pub(crate) interval: Duration,
+    /// Complete checkpoints kept (older ones are removed).
+    pub(crate) retain: usize,
+    /// What to restore from, if anything.
+    pub(crate) restore_from: Option<RestoreFrom>,
+}
+
+/// Which checkpoint a run restores from.
+#[derive(Clone, Debug)]
+pub(crate) enum RestoreFrom {
+    /// The newest complete checkpoint that verifies.
+    Latest,
+    /// This checkpoint directory.
+    Path(PathBuf),
+}
+
+/// One participant's part of a checkpoint: the file it wrote.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Part {
+    /// The file's name in the checkpoint's directory.
+    pub(crate) name: String,
+    /// Its length in bytes.
+    pub(crate) len: u64,
+    /// Its CRC-32.
+    pub(crate) crc32: u32,
+}
+
+/// A participant's acknowledgement of a checkpoint epoch.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Ack {
+    pub(crate) epoch: u64,
+    /// The step (index in the graph).
+    pub(crate) step: usize,
+    /// The worker (index over all processes).
+    pub(crate) worker: usize,
+    /// Its part, or `None` when it finished (its state is empty from this
+    /// epoch on).
+    pub(crate) part: Option<Part>,
+}
+
+/// Whether step `t` keeps state a checkpoint must hold.
+pub(crate) fn participates(graph: &Graph, t: usize) -> bool {
+    match &graph.transforms[t].primitive {
+        Primitive::Impulse
+        | Primitive::Create { .. }
+        | Primitive::Read { .. }
+        | Primitive::ReadUnbounded { .. }
+        | Primitive::GroupByKey { .. }
+        | Primitive::CombinePerKey { .. }
+        | Primitive::StatefulParDo { .. }
+        | Primitive::Reshuffle => true,
+        Primitive::ParDo { side_inputs, .. } => !side_inputs.is_empty(),
+        _ => false,
+    }
+}
+
+/// The pipeline's steps as a checkpoint records them, to tell whether a
+/// checkpoint is of this pipeline: a line per step with its name, its kind
+/// and its inputs and outputs.
+pub(crate) fn steps_of(graph: &Graph) -> Vec<String> {
+    graph
+        .transforms
+        .iter()
+        .map(|t| {
+            format!(
+                "{} [{}] {:?} -> {:?}",
+                t.name,
+                t.primitive.kind(),
+                t.inputs,
+                t.outputs
+            )
+        })
+        .collect()
+}
+
+/// The checkpoint a run restores: its epoch and every participant's state.
+#[derive(Default)]
+pub(crate) struct Restored {
+    pub(crate) epoch: u64,
+    /// (step, worker) → state; absent for a participant that had finished.
+    pub(crate) parts: HashMap<(usize, usize), Vec<u8>>,
+}
+
+/// The checkpoint machinery of one process during a run.
+pub(crate) struct CheckpointRun {
+    pub(crate) config: CheckpointConfig,
+    pub(crate) store: store::LocalDir,
+    /// The epoch the run started in (the restored epoch + 1, or 0).
+    first_epoch: u64,
+    start: Instant,
+    pub(crate) restored: Option<Restored>,
+}
+
+impl CheckpointRun {
+    pub(crate) fn new(
+        config: CheckpointConfig,
+        store: store::LocalDir,
+        restored: Option<Restored>,
+    ) -> Self {
+        CheckpointRun {
+            first_epoch: restored.as_ref().map_or(0, |r| r.epoch + 1),
+            config,
+            store,
+            start: Instant::now(),
+            restored,
+        }
+    }
+
+    /// The epoch sources are in now.
+    pub(crate) fn epoch_now(&self) -> u64 {
+        let ticks = self.start.elapsed().as_nanos() / self.config.interval.as_nanos().max(1);
+        self.first_epoch + ticks as u64
+    }
+
+    /// The first epoch of this run.
+    pub(crate) fn first_epoch(&self) -> u64 {
+        self.first_epoch
+    }
+
+    /// The restored state of (step, worker), if the run restores and it had any.
+    pub(crate) fn restored_part(&self, step: usize, worker: usize) -> Option<&[u8]> {
+        self.restored
+            .as_ref()
+            .and_then(|r| r.parts.get(&(step, worker)))
+            .map(Vec::as_slice)
+    }
+
+    /// Whether the run restores from a checkpoint.
+    pub(crate) fn restores(&self) -> bool {
+        self.restored.is_some()
+    }
+
+    /// Writes (step, worker)'s state for `epoch`; the ack to send.
+    pub(crate) fn write_part(
+        &self,
+        epoch: u64,
+        step: usize,
+        worker: usize,
+        bytes: &[u8],
+    ) -> Result<Ack> {
+        let part = self.store.write_part(epoch, step, worker, bytes)?;
+        Ok(Ack {
+            epoch,
+            step,
+            worker,
+            part: Some(part),
+        })
+    }
+}
+
+/// The epochs an operator whose part covers `from..to` acknowledges: at most
+/// the last [`MAX_EPOCHS_AT_ONCE`] (a frontier that jumps far, after a long
+/// stall, leaves the earlier ones incomplete rather than writing a part for
+/// each).
+pub(crate) fn epochs_to_ack(from: u64, to: u64) -> std::ops::Range<u64> {
+    from.max(to.saturating_sub(MAX_EPOCHS_AT_ONCE))..to
+}
+
+const MAX_EPOCHS_AT_ONCE: u64 = 8;
+
+/// Parses a duration option: a number with `ms`, `s`, `m` or `h`, or seconds.
+pub(crate) fn parse_duration(name: &str, text: &str) -> Result<Duration> {
+    let t = text.trim();
+    let (number, unit) = match t.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(i) => (&t[..i], &t[i..]),
+        None => (t, "s"),
+    };
+    let scale = match unit {
+        "ms" => 0.001,
+        "s" => 1.0,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        _ => f64::NAN,
+    };
+    match number.trim().parse::<f64>() {
+        Ok(n) if n.is_finite() && n > 0.0 && scale.is_finite() => {
+            Ok(Duration::from_secs_f64(n * scale))
+        }
+        _ => Err(BeamError::Options(format!(
+            "--{name} must be a positive duration such as 500ms, 1s or 5m, got '{text}'"
+        ))),
+    }
+}

@@ -1,0 +1,106 @@
+//! An operator's side of checkpointing: the epoch it is in, its ack output,
+//! and writing its parts.
+
+use super::{epochs_to_ack, Ack, CheckpointRun};
+use crate::operators::{advance, Time};
+use beam_core::{Result, Timestamp};
+use std::sync::Arc;
+use timely::dataflow::channels::pushers::Output;
+use timely::dataflow::operators::Capability;
+use timely::order::Product;
+
+/// The acks an operator sends.
+pub(crate) type AckOutput = Output<Time, Vec<Ack>>;
+
+/// A participating operator's checkpoint state on one worker.
+pub(crate) struct Participant {
+    run: Arc<CheckpointRun>,
+    step: usize,
+    worker: usize,
+    /// The ack output's capability, at the epoch the operator is in.
+    cap: Option<Capability<Time>>,
+    output: AckOutput,
+}
+
+impl Participant {
+    /// Step `step` on `worker`, starting in the run's first epoch; `None` (and
+    /// the capability dropped) when the run does not checkpoint.
+    pub(crate) fn new(
+        run: Option<&Arc<CheckpointRun>>,
+        step: usize,
+        worker: usize,
+        mut cap: Capability<Time>,
+        output: AckOutput,
+    ) -> Option<Self> {
+        let run = run?.clone();
+        advance(&mut cap, run.first_epoch(), Timestamp::MIN);
+        Some(Participant {
+            run,
+            step,
+            worker,
+            cap: Some(cap),
+            output,
+        })
+    }
+
+    /// The epoch the operator is in: its input (or, for a source, what it
+    /// reads) is complete for every earlier one.
+    pub(crate) fn epoch(&self) -> u64 {
+        self.cap.as_ref().map_or(u64::MAX, |c| c.time().outer)
+    }
+
+    /// The run's checkpointing.
+    pub(crate) fn run(&self) -> &CheckpointRun {
+        &self.run
+    }
+
+    /// The operator's state is its part of every epoch from the current one to
+    /// `to` (exclusive): writes it (`state`, asked once) for those epochs,
+    /// acknowledges them, and moves to `to`.
+    pub(crate) fn pass(&mut self, to: u64, state: impl FnOnce() -> Result<Vec<u8>>) -> Result<()> {
+        let from = self.epoch();
+        if to <= from {
+            return Ok(());
+        }
+        let Some(cap) = self.cap.as_mut() else {
+            return Ok(());
+        };
+        let bytes = state()?;
+        let mut acks = Vec::new();
+        for epoch in epochs_to_ack(from, to) {
+            acks.push((
+                epoch,
+                self.run.write_part(epoch, self.step, self.worker, &bytes)?,
+            ));
+        }
+        let mut out = self.output.activate();
+        for (epoch, ack) in acks {
+            let at = cap.delayed(&Product::new(epoch, cap.time().inner));
+            out.give(&at, &mut vec![ack]);
+        }
+        drop(out);
+        advance(cap, to, Timestamp::MIN);
+        Ok(())
+    }
+
+    /// Moves to epoch `to` without acknowledging the epochs before it (their
+    /// checkpoints will not complete).
+    pub(crate) fn skip_to(&mut self, to: u64) {
+        if let Some(cap) = self.cap.as_mut() {
+            advance(cap, to, Timestamp::MIN);
+        }
+    }
+
+    /// The operator finished: its state is empty from its current epoch on.
+    pub(crate) fn finish(&mut self) {
+        if let Some(cap) = self.cap.take() {
+            let ack = Ack {
+                epoch: cap.time().outer,
+                step: self.step,
+                worker: self.worker,
+                part: None,
+            };
+            self.output.activate().give(&cap, &mut vec![ack]);
+        }
+    }
+}

@@ -1,0 +1,379 @@
+//! The local-directory checkpoint store: a directory per checkpoint, a file
+//! per participant (step and worker), and a manifest written last.
+//!
+//! ```text
+//! <checkpoint-dir>/
+//!   chk-000000000042/          published: its MANIFEST.json lists every part
+//!     s0003-w0001.state        step 3's state on worker 1
+//!     MANIFEST.json
+//!   chk-000000000043.tmp/      being written; garbage if the run dies
+//! ```
+//!
+//! A part is written to a temporary name, synced and renamed. Publishing
+//! writes the manifest the same way inside the checkpoint's `.tmp` directory,
+//! syncs it, renames the directory to its final name and syncs the root: a
+//! directory without the `.tmp` suffix is complete, and one with it is
+//! removed at the next start. Every process of a cluster must see the same
+//! directory (a shared file system).
+
+use super::{Ack, Part, RestoreFrom, Restored};
+use beam_core::{BeamError, Result};
+use serde::{Deserialize, Serialize};
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+const MANIFEST: &str = "MANIFEST.json";
+/// The version of the manifest's layout.
+pub(crate) const FORMAT: u32 = 1;
+
+/// A checkpoint's manifest: what it covers and the file of every part.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct Manifest {
+    pub(crate) format: u32,
+    pub(crate) job: String,
+    pub(crate) epoch: u64,
+    /// Workers over all processes, and processes, when it was taken.
+    pub(crate) workers: usize,
+    pub(crate) processes: usize,
+    /// The pipeline's steps (see [`super::steps_of`]).
+    pub(crate) steps: Vec<String>,
+    /// Every participant's part (`None`: it had finished).
+    pub(crate) parts: Vec<Ack>,
+    pub(crate) written_unix_ms: u64,
+}
+
+/// What a restored checkpoint must match.
+pub(crate) struct Expected<'a> {
+    pub(crate) steps: &'a [String],
+    pub(crate) workers: usize,
+    pub(crate) participants: &'a [(usize, usize)],
+}
+
+/// Checkpoints in a local directory.
+#[derive(Clone, Debug)]
+pub(crate) struct LocalDir {
+    root: PathBuf,
+}
+
+fn io_error(what: &str, path: &Path, e: std::io::Error) -> BeamError {
+    BeamError::Runner(format!("checkpoint: cannot {what} {}: {e}", path.display()))
+}
+
+fn sync_dir(path: &Path) -> Result<()> {
+    fs::File::open(path)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io_error("sync", path, e))
+}
+
+/// Writes `bytes` to `path` through a temporary file, synced, then renamed.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("part");
+    let mut f = fs::File::create(&tmp).map_err(|e| io_error("create", &tmp, e))?;
+    f.write_all(bytes)
+        .and_then(|()| f.sync_all())
+        .map_err(|e| io_error("write", &tmp, e))?;
+    fs::rename(&tmp, path).map_err(|e| io_error("rename", &tmp, e))
+}
+
+impl LocalDir {
+    /// The store at `root`, created if missing. With `clean`, removes what a
+    /// run that died left: checkpoints that were never published.
+    pub(crate) fn open(root: &Path, clean: bool) -> Result<Self> {
+        fs::create_dir_all(root).map_err(|e| io_error("create", root, e))?;
+        let store = LocalDir {
+            root: root.to_path_buf(),
+        };
+        if clean {
+            for entry in fs::read_dir(root).map_err(|e| io_error("list", root, e))? {
+                let path = entry.map_err(|e| io_error("list", root, e))?.path();
+                let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                if name.starts_with("chk-") && name.ends_with(".tmp") {
+                    fs::remove_dir_all(&path).map_err(|e| io_error("remove", &path, e))?;
+                }
+            }
+        }
+        Ok(store)
+    }
+
+    fn tmp_dir(&self, epoch: u64) -> PathBuf {
+        self.root.join(format!("chk-{epoch:012}.tmp"))
+    }
+
+    fn final_dir(&self, epoch: u64) -> PathBuf {
+        self.root.join(format!("chk-{epoch:012}"))
+    }
+
+    /// Writes (step, worker)'s part of checkpoint `epoch`.
+    pub(crate) fn write_part(
+        &self,
+        epoch: u64,
+        step: usize,
+        worker: usize,
+        bytes: &[u8],
+    ) -> Result<Part> {
+        let dir = self.tmp_dir(epoch);
+        fs::create_dir_all(&dir).map_err(|e| io_error("create", &dir, e))?;
+        let name = format!("s{step:04}-w{worker:04}.state");
+        write_atomically(&dir.join(&name), bytes)?;
+        Ok(Part {
+            name,
+            len: bytes.len() as u64,
+            crc32: crc32fast::hash(bytes),
+        })
+    }
+
+    /// Publishes checkpoint `manifest.epoch`: the manifest, then the directory's
+    /// final name.
+    pub(crate) fn publish(&self, manifest: &Manifest) -> Result<PathBuf> {
+        let dir = self.tmp_dir(manifest.epoch);
+        fs::create_dir_all(&dir).map_err(|e| io_error("create", &dir, e))?;
+        let bytes = serde_json::to_vec_pretty(manifest)
+            .map_err(|e| BeamError::Runner(format!("checkpoint: manifest: {e}")))?;
+        write_atomically(&dir.join(MANIFEST), &bytes)?;
+        sync_dir(&dir)?;
+        let to = self.final_dir(manifest.epoch);
+        fs::rename(&dir, &to).map_err(|e| io_error("publish", &dir, e))?;
+        sync_dir(&self.root)?;
+        Ok(to)
+    }
+
+    /// Drops the parts written for an epoch that will not complete.
+    pub(crate) fn abandon(&self, epoch: u64) {
+        let dir = self.tmp_dir(epoch);
+        if let Err(e) = fs::remove_dir_all(&dir) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!("checkpoint: cannot remove {}: {e}", dir.display());
+            }
+        }
+    }
+
+    /// Published checkpoints, newest first.
+    pub(crate) fn published(&self) -> Result<Vec<(u64, PathBuf)>> {
+        let mut out = Vec::new();
+        for entry in fs::read_dir(&self.root).map_err(|e| io_error("list", &self.root, e))? {
+            let path = entry.map_err(|e| io_error("list", &self.root, e))?.path();
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if let Some(epoch) = name
+                .strip_prefix("chk-")
+                .and_then(|e| e.parse::<u64>().ok())
+            {
+                out.push((epoch, path));
+            }
+        }
+        out.sort_by_key(|p| std::cmp::Reverse(p.0));
+        Ok(out)
+    }
+
+    /// Keeps the newest `n` published checkpoints, removing the others.
+    pub(crate) fn retain(&self, n: usize) -> Result<()> {
+        for (_, path) in self.published()?.into_iter().skip(n.max(1)) {
+            fs::remove_dir_all(&path).map_err(|e| io_error("remove", &path, e))?;
+        }
+        Ok(())
+    }
+
+    /// The checkpoint to restore, read and verified: the one `from` names, or
+    /// the newest that verifies (each one refused is logged with why).
+    pub(crate) fn resolve(&self, from: &RestoreFrom, expected: &Expected<'_>) -> Result<Restored> {
+        match from {
+            RestoreFrom::Path(path) => load(path, expected),
+            RestoreFrom::Latest => {
+                let mut refused = Vec::new();
+                for (_, path) in self.published()? {
+                    match load(&path, expected) {
+                        Ok(r) => {
+                            if !refused.is_empty() {
+                                tracing::warn!(
+                                    "checkpoint: restoring {} instead of newer ones that do not verify: {}",
+                                    path.display(),
+                                    refused.join("; ")
+                                );
+                            }
+                            return Ok(r);
+                        }
+                        // A checkpoint of another pipeline or worker count is
+                        // not fallen back from: every older one is the same.
+                        Err(e @ BeamError::Options(_)) => return Err(e),
+                        Err(e) => refused.push(e.to_string()),
+                    }
+                }
+                Err(BeamError::Runner(if refused.is_empty() {
+                    format!(
+                        "--restore-from latest: no complete checkpoint in {}",
+                        self.root.display()
+                    )
+                } else {
+                    format!(
+                        "--restore-from latest: no checkpoint in {} verifies: {}",
+                        self.root.display(),
+                        refused.join("; ")
+                    )
+                }))
+            }
+        }
+    }
+}
+
+/// Reads and verifies the checkpoint in `dir`.
+fn load(dir: &Path, expected: &Expected<'_>) -> Result<Restored> {
+    let manifest_path = dir.join(MANIFEST);
+    let bytes = fs::read(&manifest_path).map_err(|e| io_error("read", &manifest_path, e))?;
+    let manifest: Manifest = serde_json::from_slice(&bytes).map_err(|e| {
+        BeamError::Runner(format!(
+            "checkpoint: {} is damaged: {e}",
+            manifest_path.display()
+        ))
+    })?;
+    if manifest.format != FORMAT {
+        return Err(BeamError::Runner(format!(
+            "checkpoint: {} has layout version {} (expected {FORMAT})",
+            manifest_path.display(),
+            manifest.format
+        )));
+    }
+    if manifest.steps != expected.steps {
+        let differs = manifest
+            .steps
+            .iter()
+            .zip(expected.steps)
+            .position(|(a, b)| a != b)
+            .unwrap_or(manifest.steps.len().min(expected.steps.len()));
+        let theirs = manifest
+            .steps
+            .get(differs)
+            .map_or("no step", String::as_str);
+        let ours = expected
+            .steps
+            .get(differs)
+            .map_or("no step", String::as_str);
+        return Err(BeamError::Options(format!(
+            "checkpoint {} is of another pipeline: its step {differs} is '{theirs}', this pipeline's is '{ours}'",
+            dir.display()
+        )));
+    }
+    if manifest.workers != expected.workers {
+        return Err(BeamError::Options(format!(
+            "checkpoint {} was taken with {} workers; this run has {} (restoring on another worker count is not supported yet)",
+            dir.display(),
+            manifest.workers,
+            expected.workers
+        )));
+    }
+    let mut restored = Restored {
+        epoch: manifest.epoch,
+        ..Restored::default()
+    };
+    for &(step, worker) in expected.participants {
+        let ack = manifest
+            .parts
+            .iter()
+            .find(|a| a.step == step && a.worker == worker)
+            .ok_or_else(|| {
+                BeamError::Runner(format!(
+                    "checkpoint: {} has no part for step {step} on worker {worker}",
+                    manifest_path.display()
+                ))
+            })?;
+        let Some(part) = &ack.part else {
+            continue;
+        };
+        let path = dir.join(&part.name);
+        let bytes = fs::read(&path).map_err(|e| io_error("read", &path, e))?;
+        if bytes.len() as u64 != part.len || crc32fast::hash(&bytes) != part.crc32 {
+            return Err(BeamError::Runner(format!(
+                "checkpoint: {} is damaged ({} bytes, expected {} with CRC-32 {:08x})",
+                path.display(),
+                bytes.len(),
+                part.len,
+                part.crc32
+            )));
+        }
+        restored.parts.insert((step, worker), bytes);
+    }
+    Ok(restored)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest(epoch: u64, parts: Vec<Ack>) -> Manifest {
+        Manifest {
+            format: FORMAT,
+            job: "job".into(),
+            epoch,
+            workers: 1,
+            processes: 1,
+            steps: vec!["A [Read] [] -> [0]".into()],
+            parts,
+            written_unix_ms: 0,
+        }
+    }
+
+    #[test]
+    fn publish_resolve_fall_back_and_retain() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalDir::open(dir.path(), true).unwrap();
+        let steps = vec!["A [Read] [] -> [0]".to_string()];
+        let expected = Expected {
+            steps: &steps,
+            workers: 1,
+            participants: &[(0, 0)],
+        };
+        for epoch in 1..=3u64 {
+            let part = store.write_part(epoch, 0, 0, &[epoch as u8; 10]).unwrap();
+            let ack = Ack {
+                epoch,
+                step: 0,
+                worker: 0,
+                part: Some(part),
+            };
+            store.publish(&manifest(epoch, vec![ack])).unwrap();
+        }
+        // Written but never published: garbage at the next start.
+        store.write_part(4, 0, 0, b"x").unwrap();
+        let store = LocalDir::open(dir.path(), true).unwrap();
+        assert!(!dir.path().join("chk-000000000004.tmp").exists());
+
+        let r = store.resolve(&RestoreFrom::Latest, &expected).unwrap();
+        assert_eq!((r.epoch, r.parts[&(0, 0)].clone()), (3, vec![3u8; 10]));
+
+        // A flipped byte in the newest: the one before it, never the damaged one.
+        let newest = dir.path().join("chk-000000000003/s0000-w0000.state");
+        fs::write(&newest, [3u8, 3, 3, 3, 9, 3, 3, 3, 3, 3]).unwrap();
+        let r = store.resolve(&RestoreFrom::Latest, &expected).unwrap();
+        assert_eq!(r.epoch, 2);
+        let e = store
+            .resolve(
+                &RestoreFrom::Path(dir.path().join("chk-000000000003")),
+                &expected,
+            )
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("s0000-w0000.state") && e.contains("damaged"),
+            "{e}"
+        );
+
+        // Another pipeline is refused, naming the step.
+        let other = vec!["B [Read] [] -> [0]".to_string()];
+        let e = store
+            .resolve(
+                &RestoreFrom::Latest,
+                &Expected {
+                    steps: &other,
+                    ..expected
+                },
+            )
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("'A [Read]") && e.contains("'B [Read]"), "{e}");
+
+        store.retain(1).unwrap();
+        let left: Vec<u64> = store.published().unwrap().iter().map(|p| p.0).collect();
+        assert_eq!(left, vec![3]);
+    }
+}
