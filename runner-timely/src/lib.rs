@@ -299,7 +299,11 @@ impl Runner for TimelyRunner {
                             participants: &participants,
                         };
                         let r = store.resolve(from, &expected)?;
-                        tracing::info!("restoring checkpoint {}", r.epoch);
+                        eprintln!(
+                            "checkpoint: restoring checkpoint {} from {}",
+                            r.epoch,
+                            config.dir.display()
+                        );
                         Some(r)
                     }
                 };
@@ -307,7 +311,7 @@ impl Runner for TimelyRunner {
                     config.clone(),
                     store,
                     restored,
-                )))
+                )?))
             }
         };
         let shared = graph.clone();

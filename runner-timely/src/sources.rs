@@ -73,6 +73,7 @@ pub(crate) fn source<'s>(
             if done_at_start {
                 finish(&mut part);
                 cap = None;
+                part = None;
                 return false;
             }
             // A new checkpoint epoch: the position now is this share's part of
@@ -88,6 +89,7 @@ pub(crate) fn source<'s>(
                     if let Err(e) = pass {
                         state.fail(e);
                         cap = None;
+                        part = None;
                         return false;
                     }
                     advance(c, now, Timestamp::MIN);
@@ -97,6 +99,7 @@ pub(crate) fn source<'s>(
             for _ in 0..16 {
                 if state.failed() {
                     cap = None;
+                    part = None;
                     return false;
                 }
                 match share.next_batch() {
@@ -108,12 +111,14 @@ pub(crate) fn source<'s>(
                     Some(Err(e)) => {
                         state.fail(e);
                         cap = None;
+                        part = None;
                         return false;
                     }
                     None => {
                         drop(out);
                         finish(&mut part);
                         cap = None;
+                        part = None;
                         return false;
                     }
                 }
@@ -276,6 +281,7 @@ pub(crate) fn unbounded_source<'s>(
             };
             if state.failed() || state.stopping() {
                 cap = None;
+                part = None;
                 return false;
             }
             if readers.is_empty() || finished.iter().all(|d| *d) {
@@ -283,6 +289,7 @@ pub(crate) fn unbounded_source<'s>(
                     p.finish();
                 }
                 cap = None;
+                part = None;
                 return false;
             }
             // A new checkpoint epoch: the readers' marks now are this source's
@@ -302,6 +309,7 @@ pub(crate) fn unbounded_source<'s>(
                     if let Err(e) = pass {
                         state.fail(e);
                         cap = None;
+                        part = None;
                         return false;
                     }
                     advance(c, now, Timestamp::MIN);
@@ -328,6 +336,7 @@ pub(crate) fn unbounded_source<'s>(
                     Err(e) => {
                         state.fail(e);
                         cap = None;
+                        part = None;
                         return false;
                     }
                 }
@@ -338,6 +347,7 @@ pub(crate) fn unbounded_source<'s>(
                     p.finish();
                 }
                 cap = None;
+                part = None;
                 return false;
             }
             let held = beam_core::unbounded::source_watermark(

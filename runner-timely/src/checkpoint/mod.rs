@@ -137,18 +137,27 @@ pub(crate) struct CheckpointRun {
 }
 
 impl CheckpointRun {
+    /// The run's checkpointing; its epochs follow those of every checkpoint
+    /// already in the store (so the newest checkpoint is always this run's,
+    /// and a checkpoint restored from is never overwritten).
     pub(crate) fn new(
         config: CheckpointConfig,
         store: store::LocalDir,
         restored: Option<Restored>,
-    ) -> Self {
-        CheckpointRun {
-            first_epoch: restored.as_ref().map_or(0, |r| r.epoch + 1),
+    ) -> Result<Self> {
+        let newest = store.published()?.first().map(|(e, _)| *e);
+        let first_epoch = newest
+            .into_iter()
+            .chain(restored.as_ref().map(|r| r.epoch))
+            .max()
+            .map_or(0, |e| e + 1);
+        Ok(CheckpointRun {
+            first_epoch,
             config,
             store,
             start: Instant::now(),
             restored,
-        }
+        })
     }
 
     /// The epoch sources are in now.

@@ -184,7 +184,7 @@ impl LocalDir {
                     match load(&path, expected) {
                         Ok(r) => {
                             if !refused.is_empty() {
-                                tracing::warn!(
+                                eprintln!(
                                     "checkpoint: restoring {} instead of newer ones that do not verify: {}",
                                     path.display(),
                                     refused.join("; ")

@@ -1,0 +1,242 @@
+//! Crash recovery on the timely runner: Nexmark queries killed (SIGKILL) at
+//! seeded random moments and restarted from their latest checkpoint until they
+//! finish give exactly the output of an uninterrupted run; a damaged newest
+//! checkpoint is fallen back from; a checkpoint of another pipeline or worker
+//! count is refused.
+#![cfg(unix)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_nexmark");
+
+fn query_args(query: u32, output: &Path) -> Vec<String> {
+    args_with(query, output, 200_000, 2)
+}
+
+fn args_with(query: u32, output: &Path, events: u64, workers: usize) -> Vec<String> {
+    [
+        "--query",
+        &query.to_string(),
+        "--runner",
+        "timely",
+        "--workers",
+        &workers.to_string(),
+        "--rate",
+        "50000",
+        "--events",
+        &events.to_string(),
+        "--event-rate",
+        "1000",
+        "--output",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain([format!("{}/out", output.display())])
+    .collect()
+}
+
+fn command(args: &[String], extra: &[&str]) -> Command {
+    let mut c = Command::new(BIN);
+    c.args(args)
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    c
+}
+
+/// Runs `c` to its end, killing it (and failing) after two minutes: a run
+/// that hangs fails the test instead of CI.
+fn finish(mut c: Command) -> Output {
+    let mut child = c.spawn().unwrap();
+    let start = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > Duration::from_secs(120) {
+            child.kill().unwrap();
+            let out = child.wait_with_output().unwrap();
+            panic!("the run did not end within 120 s: {}", text(&out));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Every line of the files under `dir` (not hidden ones), sorted.
+fn lines(dir: &Path) -> Vec<String> {
+    let mut all = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if !name.starts_with('.') && path.is_file() {
+            all.extend(
+                std::fs::read_to_string(&path)
+                    .unwrap()
+                    .lines()
+                    .map(String::from),
+            );
+        }
+    }
+    all.sort();
+    all
+}
+
+fn checkpoints(dir: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|d| d.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default();
+    out.retain(|p| {
+        let name = p.file_name().unwrap().to_string_lossy().to_string();
+        name.starts_with("chk-") && !name.ends_with(".tmp")
+    });
+    out.sort();
+    out
+}
+
+/// A small deterministic generator of kill delays.
+struct Delays(u64);
+
+impl Delays {
+    fn next(&mut self) -> Duration {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        Duration::from_millis(600 + (self.0 >> 33) % 1900)
+    }
+}
+
+fn killed_and_restored_equals_uninterrupted(query: u32, seed: u64, damage_newest: bool) {
+    let root = tempfile::tempdir().unwrap();
+    let golden_dir = root.path().join("golden");
+    let out_dir = root.path().join("restored");
+    let ckpt = root.path().join("checkpoints");
+    std::fs::create_dir_all(&golden_dir).unwrap();
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let golden = finish(command(&query_args(query, &golden_dir), &[]));
+    assert!(golden.status.success(), "{}", text(&golden));
+    let expected = lines(&golden_dir);
+    assert!(!expected.is_empty());
+
+    let args = query_args(query, &out_dir);
+    let ckpt_args = [
+        "--checkpoint-dir",
+        ckpt.to_str().unwrap(),
+        "--checkpoint-interval",
+        "250ms",
+    ];
+    let mut delays = Delays(seed);
+    let mut kills = 0;
+    for _ in 0..4 {
+        let mut extra = ckpt_args.to_vec();
+        if !checkpoints(&ckpt).is_empty() {
+            extra.extend(["--restore-from", "latest"]);
+        }
+        let mut child = command(&args, &extra).spawn().unwrap();
+        std::thread::sleep(delays.next());
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        kills += 1;
+    }
+    assert!(kills > 0, "the run ended before any kill");
+    let published = checkpoints(&ckpt);
+    assert!(
+        !published.is_empty(),
+        "no checkpoint was published before the kills"
+    );
+    if damage_newest && published.len() >= 2 {
+        // Flip a byte of a part of the newest: it must be fallen back from.
+        let newest = published.last().unwrap();
+        let part = std::fs::read_dir(newest)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.extension().is_some_and(|e| e == "state"))
+            .unwrap();
+        let mut bytes = std::fs::read(&part).unwrap();
+        let at = bytes.len() / 2;
+        bytes[at] ^= 0x5a;
+        std::fs::write(&part, bytes).unwrap();
+    }
+    let mut extra = ckpt_args.to_vec();
+    extra.extend(["--restore-from", "latest"]);
+    let last = finish(command(&args, &extra));
+    assert!(last.status.success(), "{}", text(&last));
+    let log = String::from_utf8_lossy(&last.stderr);
+    if damage_newest && published.len() >= 2 {
+        assert!(
+            log.contains("instead of newer ones that do not verify") && log.contains("damaged"),
+            "{log}"
+        );
+    }
+    let got = lines(&out_dir);
+    assert_eq!(
+        got.len(),
+        expected.len(),
+        "query {query}: {kills} kills; {}",
+        text(&last)
+    );
+    assert!(
+        got == expected,
+        "query {query}: output differs after {kills} kills"
+    );
+}
+
+#[test]
+fn stateful_join_killed_and_restored_equals_an_uninterrupted_run() {
+    killed_and_restored_equals_uninterrupted(3, 7, false);
+}
+
+#[test]
+fn windowed_join_killed_and_restored_with_a_damaged_newest_checkpoint() {
+    killed_and_restored_equals_uninterrupted(8, 11, true);
+}
+
+#[test]
+fn another_pipeline_or_worker_count_is_refused() {
+    let root = tempfile::tempdir().unwrap();
+    let out_dir = root.path().join("out");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let ckpt = root.path().join("checkpoints");
+    let args = args_with(1, &out_dir, 40_000, 2);
+    let ckpt_args = [
+        "--checkpoint-dir",
+        ckpt.to_str().unwrap(),
+        "--checkpoint-interval",
+        "100ms",
+    ];
+    let first = finish(command(&args, &ckpt_args));
+    assert!(first.status.success(), "{}", text(&first));
+    assert!(!checkpoints(&ckpt).is_empty());
+    let mut restore = ckpt_args.to_vec();
+    restore.extend(["--restore-from", "latest"]);
+
+    let other = args_with(2, &out_dir, 40_000, 2);
+    let out = finish(command(&other, &restore));
+    let all = text(&out);
+    assert!(!out.status.success(), "{all}");
+    assert!(
+        all.contains("another pipeline") && all.contains("its step"),
+        "{all}"
+    );
+
+    let three = args_with(1, &out_dir, 40_000, 3);
+    let out = finish(command(&three, &restore));
+    let all = text(&out);
+    assert!(!out.status.success(), "{all}");
+    assert!(
+        all.contains("taken with 2 workers") && all.contains("has 3"),
+        "{all}"
+    );
+}
