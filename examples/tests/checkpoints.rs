@@ -174,6 +174,7 @@ fn killed_and_restored_equals_uninterrupted(query: u32, seed: u64, damage_newest
     let last = finish(command(&args, &extra));
     assert!(last.status.success(), "{}", text(&last));
     let log = String::from_utf8_lossy(&last.stderr);
+    assert!(log.contains("restoring checkpoint"), "{log}");
     if damage_newest && published.len() >= 2 {
         assert!(
             log.contains("instead of newer ones that do not verify") && log.contains("damaged"),
@@ -238,5 +239,83 @@ fn another_pipeline_or_worker_count_is_refused() {
     assert!(
         all.contains("taken with 2 workers") && all.contains("has 3"),
         "{all}"
+    );
+}
+
+/// A host file for a two-process cluster on free local ports.
+fn hosts_file(dir: &Path) -> PathBuf {
+    let listeners: Vec<std::net::TcpListener> = (0..2)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    let hosts: Vec<String> = listeners
+        .iter()
+        .map(|l| l.local_addr().unwrap().to_string())
+        .collect();
+    let path = dir.join("hosts.txt");
+    std::fs::write(&path, format!("{}\n{}\n", hosts[0], hosts[1])).unwrap();
+    path
+}
+
+#[test]
+fn a_cluster_with_a_killed_process_restarts_from_its_checkpoint() {
+    let root = tempfile::tempdir().unwrap();
+    let golden_dir = root.path().join("golden");
+    let out_dir = root.path().join("restored");
+    let ckpt = root.path().join("checkpoints");
+    std::fs::create_dir_all(&golden_dir).unwrap();
+    std::fs::create_dir_all(&out_dir).unwrap();
+    // The same two workers in one process.
+    let golden = finish(command(&query_args(3, &golden_dir), &[]));
+    assert!(golden.status.success(), "{}", text(&golden));
+    let expected = lines(&golden_dir);
+
+    let cluster = |index: usize, hosts: &Path, restore: bool| {
+        let mut c = command(
+            &args_with(3, &out_dir, 200_000, 1),
+            &[
+                "--processes",
+                "2",
+                "--process-index",
+                &index.to_string(),
+                "--checkpoint-dir",
+                ckpt.to_str().unwrap(),
+                "--checkpoint-interval",
+                "250ms",
+                "--cluster-timeout",
+                "30",
+            ],
+        );
+        c.arg("--hosts").arg(hosts);
+        if restore {
+            c.args(["--restore-from", "latest"]);
+        }
+        c
+    };
+    let hosts = hosts_file(root.path());
+    let survivor = cluster(0, &hosts, false).spawn().unwrap();
+    let mut victim = cluster(1, &hosts, false).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(2200));
+    victim.kill().unwrap();
+    victim.wait().unwrap();
+    let out = survivor.wait_with_output().unwrap();
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        !checkpoints(&ckpt).is_empty(),
+        "no checkpoint before the kill"
+    );
+
+    let hosts = hosts_file(root.path());
+    let other = cluster(1, &hosts, true).spawn().unwrap();
+    let first = finish(cluster(0, &hosts, true));
+    let second = other.wait_with_output().unwrap();
+    assert!(first.status.success(), "{}", text(&first));
+    assert!(second.status.success(), "{}", text(&second));
+    for out in [&first, &second] {
+        let log = String::from_utf8_lossy(&out.stderr);
+        assert!(log.contains("restoring checkpoint"), "{log}");
+    }
+    assert!(
+        lines(&out_dir) == expected,
+        "the cluster's output differs after the restart"
     );
 }

@@ -2,8 +2,9 @@
 //! a cluster of processes.
 //!
 //! Every worker builds the same dataflow from the pipeline graph. A timely
-//! time is a watermark epoch and elements carry their own event times, so an
-//! operator's input frontier *is* its Beam input watermark. Sources emit at
+//! time is a pair (checkpoint epoch, watermark epoch) in the product order
+//! and elements carry their own event times, so the least watermark epoch of
+//! an operator's input frontier *is* its Beam input watermark. Sources emit at
 //! the start of time and release their capability when read (bounded sources:
 //! the watermark goes from the start to the end of time). GroupByKey, Combine
 //! and stateful ParDos exchange encoded bundles by the key kernel's hash and
@@ -29,8 +30,40 @@
 //! idle nor finished. TestStream runs on one process: each event is applied
 //! once the process is quiescent, processing time is its test clock.
 //!
-//! Not yet: checkpoints (operator state lives in beam-core's tables and
-//! processors, not yet snapshotted).
+//! # Checkpoints
+//!
+//! `--checkpoint-dir DIR` takes a consistent checkpoint of the whole run every
+//! `--checkpoint-interval` (default 5s), keeping the newest
+//! `--retain-checkpoints N` (2); `--restore-from latest|PATH` restarts a run
+//! where a checkpoint left it. How (see the `checkpoint` module): sources
+//! start a new checkpoint epoch every interval and record their positions;
+//! stateful operators apply their input epoch by epoch and write their state
+//! when the frontier passes an epoch; worker 0 publishes a checkpoint once
+//! every part of it is written, with a manifest naming each part's size and
+//! checksum. A restore takes the newest checkpoint that verifies (a damaged
+//! one is reported and fallen back from), refuses one of another pipeline
+//! (naming the step that differs) or of another worker count.
+//!
+//! Why the time is a pair: with the watermark as the only time, "the
+//! frontier passed epoch E" would mean "the watermark passed E", so a
+//! checkpoint would wait for every window's hold (an hour-long window would
+//! checkpoint hourly) and an idle source would stall them all. With the
+//! product order, holds stay on the watermark axis and checkpoints advance on
+//! their own (as Flink's barriers are independent of watermarks), while the
+//! watermark is still read off the frontier, as before. Timely's progress
+//! tracking gives the aligned cut with no barrier messages. The cost is a
+//! nested scope (a dataflow's own time cannot be a product) and frontiers
+//! of more than one element while epochs are in flight.
+//!
+//! What a checkpoint holds, and what it does not yet: sources' positions
+//! (bounded shares, unbounded readers' checkpoint marks: Kafka offsets and
+//! the Nexmark generator), grouping tables, stateful processors and the side
+//! inputs of ParDos. Sinks are not transactional: output written after the
+//! last checkpoint is written again after a restore; file sinks with
+//! deterministic names (windowed writes) replace those files with the same
+//! content, others may duplicate. A restore needs the same worker count, and
+//! every process of a cluster must see the same directory. Parts are written
+//! on the worker threads, each a full snapshot.
 //!
 //! ```
 //! # use runner_timely as _;

@@ -508,8 +508,9 @@ pub(crate) fn keyed<'s>(
                     return Err(e);
                 }
                 if let Some(p) = part.as_mut() {
-                    // Every epoch the input frontier passed: the state is this
-                    // operator's part of it; then the next epoch's bundles.
+                    // Every epoch the input frontier passed: what its input
+                    // produced goes out in it, the state is this operator's
+                    // part of it; then the next epoch's bundles.
                     let passed = checkpoint_epoch(&frontiers[0])
                         .unwrap_or_else(|| early.last_key_value().map_or(p.epoch(), |(e, _)| *e));
                     while p.epoch() < passed {
@@ -517,7 +518,12 @@ pub(crate) fn keyed<'s>(
                             .first_key_value()
                             .map_or(passed, |(e, _)| (*e).min(passed))
                             .max(p.epoch() + 1);
+                        if let Some(out) = keyed.take_output().filter(|o| !o.is_empty()) {
+                            state.sent_to(pcoll, 1);
+                            output.activate().give(&*c, &mut vec![out]);
+                        }
                         p.pass(next, || keyed.snapshot())?;
+                        advance(c, next, Timestamp::MIN);
                         if let Some(bundles) = early.remove(&next) {
                             for bytes in bundles {
                                 apply(&mut keyed, &mut metrics, &bytes)?;

@@ -542,6 +542,7 @@ pub(crate) fn build<'s>(scope: Scope<'s, Time>, state: Rc<WorkerState>) -> Resul
             processes: peers / state.shared.local_workers().max(1),
             steps: crate::checkpoint::steps_of(&graph),
             parts: Vec::new(),
+            epoch_end_unix_ms: 0,
             written_unix_ms: 0,
         };
         let all = scope.concatenate(acks);

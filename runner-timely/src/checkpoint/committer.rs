@@ -73,13 +73,11 @@ pub(crate) fn committer<'s>(
                     run.store.abandon(epoch);
                     continue;
                 }
-                let written_unix_ms = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_millis() as u64);
                 let m = Manifest {
                     epoch,
                     parts,
-                    written_unix_ms,
+                    epoch_end_unix_ms: run.epoch_end_unix_ms(epoch),
+                    written_unix_ms: super::unix_ms(),
                     ..manifest.clone()
                 };
                 let bytes: u64 = m

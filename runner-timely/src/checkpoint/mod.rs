@@ -133,6 +133,8 @@ pub(crate) struct CheckpointRun {
     /// The epoch the run started in (the restored epoch + 1, or 0).
     first_epoch: u64,
     start: Instant,
+    /// `start` as milliseconds since the Unix epoch.
+    start_unix_ms: u64,
     pub(crate) restored: Option<Restored>,
 }
 
@@ -156,6 +158,7 @@ impl CheckpointRun {
             config,
             store,
             start: Instant::now(),
+            start_unix_ms: unix_ms(),
             restored,
         })
     }
@@ -164,6 +167,12 @@ impl CheckpointRun {
     pub(crate) fn epoch_now(&self) -> u64 {
         let ticks = self.start.elapsed().as_nanos() / self.config.interval.as_nanos().max(1);
         self.first_epoch + ticks as u64
+    }
+
+    /// When (Unix milliseconds) sources leave `epoch`, at the earliest.
+    pub(crate) fn epoch_end_unix_ms(&self, epoch: u64) -> u64 {
+        let ticks = (epoch + 1).saturating_sub(self.first_epoch) as u128;
+        self.start_unix_ms + (ticks * self.config.interval.as_millis()) as u64
     }
 
     /// The first epoch of this run.
@@ -200,6 +209,13 @@ impl CheckpointRun {
             part: Some(part),
         })
     }
+}
+
+/// The wall clock in milliseconds since the Unix epoch.
+pub(crate) fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// The epochs an operator whose part covers `from..to` acknowledges: at most

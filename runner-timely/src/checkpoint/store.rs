@@ -40,6 +40,9 @@ pub(crate) struct Manifest {
     pub(crate) steps: Vec<String>,
     /// Every participant's part (`None`: it had finished).
     pub(crate) parts: Vec<Ack>,
+    /// When the epoch ended (its sources moved on) and when the manifest was
+    /// written: the difference is how long the checkpoint took to complete.
+    pub(crate) epoch_end_unix_ms: u64,
     pub(crate) written_unix_ms: u64,
 }
 
@@ -307,6 +310,7 @@ mod tests {
             processes: 1,
             steps: vec!["A [Read] [] -> [0]".into()],
             parts,
+            epoch_end_unix_ms: 0,
             written_unix_ms: 0,
         }
     }
