@@ -2,7 +2,9 @@
 # Nexmark q5 and q7 on timely with 2 workers, as a stream at full speed
 # (--rate above what the machine reaches): checkpoints off, every 5 s and
 # every 1 s, runs alternating. Prints throughput, checkpoints published, the
-# size of the newest one and how long after its epoch ended it was published.
+# size of the largest one and how long after their epochs ended they were
+# published.
+# QUERIES="5 7" and EVENTS, REPS choose the runs.
 # BASE=path/to/another/nexmark adds that build's runs (checkpoints off) first.
 set -euo pipefail
 NEW=${NEW:-target/release/nexmark}
@@ -12,7 +14,7 @@ DIR=$(mktemp -d)
 trap 'rm -rf "$DIR"' EXIT
 configs=(off 5s 1s)
 if [[ -n "${BASE:-}" ]]; then configs=(base "${configs[@]}"); fi
-for q in 5 7; do
+for q in ${QUERIES:-5 7}; do
   for rep in $(seq "$REPS"); do
     for cfg in "${configs[@]}"; do
       rm -rf "$DIR/ck"
