@@ -4,22 +4,12 @@
 //! a hang.
 #![cfg(unix)]
 
+mod common;
+
+use common::hosts_file;
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-fn hosts_file(dir: &std::path::Path) -> (std::path::PathBuf, Vec<String>) {
-    let listeners: Vec<std::net::TcpListener> = (0..2)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
-        .collect();
-    let hosts: Vec<String> = listeners
-        .iter()
-        .map(|l| l.local_addr().unwrap().to_string())
-        .collect();
-    let path = dir.join("hosts.txt");
-    std::fs::write(&path, format!("{}\n{}\n", hosts[0], hosts[1])).unwrap();
-    (path, hosts)
-}
 
 fn process(bin: &str, index: usize, hosts: &std::path::Path, extra: &[&str]) -> Command {
     let mut c = Command::new(bin);

@@ -78,22 +78,15 @@ pub(crate) fn source<'s>(
             }
             // A new checkpoint epoch: the position now is this share's part of
             // the epochs it leaves.
-            if let Some(p) = part.as_mut() {
-                let now = p.run().epoch_now();
-                if now > p.epoch() {
-                    let at = share.position();
-                    let pass = p.pass(now, || {
-                        postcard::to_allocvec(&at)
-                            .map_err(|e| beam_core::BeamError::Runner(format!("checkpoint: {e}")))
-                    });
-                    if let Err(e) = pass {
-                        state.fail(e);
-                        cap = None;
-                        part = None;
-                        return false;
-                    }
-                    advance(c, now, Timestamp::MIN);
+            match part.as_mut().map(|p| p.follow_clock(|| share.position())) {
+                Some(Ok(Some(now))) => advance(c, now, Timestamp::MIN),
+                Some(Err(e)) => {
+                    state.fail(e);
+                    cap = None;
+                    part = None;
+                    return false;
                 }
+                _ => {}
             }
             let mut out = output.activate();
             for _ in 0..16 {
@@ -294,26 +287,22 @@ pub(crate) fn unbounded_source<'s>(
             }
             // A new checkpoint epoch: the readers' marks now are this source's
             // part of the epochs it leaves.
-            if let Some(p) = part.as_mut() {
-                let now = p.run().epoch_now();
-                if now > p.epoch() {
-                    let marks: ReaderMarks = readers
-                        .iter()
-                        .zip(&finished)
-                        .map(|(r, done)| (r.checkpoint_mark(), *done))
-                        .collect();
-                    let pass = p.pass(now, || {
-                        postcard::to_allocvec(&marks)
-                            .map_err(|e| BeamError::Runner(format!("checkpoint: {e}")))
-                    });
-                    if let Err(e) = pass {
-                        state.fail(e);
-                        cap = None;
-                        part = None;
-                        return false;
-                    }
-                    advance(c, now, Timestamp::MIN);
+            let marks = || -> ReaderMarks {
+                readers
+                    .iter()
+                    .zip(&finished)
+                    .map(|(r, done)| (r.checkpoint_mark(), *done))
+                    .collect()
+            };
+            match part.as_mut().map(|p| p.follow_clock(marks)) {
+                Some(Ok(Some(now))) => advance(c, now, Timestamp::MIN),
+                Some(Err(e)) => {
+                    state.fail(e);
+                    cap = None;
+                    part = None;
+                    return false;
                 }
+                _ => {}
             }
             let mut wait: Option<std::time::Duration> = None;
             let mut out = output.activate();

@@ -54,6 +54,24 @@ impl Participant {
         &self.run
     }
 
+    /// For a source: once the sources' clock moved to a new epoch, `state`
+    /// (its position now) is its part of the epochs it leaves; returns the new
+    /// epoch, which it emits in from then on.
+    pub(crate) fn follow_clock<S: serde::Serialize>(
+        &mut self,
+        state: impl FnOnce() -> S,
+    ) -> Result<Option<u64>> {
+        let now = self.run.epoch_now();
+        if now <= self.epoch() {
+            return Ok(None);
+        }
+        self.pass(now, || {
+            postcard::to_allocvec(&state())
+                .map_err(|e| beam_core::BeamError::Runner(format!("checkpoint: {e}")))
+        })?;
+        Ok(Some(now))
+    }
+
     /// The operator's state is its part of every epoch from the current one to
     /// `to` (exclusive): writes it (`state`, asked once) for those epochs,
     /// acknowledges them, and moves to `to`.
