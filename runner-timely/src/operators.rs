@@ -488,10 +488,12 @@ pub(crate) fn keyed<'s>(
                 };
                 let open = part.as_ref().map(Participant::epoch);
                 let mut err = None;
+                let mut held = 0;
                 inp.for_each(|time, data| {
                     state.received(data.len());
                     let epoch = time.stamp().iter().map(|t| t.outer).min().unwrap_or(0);
                     if open.is_some_and(|open| epoch > open) {
+                        held += data.len() as i64;
                         early
                             .entry(epoch)
                             .or_default()
@@ -506,6 +508,11 @@ pub(crate) fn keyed<'s>(
                 });
                 if let Some(e) = err {
                     return Err(e);
+                }
+                if held > 0 {
+                    // Bundles of a later epoch that arrived before the frontier
+                    // passed this one, held until it does.
+                    metrics.inc_counter("checkpoint_early_bundles_held", held);
                 }
                 if let Some(p) = part.as_mut() {
                     // Every epoch the input frontier passed: what its input

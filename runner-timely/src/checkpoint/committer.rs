@@ -6,6 +6,7 @@ use super::store::Manifest;
 use super::{Ack, CheckpointRun};
 use crate::operators::{checkpoint_epoch, Time};
 use crate::worker::WorkerState;
+use beam_core::MetricsContainer;
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -19,7 +20,7 @@ pub(crate) fn committer<'s>(
     acks: Stream<'s, Time, Vec<Ack>>,
     participants: Vec<(usize, usize)>,
     run: Arc<CheckpointRun>,
-    manifest: Manifest,
+    template: Manifest,
     state: Rc<WorkerState>,
 ) {
     let mut builder = OperatorBuilder::new("Checkpoints/Commit".into(), acks.scope());
@@ -28,6 +29,7 @@ pub(crate) fn committer<'s>(
         let mut pending: BTreeMap<u64, Vec<Ack>> = BTreeMap::new();
         // Participants that finished, with the epoch they finished in.
         let mut finished: HashMap<(usize, usize), u64> = HashMap::new();
+        let mut metrics = Some(MetricsContainer::new());
         move |frontiers| {
             input.for_each(|_, data| {
                 for ack in data.drain(..) {
@@ -45,6 +47,7 @@ pub(crate) fn committer<'s>(
                     break;
                 }
                 let (epoch, acks) = entry.remove_entry();
+                let m = metrics.get_or_insert_with(MetricsContainer::new);
                 if state.failed() {
                     run.store.abandon(epoch);
                     continue;
@@ -71,32 +74,44 @@ pub(crate) fn committer<'s>(
                     // A participant passed this epoch together with later ones.
                     tracing::debug!("checkpoint {epoch}: {missing} parts missing, abandoned");
                     run.store.abandon(epoch);
+                    m.inc_counter("checkpoints_abandoned", 1);
                     continue;
                 }
-                let m = Manifest {
+                let manifest = Manifest {
                     epoch,
                     parts,
                     epoch_end_unix_ms: run.epoch_end_unix_ms(epoch),
                     written_unix_ms: super::unix_ms(),
-                    ..manifest.clone()
+                    ..template.clone()
                 };
-                let bytes: u64 = m
+                let bytes: u64 = manifest
                     .parts
                     .iter()
                     .filter_map(|a| a.part.as_ref())
                     .map(|p| p.len)
                     .sum();
-                match run.store.publish(&m) {
+                match run.store.publish(&manifest) {
                     Ok(dir) => {
                         tracing::info!(
                             "checkpoint {epoch} published: {} ({bytes} bytes)",
                             dir.display()
                         );
+                        m.inc_counter("checkpoints_completed", 1);
+                        m.set_gauge("checkpoint_last_bytes", bytes as i64);
+                        let delay =
+                            manifest.written_unix_ms as i64 - manifest.epoch_end_unix_ms as i64;
+                        m.update_distribution("checkpoint_completion_ms", delay.max(0));
                         if let Err(e) = run.store.retain(run.config.retain) {
                             tracing::warn!("{e}");
                         }
                     }
                     Err(e) => state.fail(e),
+                }
+            }
+            // The run's checkpoint metrics, under its first step.
+            if frontiers[0].is_empty() {
+                if let Some(m) = metrics.take() {
+                    state.add_metrics(0, m);
                 }
             }
         }
