@@ -134,8 +134,8 @@ fn checkpoints_complete_while_windows_wait_and_restore_to_the_same_result() {
         .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
         .collect();
     assert!(
-        completed >= 3,
-        "{completed} checkpoints in about 120 ms at 10 ms: {names:?}"
+        completed >= 2,
+        "{completed} checkpoints in a run of 100 ms or more at 10 ms: {names:?}"
     );
     let published: Vec<std::path::PathBuf> = std::fs::read_dir(dir.path())
         .unwrap()
