@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::hosts_file;
+use common::{hosts_file, text};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
@@ -64,15 +64,6 @@ fn finish(mut c: Command) -> Output {
         std::thread::sleep(Duration::from_millis(50));
     }
     child.wait_with_output().unwrap()
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 /// Every line of the files under `dir` (not hidden ones), sorted.
@@ -227,22 +218,19 @@ fn another_pipeline_or_worker_count_is_refused() {
     let mut restore = ckpt_args.to_vec();
     restore.extend(["--restore-from", "latest"]);
 
-    let other = args_with(2, &out_dir, 40_000, 2);
-    let out = finish(command(&other, &restore));
-    let all = text(&out);
-    assert!(!out.status.success(), "{all}");
-    assert!(
-        all.contains("another pipeline") && all.contains("its step"),
-        "{all}"
+    let refused = |args: Vec<String>, says: &[&str]| {
+        let out = finish(command(&args, &restore));
+        let all = text(&out);
+        assert!(!out.status.success(), "{all}");
+        assert!(says.iter().all(|s| all.contains(s)), "{all}");
+    };
+    refused(
+        args_with(2, &out_dir, 40_000, 2),
+        &["another pipeline", "its step"],
     );
-
-    let three = args_with(1, &out_dir, 40_000, 3);
-    let out = finish(command(&three, &restore));
-    let all = text(&out);
-    assert!(!out.status.success(), "{all}");
-    assert!(
-        all.contains("taken with 2 workers") && all.contains("has 3"),
-        "{all}"
+    refused(
+        args_with(1, &out_dir, 40_000, 3),
+        &["taken with 2 workers", "has 3"],
     );
 }
 

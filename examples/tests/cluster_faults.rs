@@ -6,9 +6,9 @@
 
 mod common;
 
-use common::hosts_file;
+use common::{hosts_file, text};
 use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn process(bin: &str, index: usize, hosts: &std::path::Path, extra: &[&str]) -> Command {
@@ -20,15 +20,6 @@ fn process(bin: &str, index: usize, hosts: &std::path::Path, extra: &[&str]) -> 
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     c
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 #[test]

@@ -313,39 +313,12 @@ impl Runner for TimelyRunner {
         let run = Arc::new(worker::RunShared::new(options.workers, has_test_stream));
         let total_workers = options.workers * options.cluster.as_ref().map_or(1, |c| c.hosts.len());
         let checkpoints = match &options.checkpoint {
+            Some(config) => Some(Arc::new(checkpoint::CheckpointRun::start(
+                config,
+                &graph,
+                total_workers,
+            )?)),
             None => None,
-            Some(config) => {
-                // What a run that died left is removed before any process
-                // of this run writes (they all start before the cluster connects).
-                let store = checkpoint::store::LocalDir::open(&config.dir, true)?;
-                let restored = match &config.restore_from {
-                    None => None,
-                    Some(from) => {
-                        let steps = checkpoint::steps_of(&graph);
-                        let participants: Vec<(usize, usize)> = (0..graph.transforms.len())
-                            .filter(|&t| checkpoint::participates(&graph, t))
-                            .flat_map(|t| (0..total_workers).map(move |w| (t, w)))
-                            .collect();
-                        let expected = checkpoint::store::Expected {
-                            steps: &steps,
-                            workers: total_workers,
-                            participants: &participants,
-                        };
-                        let r = store.resolve(from, &expected)?;
-                        eprintln!(
-                            "checkpoint: restoring checkpoint {} from {}",
-                            r.epoch,
-                            config.dir.display()
-                        );
-                        Some(r)
-                    }
-                };
-                Some(Arc::new(checkpoint::CheckpointRun::new(
-                    config.clone(),
-                    store,
-                    restored,
-                )?))
-            }
         };
         let shared = graph.clone();
         let workers = options.workers;

@@ -18,6 +18,7 @@ use beam_core::batch::BatchCodec;
 use beam_core::graph::Primitive;
 use beam_core::kernel::{BundleEnv, SideInputs, ViewKernel};
 use beam_core::{Batch, BeamError, MetricsContainer, Result, Timestamp};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -106,9 +107,9 @@ pub(crate) fn par_do<'s>(
     let worker = scope.index();
     let ckpt = state.checkpoint.clone().filter(|_| !sides.is_empty());
     let mut buffers = SideBuffers::new(sides.len());
-    if let Some(bytes) = ckpt.as_ref().and_then(|r| r.restored_part(t, worker)) {
+    if let Some(bytes) = ckpt.as_ref().and_then(|r| r.take_restored(t, worker)) {
         let codec = graph.pcollections[node.inputs[0]].codec.clone();
-        buffers = SideBuffers::restore(&node.name, bytes, codec.as_ref())?.0;
+        buffers = SideBuffers::restore(&node.name, &bytes, codec.as_ref())?.0;
     }
     let mut builder = OperatorBuilder::new(node.name.clone(), scope);
     let mut main = builder.new_input(input, Pipeline);
@@ -246,7 +247,7 @@ pub(crate) fn par_do<'s>(
             }
             if let (Some(p), Some(bytes)) = (part.as_mut(), kept.as_ref()) {
                 let passed = checkpoint_epoch(&frontiers[0]).unwrap_or(p.epoch());
-                if let Err(e) = p.pass(passed, || Ok(bytes.clone())) {
+                if let Err(e) = p.pass(passed, bytes) {
                     state.fail(e);
                 }
             }
@@ -529,7 +530,7 @@ pub(crate) fn keyed<'s>(
                             state.sent_to(pcoll, 1);
                             output.activate().give(&*c, &mut vec![out]);
                         }
-                        p.pass(next, || keyed.snapshot())?;
+                        p.pass_with(next, || keyed.snapshot().map(Cow::Owned))?;
                         advance(c, next, Timestamp::MIN);
                         if let Some(bundles) = early.remove(&next) {
                             for bytes in bundles {

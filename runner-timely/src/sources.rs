@@ -36,9 +36,9 @@ pub(crate) fn source<'s>(
     // Restored: go on from the part's position; without a part it had finished.
     let mut done_at_start = false;
     if let Some(run) = ckpt.as_ref().filter(|r| r.restores()) {
-        match run.restored_part(t, worker) {
+        match run.take_restored(t, worker) {
             Some(bytes) => {
-                let at: SharePosition = postcard::from_bytes(bytes).map_err(|e| {
+                let at: SharePosition = postcard::from_bytes(&bytes).map_err(|e| {
                     beam_core::BeamError::Runner(format!(
                         "checkpoint: the part of '{}' on worker {worker} does not decode: {e}",
                         node.name
@@ -78,15 +78,14 @@ pub(crate) fn source<'s>(
             }
             // A new checkpoint epoch: the position now is this share's part of
             // the epochs it leaves.
-            match part.as_mut().map(|p| p.follow_clock(|| share.position())) {
-                Some(Ok(Some(now))) => advance(c, now, Timestamp::MIN),
-                Some(Err(e)) => {
-                    state.fail(e);
-                    cap = None;
-                    part = None;
-                    return false;
-                }
-                _ => {}
+            if let Some(Err(e)) = part
+                .as_mut()
+                .map(|p| p.follow_clock(c, || share.position()))
+            {
+                state.fail(e);
+                cap = None;
+                part = None;
+                return false;
             }
             let mut out = output.activate();
             for _ in 0..16 {
@@ -218,9 +217,9 @@ pub(crate) fn unbounded_source<'s>(
     let worker = scope.index();
     let ckpt = state.checkpoint.clone();
     let restored = ckpt.as_ref().filter(|r| r.restores()).map(|r| {
-        r.restored_part(t, worker)
+        r.take_restored(t, worker)
             .map(|bytes| {
-                postcard::from_bytes::<ReaderMarks>(bytes).map_err(|e| {
+                postcard::from_bytes::<ReaderMarks>(&bytes).map_err(|e| {
                     BeamError::Runner(format!(
                         "checkpoint: the part of '{}' on worker {worker} does not decode: {e}",
                         node.name
@@ -294,15 +293,11 @@ pub(crate) fn unbounded_source<'s>(
                     .map(|(r, done)| (r.checkpoint_mark(), *done))
                     .collect()
             };
-            match part.as_mut().map(|p| p.follow_clock(marks)) {
-                Some(Ok(Some(now))) => advance(c, now, Timestamp::MIN),
-                Some(Err(e)) => {
-                    state.fail(e);
-                    cap = None;
-                    part = None;
-                    return false;
-                }
-                _ => {}
+            if let Some(Err(e)) = part.as_mut().map(|p| p.follow_clock(c, marks)) {
+                state.fail(e);
+                cap = None;
+                part = None;
+                return false;
             }
             let mut wait: Option<std::time::Duration> = None;
             let mut out = output.activate();

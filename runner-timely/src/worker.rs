@@ -344,8 +344,7 @@ pub(crate) fn build<'s>(scope: Scope<'s, Time>, state: Rc<WorkerState>) -> Resul
         state
             .checkpoint
             .as_ref()
-            .and_then(|r| r.restored_part(t, index))
-            .map(<[u8]>::to_vec)
+            .and_then(|r| r.take_restored(t, index))
     };
     fn input<'s>(streams: &[Option<Bundles<'s>>], p: usize) -> Bundles<'s> {
         streams[p]
@@ -530,27 +529,13 @@ pub(crate) fn build<'s>(scope: Scope<'s, Time>, state: Rc<WorkerState>) -> Resul
     }
     if let Some(run) = &state.checkpoint {
         use timely::dataflow::operators::Concatenate;
-        let participants = (0..graph.transforms.len())
-            .filter(|&t| crate::checkpoint::participates(&graph, t))
-            .flat_map(|t| (0..peers).map(move |w| (t, w)))
-            .collect();
-        let manifest = crate::checkpoint::store::Manifest {
-            format: crate::checkpoint::store::FORMAT,
-            job: graph.options.job_name.clone(),
-            epoch: 0,
-            workers: peers,
-            processes: peers / state.shared.local_workers().max(1),
-            steps: crate::checkpoint::steps_of(&graph),
-            parts: Vec::new(),
-            epoch_end_unix_ms: 0,
-            written_unix_ms: 0,
-        };
+        let processes = peers / state.shared.local_workers().max(1);
         let all = scope.concatenate(acks);
         crate::checkpoint::committer::committer(
             all,
-            participants,
+            crate::checkpoint::participants(&graph, peers),
             run.clone(),
-            manifest,
+            crate::checkpoint::store::Manifest::of_run(&graph, peers, processes),
             state.clone(),
         );
     }

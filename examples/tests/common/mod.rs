@@ -13,3 +13,13 @@ pub fn hosts_file(dir: &std::path::Path) -> (std::path::PathBuf, Vec<String>) {
     std::fs::write(&path, format!("{}\n{}\n", hosts[0], hosts[1])).unwrap();
     (path, hosts)
 }
+
+/// A finished process's status and output, for assertion messages.
+pub fn text(out: &std::process::Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}

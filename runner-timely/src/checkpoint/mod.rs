@@ -35,6 +35,7 @@ use beam_core::{BeamError, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// Checkpointing as the options ask for it.
@@ -118,6 +119,14 @@ pub(crate) fn steps_of(graph: &Graph) -> Vec<String> {
         .collect()
 }
 
+/// Every participant of the graph on `workers` workers: (step, worker).
+pub(crate) fn participants(graph: &Graph, workers: usize) -> Vec<(usize, usize)> {
+    (0..graph.transforms.len())
+        .filter(|&t| participates(graph, t))
+        .flat_map(|t| (0..workers).map(move |w| (t, w)))
+        .collect()
+}
+
 /// The checkpoint a run restores: its epoch and every participant's state.
 #[derive(Default)]
 pub(crate) struct Restored {
@@ -135,14 +144,46 @@ pub(crate) struct CheckpointRun {
     start: Instant,
     /// `start` as milliseconds since the Unix epoch.
     start_unix_ms: u64,
-    pub(crate) restored: Option<Restored>,
+    /// The restored epoch, if the run restores.
+    restored_epoch: Option<u64>,
+    /// The restored parts not yet taken by their participants (each is taken
+    /// once, so a restored state is not kept for the whole run).
+    restored_parts: Mutex<HashMap<(usize, usize), Vec<u8>>>,
 }
 
 impl CheckpointRun {
+    /// Checkpointing for a run of `graph` on `workers` workers (over all
+    /// processes): opens the store, removing what a run that died left (every
+    /// process does so before the cluster connects, so before any writes), and
+    /// reads and verifies the checkpoint to restore, if the options name one.
+    pub(crate) fn start(config: &CheckpointConfig, graph: &Graph, workers: usize) -> Result<Self> {
+        let store = store::LocalDir::open(&config.dir, true)?;
+        let restored = match &config.restore_from {
+            None => None,
+            Some(from) => {
+                let steps = steps_of(graph);
+                let participants = participants(graph, workers);
+                let expected = store::Expected {
+                    steps: &steps,
+                    workers,
+                    participants: &participants,
+                };
+                let r = store.resolve(from, &expected)?;
+                eprintln!(
+                    "checkpoint: restoring checkpoint {} from {}",
+                    r.epoch,
+                    config.dir.display()
+                );
+                Some(r)
+            }
+        };
+        Self::new(config.clone(), store, restored)
+    }
+
     /// The run's checkpointing; its epochs follow those of every checkpoint
     /// already in the store (so the newest checkpoint is always this run's,
     /// and a checkpoint restored from is never overwritten).
-    pub(crate) fn new(
+    fn new(
         config: CheckpointConfig,
         store: store::LocalDir,
         restored: Option<Restored>,
@@ -159,7 +200,8 @@ impl CheckpointRun {
             store,
             start: Instant::now(),
             start_unix_ms: unix_ms(),
-            restored,
+            restored_epoch: restored.as_ref().map(|r| r.epoch),
+            restored_parts: Mutex::new(restored.map(|r| r.parts).unwrap_or_default()),
         })
     }
 
@@ -180,34 +222,18 @@ impl CheckpointRun {
         self.first_epoch
     }
 
-    /// The restored state of (step, worker), if the run restores and it had any.
-    pub(crate) fn restored_part(&self, step: usize, worker: usize) -> Option<&[u8]> {
-        self.restored
-            .as_ref()
-            .and_then(|r| r.parts.get(&(step, worker)))
-            .map(Vec::as_slice)
+    /// Takes the restored state of (step, worker), if the run restores and
+    /// it had any.
+    pub(crate) fn take_restored(&self, step: usize, worker: usize) -> Option<Vec<u8>> {
+        self.restored_parts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&(step, worker))
     }
 
     /// Whether the run restores from a checkpoint.
     pub(crate) fn restores(&self) -> bool {
-        self.restored.is_some()
-    }
-
-    /// Writes (step, worker)'s state for `epoch`; the ack to send.
-    pub(crate) fn write_part(
-        &self,
-        epoch: u64,
-        step: usize,
-        worker: usize,
-        bytes: &[u8],
-    ) -> Result<Ack> {
-        let part = self.store.write_part(epoch, step, worker, bytes)?;
-        Ok(Ack {
-            epoch,
-            step,
-            worker,
-            part: Some(part),
-        })
+        self.restored_epoch.is_some()
     }
 }
 

@@ -3,7 +3,9 @@
 
 use super::{epochs_to_ack, Ack, CheckpointRun};
 use crate::operators::{advance, Time};
+use beam_core::BeamError;
 use beam_core::{Result, Timestamp};
+use std::borrow::Cow;
 use std::sync::Arc;
 use timely::dataflow::channels::pushers::Output;
 use timely::dataflow::operators::Capability;
@@ -55,27 +57,37 @@ impl Participant {
     }
 
     /// For a source: once the sources' clock moved to a new epoch, `state`
-    /// (its position now) is its part of the epochs it leaves; returns the new
-    /// epoch, which it emits in from then on.
+    /// (its position now) is its part of the epochs it leaves, and its data
+    /// capability `data` moves to the new epoch too.
     pub(crate) fn follow_clock<S: serde::Serialize>(
         &mut self,
+        data: &mut Capability<Time>,
         state: impl FnOnce() -> S,
-    ) -> Result<Option<u64>> {
+    ) -> Result<()> {
         let now = self.run.epoch_now();
         if now <= self.epoch() {
-            return Ok(None);
+            return Ok(());
         }
-        self.pass(now, || {
-            postcard::to_allocvec(&state())
-                .map_err(|e| beam_core::BeamError::Runner(format!("checkpoint: {e}")))
-        })?;
-        Ok(Some(now))
+        let bytes = postcard::to_allocvec(&state())
+            .map_err(|e| BeamError::Runner(format!("checkpoint of step {}: {e}", self.step)))?;
+        self.pass(now, &bytes)?;
+        advance(data, now, Timestamp::MIN);
+        Ok(())
     }
 
-    /// The operator's state is its part of every epoch from the current one to
-    /// `to` (exclusive): writes it (`state`, asked once) for those epochs,
+    /// The operator's state `bytes` is its part of every epoch from the
+    /// current one to `to` (exclusive): writes it for those epochs,
     /// acknowledges them, and moves to `to`.
-    pub(crate) fn pass(&mut self, to: u64, state: impl FnOnce() -> Result<Vec<u8>>) -> Result<()> {
+    pub(crate) fn pass(&mut self, to: u64, bytes: &[u8]) -> Result<()> {
+        self.pass_with(to, || Ok(Cow::Borrowed(bytes)))
+    }
+
+    /// [`pass`](Self::pass) with the state made (once) only if `to` is ahead.
+    pub(crate) fn pass_with<'b>(
+        &mut self,
+        to: u64,
+        state: impl FnOnce() -> Result<Cow<'b, [u8]>>,
+    ) -> Result<()> {
         let from = self.epoch();
         if to <= from {
             return Ok(());
@@ -86,14 +98,20 @@ impl Participant {
         let bytes = state()?;
         let mut acks = Vec::new();
         for epoch in epochs_to_ack(from, to) {
-            acks.push((
+            let part = self
+                .run
+                .store
+                .write_part(epoch, self.step, self.worker, &bytes)?;
+            acks.push(Ack {
                 epoch,
-                self.run.write_part(epoch, self.step, self.worker, &bytes)?,
-            ));
+                step: self.step,
+                worker: self.worker,
+                part: Some(part),
+            });
         }
         let mut out = self.output.activate();
-        for (epoch, ack) in acks {
-            let at = cap.delayed(&Product::new(epoch, cap.time().inner));
+        for ack in acks {
+            let at = cap.delayed(&Product::new(ack.epoch, cap.time().inner));
             out.give(&at, &mut vec![ack]);
         }
         drop(out);

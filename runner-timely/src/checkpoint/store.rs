@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 
 const MANIFEST: &str = "MANIFEST.json";
 /// The version of the manifest's layout.
-pub(crate) const FORMAT: u32 = 1;
+const FORMAT: u32 = 1;
 
 /// A checkpoint's manifest: what it covers and the file of every part.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -44,6 +44,28 @@ pub(crate) struct Manifest {
     /// written: the difference is how long the checkpoint took to complete.
     pub(crate) epoch_end_unix_ms: u64,
     pub(crate) written_unix_ms: u64,
+}
+
+impl Manifest {
+    /// The manifest of a run of `graph` on `workers` workers in `processes`
+    /// processes, before it names an epoch and parts.
+    pub(crate) fn of_run(
+        graph: &beam_core::graph::Graph,
+        workers: usize,
+        processes: usize,
+    ) -> Self {
+        Manifest {
+            format: FORMAT,
+            job: graph.options.job_name.clone(),
+            epoch: 0,
+            workers,
+            processes,
+            steps: super::steps_of(graph),
+            parts: Vec::new(),
+            epoch_end_unix_ms: 0,
+            written_unix_ms: 0,
+        }
+    }
 }
 
 /// What a restored checkpoint must match.
