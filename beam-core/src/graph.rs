@@ -76,6 +76,12 @@ pub enum Primitive {
         /// The source.
         source: Arc<dyn crate::unbounded::ErasedUnboundedSource>,
     },
+    /// Publishes staged items (the second phase of an exactly-once sink) and
+    /// passes them on.
+    Publish {
+        /// The publisher.
+        kernel: Arc<dyn crate::kernel::PublishKernel>,
+    },
     /// A scripted unbounded source for tests.
     TestStream {
         /// The script, applied in order.
@@ -107,6 +113,7 @@ impl Primitive {
             Primitive::Flatten => "Flatten",
             Primitive::WindowInto { .. } => "WindowInto",
             Primitive::Reshuffle => "Reshuffle",
+            Primitive::Publish { .. } => "Publish",
             Primitive::TestStream { .. } => "TestStream",
             Primitive::ReadUnbounded { .. } => "ReadUnbounded",
             Primitive::StatefulParDo { .. } => "StatefulParDo",

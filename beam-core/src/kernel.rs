@@ -132,6 +132,15 @@ pub trait WindowKernel: Send + Sync {
     fn assign(&self, input: Batch) -> Batch;
 }
 
+/// A Publish: makes staged items visible (see [`Publish`](crate::Publish)).
+pub trait PublishKernel: Send + Sync {
+    /// Publishes every item of `batch`; an item already published stays as it is.
+    fn publish(&self, batch: &Batch) -> Result<()>;
+    /// Removes what was staged and not published (at a restore, before any
+    /// new item is staged).
+    fn discard_unpublished(&self) -> Result<()>;
+}
+
 /// Materializes a side input view from its complete PCollection.
 pub trait ViewKernel: Send + Sync {
     /// Builds the per-window view contents.

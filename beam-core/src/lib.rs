@@ -80,6 +80,7 @@ pub use transforms::elementwise::{
     Filter, FlatMap, Keys, KvSwap, Map, Partition, Reify, TryMap, Values, WithKeys, WithTimestamps,
 };
 pub use transforms::flatten::{Flatten, PCollectionList, Reshuffle};
+pub use transforms::publish::{Publish, Publisher};
 pub use transforms::roots::{Create, Impulse, Read};
 pub use transforms::test_stream::TestStream;
 pub use transforms::windowing::WindowInto;

@@ -542,6 +542,11 @@ impl Executor {
             Primitive::Flatten | Primitive::Reshuffle => {
                 self.emit(self.graph.transforms[t].outputs[0], batch)
             }
+            Primitive::Publish { kernel } => {
+                // No checkpoints to wait for: published as staged.
+                kernel.publish(&batch)?;
+                self.emit(self.graph.transforms[t].outputs[0], batch)
+            }
             _ => Err(BeamError::Runner(format!(
                 "step '{}' received input but is a root",
                 self.graph.transforms[t].name

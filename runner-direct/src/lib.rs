@@ -93,6 +93,7 @@ impl Runner for DirectRunner {
                 | Primitive::Flatten
                 | Primitive::WindowInto { .. }
                 | Primitive::Reshuffle
+                | Primitive::Publish { .. }
                 | Primitive::TestStream { .. }
                 | Primitive::ReadUnbounded { .. }
                 | Primitive::StatefulParDo { .. } => {}

@@ -237,6 +237,12 @@ impl Executor {
                 Ok(vec![all])
             }
             Primitive::Reshuffle => Ok(vec![rebalance(self.take_input(node.inputs[0]), parts * 4)]),
+            Primitive::Publish { kernel } => {
+                // Bounded input is not replayed: published as staged.
+                let input = self.take_input(node.inputs[0]);
+                input.par_iter().try_for_each(|b| kernel.publish(b))?;
+                Ok(vec![input])
+            }
             Primitive::ParDo { kernel, .. } => {
                 let side = self.side_inputs_of(t)?;
                 let input = self.take_input(node.inputs[0]);

@@ -81,6 +81,7 @@ mod bounded_share;
 mod checkpoint;
 mod cluster;
 mod operators;
+mod publish;
 mod side_buffers;
 mod sources;
 mod worker;

@@ -515,6 +515,16 @@ pub(crate) fn build<'s>(scope: Scope<'s, Time>, state: Rc<WorkerState>) -> Resul
                 acks.push(a);
                 vec![out]
             }
+            Primitive::Publish { kernel } => {
+                let (out, a) = crate::publish::publish(
+                    input(&streams, node.inputs[0]),
+                    t,
+                    kernel.clone(),
+                    state.clone(),
+                );
+                acks.push(a);
+                vec![out]
+            }
             other => {
                 return Err(BeamError::Unsupported {
                     runner: "timely".into(),

@@ -8,6 +8,7 @@ pub mod cogbk;
 pub mod count;
 pub mod elementwise;
 pub mod flatten;
+pub mod publish;
 pub mod roots;
 pub mod test_stream;
 pub mod windowing;

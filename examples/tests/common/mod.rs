@@ -1,3 +1,6 @@
+//! Helpers shared by the integration tests; each test binary uses part of them.
+#![allow(dead_code)]
+
 //! What the tests of timely clusters share.
 
 /// A host file for a two-process cluster on free local ports, and the ports.

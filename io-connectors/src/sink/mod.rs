@@ -13,12 +13,16 @@
 //! - [`WriteFiles::with_windowed_writes`] writes one file set per window and
 //!   pane, `PREFIX-START-END-pane-I[-last]-SSSSS-of-NNNNN[SUFFIX]` (window bounds
 //!   in RFC 3339, UTC). Bounded input publishes all of them atomically at the
-//!   end, as above; unbounded input (which needs windowed writes) writes each
-//!   file to a temporary name and renames it as its pane fires, writing only
-//!   shards that received elements.
+//!   end, as above. Unbounded input (which needs windowed writes) writes each
+//!   file, as its pane fires, to a hidden staging directory, and publishes it
+//!   under its final name with [`Publish`](beam_core::Publish): at once, or,
+//!   on the timely runner with checkpoints, once the checkpoint covering the
+//!   pane is complete, which makes the sink exactly-once across crashes and
+//!   restores (see [`staged`]). Only shards that received elements are written.
 
 mod bundles;
 pub mod publish;
+pub mod staged;
 
 use crate::files::Compression;
 use beam_core::side_input::IterableView;
@@ -27,7 +31,9 @@ use beam_core::{
     BeamError, DoFn, Element, GroupByKey, Impulse, PCollection, PCollectionView, PTransform, ParDo,
     ProcessContext, Result, Timestamp, UserError, UserResult, View, Window, WindowFn,
 };
+use beam_core::{Map, Publish};
 use bundles::{FinalizeBundles, WriteBundles};
+use staged::StagedFile;
 use std::cmp::Ordering;
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -396,23 +402,25 @@ pub fn window_pane_prefix(prefix: &str, window: &Window, pane_index: i64, is_las
 
 struct WriteWindowedShard<T, F> {
     shared: Arc<Shared<T, F>>,
+    staging: Arc<PathBuf>,
 }
 
 impl<T, F> Clone for WriteWindowedShard<T, F> {
     fn clone(&self) -> Self {
         WriteWindowedShard {
             shared: self.shared.clone(),
+            staging: self.staging.clone(),
         }
     }
 }
 
 impl<T: Element, F: ShardFormat<T>> DoFn for WriteWindowedShard<T, F> {
     type In = (ShardKey, Vec<(u64, T)>);
-    type Out = String;
+    type Out = StagedFile;
     fn process(
         &mut self,
         shard: &(ShardKey, Vec<(u64, T)>),
-        ctx: &mut ProcessContext<'_, String>,
+        ctx: &mut ProcessContext<'_, StagedFile>,
     ) -> UserResult {
         let s = &self.shared;
         let ((set, index), records) = shard;
@@ -426,10 +434,13 @@ impl<T: Element, F: ShardFormat<T>> DoFn for WriteWindowedShard<T, F> {
         let file_name = dest
             .file_name()
             .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-        let temp = dest.with_file_name(format!(".{file_name}.tmp-{}", std::process::id()));
-        write_file(&s.format, &temp, &dest, &sorted(records, &s.order))?;
-        std::fs::rename(&temp, &dest).map_err(|e| io_fail(&dest, e))?;
-        ctx.output(dest.display().to_string());
+        std::fs::create_dir_all(self.staging.as_ref()).map_err(|e| io_fail(&self.staging, e))?;
+        let staged = self.staging.join(file_name);
+        write_file(&s.format, &staged, &dest, &sorted(records, &s.order))?;
+        ctx.output(StagedFile {
+            staged: staged.display().to_string(),
+            dest: dest.display().to_string(),
+        });
         Ok(())
     }
 }
@@ -511,14 +522,26 @@ impl<T: Element, F: ShardFormat<T>> PTransform<PCollection<T>> for WriteFiles<T,
             })
         };
         if !input.is_bounded() {
-            // Unbounded: each pane's shards are written as the pane fires.
+            // Unbounded: each pane's shards are staged as the pane fires, and
+            // published when the runner says they will not be made again.
+            let staging = Arc::new(staged::staging_dir(&shared.prefix));
             return input
                 .apply("AssignShard", assign(true))?
                 .apply("GroupByShard", GroupByKey::new())?
                 .apply(
                     "WriteWindowedShards",
-                    ParDo::of(WriteWindowedShard { shared }),
-                );
+                    ParDo::of(WriteWindowedShard {
+                        shared,
+                        staging: staging.clone(),
+                    }),
+                )?
+                .apply(
+                    "PublishShards",
+                    Publish::with(staged::FilePublisher {
+                        staging: staging.as_ref().clone(),
+                    }),
+                )?
+                .apply("FileNames", Map::new(|f: &StagedFile| f.dest.clone()));
         }
         let keyed = if self.windowed {
             input

@@ -90,8 +90,11 @@ pub(crate) fn committer<'s>(
                     .filter_map(|a| a.part.as_ref())
                     .map(|p| p.len)
                     .sum();
+                super::failpoint::hit("checkpoint-parts-written");
                 match run.store.publish(&manifest) {
                     Ok(dir) => {
+                        super::failpoint::hit("checkpoint-published");
+                        run.note_published(epoch);
                         tracing::info!(
                             "checkpoint {epoch} published: {} ({bytes} bytes)",
                             dir.display()

@@ -27,6 +27,7 @@
 //! epoch.
 
 pub(crate) mod committer;
+pub(crate) mod failpoint;
 pub(crate) mod participant;
 pub(crate) mod store;
 
@@ -35,6 +36,7 @@ use beam_core::{BeamError, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -94,7 +96,8 @@ pub(crate) fn participates(graph: &Graph, t: usize) -> bool {
         | Primitive::GroupByKey { .. }
         | Primitive::CombinePerKey { .. }
         | Primitive::StatefulParDo { .. }
-        | Primitive::Reshuffle => true,
+        | Primitive::Reshuffle
+        | Primitive::Publish { .. } => true,
         Primitive::ParDo { side_inputs, .. } => !side_inputs.is_empty(),
         _ => false,
     }
@@ -149,6 +152,10 @@ pub(crate) struct CheckpointRun {
     /// The restored parts not yet taken by their participants (each is taken
     /// once, so a restored state is not kept for the whole run).
     restored_parts: Mutex<HashMap<(usize, usize), Vec<u8>>>,
+    /// One more than the newest epoch known to be published (0: none yet).
+    published_below: AtomicU64,
+    /// When the store was last read for a newer published checkpoint.
+    last_scan: Mutex<Option<Instant>>,
 }
 
 impl CheckpointRun {
@@ -157,6 +164,7 @@ impl CheckpointRun {
     /// process does so before the cluster connects, so before any writes), and
     /// reads and verifies the checkpoint to restore, if the options name one.
     pub(crate) fn start(config: &CheckpointConfig, graph: &Graph, workers: usize) -> Result<Self> {
+        failpoint::configure();
         let store = store::LocalDir::open(&config.dir, true)?;
         let restored = match &config.restore_from {
             None => None,
@@ -168,12 +176,14 @@ impl CheckpointRun {
                     workers,
                     participants: &participants,
                 };
-                let r = store.resolve(from, &expected)?;
+                let mut r = store.resolve(from, &expected)?;
                 eprintln!(
                     "checkpoint: restoring checkpoint {} from {}",
                     r.epoch,
                     config.dir.display()
                 );
+                // Before the cluster connects, so before anything new is staged.
+                crate::publish::publish_restored(graph, &mut r)?;
                 Some(r)
             }
         };
@@ -202,7 +212,38 @@ impl CheckpointRun {
             start_unix_ms: unix_ms(),
             restored_epoch: restored.as_ref().map(|r| r.epoch),
             restored_parts: Mutex::new(restored.map(|r| r.parts).unwrap_or_default()),
+            published_below: AtomicU64::new(0),
+            last_scan: Mutex::new(None),
         })
+    }
+
+    /// Records that the checkpoint of `epoch` was published (by this process).
+    pub(crate) fn note_published(&self, epoch: u64) {
+        self.published_below.fetch_max(epoch + 1, Ordering::Relaxed);
+    }
+
+    /// Whether a checkpoint of `epoch` or a later one is published, so that
+    /// everything up to `epoch` is covered by a complete checkpoint. Another
+    /// process's committer is seen through the store, read at most every
+    /// 10 ms.
+    pub(crate) fn is_published(&self, epoch: u64) -> bool {
+        if self.published_below.load(Ordering::Relaxed) > epoch {
+            return true;
+        }
+        let mut last = self
+            .last_scan
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if last.is_some_and(|at| at.elapsed() < Duration::from_millis(10)) {
+            return false;
+        }
+        *last = Some(Instant::now());
+        if let Some((newest, _)) = self.store.published().ok().and_then(|p| p.first().cloned()) {
+            if newest >= self.first_epoch {
+                self.note_published(newest);
+            }
+        }
+        self.published_below.load(Ordering::Relaxed) > epoch
     }
 
     /// The epoch sources are in now.
@@ -252,7 +293,7 @@ pub(crate) fn epochs_to_ack(from: u64, to: u64) -> std::ops::Range<u64> {
     from.max(to.saturating_sub(MAX_EPOCHS_AT_ONCE))..to
 }
 
-const MAX_EPOCHS_AT_ONCE: u64 = 8;
+pub(crate) const MAX_EPOCHS_AT_ONCE: u64 = 8;
 
 /// Parses a duration option: a number with `ms`, `s`, `m` or `h`, or seconds.
 pub(crate) fn parse_duration(name: &str, text: &str) -> Result<Duration> {
