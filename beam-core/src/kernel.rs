@@ -16,6 +16,7 @@
 use crate::batch::Batch;
 use crate::error::Result;
 use crate::metrics::MetricsContainer;
+pub use crate::runner_support::aggregation::{parts_sharing_keys_with, KEY_GROUPS};
 use crate::time::Timestamp;
 use std::any::Any;
 use std::sync::Arc;
@@ -70,6 +71,16 @@ pub trait GroupingKernel: Send + Sync {
     /// A table restored from [`GroupingTable::snapshot`] of a table of this
     /// step: it continues exactly where the snapshotted one was.
     fn restore_table(&self, snapshot: &[u8]) -> Result<Box<dyn GroupingTable>>;
+    /// The table of part `part` of `parts` (as
+    /// [`partition_by_key_group`](Self::partition_by_key_group) splits keys) restored from snapshots of tables of this step taken with
+    /// any number of parts: it holds their keys of that part. For a restore on
+    /// another number of workers.
+    fn restore_table_part(
+        &self,
+        snapshots: &[&[u8]],
+        part: usize,
+        parts: usize,
+    ) -> Result<Box<dyn GroupingTable>>;
     /// Splits a batch of `(K, V)` into `parts` batches by a hash of the key, so that
     /// each key goes to one part.
     fn partition(&self, batch: Batch, parts: usize) -> Vec<Batch>;
@@ -81,6 +92,14 @@ pub trait GroupingKernel: Send + Sync {
     }
     /// Splits a batch of partial accumulators (from [`PartialTable::take`]) by key.
     fn partition_partials(&self, batch: Batch, parts: usize) -> Vec<Batch>;
+    /// Splits a batch of `(K, V)` into `parts` batches by key group: part `i`
+    /// gets the keys of a contiguous range of the [`KEY_GROUPS`] groups, so a
+    /// key's part on one number of parts says which parts held it on another
+    /// (see [`parts_sharing_keys_with`]). For runners that restore keyed state
+    /// on another number of workers.
+    fn partition_by_key_group(&self, batch: Batch, parts: usize) -> Vec<Batch>;
+    /// [`partition_partials`](Self::partition_partials) by key group.
+    fn partition_partials_by_key_group(&self, batch: Batch, parts: usize) -> Vec<Batch>;
     /// Decodes a batch of partial accumulators written by [`Batch::encode`]
     /// (for runners that spill them to disk).
     fn decode_partials(&self, bytes: &[u8]) -> std::result::Result<Batch, String>;
@@ -179,8 +198,20 @@ pub trait StatefulKernel: Send + Sync {
     /// A processor (not yet set up) restored from
     /// [`StatefulProcessor::snapshot`] of a processor of this step.
     fn restore(&self, snapshot: &[u8]) -> Result<Box<dyn StatefulProcessor>>;
+    /// The processor of part `part` of `parts` restored from snapshots of
+    /// processors of this step taken with any number of parts; see
+    /// [`GroupingKernel::restore_table_part`].
+    fn restore_part(
+        &self,
+        snapshots: &[&[u8]],
+        part: usize,
+        parts: usize,
+    ) -> Result<Box<dyn StatefulProcessor>>;
     /// Splits a batch of `(K, V)` into `parts` batches by a hash of the key.
     fn partition(&self, batch: Batch, parts: usize) -> Vec<Batch>;
+    /// Splits a batch of `(K, V)` by key group; see
+    /// [`GroupingKernel::partition_by_key_group`].
+    fn partition_by_key_group(&self, batch: Batch, parts: usize) -> Vec<Batch>;
 }
 
 /// The state, timers and DoFn instance of one partition of keys. Outputs

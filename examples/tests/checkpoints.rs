@@ -1,9 +1,9 @@
 //! Crash recovery on the timely runner: Nexmark queries killed (SIGKILL) at
 //! seeded random moments and restarted from their latest checkpoint until they
 //! finish give exactly the output of an uninterrupted run, also in a
-//! two-process cluster that lost a process; a damaged newest checkpoint is
-//! fallen back from; a checkpoint of another pipeline or worker count is
-//! refused.
+//! two-process cluster that lost a process and on another worker count
+//! (2, then 3, then 1); a damaged newest checkpoint is fallen back from; a
+//! checkpoint of another pipeline is refused.
 #![cfg(unix)]
 
 mod common;
@@ -200,7 +200,7 @@ fn windowed_join_killed_and_restored_with_a_damaged_newest_checkpoint() {
 }
 
 #[test]
-fn another_pipeline_or_worker_count_is_refused() {
+fn another_pipeline_is_refused() {
     let root = tempfile::tempdir().unwrap();
     let out_dir = root.path().join("out");
     std::fs::create_dir_all(&out_dir).unwrap();
@@ -217,21 +217,89 @@ fn another_pipeline_or_worker_count_is_refused() {
     assert!(!checkpoints(&ckpt).is_empty());
     let mut restore = ckpt_args.to_vec();
     restore.extend(["--restore-from", "latest"]);
+    let out = finish(command(&args_with(2, &out_dir, 40_000, 2), &restore));
+    let all = text(&out);
+    assert!(!out.status.success(), "{all}");
+    assert!(
+        all.contains("another pipeline") && all.contains("its step"),
+        "{all}"
+    );
+}
 
-    let refused = |args: Vec<String>, says: &[&str]| {
-        let out = finish(command(&args, &restore));
-        let all = text(&out);
-        assert!(!out.status.success(), "{all}");
-        assert!(says.iter().all(|s| all.contains(s)), "{all}");
-    };
-    refused(
-        args_with(2, &out_dir, 40_000, 2),
-        &["another pipeline", "its step"],
+/// Query `query` killed on 2 workers, restored on 3 and killed, restored on
+/// 1 to the end: the output of an uninterrupted run.
+fn rescaled_2_3_1_equals_uninterrupted(query: u32, seed: u64) {
+    let root = tempfile::tempdir().unwrap();
+    let golden_dir = root.path().join("golden");
+    let out_dir = root.path().join("restored");
+    let ckpt = root.path().join("checkpoints");
+    std::fs::create_dir_all(&golden_dir).unwrap();
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let golden = finish(command(&query_args(query, &golden_dir), &[]));
+    assert!(golden.status.success(), "{}", text(&golden));
+    let expected = lines(&golden_dir);
+    assert!(!expected.is_empty());
+    let ckpt_args = [
+        "--checkpoint-dir",
+        ckpt.to_str().unwrap(),
+        "--checkpoint-interval",
+        "200ms",
+    ];
+    let mut delays = Delays(seed);
+    for (i, workers) in [2usize, 3].into_iter().enumerate() {
+        let mut extra = ckpt_args.to_vec();
+        if i > 0 {
+            extra.extend(["--restore-from", "latest"]);
+        }
+        let args = args_with(query, &out_dir, 200_000, workers);
+        let before = checkpoints(&ckpt).last().cloned();
+        let mut child = command(&args, &extra).spawn().unwrap();
+        // Killed at a random moment after this run published a checkpoint.
+        let start = std::time::Instant::now();
+        while checkpoints(&ckpt).last() == before.as_ref() {
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "the run on {workers} workers ended before its first checkpoint"
+            );
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "no checkpoint in 60 s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(delays.next() / 3);
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run on {workers} workers ended before its kill"
+        );
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    let mut extra = ckpt_args.to_vec();
+    extra.extend(["--restore-from", "latest"]);
+    let last = finish(command(&args_with(query, &out_dir, 200_000, 1), &extra));
+    assert!(last.status.success(), "{}", text(&last));
+    let log = String::from_utf8_lossy(&last.stderr);
+    assert!(
+        log.contains("taken with 3 workers; its state is spread over 1"),
+        "{log}"
     );
-    refused(
-        args_with(1, &out_dir, 40_000, 3),
-        &["taken with 2 workers", "has 3"],
+    let got = lines(&out_dir);
+    assert_eq!(got.len(), expected.len(), "query {query}: {}", text(&last));
+    assert!(
+        got == expected,
+        "query {query}: output differs after 2 → 3 → 1 workers"
     );
+}
+
+#[test]
+fn stateful_join_restored_on_3_then_1_workers_equals_an_uninterrupted_run() {
+    rescaled_2_3_1_equals_uninterrupted(3, 5);
+}
+
+#[test]
+fn windowed_join_restored_on_3_then_1_workers_equals_an_uninterrupted_run() {
+    rescaled_2_3_1_equals_uninterrupted(8, 13);
 }
 
 #[test]

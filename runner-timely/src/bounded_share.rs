@@ -1,9 +1,12 @@
 //! A worker's share of a bounded root (Impulse, Create, or a bounded source's
-//! splits), read a bundle at a time, with the position it reached: which part
-//! of the share, and how many of that part's elements were emitted. A share
-//! sought to a position skips what came before it, so a source operator
-//! restored from a snapshot goes on where the snapshot was taken (the splits
-//! of a source are the same on every run, and so are their elements' order).
+//! splits), read a bundle at a time, with the position it reached: how many
+//! elements of each of its parts were emitted, and which parts are done. A
+//! root's parts are numbered over all workers and made for a fixed worker
+//! count (the job's first run's, with checkpoints), so that a position taken
+//! on one worker count can be spread over another: part `i` is read by
+//! worker `i % workers`, and a share sought to a position skips what its
+//! parts had emitted (the parts of a root are the same on every run, and so
+//! are their elements' order).
 
 use beam_core::graph::{Graph, Primitive};
 use beam_core::source::{ErasedReader, ErasedSource};
@@ -14,13 +17,11 @@ use std::sync::Arc;
 /// Elements per bundle read from a source.
 const BUNDLE: usize = 4096;
 
-/// How far a [`BoundedShare`] has read.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// How far shares have read their parts: for every part begun, its number
+/// among the root's parts, the elements it emitted, and whether it is done.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct SharePosition {
-    /// The part being read (parts before it are done).
-    pub(crate) part: usize,
-    /// Elements of that part already emitted.
-    pub(crate) emitted: u64,
+    pub(crate) parts: Vec<(usize, u64, bool)>,
 }
 
 enum Part {
@@ -30,47 +31,65 @@ enum Part {
     Split(Arc<dyn ErasedSource>),
 }
 
+/// One part of a share and how far it was read.
+struct Progress {
+    /// Its number among the root's parts.
+    index: usize,
+    part: Part,
+    emitted: u64,
+    done: bool,
+    /// Elements to skip when the part is opened (what a restored position
+    /// says it had emitted).
+    skip: u64,
+}
+
 /// This worker's share of a bounded root step.
 pub(crate) struct BoundedShare {
     /// The step's name, for errors.
-    #[cfg_attr(not(test), allow(dead_code))]
     step: String,
-    parts: Vec<Part>,
-    at: SharePosition,
+    /// How many parts the root has (over all workers).
+    total: usize,
+    parts: Vec<Progress>,
+    /// The part being read.
+    current: usize,
     reader: Option<Box<dyn ErasedReader>>,
 }
 
 impl BoundedShare {
-    /// Worker `index` of `peers`'s share of root step `t`: Create's elements
-    /// in equal slices, a source's splits (about four per worker) in turn.
-    pub(crate) fn new(graph: &Graph, t: usize, index: usize, peers: usize) -> Result<Self> {
+    /// Worker `index` of `peers`'s share of root step `t`, whose parts are
+    /// made for `basis` workers: Create's elements in `basis` equal slices, a
+    /// source's splits (about four per worker of `basis`), part `i` read by
+    /// worker `i % peers`.
+    pub(crate) fn new(
+        graph: &Graph,
+        t: usize,
+        index: usize,
+        peers: usize,
+        basis: usize,
+    ) -> Result<Self> {
         let node = &graph.transforms[t];
-        let parts = match &node.primitive {
-            Primitive::Impulse => (index == 0)
-                .then(|| Part::Elements(Batch::new(vec![WindowedValue::in_global_window(())])))
-                .into_iter()
-                .collect(),
+        let basis = basis.max(1);
+        let all: Vec<Part> = match &node.primitive {
+            Primitive::Impulse => vec![Part::Elements(Batch::new(vec![
+                WindowedValue::in_global_window(()),
+            ]))],
             Primitive::Create { values } => {
-                let mut all = values.clone();
-                let per = all.len().div_ceil(peers);
-                let mine = if index * per >= all.len() {
-                    all.empty_like()
-                } else {
-                    let mut tail = all.split_off(index * per);
-                    let _ = tail.split_off(per.min(tail.len()));
-                    tail
-                };
-                vec![Part::Elements(mine)]
+                let mut rest = values.clone();
+                let per = rest.len().div_ceil(basis).max(1);
+                let mut slices = Vec::new();
+                while !rest.is_empty() {
+                    let tail = rest.split_off(per.min(rest.len()));
+                    slices.push(Part::Elements(std::mem::replace(&mut rest, tail)));
+                }
+                slices
             }
             Primitive::Read { source } => {
                 let size = source.estimated_size_bytes()?;
-                let desired = (size / (peers as u64 * 4)).max(64 * 1024);
+                let desired = (size / (basis as u64 * 4)).max(64 * 1024);
                 source
                     .split(desired)?
                     .into_iter()
-                    .enumerate()
-                    .filter(|(i, _)| i % peers == index)
-                    .map(|(_, s)| Part::Split(s))
+                    .map(Part::Split)
                     .collect()
             }
             _ => {
@@ -80,101 +99,138 @@ impl BoundedShare {
                 )))
             }
         };
+        let total = all.len();
+        let parts = all
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| i % peers.max(1) == index)
+            .map(|(i, part)| Progress {
+                index: i,
+                part,
+                emitted: 0,
+                done: false,
+                skip: 0,
+            })
+            .collect();
         Ok(BoundedShare {
             step: node.name.clone(),
+            total,
             parts,
-            at: SharePosition::default(),
+            current: 0,
             reader: None,
         })
     }
 
-    /// Where the next bundle starts.
-    // Read by source snapshots; the runner takes no checkpoints yet.
-    #[cfg_attr(not(test), allow(dead_code))]
+    /// Where the share is: every part it began.
     pub(crate) fn position(&self) -> SharePosition {
-        self.at
+        SharePosition {
+            parts: self
+                .parts
+                .iter()
+                .filter(|p| p.done || p.emitted > 0)
+                .map(|p| (p.index, p.emitted, p.done))
+                .collect(),
+        }
     }
 
-    /// Moves to `to`, skipping what came before it. Fails if the share has
-    /// fewer parts or elements than `to` says (the input changed).
-    #[cfg_attr(not(test), allow(dead_code))]
-    pub(crate) fn seek(&mut self, to: SharePosition) -> Result<()> {
-        let lost = |what: String| {
-            BeamError::Runner(format!(
-                "'{}' cannot resume at part {} element {}: {what}",
-                self.step, to.part, to.emitted
-            ))
-        };
+    /// Moves to `to` (a position of this share, or of the shares of another
+    /// worker count: the entries of parts not in this share are ignored).
+    /// Fails if `to` names a part the root does not have (the input changed);
+    /// a part with fewer elements than `to` says fails when it is read.
+    pub(crate) fn seek(&mut self, to: &SharePosition) -> Result<()> {
         self.reader = None;
-        self.at = SharePosition::default();
-        if to.part > self.parts.len() || (to.part == self.parts.len() && to.emitted > 0) {
-            return Err(lost(format!("the share has {} parts", self.parts.len())));
+        self.current = 0;
+        for p in &mut self.parts {
+            (p.emitted, p.done, p.skip) = (0, false, 0);
         }
-        self.at.part = to.part;
-        let mut left = to.emitted;
-        match self.parts.get_mut(to.part) {
-            None => {}
-            Some(Part::Elements(b)) => {
-                if left as usize > b.len() {
-                    return Err(lost(format!("the part has {} elements", b.len())));
-                }
-                let rest = b.split_off(left as usize);
-                *b = rest;
-                self.at.emitted = left;
+        for &(index, emitted, done) in &to.parts {
+            if index >= self.total {
+                return Err(BeamError::Runner(format!(
+                    "'{}' cannot resume part {index}: the step has {} parts",
+                    self.step, self.total
+                )));
             }
-            Some(Part::Split(s)) => {
-                let mut reader = s.open()?;
-                while left > 0 {
-                    let want = left.min(BUNDLE as u64) as usize;
-                    match reader.next_batch(want)? {
-                        Some(b) => left -= (b.len() as u64).min(left),
-                        None => {
-                            return Err(lost(format!(
-                                "{} ended {left} elements before it",
-                                s.describe()
-                            )))
-                        }
-                    }
-                }
-                self.reader = Some(reader);
-                self.at.emitted = to.emitted;
+            if let Some(p) = self.parts.iter_mut().find(|p| p.index == index) {
+                (p.emitted, p.done, p.skip) = (emitted, done, emitted);
             }
         }
         Ok(())
     }
 
+    /// Marks every part of worker `worker` of `workers` done (that worker
+    /// had read its whole share when the checkpoint was taken).
+    pub(crate) fn finished_by(&mut self, worker: usize, workers: usize) {
+        for p in &mut self.parts {
+            if p.index % workers.max(1) == worker {
+                p.done = true;
+            }
+        }
+    }
+
+    fn lost(&self, index: usize, what: String) -> BeamError {
+        BeamError::Runner(format!(
+            "'{}' cannot resume part {index}: {what}",
+            self.step
+        ))
+    }
+
     /// The next bundle (possibly empty), or `None` when the share is read.
     pub(crate) fn next_batch(&mut self) -> Option<Result<Batch>> {
         loop {
-            let part = self.parts.get_mut(self.at.part)?;
-            match part {
+            let i = self.current;
+            let p = self.parts.get_mut(i)?;
+            if p.done {
+                self.current += 1;
+                continue;
+            }
+            match &mut p.part {
                 Part::Elements(b) => {
-                    let b = std::mem::replace(b, b.empty_like());
-                    self.at = SharePosition {
-                        part: self.at.part + 1,
-                        emitted: 0,
-                    };
-                    return Some(Ok(b));
+                    let mut b = std::mem::replace(b, b.empty_like());
+                    if p.skip as usize > b.len() {
+                        let (index, len, skip) = (p.index, b.len(), p.skip);
+                        return Some(Err(
+                            self.lost(index, format!("it has {len} elements, {skip} were emitted"))
+                        ));
+                    }
+                    let rest = b.split_off(p.skip as usize);
+                    p.emitted = p.skip + rest.len() as u64;
+                    p.done = true;
+                    self.current += 1;
+                    return Some(Ok(rest));
                 }
                 Part::Split(s) => {
                     if self.reader.is_none() {
-                        match s.open() {
-                            Ok(r) => self.reader = Some(r),
+                        let mut reader = match s.open() {
+                            Ok(r) => r,
                             Err(e) => return Some(Err(e)),
+                        };
+                        let mut left = p.skip;
+                        while left > 0 {
+                            let want = left.min(BUNDLE as u64) as usize;
+                            match reader.next_batch(want) {
+                                Ok(Some(b)) => left -= (b.len() as u64).min(left),
+                                Ok(None) => {
+                                    let (index, what) = (
+                                        p.index,
+                                        format!("{} ended {left} elements early", s.describe()),
+                                    );
+                                    return Some(Err(self.lost(index, what)));
+                                }
+                                Err(e) => return Some(Err(e)),
+                            }
                         }
+                        self.reader = Some(reader);
                     }
                     let reader = self.reader.as_mut()?;
                     match reader.next_batch(BUNDLE) {
                         Ok(Some(b)) => {
-                            self.at.emitted += b.len() as u64;
+                            p.emitted += b.len() as u64;
                             return Some(Ok(b));
                         }
                         Ok(None) => {
                             self.reader = None;
-                            self.at = SharePosition {
-                                part: self.at.part + 1,
-                                emitted: 0,
-                            };
+                            p.done = true;
+                            self.current += 1;
                         }
                         Err(e) => return Some(Err(e)),
                     }
@@ -281,14 +337,14 @@ mod tests {
             }
             for peers in 1..=3 {
                 for index in 0..peers {
-                    let mut straight = BoundedShare::new(&graph, t, index, peers).unwrap();
-                    let (all, positions) = read_all(&mut straight);
+                    let share = || BoundedShare::new(&graph, t, index, peers, peers).unwrap();
+                    let (all, positions) = read_all(&mut share());
                     let mut starts = vec![SharePosition::default()];
                     starts.extend(positions);
                     for at in starts {
-                        let mut resumed = BoundedShare::new(&graph, t, index, peers).unwrap();
-                        resumed.seek(at).unwrap();
-                        let mut before = BoundedShare::new(&graph, t, index, peers).unwrap();
+                        let mut resumed = share();
+                        resumed.seek(&at).unwrap();
+                        let mut before = share();
                         let mut prefix = Vec::new();
                         while before.position() != at {
                             prefix.extend(numbers(&before.next_batch().unwrap().unwrap()));
@@ -300,15 +356,61 @@ mod tests {
                             "step {t}, worker {index} of {peers}, at {at:?}"
                         );
                     }
-                    // A position past the share's end is refused, naming the step.
-                    let mut share = BoundedShare::new(&graph, t, index, peers).unwrap();
-                    let end = SharePosition {
-                        part: share.parts.len(),
-                        emitted: 1,
+                    // A part the root does not have is refused, naming the step.
+                    let mut s = share();
+                    let past = SharePosition {
+                        parts: vec![(s.total, 1, false)],
                     };
-                    let e = share.seek(end).unwrap_err().to_string();
+                    let e = s.seek(&past).unwrap_err().to_string();
                     assert!(e.contains(&graph.transforms[t].name), "{e}");
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn positions_of_two_workers_spread_over_three_and_one_read_every_element_once() {
+        let graph = numbers_and_create();
+        for t in 0..graph.transforms.len() {
+            let mut everything = Vec::new();
+            for index in 0..2 {
+                let (all, _) = read_all(&mut BoundedShare::new(&graph, t, index, 2, 2).unwrap());
+                everything.extend(all);
+            }
+            everything.sort();
+            // Two workers read part of their shares (worker 1 all of it).
+            let mut read = Vec::new();
+            let mut merged = SharePosition::default();
+            let mut finished = Vec::new();
+            for (index, bundles) in [(0usize, 3usize), (1, usize::MAX)] {
+                let mut share = BoundedShare::new(&graph, t, index, 2, 2).unwrap();
+                let mut n = 0;
+                while n < bundles {
+                    match share.next_batch() {
+                        Some(b) => read.extend(numbers(&b.unwrap())),
+                        None => break,
+                    }
+                    n += 1;
+                }
+                if n < bundles {
+                    finished.push(index);
+                } else {
+                    merged.parts.extend(share.position().parts);
+                }
+            }
+            // Three workers, then one, go on from there.
+            for new_peers in [3usize, 1] {
+                let mut got = read.clone();
+                for index in 0..new_peers {
+                    let mut share = BoundedShare::new(&graph, t, index, new_peers, 2).unwrap();
+                    share.seek(&merged).unwrap();
+                    for &w in &finished {
+                        share.finished_by(w, 2);
+                    }
+                    got.extend(read_all(&mut share).0);
+                }
+                got.sort();
+                assert_eq!(got, everything, "step {t} on {new_peers} workers");
             }
         }
     }
@@ -321,30 +423,28 @@ mod tests {
             .iter()
             .position(|n| matches!(n.primitive, Primitive::Read { .. }))
             .unwrap();
-        let mut straight = BoundedShare::new(&graph, t, 0, 1).unwrap();
+        let mut straight = BoundedShare::new(&graph, t, 0, 1, 1).unwrap();
         let (all, _) = read_all(&mut straight);
         assert_eq!(all.len(), 50_000);
         // Mid-bundle positions (not where a bundle ended) work too.
-        let mut share = BoundedShare::new(&graph, t, 0, 1).unwrap();
+        let mut share = BoundedShare::new(&graph, t, 0, 1, 1).unwrap();
         share
-            .seek(SharePosition {
-                part: 1,
-                emitted: 1234,
+            .seek(&SharePosition {
+                parts: vec![(0, 0, true), (1, 1234, false)],
             })
             .unwrap();
         let (rest, _) = read_all(&mut share);
         let first_split = 50_000 - rest.len() - 1234;
         assert_eq!(rest[0] as usize, first_split + 1234);
         assert_eq!(rest.last(), Some(&49_999));
-        // More elements than the split holds: refused.
-        let mut share = BoundedShare::new(&graph, t, 0, 1).unwrap();
-        let e = share
-            .seek(SharePosition {
-                part: 0,
-                emitted: 1_000_000,
+        // More elements than the split holds: refused when it is read.
+        let mut share = BoundedShare::new(&graph, t, 0, 1, 1).unwrap();
+        share
+            .seek(&SharePosition {
+                parts: vec![(0, 1_000_000, false)],
             })
-            .unwrap_err()
-            .to_string();
+            .unwrap();
+        let e = share.next_batch().unwrap().unwrap_err().to_string();
         assert!(e.contains("ended") && e.contains("Numbers("), "{e}");
     }
 }

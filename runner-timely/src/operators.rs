@@ -10,7 +10,7 @@
 //! is complete for.
 
 use crate::checkpoint::participant::Participant;
-use crate::checkpoint::Ack;
+use crate::checkpoint::{Ack, Restore};
 use crate::side_buffers::SideBuffers;
 use crate::sources::Acks;
 use crate::worker::WorkerState;
@@ -107,7 +107,14 @@ pub(crate) fn par_do<'s>(
     let worker = scope.index();
     let ckpt = state.checkpoint.clone().filter(|_| !sides.is_empty());
     let mut buffers = SideBuffers::new(sides.len());
-    if let Some(bytes) = ckpt.as_ref().and_then(|r| r.take_restored(t, worker)) {
+    // Every worker holds the same views, so on another worker count any old
+    // worker's part will do.
+    let restored = match ckpt.as_ref().map(|r| r.restore_of(t, worker, &graph)) {
+        Some(Restore::Own(bytes)) => bytes,
+        Some(Restore::Rescaled { parts, .. }) => parts.into_iter().find_map(|(_, b)| b),
+        _ => None,
+    };
+    if let Some(bytes) = restored {
         let codec = graph.pcollections[node.inputs[0]].codec.clone();
         buffers = SideBuffers::restore(&node.name, &bytes, codec.as_ref())?.0;
     }

@@ -3,12 +3,13 @@
 
 use crate::bounded_share::{BoundedShare, SharePosition};
 use crate::checkpoint::participant::Participant;
-use crate::checkpoint::Ack;
+use crate::checkpoint::{Ack, Restore};
 use crate::operators::{advance, epoch, Bundles, Time};
 use crate::worker::WorkerState;
 use beam_core::graph::StreamEvent;
 use beam_core::unbounded::{CheckpointMark, ErasedUnboundedSource, Poll};
 use beam_core::{Batch, BeamError, Timestamp};
+use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
@@ -33,20 +34,35 @@ pub(crate) fn source<'s>(
     let pcoll = node.outputs[0];
     let worker = scope.index();
     let ckpt = state.checkpoint.clone();
-    // Restored: go on from the part's position; without a part it had finished.
+    // Restored: go on from the part's position; without a part it had
+    // finished. From another worker count: from every old worker's position
+    // (a finished one had read all of its parts).
     let mut done_at_start = false;
-    if let Some(run) = ckpt.as_ref().filter(|r| r.restores()) {
-        match run.take_restored(t, worker) {
-            Some(bytes) => {
-                let at: SharePosition = postcard::from_bytes(&bytes).map_err(|e| {
-                    beam_core::BeamError::Runner(format!(
-                        "checkpoint: the part of '{}' on worker {worker} does not decode: {e}",
-                        node.name
-                    ))
-                })?;
-                share.seek(at)?;
+    let decode = |bytes: &[u8], w: usize| {
+        postcard::from_bytes::<SharePosition>(bytes).map_err(|e| {
+            beam_core::BeamError::Runner(format!(
+                "checkpoint: the part of '{}' on worker {w} does not decode: {e}",
+                node.name
+            ))
+        })
+    };
+    match ckpt.as_ref().map(|r| r.restore_of(t, worker, &state.graph)) {
+        None | Some(Restore::Nothing) => {}
+        Some(Restore::Own(Some(bytes))) => share.seek(&decode(&bytes, worker)?)?,
+        Some(Restore::Own(None)) => done_at_start = true,
+        Some(Restore::Rescaled { old_workers, parts }) => {
+            let mut merged = SharePosition::default();
+            let mut finished = Vec::new();
+            for (w, bytes) in parts {
+                match bytes {
+                    Some(b) => merged.parts.extend(decode(&b, w)?.parts),
+                    None => finished.push(w),
+                }
             }
-            None => done_at_start = true,
+            share.seek(&merged)?;
+            for w in finished {
+                share.finished_by(w, old_workers);
+            }
         }
     }
     let mut builder = OperatorBuilder::new(node.name.clone(), scope);
@@ -197,7 +213,10 @@ pub(crate) fn test_stream<'s>(
 /// What an unbounded source's part of a checkpoint holds: per split, the
 /// reader's checkpoint mark (where it resumes, with its watermark estimate)
 /// and whether it finished.
-type ReaderMarks = Vec<(Option<CheckpointMark>, bool)>;
+/// Each split is named by its number among the source's splits (made for the
+/// job's first worker count), so marks taken on one worker count are spread
+/// over another.
+type ReaderMarks = Vec<(usize, Option<CheckpointMark>, bool)>;
 
 /// Reads this worker's `splits` of an unbounded source: polls each reader for
 /// what is available, emits it at the source's current watermark, and holds
@@ -209,53 +228,71 @@ type ReaderMarks = Vec<(Option<CheckpointMark>, bool)>;
 pub(crate) fn unbounded_source<'s>(
     scope: Scope<'s, Time>,
     t: usize,
-    splits: Vec<Arc<dyn ErasedUnboundedSource>>,
+    splits: Vec<(usize, Arc<dyn ErasedUnboundedSource>)>,
     state: Rc<WorkerState>,
 ) -> beam_core::Result<(Bundles<'s>, Acks<'s>)> {
     let node = &state.graph.transforms[t];
     let pcoll = node.outputs[0];
     let worker = scope.index();
     let ckpt = state.checkpoint.clone();
-    let restored = ckpt.as_ref().filter(|r| r.restores()).map(|r| {
-        r.take_restored(t, worker)
-            .map(|bytes| {
-                postcard::from_bytes::<ReaderMarks>(&bytes).map_err(|e| {
-                    BeamError::Runner(format!(
-                        "checkpoint: the part of '{}' on worker {worker} does not decode: {e}",
-                        node.name
-                    ))
-                })
-            })
-            .transpose()
-    });
+    let decode = |bytes: &[u8], w: usize| {
+        postcard::from_bytes::<ReaderMarks>(bytes).map_err(|e| {
+            BeamError::Runner(format!(
+                "checkpoint: the part of '{}' on worker {w} does not decode: {e}",
+                node.name
+            ))
+        })
+    };
+    // Restored: each split's mark, from this worker's part or, from another
+    // worker count, from every old worker's (a finished one had finished
+    // all of its splits).
+    let mut marks: HashMap<usize, (Option<CheckpointMark>, bool)> = HashMap::new();
+    let mut finished_by: Vec<(usize, usize)> = Vec::new();
+    let restoring = match ckpt.as_ref().map(|r| r.restore_of(t, worker, &state.graph)) {
+        None | Some(Restore::Nothing) => false,
+        Some(Restore::Own(Some(bytes))) => {
+            marks.extend(
+                decode(&bytes, worker)?
+                    .into_iter()
+                    .map(|(i, m, d)| (i, (m, d))),
+            );
+            true
+        }
+        Some(Restore::Own(None)) => {
+            finished_by.push((0, 1));
+            true
+        }
+        Some(Restore::Rescaled { old_workers, parts }) => {
+            for (w, bytes) in parts {
+                match bytes {
+                    Some(b) => {
+                        marks.extend(decode(&b, w)?.into_iter().map(|(i, m, d)| (i, (m, d))))
+                    }
+                    None => finished_by.push((w, old_workers)),
+                }
+            }
+            true
+        }
+    };
     let (mut readers, mut finished) = (Vec::new(), Vec::new());
-    match restored.transpose()? {
-        // Restored without a part: every reader had finished.
-        Some(None) => {}
-        Some(Some(marks)) if marks.len() == splits.len() => {
-            for (split, (mark, done)) in splits.iter().zip(marks) {
-                readers.push(match &mark {
-                    Some(m) => split.resume(m)?,
-                    None => split.open()?,
-                });
-                finished.push(done);
+    for (i, split) in &splits {
+        let done_before = finished_by.iter().any(|&(w, n)| i % n == w);
+        let (reader, done) = match marks.remove(i) {
+            Some((Some(m), done)) => (split.resume(&m)?, done),
+            Some((None, done)) => (split.open()?, done),
+            None if done_before => (split.open()?, true),
+            None if restoring => {
+                return Err(BeamError::Runner(format!(
+                    "checkpoint: '{}' has no position for its split {i}",
+                    node.name
+                )))
             }
-        }
-        Some(Some(marks)) => {
-            return Err(BeamError::Runner(format!(
-                "checkpoint: '{}' on worker {worker} had {} splits, now {}",
-                node.name,
-                marks.len(),
-                splits.len()
-            )))
-        }
-        None => {
-            for split in &splits {
-                readers.push(split.open()?);
-                finished.push(false);
-            }
-        }
+            None => (split.open()?, false),
+        };
+        readers.push(reader);
+        finished.push(done);
     }
+    let indices: Vec<usize> = splits.iter().map(|(i, _)| *i).collect();
     let mut builder = OperatorBuilder::new(node.name.clone(), scope);
     let activator = scope.activator_for(builder.operator_info().address);
     let (mut output, stream) = builder.new_output::<Vec<Batch>>();
@@ -290,7 +327,8 @@ pub(crate) fn unbounded_source<'s>(
                 readers
                     .iter()
                     .zip(&finished)
-                    .map(|(r, done)| (r.checkpoint_mark(), *done))
+                    .zip(&indices)
+                    .map(|((r, done), i)| (*i, r.checkpoint_mark(), *done))
                     .collect()
             };
             if let Some(Err(e)) = part.as_mut().map(|p| p.follow_clock(c, marks)) {

@@ -1,7 +1,7 @@
 //! One timely worker's copy of the pipeline: the graph translated to operators.
 
 use crate::bounded_share::BoundedShare;
-use crate::checkpoint::CheckpointRun;
+use crate::checkpoint::{CheckpointRun, Restore};
 use crate::operators::{flatten, keyed, map_bundles, par_do, ship, Bundles, Keyed, SideSpec, Time};
 use crate::sources::{source, test_stream, unbounded_source, Acks};
 use beam_core::graph::{Graph, Primitive};
@@ -340,11 +340,9 @@ pub(crate) fn build<'s>(scope: Scope<'s, Time>, state: Rc<WorkerState>) -> Resul
     let (index, peers) = (scope.index(), scope.peers());
     let mut streams: Vec<Option<Bundles<'s>>> = vec![None; graph.pcollections.len()];
     let mut acks: Vec<Acks<'s>> = Vec::new();
-    let restored = |t: usize| {
-        state
-            .checkpoint
-            .as_ref()
-            .and_then(|r| r.take_restored(t, index))
+    let restored = |t: usize| match &state.checkpoint {
+        Some(r) => r.restore_of(t, index, &graph),
+        None => Restore::Nothing,
     };
     fn input<'s>(streams: &[Option<Bundles<'s>>], p: usize) -> Bundles<'s> {
         streams[p]
@@ -354,7 +352,8 @@ pub(crate) fn build<'s>(scope: Scope<'s, Time>, state: Rc<WorkerState>) -> Resul
     for (t, node) in graph.transforms.iter().enumerate() {
         let outs: Vec<Bundles<'s>> = match &node.primitive {
             Primitive::Impulse | Primitive::Create { .. } | Primitive::Read { .. } => {
-                let share = BoundedShare::new(&graph, t, index, peers)?;
+                let basis = state.checkpoint.as_ref().map_or(peers, |r| r.split_basis());
+                let share = BoundedShare::new(&graph, t, index, peers, basis)?;
                 let (out, a) = source(scope, t, share, state.clone())?;
                 acks.push(a);
                 vec![out]
@@ -389,12 +388,14 @@ pub(crate) fn build<'s>(scope: Scope<'s, Time>, state: Rc<WorkerState>) -> Resul
                 outs
             }
             Primitive::ReadUnbounded { source } => {
+                // Made for the job's first worker count, with checkpoints, so
+                // that a restore on another count can spread them anew.
+                let basis = state.checkpoint.as_ref().map_or(peers, |r| r.split_basis());
                 let splits = source
-                    .split(peers)?
+                    .split(basis)?
                     .into_iter()
                     .enumerate()
                     .filter(|(i, _)| i % peers == index)
-                    .map(|(_, s)| s)
                     .collect();
                 let (out, a) = unbounded_source(scope, t, splits, state.clone())?;
                 acks.push(a);
@@ -431,18 +432,23 @@ pub(crate) fn build<'s>(scope: Scope<'s, Time>, state: Rc<WorkerState>) -> Resul
                         Some(p) => {
                             let mut p = p.borrow_mut();
                             match p.add(b) {
-                                Ok(()) => Ok(route.partition_partials(p.take(), n)),
+                                Ok(()) => Ok(route.partition_partials_by_key_group(p.take(), n)),
                                 Err(e) => Err(e),
                             }
                         }
-                        None => Ok(route.partition(b, n)),
+                        None => Ok(route.partition_by_key_group(b, n)),
                     },
                 );
                 let codec = graph.pcollections[node.inputs[0]].codec.clone();
                 let decoder = kernel.clone();
                 let table = match restored(t) {
-                    Some(bytes) => kernel.restore_table(&bytes)?,
-                    None => kernel.new_table(),
+                    Restore::Own(Some(bytes)) => kernel.restore_table(&bytes)?,
+                    Restore::Rescaled { parts, .. } => {
+                        let snapshots: Vec<&[u8]> =
+                            parts.iter().filter_map(|(_, b)| b.as_deref()).collect();
+                        kernel.restore_table_part(&snapshots, index, peers)?
+                    }
+                    Restore::Own(None) | Restore::Nothing => kernel.new_table(),
                 };
                 let table = Box::new(Table(table, partials));
                 let (out, a) = keyed(
@@ -467,12 +473,17 @@ pub(crate) fn build<'s>(scope: Scope<'s, Time>, state: Rc<WorkerState>) -> Resul
                     input(&streams, node.inputs[0]),
                     &node.name,
                     state.clone(),
-                    move |b, n| Ok(route.partition(b, n)),
+                    move |b, n| Ok(route.partition_by_key_group(b, n)),
                 );
                 let codec = graph.pcollections[node.inputs[0]].codec.clone();
                 let mut processor = match restored(t) {
-                    Some(bytes) => kernel.restore(&bytes)?,
-                    None => kernel.instantiate(),
+                    Restore::Own(Some(bytes)) => kernel.restore(&bytes)?,
+                    Restore::Rescaled { parts, .. } => {
+                        let snapshots: Vec<&[u8]> =
+                            parts.iter().filter_map(|(_, b)| b.as_deref()).collect();
+                        kernel.restore_part(&snapshots, index, peers)?
+                    }
+                    Restore::Own(None) | Restore::Nothing => kernel.instantiate(),
                 };
                 if let Err(e) = processor.setup() {
                     state.fail(e);
@@ -545,7 +556,7 @@ pub(crate) fn build<'s>(scope: Scope<'s, Time>, state: Rc<WorkerState>) -> Resul
             all,
             crate::checkpoint::participants(&graph, peers),
             run.clone(),
-            crate::checkpoint::store::Manifest::of_run(&graph, peers, processes),
+            crate::checkpoint::store::Manifest::of_run(&graph, peers, processes, run.split_basis()),
             state.clone(),
         );
     }

@@ -54,14 +54,50 @@ pub(crate) struct TableKernel<A: Aggregation> {
 }
 
 /// The partition of `key` among `parts`: the same in every process of a job.
-pub(crate) fn partition_of<K: Hash>(key: &K, parts: usize) -> usize {
-    let h = foldhash::fast::FixedState::with_seed(0x5eed_beef).hash_one(key);
-    (h % parts as u64) as usize
+/// Keys hash into this many key groups; part `i` of `n` holds a contiguous
+/// range of them. A key's group never changes, so state checkpointed with
+/// one number of parts is split or merged by group for another.
+pub const KEY_GROUPS: u64 = 1 << 15;
+
+/// The key groups of part `part` of `parts`.
+fn key_groups_of(part: usize, parts: usize) -> std::ops::Range<u64> {
+    let (part, parts) = (part as u64, parts.max(1) as u64);
+    (part * KEY_GROUPS).div_ceil(parts)..((part + 1) * KEY_GROUPS).div_ceil(parts)
 }
 
-fn split_by_key<T, K: Hash>(
+/// The parts of `old_parts` that hold keys of part `part` of `parts` (for a
+/// restore on another number of workers: whose state a worker takes over).
+pub fn parts_sharing_keys_with(part: usize, parts: usize, old_parts: usize) -> Vec<usize> {
+    let mine = key_groups_of(part, parts);
+    (0..old_parts)
+        .filter(|&old| {
+            let theirs = key_groups_of(old, old_parts);
+            theirs.start < mine.end && mine.start < theirs.end
+        })
+        .collect()
+}
+
+fn key_hash<K: Hash>(key: &K) -> u64 {
+    foldhash::fast::FixedState::with_seed(0x5eed_beef).hash_one(key)
+}
+
+/// The part of `parts` that `key` goes to: its hash's residue (so that part
+/// `i` of `n` splits into the parts `i + n * j` of `n * m`, as a spilling
+/// shuffle splits a bucket further).
+pub(crate) fn partition_of<K: Hash>(key: &K, parts: usize) -> usize {
+    (key_hash(key) % parts.max(1) as u64) as usize
+}
+
+/// The part of `parts` that `key` goes to by key group: the part whose range
+/// of key groups holds the key's.
+pub(crate) fn key_group_part_of<K: Hash>(key: &K, parts: usize) -> usize {
+    ((key_hash(key) % KEY_GROUPS) * parts.max(1) as u64 / KEY_GROUPS) as usize
+}
+
+pub(crate) fn split_by_key<T, K: Hash>(
     values: Vec<WindowedValue<T>>,
     parts: usize,
+    route: fn(&K, usize) -> usize,
     key: impl Fn(&T) -> &K,
 ) -> Vec<Batch>
 where
@@ -71,7 +107,7 @@ where
     // Two passes, so that every part is allocated at its exact size.
     let targets: Vec<u32> = values
         .iter()
-        .map(|wv| partition_of(key(&wv.value), parts) as u32)
+        .map(|wv| route(key(&wv.value), parts) as u32)
         .collect();
     let mut sizes = vec![0usize; parts];
     for &t in &targets {
@@ -231,6 +267,16 @@ impl<A: Aggregation> GroupingKernel for TableKernel<A> {
         table.restore(snapshot)?;
         Ok(Box::new(table))
     }
+    fn restore_table_part(
+        &self,
+        snapshots: &[&[u8]],
+        part: usize,
+        parts: usize,
+    ) -> Result<Box<dyn GroupingTable>> {
+        let mut table = WindowedTable::new(self);
+        table.restore_keys(snapshots, |k| key_group_part_of(k, parts) == part)?;
+        Ok(Box::new(table))
+    }
     fn lifted(&self) -> Option<Box<dyn PartialTable>> {
         let s = &self.strategy;
         let liftable = A::LIFTABLE
@@ -249,7 +295,15 @@ impl<A: Aggregation> GroupingKernel for TableKernel<A> {
     }
     fn partition_partials(&self, batch: Batch, parts: usize) -> Vec<Batch> {
         match batch.downcast::<(A::K, A::Acc)>() {
-            Ok(values) => split_by_key(values, parts, |kv: &(A::K, A::Acc)| &kv.0),
+            Ok(values) => split_by_key(values, parts, partition_of, |kv: &(A::K, A::Acc)| &kv.0),
+            Err(b) => vec![b],
+        }
+    }
+    fn partition_partials_by_key_group(&self, batch: Batch, parts: usize) -> Vec<Batch> {
+        match batch.downcast::<(A::K, A::Acc)>() {
+            Ok(values) => split_by_key(values, parts, key_group_part_of, |kv: &(A::K, A::Acc)| {
+                &kv.0
+            }),
             Err(b) => vec![b],
         }
     }
@@ -258,8 +312,38 @@ impl<A: Aggregation> GroupingKernel for TableKernel<A> {
     }
     fn partition(&self, batch: Batch, parts: usize) -> Vec<Batch> {
         match batch.downcast::<A::In>() {
-            Ok(values) => split_by_key(values, parts, |x: &A::In| self.agg.key(x)),
+            Ok(values) => split_by_key(values, parts, partition_of, |x: &A::In| self.agg.key(x)),
             Err(b) => vec![b],
         }
+    }
+    fn partition_by_key_group(&self, batch: Batch, parts: usize) -> Vec<Batch> {
+        match batch.downcast::<A::In>() {
+            Ok(values) => split_by_key(values, parts, key_group_part_of, |x: &A::In| {
+                self.agg.key(x)
+            }),
+            Err(b) => vec![b],
+        }
+    }
+}
+
+#[cfg(test)]
+mod key_group_tests {
+    use super::*;
+
+    #[test]
+    fn a_part_holds_exactly_its_key_groups_and_shares_them_with_the_old_parts_named() {
+        for parts in [1usize, 2, 3, 5, 7] {
+            for key in 0u64..3000 {
+                let p = key_group_part_of(&key, parts);
+                assert!(key_groups_of(p, parts).contains(&(key_hash(&key) % KEY_GROUPS)));
+                for old in [1usize, 2, 3, 4] {
+                    let before = key_group_part_of(&key, old);
+                    assert!(parts_sharing_keys_with(p, parts, old).contains(&before));
+                }
+            }
+        }
+        assert_eq!(parts_sharing_keys_with(0, 3, 2), vec![0]);
+        assert_eq!(parts_sharing_keys_with(1, 3, 2), vec![0, 1]);
+        assert_eq!(parts_sharing_keys_with(0, 1, 3), vec![0, 1, 2]);
     }
 }

@@ -23,7 +23,7 @@
 //!
 //! ```
 //! # use runner_direct as _;
-//! use beam_core::{Create, Pipeline, Publish, Publisher, UserResult};
+//! use beam_core::{Create, Pipeline, PipelineOptions, Publish, Publisher, UserResult};
 //! use std::sync::{Arc, Mutex};
 //!
 //! #[derive(Clone, Default)]
@@ -40,7 +40,7 @@
 //! }
 //!
 //! let visible = Visible::default();
-//! let p = Pipeline::new();
+//! let p = Pipeline::new(PipelineOptions::default());
 //! p.apply("Staged", Create::of(vec!["a".to_string(), "b".to_string()]))?
 //!     .apply("Publish", Publish::with(visible.clone()))?;
 //! p.run()?;

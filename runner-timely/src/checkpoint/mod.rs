@@ -134,8 +134,49 @@ pub(crate) fn participants(graph: &Graph, workers: usize) -> Vec<(usize, usize)>
 #[derive(Default)]
 pub(crate) struct Restored {
     pub(crate) epoch: u64,
+    /// The workers (over all processes) it was taken with.
+    pub(crate) workers: usize,
+    /// The worker count its sources' splits were made for.
+    pub(crate) split_basis: usize,
     /// (step, worker) → state; absent for a participant that had finished.
     pub(crate) parts: HashMap<(usize, usize), Vec<u8>>,
+}
+
+/// A restored part and how many participants will still take it.
+type RestoredPart = (Vec<u8>, usize);
+
+/// What a participant restores from.
+pub(crate) enum Restore {
+    /// Nothing: the run does not restore.
+    Nothing,
+    /// Its own part of a checkpoint taken with as many workers (`None`: it
+    /// had finished).
+    Own(Option<Vec<u8>>),
+    /// A checkpoint taken with `old_workers` workers: the parts of the old
+    /// workers whose state it takes over, by old worker (`None`: that one had
+    /// finished).
+    Rescaled {
+        old_workers: usize,
+        parts: Vec<(usize, Option<Vec<u8>>)>,
+    },
+}
+
+/// The old workers (of `old`) whose part of step `t` worker `worker` of
+/// `workers` takes over when it restores a checkpoint of another worker
+/// count: those that held some of its keys, for keyed state; all of them,
+/// for sources (their splits are spread anew); one, for the views of a
+/// ParDo's side inputs (every worker holds them all).
+fn old_parts_for(graph: &Graph, t: usize, worker: usize, workers: usize, old: usize) -> Vec<usize> {
+    match &graph.transforms[t].primitive {
+        Primitive::Impulse
+        | Primitive::Create { .. }
+        | Primitive::Read { .. }
+        | Primitive::ReadUnbounded { .. } => (0..old).collect(),
+        Primitive::ParDo { .. } => vec![worker % old],
+        // Its parts were published before the run started.
+        Primitive::Publish { .. } => Vec::new(),
+        _ => beam_core::kernel::parts_sharing_keys_with(worker, workers, old),
+    }
 }
 
 /// The checkpoint machinery of one process during a run.
@@ -149,9 +190,16 @@ pub(crate) struct CheckpointRun {
     start_unix_ms: u64,
     /// The restored epoch, if the run restores.
     restored_epoch: Option<u64>,
-    /// The restored parts not yet taken by their participants (each is taken
-    /// once, so a restored state is not kept for the whole run).
-    restored_parts: Mutex<HashMap<(usize, usize), Vec<u8>>>,
+    /// The workers (over all processes) of this run.
+    workers: usize,
+    /// The workers the restored checkpoint was taken with.
+    restored_workers: usize,
+    /// The worker count the sources' splits are made for: the job's first run's.
+    split_basis: usize,
+    /// The restored parts not yet taken by their participants, with how many
+    /// participants will still take each (a part is dropped once taken by
+    /// all, so a restored state is not kept for the whole run).
+    restored_parts: Mutex<HashMap<(usize, usize), RestoredPart>>,
     /// One more than the newest epoch known to be published (0: none yet).
     published_below: AtomicU64,
     /// When the store was last read for a newer published checkpoint.
@@ -170,10 +218,9 @@ impl CheckpointRun {
             None => None,
             Some(from) => {
                 let steps = steps_of(graph);
-                let participants = participants(graph, workers);
+                let participants = |w: usize| participants(graph, w);
                 let expected = store::Expected {
                     steps: &steps,
-                    workers,
                     participants: &participants,
                 };
                 let mut r = store.resolve(from, &expected)?;
@@ -182,12 +229,18 @@ impl CheckpointRun {
                     r.epoch,
                     config.dir.display()
                 );
+                if r.workers != workers {
+                    eprintln!(
+                        "checkpoint: it was taken with {} workers; its state is spread over {workers}",
+                        r.workers
+                    );
+                }
                 // Before the cluster connects, so before anything new is staged.
                 crate::publish::publish_restored(graph, &mut r)?;
                 Some(r)
             }
         };
-        Self::new(config.clone(), store, restored)
+        Self::new(config.clone(), store, restored, graph, workers)
     }
 
     /// The run's checkpointing; its epochs follow those of every checkpoint
@@ -197,6 +250,8 @@ impl CheckpointRun {
         config: CheckpointConfig,
         store: store::LocalDir,
         restored: Option<Restored>,
+        graph: &Graph,
+        workers: usize,
     ) -> Result<Self> {
         let newest = store.published()?.first().map(|(e, _)| *e);
         let first_epoch = newest
@@ -204,14 +259,36 @@ impl CheckpointRun {
             .chain(restored.as_ref().map(|r| r.epoch))
             .max()
             .map_or(0, |e| e + 1);
+        let restored_workers = restored.as_ref().map_or(workers, |r| r.workers);
+        let split_basis = restored.as_ref().map_or(workers, |r| r.split_basis);
+        let restored_epoch = restored.as_ref().map(|r| r.epoch);
+        // How many participants take each part: one, or on another worker
+        // count, every worker that takes it over.
+        let mut uses: HashMap<(usize, usize), usize> = HashMap::new();
+        if restored_workers != workers {
+            for (t, w) in participants(graph, workers) {
+                for old in old_parts_for(graph, t, w, workers, restored_workers) {
+                    *uses.entry((t, old)).or_default() += 1;
+                }
+            }
+        }
+        let parts = restored
+            .map(|r| r.parts)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(key, bytes)| (key, (bytes, uses.get(&key).copied().unwrap_or(1))))
+            .collect();
         Ok(CheckpointRun {
             first_epoch,
             config,
             store,
             start: Instant::now(),
             start_unix_ms: unix_ms(),
-            restored_epoch: restored.as_ref().map(|r| r.epoch),
-            restored_parts: Mutex::new(restored.map(|r| r.parts).unwrap_or_default()),
+            restored_epoch,
+            workers,
+            restored_workers,
+            split_basis,
+            restored_parts: Mutex::new(parts),
             published_below: AtomicU64::new(0),
             last_scan: Mutex::new(None),
         })
@@ -263,18 +340,36 @@ impl CheckpointRun {
         self.first_epoch
     }
 
-    /// Takes the restored state of (step, worker), if the run restores and
-    /// it had any.
-    pub(crate) fn take_restored(&self, step: usize, worker: usize) -> Option<Vec<u8>> {
-        self.restored_parts
+    /// What step `t` on `worker` restores from.
+    pub(crate) fn restore_of(&self, t: usize, worker: usize, graph: &Graph) -> Restore {
+        if self.restored_epoch.is_none() {
+            return Restore::Nothing;
+        }
+        let mut parts = self
+            .restored_parts
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(&(step, worker))
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut take = |old: usize| match parts.get_mut(&(t, old)) {
+            None => None,
+            Some((_, left)) if *left > 1 => {
+                *left -= 1;
+                parts.get(&(t, old)).map(|(bytes, _)| bytes.clone())
+            }
+            Some(_) => parts.remove(&(t, old)).map(|(bytes, _)| bytes),
+        };
+        if self.restored_workers == self.workers {
+            return Restore::Own(take(worker));
+        }
+        let old = old_parts_for(graph, t, worker, self.workers, self.restored_workers);
+        Restore::Rescaled {
+            old_workers: self.restored_workers,
+            parts: old.into_iter().map(|w| (w, take(w))).collect(),
+        }
     }
 
-    /// Whether the run restores from a checkpoint.
-    pub(crate) fn restores(&self) -> bool {
-        self.restored_epoch.is_some()
+    /// The worker count the sources' splits are made for.
+    pub(crate) fn split_basis(&self) -> usize {
+        self.split_basis
     }
 }
 

@@ -24,8 +24,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 const MANIFEST: &str = "MANIFEST.json";
-/// The version of the manifest's layout.
-const FORMAT: u32 = 1;
+/// The version of the manifest's layout (and of how keys and splits are
+/// spread over workers).
+const FORMAT: u32 = 2;
 
 /// A checkpoint's manifest: what it covers and the file of every part.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -36,6 +37,12 @@ pub(crate) struct Manifest {
     /// Workers over all processes, and processes, when it was taken.
     pub(crate) workers: usize,
     pub(crate) processes: usize,
+    /// The key groups keyed state is spread over (each worker holds a
+    /// contiguous range of them), the same for every run of a job.
+    pub(crate) key_groups: u64,
+    /// The worker count of the job's first run, which its sources' splits
+    /// were made for (every later run, on any worker count, keeps them).
+    pub(crate) split_basis: usize,
     /// The pipeline's steps (see [`super::steps_of`]).
     pub(crate) steps: Vec<String>,
     /// Every participant's part (`None`: it had finished).
@@ -53,6 +60,7 @@ impl Manifest {
         graph: &beam_core::graph::Graph,
         workers: usize,
         processes: usize,
+        split_basis: usize,
     ) -> Self {
         Manifest {
             format: FORMAT,
@@ -60,6 +68,8 @@ impl Manifest {
             epoch: 0,
             workers,
             processes,
+            key_groups: beam_core::kernel::KEY_GROUPS,
+            split_basis,
             steps: super::steps_of(graph),
             parts: Vec::new(),
             epoch_end_unix_ms: 0,
@@ -71,8 +81,8 @@ impl Manifest {
 /// What a restored checkpoint must match.
 pub(crate) struct Expected<'a> {
     pub(crate) steps: &'a [String],
-    pub(crate) workers: usize,
-    pub(crate) participants: &'a [(usize, usize)],
+    /// The participants of the pipeline on a number of workers.
+    pub(crate) participants: &'a dyn Fn(usize) -> Vec<(usize, usize)>,
 }
 
 /// Checkpoints in a local directory.
@@ -277,19 +287,21 @@ fn load(dir: &Path, expected: &Expected<'_>) -> Result<Restored> {
             dir.display()
         )));
     }
-    if manifest.workers != expected.workers {
+    if manifest.key_groups != beam_core::kernel::KEY_GROUPS || manifest.split_basis == 0 {
         return Err(BeamError::Options(format!(
-            "checkpoint {} was taken with {} workers; this run has {} (restoring on another worker count is not supported yet)",
+            "checkpoint {} spreads keys over {} key groups; this build uses {}",
             dir.display(),
-            manifest.workers,
-            expected.workers
+            manifest.key_groups,
+            beam_core::kernel::KEY_GROUPS
         )));
     }
     let mut restored = Restored {
         epoch: manifest.epoch,
+        workers: manifest.workers,
+        split_basis: manifest.split_basis,
         ..Restored::default()
     };
-    for &(step, worker) in expected.participants {
+    for (step, worker) in (expected.participants)(manifest.workers) {
         let ack = manifest
             .parts
             .iter()
@@ -330,6 +342,8 @@ mod tests {
             epoch,
             workers: 1,
             processes: 1,
+            key_groups: beam_core::kernel::KEY_GROUPS,
+            split_basis: 1,
             steps: vec!["A [Read] [] -> [0]".into()],
             parts,
             epoch_end_unix_ms: 0,
@@ -342,10 +356,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = LocalDir::open(dir.path(), true).unwrap();
         let steps = vec!["A [Read] [] -> [0]".to_string()];
+        let participants = |_: usize| vec![(0, 0)];
         let expected = Expected {
             steps: &steps,
-            workers: 1,
-            participants: &[(0, 0)],
+            participants: &participants,
         };
         for epoch in 1..=3u64 {
             let part = store.write_part(epoch, 0, 0, &[epoch as u8; 10]).unwrap();

@@ -102,45 +102,86 @@ impl<A: Aggregation> WindowedTable<A> {
     /// Replaces this (fresh) table's state with a snapshot of a table of the
     /// same step.
     pub fn restore(&mut self, bytes: &[u8]) -> Result<()> {
-        let image: OwnedImage<A> = snapshot::decode(&self.step, bytes)?;
-        self.input_wm = image.input_wm;
-        self.output_wm = image.output_wm;
-        self.now = image.now;
+        self.restore_keys(&[bytes], |_| true)
+    }
+
+    /// Replaces this (fresh) table's state with the keys that `keep` accepts
+    /// of the snapshots of tables of the same step (each key in at most one of
+    /// them): for a restore on another number of workers, where a table takes
+    /// over the keys of several old ones. The watermarks restored are the
+    /// least of the snapshots' (what fired before them is gone from every
+    /// snapshot, so nothing fires twice); processing time is the latest.
+    pub fn restore_keys(
+        &mut self,
+        snapshots: &[&[u8]],
+        keep: impl Fn(&A::K) -> bool,
+    ) -> Result<()> {
+        let mut images = Vec::with_capacity(snapshots.len());
+        for bytes in snapshots {
+            images.push(snapshot::decode::<OwnedImage<A>>(&self.step, bytes)?);
+        }
+        self.input_wm = images
+            .iter()
+            .map(|i| i.input_wm)
+            .min()
+            .unwrap_or(Timestamp::MIN);
+        self.output_wm = images
+            .iter()
+            .map(|i| i.output_wm)
+            .min()
+            .unwrap_or(Timestamp::MIN);
+        self.now = images.iter().map(|i| i.now).max().unwrap_or(Timestamp::MIN);
         self.windows.clear();
         self.holds.clear();
-        for (k, w, s) in image.windows {
-            let mut state = WindowState::new(self.agg.create(), &self.fresh, Timestamp::MIN, &w);
-            if let Some(acc) = s.acc {
-                state.set_acc(acc);
+        self.timers.clear();
+        self.active_windows.clear();
+        self.closed.clear();
+        self.output.clear();
+        for image in images {
+            for (k, w, s) in image.windows.into_iter().filter(|(k, ..)| keep(k)) {
+                let mut state =
+                    WindowState::new(self.agg.create(), &self.fresh, Timestamp::MIN, &w);
+                if let Some(acc) = s.acc {
+                    state.set_acc(acc);
+                }
+                state.set_element_hold(s.element_hold);
+                state.new_data = s.new_data;
+                let cold = ColdState {
+                    extra_hold: s.extra_hold,
+                    trigger: s.trigger,
+                    last_pane: s.last_pane,
+                    end_of_window_done: s.end_of_window_done,
+                    end_of_window_timer: s.end_of_window_timer,
+                    indexed_deadline: None,
+                };
+                let state = state.with_cold(cold, &self.fresh);
+                self.holds.replace(None, state.hold());
+                self.windows.insert((k, w), state);
             }
-            state.set_element_hold(s.element_hold);
-            state.new_data = s.new_data;
-            let cold = ColdState {
-                extra_hold: s.extra_hold,
-                trigger: s.trigger,
-                last_pane: s.last_pane,
-                end_of_window_done: s.end_of_window_done,
-                end_of_window_timer: s.end_of_window_timer,
-                indexed_deadline: None,
-            };
-            let state = state.with_cold(cold, &self.fresh);
-            self.holds.replace(None, state.hold());
-            self.windows.insert((k, w), state);
+            for (at, due) in image.timers {
+                let due: Vec<_> = due.into_iter().filter(|(k, _)| keep(k)).collect();
+                if !due.is_empty() {
+                    self.timers.entry(at).or_default().extend(due);
+                }
+            }
+            self.active_windows
+                .extend(image.active_windows.into_iter().filter(|(k, _)| keep(k)));
+            self.closed.extend(
+                image
+                    .closed
+                    .into_iter()
+                    .filter(|(k, ..)| keep(k))
+                    .map(|(k, w, t)| ((k, w), t)),
+            );
+            self.output
+                .extend(image.output.into_iter().filter(|wv| keep(&wv.value.0)));
         }
         self.deadlines.clear();
         let keys: Vec<(A::K, Window)> = self.windows.keys().cloned().collect();
         for (k, w) in keys {
             self.index_deadline(&k, w);
         }
-        self.timers = image.timers;
-        self.active_windows = image.active_windows.into_iter().collect();
-        self.closed = image
-            .closed
-            .into_iter()
-            .map(|(k, w, t)| ((k, w), t))
-            .collect();
         self.dirty.clear();
-        self.output = image.output;
         Ok(())
     }
 }

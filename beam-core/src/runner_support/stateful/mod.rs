@@ -7,7 +7,7 @@ use crate::coder;
 use crate::error::{BeamError, Result, UserError};
 use crate::kernel::{StatefulKernel, StatefulProcessor};
 use crate::metrics::MetricsContainer;
-use crate::runner_support::aggregation::partition_of;
+use crate::runner_support::aggregation::{key_group_part_of, partition_of, split_by_key};
 use crate::state::{KeyWindowState, StateContext, StatefulDoFn, TimeDomain, TimerChange};
 use crate::time::Timestamp;
 use crate::user_code;
@@ -51,19 +51,36 @@ impl<F: StatefulDoFn> StatefulKernel for StatefulKernelImpl<F> {
     }
     fn restore(&self, snapshot: &[u8]) -> Result<Box<dyn StatefulProcessor>> {
         let mut runner = self.fresh();
-        runner.restore_snapshot(snapshot)?;
+        runner.restore_keys(&[snapshot], None)?;
+        Ok(Box::new(runner))
+    }
+    fn restore_part(
+        &self,
+        snapshots: &[&[u8]],
+        part: usize,
+        parts: usize,
+    ) -> Result<Box<dyn StatefulProcessor>> {
+        let mut runner = self.fresh();
+        let keep = |k: &F::Key| key_group_part_of(k, parts) == part;
+        runner.restore_keys(snapshots, Some(&keep))?;
         Ok(Box::new(runner))
     }
     fn partition(&self, batch: Batch, parts: usize) -> Vec<Batch> {
-        let parts = parts.max(1);
         match batch.downcast::<(F::Key, F::Value)>() {
             Ok(values) => {
-                let mut out: Vec<Vec<_>> = (0..parts).map(|_| Vec::new()).collect();
-                for wv in values {
-                    out[partition_of(&wv.value.0, parts)].push(wv);
-                }
-                out.into_iter().map(Batch::new).collect()
+                split_by_key(values, parts, partition_of, |kv: &(F::Key, F::Value)| &kv.0)
             }
+            Err(b) => vec![b],
+        }
+    }
+    fn partition_by_key_group(&self, batch: Batch, parts: usize) -> Vec<Batch> {
+        match batch.downcast::<(F::Key, F::Value)>() {
+            Ok(values) => split_by_key(
+                values,
+                parts,
+                key_group_part_of,
+                |kv: &(F::Key, F::Value)| &kv.0,
+            ),
             Err(b) => vec![b],
         }
     }

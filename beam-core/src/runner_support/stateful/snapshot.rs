@@ -32,6 +32,9 @@ type OwnedImage<F> = ProcessorImage<
     Vec<WindowedValue<<F as StatefulDoFn>::Out>>,
 >;
 
+/// Which keys a restore keeps.
+type KeepKey<'a, K> = dyn Fn(&K) -> bool + 'a;
+
 impl<F: StatefulDoFn> StatefulRunner<F> {
     pub(super) fn encode_snapshot(&self) -> Result<Vec<u8>> {
         let mut states = Vec::with_capacity(self.states.len());
@@ -59,24 +62,57 @@ impl<F: StatefulDoFn> StatefulRunner<F> {
         snapshot::encode(&self.step, &image)
     }
 
-    pub(super) fn restore_snapshot(&mut self, bytes: &[u8]) -> Result<()> {
-        let image: OwnedImage<F> = snapshot::decode(&self.step, bytes)?;
-        self.input_wm = image.input_wm;
-        self.output_wm = image.output_wm;
-        self.now = image.now;
+    /// Restores the keys that `keep` accepts (all without it) of the
+    /// snapshots of processors of this step (each key in at most one of them).
+    /// Watermarks are the least of the snapshots', as for grouping tables;
+    /// processing time the latest. Outputs not yet taken belong to no key, so
+    /// snapshots with some are restored only whole.
+    pub(super) fn restore_keys(
+        &mut self,
+        snapshots: &[&[u8]],
+        keep: Option<&KeepKey<'_, F::Key>>,
+    ) -> Result<()> {
+        let mut images = Vec::with_capacity(snapshots.len());
+        for bytes in snapshots {
+            images.push(snapshot::decode::<OwnedImage<F>>(&self.step, bytes)?);
+        }
+        self.input_wm = images
+            .iter()
+            .map(|i| i.input_wm)
+            .min()
+            .unwrap_or(Timestamp::MIN);
+        self.output_wm = images
+            .iter()
+            .map(|i| i.output_wm)
+            .min()
+            .unwrap_or(Timestamp::MIN);
+        self.now = images.iter().map(|i| i.now).max().unwrap_or(Timestamp::MIN);
         self.states.clear();
-        for (k, w, cells, timers) in image.states {
-            let state = KeyWindowState {
-                cells: cells
-                    .into_iter()
-                    .map(|(id, bytes)| (id, StateCell::Encoded(bytes)))
-                    .collect(),
-                timers: timers.into_iter().collect(),
-            };
-            self.states.insert((k, w), state);
+        self.output.clear();
+        for image in images {
+            if keep.is_some() && !image.output.is_empty() {
+                return Err(snapshot::error(
+                    &self.step,
+                    "a snapshot with outputs not yet taken cannot be split between workers",
+                ));
+            }
+            let kept = image
+                .states
+                .into_iter()
+                .filter(|(k, ..)| keep.is_none_or(|keep| keep(k)));
+            for (k, w, cells, timers) in kept {
+                let state = KeyWindowState {
+                    cells: cells
+                        .into_iter()
+                        .map(|(id, bytes)| (id, StateCell::Encoded(bytes)))
+                        .collect(),
+                    timers: timers.into_iter().collect(),
+                };
+                self.states.insert((k, w), state);
+            }
+            self.output.extend(image.output);
         }
         self.reindex();
-        self.output = image.output;
         Ok(())
     }
 }
