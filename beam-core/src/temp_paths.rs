@@ -120,8 +120,32 @@ pub fn remove_abandoned(parent: &Path, name_prefix: &str) -> usize {
     removed
 }
 
+/// What runs on the first SIGINT or SIGTERM instead of exiting, while set.
+type StopHook = Box<dyn Fn() + Send + Sync>;
+
+fn stop_hook() -> std::sync::MutexGuard<'static, Option<StopHook>> {
+    static HOOK: Mutex<Option<StopHook>> = Mutex::new(None);
+    HOOK.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Asks a run to stop gracefully on the first SIGINT or SIGTERM: `stop` is
+/// called instead of exiting (a second signal exits as usual). For a runner
+/// that can stop where a restart will go on (with a final checkpoint). The
+/// hook stays until [`clear_stop_hook`].
+pub fn set_stop_hook(stop: impl Fn() + Send + Sync + 'static) {
+    install_signal_handler();
+    *stop_hook() = Some(Box::new(stop));
+}
+
+/// Removes the hook of [`set_stop_hook`]: signals exit again.
+pub fn clear_stop_hook() {
+    *stop_hook() = None;
+}
+
 /// On SIGINT or SIGTERM: removes every registered directory and exits with
-/// 128 + the signal number (130, 143).
+/// 128 + the signal number (130, 143); with a hook set by [`set_stop_hook`],
+/// the first signal calls it instead.
 pub fn install_signal_handler() {
     HANDLER.call_once(|| {
         use signal_hook::consts::{SIGINT, SIGTERM};
@@ -131,9 +155,18 @@ pub fn install_signal_handler() {
         let _ = std::thread::Builder::new()
             .name("beam-signals".into())
             .spawn(move || {
-                if let Some(sig) = signals.forever().next() {
-                    let n = remove_all();
+                let mut hooked = false;
+                for sig in signals.forever() {
                     let name = if sig == SIGINT { "SIGINT" } else { "SIGTERM" };
+                    if !hooked {
+                        if let Some(stop) = stop_hook().as_ref() {
+                            eprintln!("{name}: stopping at a checkpoint (again to exit now)");
+                            stop();
+                            hooked = true;
+                            continue;
+                        }
+                    }
+                    let n = remove_all();
                     eprintln!("interrupted by {name}; removed {n} temporary directories");
                     std::process::exit(128 + sig);
                 }

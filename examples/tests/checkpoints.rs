@@ -379,3 +379,49 @@ fn a_cluster_with_a_killed_process_restarts_from_its_checkpoint() {
         "the cluster's output differs after the restart"
     );
 }
+
+#[test]
+fn sigterm_stops_at_a_final_checkpoint_and_a_restore_goes_on_from_it() {
+    let root = tempfile::tempdir().unwrap();
+    let golden_dir = root.path().join("golden");
+    let out_dir = root.path().join("restored");
+    let ckpt = root.path().join("checkpoints");
+    std::fs::create_dir_all(&golden_dir).unwrap();
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let golden = finish(command(&query_args(3, &golden_dir), &[]));
+    assert!(golden.status.success(), "{}", text(&golden));
+    let expected = lines(&golden_dir);
+
+    let args = query_args(3, &out_dir);
+    let ckpt_args = [
+        "--checkpoint-dir",
+        ckpt.to_str().unwrap(),
+        "--checkpoint-interval",
+        "5s",
+    ];
+    let child = command(&args, &ckpt_args).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let signalled = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(signalled.success());
+    let stopped_at = std::time::Instant::now();
+    let out = child.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr).to_string();
+    // A graceful stop: no waiting for the 5 s interval, a clean exit, and a
+    // checkpoint to go on from.
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(stopped_at.elapsed() < Duration::from_secs(4), "{log}");
+    assert!(log.contains("stopped at checkpoint"), "{log}");
+    assert!(!checkpoints(&ckpt).is_empty(), "{log}");
+
+    let mut extra = ckpt_args.to_vec();
+    extra.extend(["--restore-from", "latest"]);
+    let last = finish(command(&args, &extra));
+    assert!(last.status.success(), "{}", text(&last));
+    assert!(
+        lines(&out_dir) == expected,
+        "the output differs after the stop and restore"
+    );
+}

@@ -109,7 +109,15 @@ fn checkpoint_options(
     o: &beam_core::PipelineOptions,
 ) -> Result<Option<checkpoint::CheckpointConfig>> {
     let Some(dir) = o.get("checkpoint-dir") else {
-        for name in ["checkpoint-interval", "restore-from", "retain-checkpoints"] {
+        for name in [
+            "checkpoint-interval",
+            "checkpoint-timeout",
+            "min-pause-between-checkpoints",
+            "max-concurrent-checkpoints",
+            "tolerable-checkpoint-failures",
+            "restore-from",
+            "retain-checkpoints",
+        ] {
             if o.get(name).is_some() {
                 return Err(BeamError::Options(format!(
                     "--{name} needs --checkpoint-dir DIR"
@@ -122,6 +130,24 @@ fn checkpoint_options(
         Some(text) => checkpoint::parse_duration("checkpoint-interval", text)?,
         None => Duration::from_secs(5),
     };
+    let duration = |name: &str, default: Duration| match o.get(name) {
+        Some(text) => checkpoint::parse_duration(name, text),
+        None => Ok(default),
+    };
+    let timeout = duration("checkpoint-timeout", Duration::from_secs(60))?;
+    let min_pause = match o.get("min-pause-between-checkpoints") {
+        Some("0") => Duration::ZERO,
+        _ => duration("min-pause-between-checkpoints", Duration::ZERO)?,
+    };
+    let max_concurrent = match o.parse::<usize>("max-concurrent-checkpoints")? {
+        Some(0) => {
+            return Err(BeamError::Options(
+                "--max-concurrent-checkpoints must be at least 1, got 0".into(),
+            ))
+        }
+        n => n.unwrap_or(1),
+    };
+    let tolerable_failures = o.parse::<usize>("tolerable-checkpoint-failures")?;
     let retain = match o.parse::<usize>("retain-checkpoints")? {
         Some(0) => {
             return Err(BeamError::Options(
@@ -137,6 +163,10 @@ fn checkpoint_options(
     Ok(Some(checkpoint::CheckpointConfig {
         dir: dir.into(),
         interval,
+        timeout,
+        min_pause,
+        max_concurrent,
+        tolerable_failures,
         retain,
         restore_from,
     }))
@@ -331,6 +361,19 @@ impl Runner for TimelyRunner {
                 hosts.get(peer).map_or("?", String::as_str)
             ))
         };
+        if let Some(c) = &checkpoints {
+            // SIGTERM or Ctrl-C: stop at a final checkpoint (a second one exits).
+            let c = c.clone();
+            beam_core::temp_paths::set_stop_hook(move || c.request_stop());
+        }
+        struct ClearHook;
+        impl Drop for ClearHook {
+            fn drop(&mut self) {
+                beam_core::temp_paths::clear_stop_hook();
+            }
+        }
+        let _hook = checkpoints.as_ref().map(|_| ClearHook);
+        let stopping = checkpoints.clone();
         let (builders, others) = options.allocators()?;
         let guards = timely::execute::execute_from(
             builders,
@@ -394,6 +437,14 @@ impl Runner for TimelyRunner {
                 into.merge(m);
             }
         }
+        if let Some(stopped) = stopping.as_ref().and_then(|c| c.stopped_at()) {
+            if error.is_none() {
+                eprintln!(
+                    "checkpoint: stopped at checkpoint {stopped} in {}: run again with --restore-from latest to go on",
+                    options.checkpoint.as_ref().map_or_else(String::new, |c| c.dir.display().to_string())
+                );
+            }
+        }
         match error {
             Some(e) => Err(e),
             None => Ok(PipelineResult::from_step_metrics(&graph, metrics)),
@@ -414,6 +465,10 @@ inventory::submit! {
             RunnerOption { name: "cluster-secret-file", help: "File holding the cluster's shared secret (else BEAM_CLUSTER_SECRET, if set)", takes_value: true },
             RunnerOption { name: "checkpoint-dir", help: "Directory of consistent checkpoints (shared by every process of a cluster); enables checkpointing", takes_value: true },
             RunnerOption { name: "checkpoint-interval", help: "Time between checkpoints, e.g. 500ms, 1s, 5m (default 5s)", takes_value: true },
+            RunnerOption { name: "checkpoint-timeout", help: "A checkpoint not complete this long after it started is abandoned and counted as failed (default 60s)", takes_value: true },
+            RunnerOption { name: "min-pause-between-checkpoints", help: "Least time from a checkpoint's completion to the start of the next (default 0)", takes_value: true },
+            RunnerOption { name: "max-concurrent-checkpoints", help: "Checkpoints in progress at once (default 1)", takes_value: true },
+            RunnerOption { name: "tolerable-checkpoint-failures", help: "Checkpoints in a row that may fail (time out) before the run fails (default: any number)", takes_value: true },
             RunnerOption { name: "retain-checkpoints", help: "Complete checkpoints kept (default 2)", takes_value: true },
             RunnerOption { name: "restore-from", help: "Restore from 'latest' (the newest checkpoint that verifies) or a checkpoint directory", takes_value: true },
         ],

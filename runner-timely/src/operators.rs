@@ -466,6 +466,7 @@ pub(crate) fn keyed<'s>(
                 }
                 state.add_metrics(t, std::mem::take(&mut metrics));
                 cap = None;
+                part = None;
                 return;
             }
             let mut step = || -> Result<()> {

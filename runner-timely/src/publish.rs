@@ -86,9 +86,19 @@ pub(crate) fn publish<'s>(
             let Some(p) = part.as_mut() else {
                 return;
             };
-            if state.failed() || state.stopping() {
-                // Nothing more completes: what waits stays staged, and the
-                // checkpoints that have it publish it on a restore.
+            if state.failed() {
+                p.finish();
+                part = None;
+                return;
+            }
+            if state.stopping() {
+                // A graceful stop: what its last checkpoint covers is
+                // published; the rest stays staged (a restore discards it and
+                // makes it again).
+                let covered = covered(&mut pending, p);
+                if let Err(e) = publish_all(kernel.as_ref(), covered) {
+                    state.fail(e);
+                }
                 p.finish();
                 part = None;
                 return;
@@ -109,32 +119,7 @@ pub(crate) fn publish<'s>(
                     let bytes = encode(pending.range(..=epoch).flat_map(|(_, b)| b))?;
                     p.pass(epoch + 1, &bytes)?;
                 }
-                // What a published checkpoint covers.
-                let mut covered = Vec::new();
-                while let Some((&epoch, _)) = pending.first_key_value() {
-                    if !p.run().is_published(epoch) {
-                        break;
-                    }
-                    covered.extend(pending.remove(&epoch).unwrap_or_default());
-                }
-                // Crash tests can stop half-way through (at `publish-partly`).
-                let total: usize = covered.iter().map(Batch::len).sum();
-                let half = total / 2;
-                let mut done = 0;
-                for mut b in covered {
-                    if half > 0 && done < half && done + b.len() > half {
-                        let rest = b.split_off(half - done);
-                        kernel.publish(&b)?;
-                        done = half;
-                        b = rest;
-                    }
-                    if half > 0 && done == half {
-                        crate::checkpoint::failpoint::hit("publish-partly");
-                    }
-                    done += b.len();
-                    kernel.publish(&b)?;
-                }
-                Ok(())
+                publish_all(kernel.as_ref(), covered(&mut pending, p))
             };
             if let Err(e) = step() {
                 state.fail(e);
@@ -148,6 +133,40 @@ pub(crate) fn publish<'s>(
         }
     });
     (stream, acks)
+}
+
+/// Takes the items a published checkpoint covers out of `pending`.
+fn covered(pending: &mut BTreeMap<u64, Vec<Batch>>, p: &Participant) -> Vec<Batch> {
+    let mut covered = Vec::new();
+    while let Some((&epoch, _)) = pending.first_key_value() {
+        if !p.run().is_published(epoch) {
+            break;
+        }
+        covered.extend(pending.remove(&epoch).unwrap_or_default());
+    }
+    covered
+}
+
+/// Publishes `covered`; a crash test can stop half-way (at the failure
+/// point `publish-partly`).
+fn publish_all(kernel: &dyn PublishKernel, covered: Vec<Batch>) -> Result<()> {
+    let total: usize = covered.iter().map(Batch::len).sum();
+    let half = total / 2;
+    let mut done = 0;
+    for mut b in covered {
+        if half > 0 && done < half && done + b.len() > half {
+            let rest = b.split_off(half - done);
+            kernel.publish(&b)?;
+            done = half;
+            b = rest;
+        }
+        if half > 0 && done == half {
+            crate::checkpoint::failpoint::hit("publish-partly");
+        }
+        done += b.len();
+        kernel.publish(&b)?;
+    }
+    Ok(())
 }
 
 /// A Publish part: its items' bundles, each encoded.

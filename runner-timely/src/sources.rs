@@ -3,7 +3,7 @@
 
 use crate::bounded_share::{BoundedShare, SharePosition};
 use crate::checkpoint::participant::Participant;
-use crate::checkpoint::{Ack, Restore};
+use crate::checkpoint::{Ack, Restore, Stop};
 use crate::operators::{advance, epoch, Bundles, Time};
 use crate::worker::WorkerState;
 use beam_core::graph::StreamEvent;
@@ -102,6 +102,21 @@ pub(crate) fn source<'s>(
                 cap = None;
                 part = None;
                 return false;
+            }
+            // A graceful stop: the epoch ended (above); nothing more is read,
+            // and once its checkpoint is published the run stops.
+            match part.as_ref().map_or(Stop::Running, |p| p.run().stop()) {
+                Stop::Running => {}
+                Stop::Checkpointing => {
+                    activator.activate_after(std::time::Duration::from_millis(10));
+                    return true;
+                }
+                Stop::Done => {
+                    state.stop();
+                    cap = None;
+                    part = None;
+                    return false;
+                }
             }
             let mut out = output.activate();
             for _ in 0..16 {
@@ -336,6 +351,21 @@ pub(crate) fn unbounded_source<'s>(
                 cap = None;
                 part = None;
                 return false;
+            }
+            // A graceful stop: the epoch ended (above); nothing more is read,
+            // and once its checkpoint is published the run stops.
+            match part.as_ref().map_or(Stop::Running, |p| p.run().stop()) {
+                Stop::Running => {}
+                Stop::Checkpointing => {
+                    activator.activate_after(std::time::Duration::from_millis(10));
+                    return true;
+                }
+                Stop::Done => {
+                    state.stop();
+                    cap = None;
+                    part = None;
+                    return false;
+                }
             }
             let mut wait: Option<std::time::Duration> = None;
             let mut out = output.activate();

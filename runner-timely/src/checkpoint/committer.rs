@@ -6,10 +6,11 @@ use super::store::Manifest;
 use super::{Ack, CheckpointRun};
 use crate::operators::{checkpoint_epoch, Time};
 use crate::worker::WorkerState;
-use beam_core::MetricsContainer;
-use std::collections::{BTreeMap, HashMap};
+use beam_core::{BeamError, MetricsContainer};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::rc::Rc;
 use std::sync::Arc;
+use std::time::Duration;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::Stream;
@@ -23,10 +24,15 @@ pub(crate) fn committer<'s>(
     template: Manifest,
     state: Rc<WorkerState>,
 ) {
-    let mut builder = OperatorBuilder::new("Checkpoints/Commit".into(), acks.scope());
+    let scope = acks.scope();
+    let mut builder = OperatorBuilder::new("Checkpoints/Commit".into(), scope);
     let mut input = builder.new_input(acks, Exchange::new(|_: &Ack| 0));
+    let activator = scope.activator_for(builder.operator_info().address);
     builder.build(move |_caps| {
         let mut pending: BTreeMap<u64, Vec<Ack>> = BTreeMap::new();
+        // Epochs that failed (timed out): abandoned when their acks are in.
+        let mut timed_out: BTreeSet<u64> = BTreeSet::new();
+        let mut failures_in_a_row = 0;
         // Participants that finished, with the epoch they finished in.
         let mut finished: HashMap<(usize, usize), u64> = HashMap::new();
         let mut metrics = Some(MetricsContainer::new());
@@ -48,7 +54,7 @@ pub(crate) fn committer<'s>(
                 }
                 let (epoch, acks) = entry.remove_entry();
                 let m = metrics.get_or_insert_with(MetricsContainer::new);
-                if state.failed() {
+                if state.failed() || timed_out.remove(&epoch) {
                     run.store.abandon(epoch);
                     continue;
                 }
@@ -80,7 +86,9 @@ pub(crate) fn committer<'s>(
                 let manifest = Manifest {
                     epoch,
                     parts,
-                    epoch_end_unix_ms: run.epoch_end_unix_ms(epoch),
+                    epoch_end_unix_ms: run
+                        .epoch_ended_at(epoch)
+                        .map_or_else(super::unix_ms, |(_, ms)| ms),
                     written_unix_ms: super::unix_ms(),
                     ..template.clone()
                 };
@@ -95,6 +103,7 @@ pub(crate) fn committer<'s>(
                     Ok(dir) => {
                         super::failpoint::hit("checkpoint-published");
                         run.note_published(epoch);
+                        failures_in_a_row = 0;
                         tracing::info!(
                             "checkpoint {epoch} published: {} ({bytes} bytes)",
                             dir.display()
@@ -110,6 +119,36 @@ pub(crate) fn committer<'s>(
                     }
                     Err(e) => state.fail(e),
                 }
+            }
+            // Ended epochs not complete within the timeout fail.
+            let mut epoch = complete_below;
+            let mut waiting = false;
+            while let Some((ended, _)) = run.epoch_ended_at(epoch) {
+                waiting = true;
+                if ended.elapsed() > run.timeout() && timed_out.insert(epoch) {
+                    run.store.abandon(epoch);
+                    failures_in_a_row += 1;
+                    let m = metrics.get_or_insert_with(MetricsContainer::new);
+                    m.inc_counter("checkpoints_failed", 1);
+                    tracing::warn!(
+                        "checkpoint {epoch} did not complete within {:?}: abandoned",
+                        run.timeout()
+                    );
+                    if run
+                        .config
+                        .tolerable_failures
+                        .is_some_and(|n| failures_in_a_row > n)
+                    {
+                        state.fail(BeamError::Runner(format!(
+                            "checkpoint {epoch} did not complete within {:?}: {failures_in_a_row} checkpoints in a row failed, more than --tolerable-checkpoint-failures allows",
+                            run.timeout()
+                        )));
+                    }
+                }
+                epoch += 1;
+            }
+            if waiting && !frontiers[0].is_empty() {
+                activator.activate_after(Duration::from_millis(50));
             }
             // The run's checkpoint metrics, under its first step.
             if frontiers[0].is_empty() {

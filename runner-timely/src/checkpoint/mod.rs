@@ -26,6 +26,7 @@
 //! participant its part, and starts every source and operator at the next
 //! epoch.
 
+pub(crate) mod clock;
 pub(crate) mod committer;
 pub(crate) mod failpoint;
 pub(crate) mod participant;
@@ -36,7 +37,7 @@ use beam_core::{BeamError, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -47,6 +48,14 @@ pub(crate) struct CheckpointConfig {
     pub(crate) dir: PathBuf,
     /// Wall time between checkpoint epochs.
     pub(crate) interval: Duration,
+    /// A checkpoint not complete this long after its epoch ended fails.
+    pub(crate) timeout: Duration,
+    /// Least time from a checkpoint's completion to the end of the next epoch.
+    pub(crate) min_pause: Duration,
+    /// Epochs ended and not yet complete (nor failed) at once, at most.
+    pub(crate) max_concurrent: usize,
+    /// Failed checkpoints in a row that the run tolerates (`None`: any number).
+    pub(crate) tolerable_failures: Option<usize>,
     /// Complete checkpoints kept (older ones are removed).
     pub(crate) retain: usize,
     /// What to restore from, if anything.
@@ -185,9 +194,10 @@ pub(crate) struct CheckpointRun {
     pub(crate) store: store::LocalDir,
     /// The epoch the run started in (the restored epoch + 1, or 0).
     first_epoch: u64,
-    start: Instant,
-    /// `start` as milliseconds since the Unix epoch.
-    start_unix_ms: u64,
+    /// When epochs end.
+    clock: clock::EpochClock,
+    /// When this process last saw a checkpoint complete.
+    last_published_at: Mutex<Option<Instant>>,
     /// The restored epoch, if the run restores.
     restored_epoch: Option<u64>,
     /// The workers (over all processes) of this run.
@@ -204,6 +214,22 @@ pub(crate) struct CheckpointRun {
     published_below: AtomicU64,
     /// When the store was last read for a newer published checkpoint.
     last_scan: Mutex<Option<Instant>>,
+    /// A graceful stop was asked for (SIGTERM, Ctrl-C).
+    stop_requested: AtomicBool,
+    /// The epoch sources stopped in (0: not stopping): the checkpoint of the
+    /// epoch before it is the run's last.
+    stop_epoch: AtomicU64,
+}
+
+/// Where a graceful stop is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Stop {
+    /// Not stopping.
+    Running,
+    /// Sources stopped reading; the final checkpoint is not published yet.
+    Checkpointing,
+    /// The final checkpoint is published: the run ends.
+    Done,
 }
 
 impl CheckpointRun {
@@ -278,12 +304,21 @@ impl CheckpointRun {
             .into_iter()
             .map(|(key, bytes)| (key, (bytes, uses.get(&key).copied().unwrap_or(1))))
             .collect();
+        let clock = clock::EpochClock::new(
+            first_epoch,
+            clock::ClockSettings {
+                interval: config.interval,
+                min_pause: config.min_pause,
+                max_concurrent: config.max_concurrent,
+                timeout: config.timeout,
+            },
+        );
         Ok(CheckpointRun {
             first_epoch,
             config,
             store,
-            start: Instant::now(),
-            start_unix_ms: unix_ms(),
+            clock,
+            last_published_at: Mutex::new(None),
             restored_epoch,
             workers,
             restored_workers,
@@ -291,48 +326,115 @@ impl CheckpointRun {
             restored_parts: Mutex::new(parts),
             published_below: AtomicU64::new(0),
             last_scan: Mutex::new(None),
+            stop_requested: AtomicBool::new(false),
+            stop_epoch: AtomicU64::new(0),
         })
     }
 
-    /// Records that the checkpoint of `epoch` was published (by this process).
+    /// Records that the checkpoint of `epoch` was published.
     pub(crate) fn note_published(&self, epoch: u64) {
-        self.published_below.fetch_max(epoch + 1, Ordering::Relaxed);
+        if self.published_below.fetch_max(epoch + 1, Ordering::Relaxed) <= epoch {
+            *self
+                .last_published_at
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Instant::now());
+        }
     }
 
-    /// Whether a checkpoint of `epoch` or a later one is published, so that
-    /// everything up to `epoch` is covered by a complete checkpoint. Another
-    /// process's committer is seen through the store, read at most every
-    /// 10 ms.
-    pub(crate) fn is_published(&self, epoch: u64) -> bool {
-        if self.published_below.load(Ordering::Relaxed) > epoch {
-            return true;
-        }
+    /// Looks for a checkpoint published by another process's committer in
+    /// the store, at most every 10 ms.
+    fn refresh_published(&self) {
         let mut last = self
             .last_scan
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if last.is_some_and(|at| at.elapsed() < Duration::from_millis(10)) {
-            return false;
+            return;
         }
         *last = Some(Instant::now());
+        drop(last);
         if let Some((newest, _)) = self.store.published().ok().and_then(|p| p.first().cloned()) {
             if newest >= self.first_epoch {
                 self.note_published(newest);
             }
         }
+    }
+
+    /// Whether a checkpoint of `epoch` or a later one is published, so that
+    /// everything up to `epoch` is covered by a complete checkpoint.
+    pub(crate) fn is_published(&self, epoch: u64) -> bool {
+        if self.published_below.load(Ordering::Relaxed) <= epoch {
+            self.refresh_published();
+        }
         self.published_below.load(Ordering::Relaxed) > epoch
     }
 
-    /// The epoch sources are in now.
-    pub(crate) fn epoch_now(&self) -> u64 {
-        let ticks = self.start.elapsed().as_nanos() / self.config.interval.as_nanos().max(1);
-        self.first_epoch + ticks as u64
+    /// Asks the run to stop gracefully: sources end their epoch at once and
+    /// stop reading, and the run ends once that epoch's checkpoint is
+    /// published.
+    pub(crate) fn request_stop(&self) {
+        self.stop_requested.store(true, Ordering::SeqCst);
     }
 
-    /// When (Unix milliseconds) sources leave `epoch`, at the earliest.
-    pub(crate) fn epoch_end_unix_ms(&self, epoch: u64) -> u64 {
-        let ticks = (epoch + 1).saturating_sub(self.first_epoch) as u128;
-        self.start_unix_ms + (ticks * self.config.interval.as_millis()) as u64
+    /// The last checkpoint's epoch, if the run stopped gracefully.
+    pub(crate) fn stopped_at(&self) -> Option<u64> {
+        match self.stop_epoch.load(Ordering::SeqCst) {
+            0 => None,
+            e => Some(e - 1),
+        }
+    }
+
+    /// Where a graceful stop is (the sources' side of it).
+    pub(crate) fn stop(&self) -> Stop {
+        match self.stop_epoch.load(Ordering::SeqCst) {
+            0 => Stop::Running,
+            e if self.is_published(e - 1) => Stop::Done,
+            _ => Stop::Checkpointing,
+        }
+    }
+
+    /// The epoch sources are in now (see [`clock`]). Once a stop was asked
+    /// for, the current epoch ends at once and no other does.
+    pub(crate) fn epoch_now(&self) -> u64 {
+        let stopped = self.stop_epoch.load(Ordering::SeqCst);
+        if stopped > 0 {
+            return stopped;
+        }
+        if self.stop_requested.load(Ordering::SeqCst) {
+            let next = self.clock.end_now();
+            return match self.stop_epoch.compare_exchange(
+                0,
+                next,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            ) {
+                Ok(_) => {
+                    eprintln!(
+                        "checkpoint: stopping: the checkpoint of epoch {} is the last",
+                        next - 1
+                    );
+                    next
+                }
+                Err(e) => e,
+            };
+        }
+        self.refresh_published();
+        let below = self.published_below.load(Ordering::Relaxed);
+        let last = *self
+            .last_published_at
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.clock.now(below, last)
+    }
+
+    /// When `epoch` ended on this process's clock, if it did.
+    pub(crate) fn epoch_ended_at(&self, epoch: u64) -> Option<(Instant, u64)> {
+        self.clock.ended_at(epoch)
+    }
+
+    /// How long a checkpoint may take.
+    pub(crate) fn timeout(&self) -> Duration {
+        self.clock.timeout()
     }
 
     /// The first epoch of this run.
