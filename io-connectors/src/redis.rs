@@ -8,6 +8,13 @@
 //! idempotent; INCRBY is not, so a runner that retries a bundle counts it twice
 //! (as with Beam's RedisIO).
 //!
+//! Across a crash and a restore from a checkpoint the sink is at least once:
+//! what was written after the checkpoint is written again. With SET and HSET
+//! of values that depend only on the input (per-window results, say) that
+//! is effectively once, since writing a value again leaves Redis as it was;
+//! with INCRBY it counts twice. Write per-window values with SET, not
+//! increments, where a restore must not double-count.
+//!
 //! ```no_run
 //! # use runner_direct as _;
 //! use beam_core::{Create, Pipeline, PipelineOptions};

@@ -35,14 +35,20 @@
 //! `--checkpoint-dir DIR` takes a consistent checkpoint of the whole run every
 //! `--checkpoint-interval` (default 5s), keeping the newest
 //! `--retain-checkpoints N` (2); `--restore-from latest|PATH` restarts a run
-//! where a checkpoint left it. How (see the `checkpoint` module): sources
-//! start a new checkpoint epoch every interval and record their positions;
-//! stateful operators apply their input epoch by epoch and write their state
-//! when the frontier passes an epoch; worker 0 publishes a checkpoint once
-//! every part of it is written, with a manifest naming each part's size and
-//! checksum. A restore takes the newest checkpoint that verifies (a damaged
-//! one is reported and fallen back from), refuses one of another pipeline
-//! (naming the step that differs) or of another worker count.
+//! where a checkpoint left it, on any number of workers and processes. How
+//! (see the `checkpoint` module): sources end a checkpoint epoch every
+//! interval (once fewer than `--max-concurrent-checkpoints` are in flight and
+//! `--min-pause-between-checkpoints` has passed since the last completed) and
+//! record their positions; stateful operators apply their input epoch by
+//! epoch and write their state when the frontier passes an epoch; worker 0
+//! publishes a checkpoint once every part of it is written, with a manifest
+//! naming each part's size and checksum, and fails one not complete within
+//! `--checkpoint-timeout` (the run fails after more than
+//! `--tolerable-checkpoint-failures` in a row). A restore takes the newest
+//! checkpoint that verifies (a damaged one is reported and fallen back from)
+//! and refuses one of another pipeline (naming the step that differs).
+//! SIGTERM and Ctrl-C end the sources' epoch at once and stop the run when
+//! that checkpoint is published.
 //!
 //! Why the time is a pair: with the watermark as the only time, "the
 //! frontier passed epoch E" would mean "the watermark passed E", so a
@@ -55,15 +61,22 @@
 //! nested scope (a dataflow's own time cannot be a product) and frontiers
 //! of more than one element while epochs are in flight.
 //!
-//! What a checkpoint holds, and what it does not yet: sources' positions
-//! (bounded shares, unbounded readers' checkpoint marks: Kafka offsets and
-//! the Nexmark generator), grouping tables, stateful processors and the side
-//! inputs of ParDos. Sinks are not transactional: output written after the
-//! last checkpoint is written again after a restore; file sinks with
-//! deterministic names (windowed writes) replace those files with the same
-//! content, others may duplicate. A restore needs the same worker count, and
-//! every process of a cluster must see the same directory. Parts are written
-//! on the worker threads, each a full snapshot.
+//! Rescaling: keyed operators receive their keys by key group (32 768 of
+//! them, a contiguous range per worker), so a worker restoring a checkpoint
+//! of another worker count reads the parts of the old workers whose ranges
+//! overlap its own and keeps its keys; sources' splits are made for the job's
+//! first worker count (recorded in every manifest) and spread anew.
+//!
+//! What a checkpoint holds: sources' positions (bounded shares, unbounded
+//! readers' checkpoint marks: Kafka offsets and the Nexmark generator),
+//! grouping tables, stateful processors, the side inputs of ParDos, and the
+//! staged output of Publish steps: the unbounded file sink is exactly once
+//! (its files are renamed into place only once a checkpoint covering them is
+//! complete, and a restore publishes what its checkpoint staged). Other sinks
+//! are at least once: output written after the last checkpoint is written
+//! again after a restore. Every process of a cluster must see the same
+//! checkpoint directory (and output directory, for the file sink). Parts are
+//! written on the worker threads, each a full snapshot.
 //!
 //! ```
 //! # use runner_timely as _;

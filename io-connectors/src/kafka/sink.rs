@@ -1,4 +1,9 @@
 //! The Kafka sink: an idempotent producer, flushed and checked every bundle.
+//!
+//! It is at least once across a crash and a restore from a checkpoint: the
+//! records produced after the checkpoint are produced again (the idempotent
+//! producer only removes duplicates of its own retries). It is not
+//! transactional yet.
 
 use beam_core::{
     DoFn, FinishBundleContext, PCollection, PTransform, ParDo, ProcessContext, Result, Timestamp,
