@@ -361,6 +361,7 @@ impl Runner for TimelyRunner {
                 config,
                 &graph,
                 total_workers,
+                options.cluster.as_ref().map_or(0, |c| c.index),
             )?)),
             None => None,
         };

@@ -86,6 +86,7 @@ pub(crate) fn committer<'s>(
                 let manifest = Manifest {
                     epoch,
                     parts,
+                    generation: run.generation,
                     epoch_end_unix_ms: run
                         .epoch_ended_at(epoch)
                         .map_or_else(super::unix_ms, |(_, ms)| ms),

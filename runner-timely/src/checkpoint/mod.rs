@@ -214,6 +214,8 @@ pub(crate) struct CheckpointRun {
     published_below: AtomicU64,
     /// When the store was last read for a newer published checkpoint.
     last_scan: Mutex<Option<Instant>>,
+    /// The run's generation in the store (on the committer's process).
+    pub(crate) generation: u64,
     /// A graceful stop was asked for (SIGTERM, Ctrl-C).
     stop_requested: AtomicBool,
     /// The epoch sources stopped in (0: not stopping): the checkpoint of the
@@ -237,9 +239,20 @@ impl CheckpointRun {
     /// processes): opens the store, removing what a run that died left (every
     /// process does so before the cluster connects, so before any writes), and
     /// reads and verifies the checkpoint to restore, if the options name one.
-    pub(crate) fn start(config: &CheckpointConfig, graph: &Graph, workers: usize) -> Result<Self> {
+    pub(crate) fn start(
+        config: &CheckpointConfig,
+        graph: &Graph,
+        workers: usize,
+        process: usize,
+    ) -> Result<Self> {
         failpoint::configure();
         let store = store::LocalDir::open(&config.dir, true)?;
+        // The committer's process fences off earlier runs.
+        let generation = if process == 0 {
+            store.take_generation()?
+        } else {
+            0
+        };
         let restored = match &config.restore_from {
             None => None,
             Some(from) => {
@@ -266,7 +279,9 @@ impl CheckpointRun {
                 Some(r)
             }
         };
-        Self::new(config.clone(), store, restored, graph, workers)
+        let mut run = Self::new(config.clone(), store, restored, graph, workers)?;
+        run.generation = generation;
+        Ok(run)
     }
 
     /// The run's checkpointing; its epochs follow those of every checkpoint
@@ -326,6 +341,7 @@ impl CheckpointRun {
             restored_parts: Mutex::new(parts),
             published_below: AtomicU64::new(0),
             last_scan: Mutex::new(None),
+            generation: 0,
             stop_requested: AtomicBool::new(false),
             stop_epoch: AtomicU64::new(0),
         })

@@ -43,6 +43,8 @@ pub(crate) struct Manifest {
     /// The worker count of the job's first run, which its sources' splits
     /// were made for (every later run, on any worker count, keeps them).
     pub(crate) split_basis: usize,
+    /// The generation of the run that published it.
+    pub(crate) generation: u64,
     /// The pipeline's steps (see [`super::steps_of`]).
     pub(crate) steps: Vec<String>,
     /// Every participant's part (`None`: it had finished).
@@ -70,6 +72,7 @@ impl Manifest {
             processes,
             key_groups: beam_core::kernel::KEY_GROUPS,
             split_basis,
+            generation: 0,
             steps: super::steps_of(graph),
             parts: Vec::new(),
             epoch_end_unix_ms: 0,
@@ -93,6 +96,14 @@ pub(crate) struct LocalDir {
 
 fn io_error(what: &str, path: &Path, e: std::io::Error) -> BeamError {
     BeamError::Runner(format!("checkpoint: cannot {what} {}: {e}", path.display()))
+}
+
+fn generation_of(path: &Path) -> Option<u64> {
+    path.file_name()?
+        .to_str()?
+        .strip_prefix("gen-")?
+        .parse()
+        .ok()
 }
 
 fn sync_dir(path: &Path) -> Result<()> {
@@ -159,8 +170,17 @@ impl LocalDir {
     }
 
     /// Publishes checkpoint `manifest.epoch`: the manifest, then the directory's
-    /// final name.
+    /// final name. Refused if a newer run took a generation after the
+    /// manifest's.
     pub(crate) fn publish(&self, manifest: &Manifest) -> Result<PathBuf> {
+        let newest = self.newest_generation()?;
+        if newest > manifest.generation {
+            return Err(BeamError::Runner(format!(
+                "checkpoint: a newer run (generation {newest}) uses {}; this run (generation {}) stops",
+                self.root.display(),
+                manifest.generation
+            )));
+        }
         let dir = self.tmp_dir(manifest.epoch);
         fs::create_dir_all(&dir).map_err(|e| io_error("create", &dir, e))?;
         let bytes = serde_json::to_vec_pretty(manifest)
@@ -171,6 +191,45 @@ impl LocalDir {
         fs::rename(&dir, &to).map_err(|e| io_error("publish", &dir, e))?;
         sync_dir(&self.root)?;
         Ok(to)
+    }
+
+    /// Takes the next generation of the store: creates `gen-N` for the first
+    /// N past every existing one (exclusively, so two runs starting at once
+    /// get different ones). A run publishes only while its generation is the
+    /// newest, so a stale process of an earlier run (one that lost its
+    /// cluster but still runs) cannot publish over a newer run's checkpoints.
+    pub(crate) fn take_generation(&self) -> Result<u64> {
+        let mut next = self.newest_generation()? + 1;
+        loop {
+            let path = self.root.join(format!("gen-{next:012}"));
+            match fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
+                Ok(_) => break,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => next += 1,
+                Err(e) => return Err(io_error("create", &path, e)),
+            }
+        }
+        // Older generation markers are no longer needed.
+        for entry in fs::read_dir(&self.root).map_err(|e| io_error("list", &self.root, e))? {
+            let path = entry.map_err(|e| io_error("list", &self.root, e))?.path();
+            if generation_of(&path).is_some_and(|g| g + 4 < next) {
+                let _ = fs::remove_file(&path);
+            }
+        }
+        Ok(next)
+    }
+
+    /// The newest generation taken in the store (0: none).
+    pub(crate) fn newest_generation(&self) -> Result<u64> {
+        let mut newest = 0;
+        for entry in fs::read_dir(&self.root).map_err(|e| io_error("list", &self.root, e))? {
+            let path = entry.map_err(|e| io_error("list", &self.root, e))?.path();
+            newest = newest.max(generation_of(&path).unwrap_or(0));
+        }
+        Ok(newest)
     }
 
     /// Drops the parts written for an epoch that will not complete.
@@ -344,6 +403,7 @@ mod tests {
             processes: 1,
             key_groups: beam_core::kernel::KEY_GROUPS,
             split_basis: 1,
+            generation: 1,
             steps: vec!["A [Read] [] -> [0]".into()],
             parts,
             epoch_end_unix_ms: 0,
@@ -415,5 +475,31 @@ mod tests {
         store.retain(1).unwrap();
         let left: Vec<u64> = store.published().unwrap().iter().map(|p| p.0).collect();
         assert_eq!(left, vec![3]);
+    }
+
+    #[test]
+    fn a_run_of_an_older_generation_cannot_publish() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalDir::open(dir.path(), true).unwrap();
+        let old = store.take_generation().unwrap();
+        let new = store.take_generation().unwrap();
+        assert!(new > old);
+        let stale = Manifest {
+            generation: old,
+            ..manifest(7, Vec::new())
+        };
+        let e = store.publish(&stale).unwrap_err().to_string();
+        assert!(
+            e.contains("newer run") && e.contains(&format!("generation {new}")),
+            "{e}"
+        );
+        assert!(store.published().unwrap().is_empty());
+        store
+            .publish(&Manifest {
+                generation: new,
+                ..manifest(7, Vec::new())
+            })
+            .unwrap();
+        assert_eq!(store.published().unwrap().len(), 1);
     }
 }
