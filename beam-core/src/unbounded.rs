@@ -89,6 +89,15 @@ pub trait UnboundedReader<T>: Send {
     fn checkpoint_mark(&self) -> Option<CheckpointMark> {
         None
     }
+    /// Called once a checkpoint holding `mark` (one of this reader's
+    /// [`checkpoint_mark`](Self::checkpoint_mark)s) is complete: what came
+    /// before it will never be read again (as Beam's
+    /// `CheckpointMark.finalizeCheckpoint`). A Kafka reader commits its
+    /// offsets to its consumer group here, for lag monitoring. A restore still
+    /// resumes from the checkpoint's marks, whatever was done here.
+    fn finalize_checkpoint(&mut self, _mark: &CheckpointMark) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Watermark estimation with bounded out-of-orderness and idleness.
@@ -163,6 +172,8 @@ pub trait ErasedUnboundedReader: Send {
     fn is_idle(&self) -> bool;
     /// See [`UnboundedReader::checkpoint_mark`].
     fn checkpoint_mark(&self) -> Option<CheckpointMark>;
+    /// See [`UnboundedReader::finalize_checkpoint`].
+    fn finalize_checkpoint(&mut self, mark: &CheckpointMark) -> Result<()>;
 }
 
 /// The watermark of an unbounded source read by `readers` (each with whether it
@@ -235,6 +246,9 @@ impl<T: Element> ErasedUnboundedReader for ReaderAdapter<T> {
     fn checkpoint_mark(&self) -> Option<CheckpointMark> {
         self.0.checkpoint_mark()
     }
+    fn finalize_checkpoint(&mut self, mark: &CheckpointMark) -> Result<()> {
+        self.0.finalize_checkpoint(mark)
+    }
 }
 
 /// Reads an [`UnboundedSource`]: an unbounded PCollection in the global window.
@@ -280,6 +294,9 @@ mod tests {
         }
         fn checkpoint_mark(&self) -> Option<CheckpointMark> {
             None
+        }
+        fn finalize_checkpoint(&mut self, _: &CheckpointMark) -> Result<()> {
+            Ok(())
         }
         fn is_idle(&self) -> bool {
             self.1

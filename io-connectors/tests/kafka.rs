@@ -462,3 +462,76 @@ fn malformed_values_go_to_the_dead_letter_with_topic_partition_and_offset() {
         );
     }
 }
+
+/// Drops what it is given.
+#[derive(Clone)]
+struct Discard;
+
+impl beam_core::DoFn for Discard {
+    type In = KafkaRecord;
+    type Out = ();
+    fn process(
+        &mut self,
+        _: &KafkaRecord,
+        _: &mut beam_core::ProcessContext<'_, ()>,
+    ) -> beam_core::UserResult {
+        Ok(())
+    }
+}
+
+#[test]
+fn completed_checkpoints_commit_their_offsets_to_the_consumer_group() {
+    let topic = format!("commits-{}", std::process::id());
+    create_topic(&topic, 2);
+    produce_clicks(&topic);
+    let group = format!("committing-{}", std::process::id());
+    let dir = tempfile::tempdir().unwrap();
+    let p = Pipeline::new(
+        timely()
+            .set("checkpoint-dir", dir.path().to_str().unwrap())
+            .set("checkpoint-interval", "50ms"),
+    );
+    p.apply(
+        "Read",
+        KafkaIO::read(&brokers(), &[&topic])
+            .with_group_id(&group)
+            .stop_at_end(),
+    )
+    .unwrap()
+    .apply("Discard", beam_core::ParDo::of(Discard))
+    .unwrap();
+    let result = p.run().unwrap();
+    assert!(
+        result
+            .metrics()
+            .counter("Read", "checkpoints_completed")
+            .unwrap_or(0)
+            > 0
+    );
+    // The source stays a moment past the end (to see that nothing more
+    // comes), so a checkpoint after the last record completes while it runs.
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .set("group.id", &group)
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for part in 0..2 {
+        tpl.add_partition(&topic, part);
+    }
+    let committed = consumer
+        .committed_offsets(tpl, std::time::Duration::from_secs(10))
+        .unwrap();
+    let total: i64 = committed
+        .elements()
+        .iter()
+        .map(|e| match e.offset() {
+            Offset::Offset(o) => o,
+            other => panic!(
+                "partition {} has no committed offset: {other:?}",
+                e.partition()
+            ),
+        })
+        .sum();
+    assert_eq!(total, 300, "{committed:?}");
+}

@@ -308,6 +308,8 @@ pub(crate) fn unbounded_source<'s>(
         finished.push(done);
     }
     let indices: Vec<usize> = splits.iter().map(|(i, _)| *i).collect();
+    // Marks written for a checkpoint, until it is published: (epoch, marks).
+    let mut to_finalize: std::collections::VecDeque<(u64, ReaderMarks)> = Default::default();
     let mut builder = OperatorBuilder::new(node.name.clone(), scope);
     let activator = scope.activator_for(builder.operator_info().address);
     let (mut output, stream) = builder.new_output::<Vec<Batch>>();
@@ -346,11 +348,35 @@ pub(crate) fn unbounded_source<'s>(
                     .map(|((r, done), i)| (*i, r.checkpoint_mark(), *done))
                     .collect()
             };
-            if let Some(Err(e)) = part.as_mut().map(|p| p.follow_clock(c, marks)) {
+            let mut written = None;
+            let follow = part.as_mut().map(|p| {
+                p.follow_clock(c, || {
+                    let m = marks();
+                    written = Some(m.clone());
+                    m
+                })
+            });
+            if let Some(Err(e)) = follow {
                 state.fail(e);
                 cap = None;
                 part = None;
                 return false;
+            }
+            // Marks a complete checkpoint holds are finalized (a Kafka reader
+            // commits their offsets to its consumer group).
+            if let (Some(p), Some(m)) = (part.as_ref(), written) {
+                to_finalize.push_back((p.epoch() - 1, m));
+            }
+            while let Some((epoch, _)) = to_finalize.front() {
+                if !part.as_ref().is_some_and(|p| p.run().is_published(*epoch)) {
+                    break;
+                }
+                let (_, marks) = to_finalize.pop_front().unwrap_or_default();
+                for ((reader, _), (_, mark, _)) in readers.iter_mut().zip(&finished).zip(marks) {
+                    if let Some(Err(e)) = mark.map(|m| reader.finalize_checkpoint(&m)) {
+                        tracing::warn!("{e}");
+                    }
+                }
             }
             // A graceful stop: the epoch ended (above); nothing more is read,
             // and once its checkpoint is published the run stops.

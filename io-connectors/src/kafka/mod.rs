@@ -319,6 +319,7 @@ impl KafkaSource {
             consumer,
             parts,
             describe: self.describe(),
+            commits: self.config.iter().any(|(k, _)| k == "group.id"),
         })
     }
 }
@@ -407,6 +408,9 @@ pub struct KafkaReader {
     consumer: BaseConsumer,
     parts: BTreeMap<(String, i32), PartitionState>,
     describe: String,
+    /// Whether completed checkpoints' offsets go to the consumer group
+    /// (only a group the pipeline named).
+    commits: bool,
 }
 
 impl UnboundedReader<KafkaRecord> for KafkaReader {
@@ -496,6 +500,31 @@ impl UnboundedReader<KafkaRecord> for KafkaReader {
             })
             .collect();
         serde_json::to_vec(&parts).ok().map(CheckpointMark)
+    }
+    fn finalize_checkpoint(&mut self, mark: &CheckpointMark) -> Result<()> {
+        if !self.commits {
+            return Ok(());
+        }
+        let parts: Vec<PartitionMark> = serde_json::from_slice(&mark.0).map_err(|e| {
+            BeamError::Runner(format!("{}: bad checkpoint mark: {e}", self.describe))
+        })?;
+        let mut tpl = rdkafka::TopicPartitionList::new();
+        for p in &parts {
+            tpl.add_partition_offset(
+                &p.topic,
+                p.partition,
+                rdkafka::Offset::Offset(p.next_offset),
+            )
+            .map_err(|e| BeamError::Runner(format!("{}: {e}", self.describe)))?;
+        }
+        // For monitoring: the restore position is always the checkpoint's.
+        if let Err(e) = self
+            .consumer
+            .commit(&tpl, rdkafka::consumer::CommitMode::Sync)
+        {
+            tracing::warn!("{}: committing offsets: {e}", self.describe);
+        }
+        Ok(())
     }
 }
 
