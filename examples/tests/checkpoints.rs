@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{hosts_file, text};
+use common::{hosts_file, text, wait};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
@@ -50,20 +50,9 @@ fn command(args: &[String], extra: &[&str]) -> Command {
     c
 }
 
-/// Runs `c` to its end, killing it (and failing) after two minutes: a run
-/// that hangs fails the test instead of CI.
+/// Runs `c` to its end (see [`wait`]).
 fn finish(mut c: Command) -> Output {
-    let mut child = c.spawn().unwrap();
-    let start = std::time::Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if start.elapsed() > Duration::from_secs(120) {
-            child.kill().unwrap();
-            let out = child.wait_with_output().unwrap();
-            panic!("the run did not end within 120 s: {}", text(&out));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child.wait_with_output().unwrap()
+    wait(c.spawn().unwrap())
 }
 
 /// Every line of the files under `dir` (not hidden ones), sorted.
@@ -83,6 +72,23 @@ fn lines(dir: &Path) -> Vec<String> {
     }
     all.sort();
     all
+}
+
+/// A temporary directory holding an uninterrupted run of `query` (2 workers),
+/// with where a restored run writes and checkpoints: (the directory, the
+/// output, the checkpoints, the uninterrupted run's sorted lines).
+fn uninterrupted(query: u32) -> (tempfile::TempDir, PathBuf, PathBuf, Vec<String>) {
+    let root = tempfile::tempdir().unwrap();
+    let golden_dir = root.path().join("golden");
+    let out_dir = root.path().join("restored");
+    let ckpt = root.path().join("checkpoints");
+    std::fs::create_dir_all(&golden_dir).unwrap();
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let golden = finish(command(&query_args(query, &golden_dir), &[]));
+    assert!(golden.status.success(), "{}", text(&golden));
+    let expected = lines(&golden_dir);
+    assert!(!expected.is_empty());
+    (root, out_dir, ckpt, expected)
 }
 
 fn checkpoints(dir: &Path) -> Vec<PathBuf> {
@@ -111,16 +117,7 @@ impl Delays {
 }
 
 fn killed_and_restored_equals_uninterrupted(query: u32, seed: u64, damage_newest: bool) {
-    let root = tempfile::tempdir().unwrap();
-    let golden_dir = root.path().join("golden");
-    let out_dir = root.path().join("restored");
-    let ckpt = root.path().join("checkpoints");
-    std::fs::create_dir_all(&golden_dir).unwrap();
-    std::fs::create_dir_all(&out_dir).unwrap();
-    let golden = finish(command(&query_args(query, &golden_dir), &[]));
-    assert!(golden.status.success(), "{}", text(&golden));
-    let expected = lines(&golden_dir);
-    assert!(!expected.is_empty());
+    let (_root, out_dir, ckpt, expected) = uninterrupted(query);
 
     let args = query_args(query, &out_dir);
     let ckpt_args = [
@@ -229,16 +226,7 @@ fn another_pipeline_is_refused() {
 /// Query `query` killed on 2 workers, restored on 3 and killed, restored on
 /// 1 to the end: the output of an uninterrupted run.
 fn rescaled_2_3_1_equals_uninterrupted(query: u32, seed: u64) {
-    let root = tempfile::tempdir().unwrap();
-    let golden_dir = root.path().join("golden");
-    let out_dir = root.path().join("restored");
-    let ckpt = root.path().join("checkpoints");
-    std::fs::create_dir_all(&golden_dir).unwrap();
-    std::fs::create_dir_all(&out_dir).unwrap();
-    let golden = finish(command(&query_args(query, &golden_dir), &[]));
-    assert!(golden.status.success(), "{}", text(&golden));
-    let expected = lines(&golden_dir);
-    assert!(!expected.is_empty());
+    let (_root, out_dir, ckpt, expected) = uninterrupted(query);
     let ckpt_args = [
         "--checkpoint-dir",
         ckpt.to_str().unwrap(),
@@ -304,16 +292,8 @@ fn windowed_join_restored_on_3_then_1_workers_equals_an_uninterrupted_run() {
 
 #[test]
 fn a_cluster_with_a_killed_process_restarts_from_its_checkpoint() {
-    let root = tempfile::tempdir().unwrap();
-    let golden_dir = root.path().join("golden");
-    let out_dir = root.path().join("restored");
-    let ckpt = root.path().join("checkpoints");
-    std::fs::create_dir_all(&golden_dir).unwrap();
-    std::fs::create_dir_all(&out_dir).unwrap();
     // The same two workers in one process.
-    let golden = finish(command(&query_args(3, &golden_dir), &[]));
-    assert!(golden.status.success(), "{}", text(&golden));
-    let expected = lines(&golden_dir);
+    let (root, out_dir, ckpt, expected) = uninterrupted(3);
 
     let cluster = |index: usize, hosts: &Path, restore: bool| {
         let mut c = command(
@@ -382,15 +362,7 @@ fn a_cluster_with_a_killed_process_restarts_from_its_checkpoint() {
 
 #[test]
 fn sigterm_stops_at_a_final_checkpoint_and_a_restore_goes_on_from_it() {
-    let root = tempfile::tempdir().unwrap();
-    let golden_dir = root.path().join("golden");
-    let out_dir = root.path().join("restored");
-    let ckpt = root.path().join("checkpoints");
-    std::fs::create_dir_all(&golden_dir).unwrap();
-    std::fs::create_dir_all(&out_dir).unwrap();
-    let golden = finish(command(&query_args(3, &golden_dir), &[]));
-    assert!(golden.status.success(), "{}", text(&golden));
-    let expected = lines(&golden_dir);
+    let (_root, out_dir, ckpt, expected) = uninterrupted(3);
 
     let args = query_args(3, &out_dir);
     let ckpt_args = [

@@ -20,14 +20,14 @@ use beam_core::{
     ReadUnbounded, StateContext, StatefulDoFn, StatefulParDo, Sum, UserResult, View, WindowFn,
     WindowInto,
 };
-use common::text;
+use common::{text, wait};
 use examples::nexmark::Event;
 use examples::nexmark::NexmarkStream;
 use io_connectors::TextIO;
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
 const EVENTS: u64 = 160_000;
 const RATE: u64 = 20_000;
@@ -167,20 +167,6 @@ fn spawn_child(args: &[String], start: i64, out: &Path, failpoints: Option<&str>
         None => c.env_remove("FAILPOINTS"),
     };
     c
-}
-
-/// Waits for `child` (killing it, and failing, after two minutes).
-fn wait(mut child: std::process::Child) -> Output {
-    let start = std::time::Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if start.elapsed() > std::time::Duration::from_secs(120) {
-            child.kill().unwrap();
-            let out = child.wait_with_output().unwrap();
-            panic!("the run did not end within 120 s: {}", text(&out));
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap()
 }
 
 /// The visible files under `dir` (not hidden ones): name → (inode, bytes).

@@ -103,16 +103,13 @@ pub(crate) fn source<'s>(
                 part = None;
                 return false;
             }
-            // A graceful stop: the epoch ended (above); nothing more is read,
-            // and once its checkpoint is published the run stops.
-            match part.as_ref().map_or(Stop::Running, |p| p.run().stop()) {
+            match stop_of(&part, &state) {
                 Stop::Running => {}
                 Stop::Checkpointing => {
                     activator.activate_after(std::time::Duration::from_millis(10));
                     return true;
                 }
                 Stop::Done => {
-                    state.stop();
                     cap = None;
                     part = None;
                     return false;
@@ -228,6 +225,17 @@ pub(crate) fn test_stream<'s>(
 /// What an unbounded source's part of a checkpoint holds: per split, the
 /// reader's checkpoint mark (where it resumes, with its watermark estimate)
 /// and whether it finished.
+/// Where a source is in a graceful stop: once its epoch ended (by following
+/// the clock) it reads nothing more, and once that epoch's checkpoint is
+/// published the run stops (the caller then releases its capabilities).
+fn stop_of(part: &Option<Participant>, state: &WorkerState) -> Stop {
+    let stop = part.as_ref().map_or(Stop::Running, |p| p.run().stop());
+    if stop == Stop::Done {
+        state.stop();
+    }
+    stop
+}
+
 /// Each split is named by its number among the source's splits (made for the
 /// job's first worker count), so marks taken on one worker count are spread
 /// over another.
@@ -378,16 +386,13 @@ pub(crate) fn unbounded_source<'s>(
                     }
                 }
             }
-            // A graceful stop: the epoch ended (above); nothing more is read,
-            // and once its checkpoint is published the run stops.
-            match part.as_ref().map_or(Stop::Running, |p| p.run().stop()) {
+            match stop_of(&part, &state) {
                 Stop::Running => {}
                 Stop::Checkpointing => {
                     activator.activate_after(std::time::Duration::from_millis(10));
                     return true;
                 }
                 Stop::Done => {
-                    state.stop();
                     cap = None;
                     part = None;
                     return false;

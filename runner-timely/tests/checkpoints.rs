@@ -140,7 +140,10 @@ fn checkpoints_complete_while_windows_wait_and_restore_to_the_same_result() {
     let published: Vec<std::path::PathBuf> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| !p.to_string_lossy().ends_with(".tmp"))
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy();
+            name.starts_with("chk-") && !name.ends_with(".tmp")
+        })
         .collect();
     assert_eq!(published.len() as i64, completed);
     // Restore from a checkpoint in the middle of the run: the same counts.

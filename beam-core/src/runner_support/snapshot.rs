@@ -5,6 +5,7 @@
 
 use crate::coder;
 use crate::error::{BeamError, Result};
+use crate::time::Timestamp;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -48,4 +49,24 @@ pub(crate) fn decode<T: DeserializeOwned>(step: &str, bytes: &[u8]) -> Result<T>
         ));
     }
     coder::decode(bytes).map_err(|m| error(step, m))
+}
+
+/// The watermarks and processing time of a state restored from several
+/// snapshots: the least input and output watermarks (what fired before them
+/// is gone from every snapshot, so nothing fires twice) and the latest
+/// processing time; each at its start value without snapshots.
+pub(crate) fn merged_times(
+    times: impl Iterator<Item = (Timestamp, Timestamp, Timestamp)>,
+) -> (Timestamp, Timestamp, Timestamp) {
+    times
+        .fold(
+            None,
+            |acc: Option<(Timestamp, Timestamp, Timestamp)>, (i, o, n)| {
+                Some(match acc {
+                    None => (i, o, n),
+                    Some((ai, ao, an)) => (ai.min(i), ao.min(o), an.max(n)),
+                })
+            },
+        )
+        .unwrap_or((Timestamp::MIN, Timestamp::MIN, Timestamp::MIN))
 }

@@ -1,7 +1,6 @@
-//! Helpers shared by the integration tests; each test binary uses part of them.
+//! Helpers shared by the integration tests that run processes (timely
+//! clusters, crash tests); each test binary uses part of them.
 #![allow(dead_code)]
-
-//! What the tests of timely clusters share.
 
 /// A host file for a two-process cluster on free local ports, and the ports.
 pub fn hosts_file(dir: &std::path::Path) -> (std::path::PathBuf, Vec<String>) {
@@ -25,4 +24,19 @@ pub fn text(out: &std::process::Output) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     )
+}
+
+/// Waits for `child` to end, killing it (and failing) after two minutes: a
+/// run that hangs fails the test instead of CI.
+pub fn wait(mut child: std::process::Child) -> std::process::Output {
+    let start = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > std::time::Duration::from_secs(120) {
+            child.kill().unwrap();
+            let out = child.wait_with_output().unwrap();
+            panic!("the run did not end within 120 s: {}", text(&out));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
 }

@@ -478,6 +478,57 @@ mod tests {
     }
 
     #[test]
+    fn a_missing_manifest_or_a_truncated_part_is_fallen_back_from() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalDir::open(dir.path(), true).unwrap();
+        let steps = vec!["A [Read] [] -> [0]".to_string()];
+        let participants = |_: usize| vec![(0, 0)];
+        let expected = Expected {
+            steps: &steps,
+            participants: &participants,
+        };
+        for epoch in 1..=3u64 {
+            let part = store.write_part(epoch, 0, 0, &[epoch as u8; 10]).unwrap();
+            let ack = Ack {
+                epoch,
+                step: 0,
+                worker: 0,
+                part: Some(part),
+            };
+            store.publish(&manifest(epoch, vec![ack])).unwrap();
+        }
+        fs::remove_file(dir.path().join("chk-000000000003").join(MANIFEST)).unwrap();
+        fs::write(
+            dir.path().join("chk-000000000002/s0000-w0000.state"),
+            [2u8; 4],
+        )
+        .unwrap();
+        let r = store.resolve(&RestoreFrom::Latest, &expected).unwrap();
+        assert_eq!(r.epoch, 1);
+        let e = store
+            .resolve(
+                &RestoreFrom::Path(dir.path().join("chk-000000000002")),
+                &expected,
+            )
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("s0000-w0000.state") && e.contains("4 bytes"),
+            "{e}"
+        );
+        let e = store
+            .resolve(
+                &RestoreFrom::Path(dir.path().join("chk-000000000003")),
+                &expected,
+            )
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("MANIFEST.json"), "{e}");
+    }
+
+    #[test]
     fn a_run_of_an_older_generation_cannot_publish() {
         let dir = tempfile::tempdir().unwrap();
         let store = LocalDir::open(dir.path(), true).unwrap();

@@ -76,17 +76,8 @@ impl<F: StatefulDoFn> StatefulRunner<F> {
         for bytes in snapshots {
             images.push(snapshot::decode::<OwnedImage<F>>(&self.step, bytes)?);
         }
-        self.input_wm = images
-            .iter()
-            .map(|i| i.input_wm)
-            .min()
-            .unwrap_or(Timestamp::MIN);
-        self.output_wm = images
-            .iter()
-            .map(|i| i.output_wm)
-            .min()
-            .unwrap_or(Timestamp::MIN);
-        self.now = images.iter().map(|i| i.now).max().unwrap_or(Timestamp::MIN);
+        (self.input_wm, self.output_wm, self.now) =
+            snapshot::merged_times(images.iter().map(|i| (i.input_wm, i.output_wm, i.now)));
         self.states.clear();
         self.output.clear();
         for image in images {
