@@ -397,3 +397,32 @@ fn sigterm_stops_at_a_final_checkpoint_and_a_restore_goes_on_from_it() {
         "the output differs after the stop and restore"
     );
 }
+
+#[test]
+fn checkpoints_past_their_timeout_fail_the_run_beyond_the_tolerated_count() {
+    let root = tempfile::tempdir().unwrap();
+    let out_dir = root.path().join("out");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let ckpt = root.path().join("checkpoints");
+    // A checkpoint takes milliseconds to complete: with a 1 ms timeout they
+    // fail, and none is tolerated.
+    let out = finish(command(
+        &query_args(7, &out_dir),
+        &[
+            "--checkpoint-dir",
+            ckpt.to_str().unwrap(),
+            "--checkpoint-interval",
+            "50ms",
+            "--checkpoint-timeout",
+            "1ms",
+            "--tolerable-checkpoint-failures",
+            "0",
+        ],
+    ));
+    let all = text(&out);
+    assert!(!out.status.success(), "{all}");
+    assert!(
+        all.contains("did not complete within") && all.contains("--tolerable-checkpoint-failures"),
+        "{all}"
+    );
+}

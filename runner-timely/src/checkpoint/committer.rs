@@ -126,8 +126,9 @@ pub(crate) fn committer<'s>(
             let mut waiting = false;
             while let Some((ended, _)) = run.epoch_ended_at(epoch) {
                 waiting = true;
+                // Its directory is removed once every part is in (above):
+                // participants may still be writing to it now.
                 if ended.elapsed() > run.timeout() && timed_out.insert(epoch) {
-                    run.store.abandon(epoch);
                     failures_in_a_row += 1;
                     let m = metrics.get_or_insert_with(MetricsContainer::new);
                     m.inc_counter("checkpoints_failed", 1);
