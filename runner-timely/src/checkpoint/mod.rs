@@ -262,11 +262,15 @@ impl CheckpointRun {
                     steps: &steps,
                     participants: &participants,
                 };
+                let started = Instant::now();
                 let mut r = store.resolve(from, &expected)?;
+                let bytes: usize = r.parts.values().map(Vec::len).sum();
                 eprintln!(
-                    "checkpoint: restoring checkpoint {} from {}",
+                    "checkpoint: restoring checkpoint {} from {} ({:.1} MB read and verified in {} ms)",
                     r.epoch,
-                    config.dir.display()
+                    config.dir.display(),
+                    bytes as f64 / 1e6,
+                    started.elapsed().as_millis()
                 );
                 if r.workers != workers {
                     eprintln!(
