@@ -66,18 +66,22 @@ pub(crate) fn publish<'s>(
                     data.clear();
                     return;
                 }
-                match &part {
-                    None => {
+                match (&ckpt, &part) {
+                    // No checkpoints: nothing is replayed, published as staged.
+                    (None, _) => {
                         for b in data.iter() {
                             if let Err(e) = kernel.publish(b) {
                                 state.fail(e);
                             }
                         }
                     }
-                    Some(_) => pending
+                    (Some(_), Some(_)) => pending
                         .entry(at.time().outer)
                         .or_default()
                         .extend(data.iter().cloned()),
+                    // After a stop: no checkpoint will cover it; it stays
+                    // staged, and a restore discards it and makes it again.
+                    (Some(_), None) => {}
                 }
                 state.sent_to(pcoll, data.len());
                 out.give(&at, data);
