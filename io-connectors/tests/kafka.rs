@@ -535,3 +535,52 @@ fn completed_checkpoints_commit_their_offsets_to_the_consumer_group() {
         .sum();
     assert_eq!(total, 300, "{committed:?}");
 }
+
+#[test]
+fn checkpoints_complete_while_hour_long_windows_wait_and_a_partition_is_idle() {
+    let topic = format!("idle-{}", std::process::id());
+    create_topic(&topic, 2);
+    // Every record to partition 0; partition 1 gets nothing.
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .create()
+        .unwrap();
+    for c in clicks() {
+        let value = serde_json::to_vec(&c).unwrap();
+        let record = BaseRecord::<(), [u8]>::to(&topic)
+            .payload(&value[..])
+            .partition(0)
+            .timestamp(event_time(&c).as_micros() / 1000);
+        producer.send(record).map_err(|(e, _)| e).unwrap();
+    }
+    producer.flush(std::time::Duration::from_secs(30)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let p = Pipeline::new(
+        timely()
+            .set("checkpoint-dir", dir.path().to_str().unwrap())
+            .set("checkpoint-interval", "100ms"),
+    );
+    p.apply("Read", KafkaIO::read(&brokers(), &[&topic]).stop_at_end())
+        .unwrap()
+        .apply(
+            "Hours",
+            WindowInto::new(WindowFn::fixed(Duration::from_secs(3600))),
+        )
+        .unwrap()
+        .apply("Discard", beam_core::ParDo::of(Discard))
+        .unwrap();
+    let start = std::time::Instant::now();
+    let result = p.run().unwrap();
+    let elapsed = start.elapsed();
+    let completed = result
+        .metrics()
+        .counter("Read", "checkpoints_completed")
+        .unwrap_or(0);
+    // The run lasts at least the reader's 3 s of quiet at the end; at 100 ms
+    // a checkpoint, most of them complete while the windows wait.
+    let expected = (elapsed.as_millis() / 100 / 3) as i64;
+    assert!(
+        completed >= expected.max(5),
+        "{completed} checkpoints in {elapsed:?} at 100 ms"
+    );
+}
