@@ -105,10 +105,7 @@ pub(crate) fn committer<'s>(
                         super::failpoint::hit("checkpoint-published");
                         run.note_published(epoch);
                         failures_in_a_row = 0;
-                        tracing::info!(
-                            "checkpoint {epoch} published: {} ({bytes} bytes)",
-                            dir.display()
-                        );
+                        tracing::info!("checkpoint {epoch} published: {dir} ({bytes} bytes)");
                         m.inc_counter("checkpoints_completed", 1);
                         m.set_gauge("checkpoint_last_bytes", bytes as i64);
                         let delay =

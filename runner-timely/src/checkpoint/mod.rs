@@ -191,7 +191,7 @@ fn old_parts_for(graph: &Graph, t: usize, worker: usize, workers: usize, old: us
 /// The checkpoint machinery of one process during a run.
 pub(crate) struct CheckpointRun {
     pub(crate) config: CheckpointConfig,
-    pub(crate) store: store::LocalDir,
+    pub(crate) store: Box<dyn store::CheckpointStore>,
     /// The epoch the run started in (the restored epoch + 1, or 0).
     first_epoch: u64,
     /// When epochs end.
@@ -246,6 +246,7 @@ impl CheckpointRun {
         process: usize,
     ) -> Result<Self> {
         failpoint::configure();
+        use store::CheckpointStore as _;
         let store = store::LocalDir::open(&config.dir, true)?;
         // The committer's process fences off earlier runs.
         let generation = if process == 0 {
@@ -268,7 +269,7 @@ impl CheckpointRun {
                 eprintln!(
                     "checkpoint: restoring checkpoint {} from {} ({:.1} MB read and verified in {} ms)",
                     r.epoch,
-                    config.dir.display(),
+                    store.describe(),
                     bytes as f64 / 1e6,
                     started.elapsed().as_millis()
                 );
@@ -283,7 +284,7 @@ impl CheckpointRun {
                 Some(r)
             }
         };
-        let mut run = Self::new(config.clone(), store, restored, graph, workers)?;
+        let mut run = Self::new(config.clone(), Box::new(store), restored, graph, workers)?;
         run.generation = generation;
         Ok(run)
     }
@@ -293,12 +294,12 @@ impl CheckpointRun {
     /// and a checkpoint restored from is never overwritten).
     fn new(
         config: CheckpointConfig,
-        store: store::LocalDir,
+        store: Box<dyn store::CheckpointStore>,
         restored: Option<Restored>,
         graph: &Graph,
         workers: usize,
     ) -> Result<Self> {
-        let newest = store.published()?.first().map(|(e, _)| *e);
+        let newest = store.published()?.first().copied();
         let first_epoch = newest
             .into_iter()
             .chain(restored.as_ref().map(|r| r.epoch))
@@ -373,7 +374,7 @@ impl CheckpointRun {
         }
         *last = Some(Instant::now());
         drop(last);
-        if let Some((newest, _)) = self.store.published().ok().and_then(|p| p.first().cloned()) {
+        if let Some(newest) = self.store.published().ok().and_then(|p| p.first().copied()) {
             if newest >= self.first_epoch {
                 self.note_published(newest);
             }

@@ -88,6 +88,33 @@ pub(crate) struct Expected<'a> {
     pub(crate) participants: &'a dyn Fn(usize) -> Vec<(usize, usize)>,
 }
 
+/// Where checkpoints are kept. [`LocalDir`] keeps them in a directory (local,
+/// or shared by every process of a cluster); the surface is what an object
+/// store would implement too: parts written whole, a checkpoint published by
+/// its manifest, the published ones listed and pruned, a restore resolved
+/// and verified, and generations that fence off stale runs.
+pub(crate) trait CheckpointStore: Send + Sync {
+    /// Writes (step, worker)'s part of checkpoint `epoch`.
+    fn write_part(&self, epoch: u64, step: usize, worker: usize, bytes: &[u8]) -> Result<Part>;
+    /// Publishes checkpoint `manifest.epoch` (refused if a newer generation
+    /// took the store); returns where it is.
+    fn publish(&self, manifest: &Manifest) -> Result<String>;
+    /// Takes the next generation of the store.
+    fn take_generation(&self) -> Result<u64>;
+    /// The newest generation taken (0: none).
+    fn newest_generation(&self) -> Result<u64>;
+    /// Drops the parts written for an epoch that will not complete.
+    fn abandon(&self, epoch: u64);
+    /// The published checkpoints' epochs, newest first.
+    fn published(&self) -> Result<Vec<u64>>;
+    /// Keeps the newest `n` published checkpoints.
+    fn retain(&self, n: usize) -> Result<()>;
+    /// The checkpoint to restore, read and verified.
+    fn resolve(&self, from: &RestoreFrom, expected: &Expected<'_>) -> Result<Restored>;
+    /// Where the store is, for messages.
+    fn describe(&self) -> String;
+}
+
 /// Checkpoints in a local directory.
 #[derive(Clone, Debug)]
 pub(crate) struct LocalDir {
@@ -150,14 +177,27 @@ impl LocalDir {
         self.root.join(format!("chk-{epoch:012}"))
     }
 
+    /// Published checkpoints' directories, newest first.
+    fn published_dirs(&self) -> Result<Vec<(u64, PathBuf)>> {
+        let mut out = Vec::new();
+        for entry in fs::read_dir(&self.root).map_err(|e| io_error("list", &self.root, e))? {
+            let path = entry.map_err(|e| io_error("list", &self.root, e))?.path();
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if let Some(epoch) = name
+                .strip_prefix("chk-")
+                .and_then(|e| e.parse::<u64>().ok())
+            {
+                out.push((epoch, path));
+            }
+        }
+        out.sort_by_key(|p| std::cmp::Reverse(p.0));
+        Ok(out)
+    }
+}
+
+impl CheckpointStore for LocalDir {
     /// Writes (step, worker)'s part of checkpoint `epoch`.
-    pub(crate) fn write_part(
-        &self,
-        epoch: u64,
-        step: usize,
-        worker: usize,
-        bytes: &[u8],
-    ) -> Result<Part> {
+    fn write_part(&self, epoch: u64, step: usize, worker: usize, bytes: &[u8]) -> Result<Part> {
         let dir = self.tmp_dir(epoch);
         fs::create_dir_all(&dir).map_err(|e| io_error("create", &dir, e))?;
         let name = format!("s{step:04}-w{worker:04}.state");
@@ -172,7 +212,7 @@ impl LocalDir {
     /// Publishes checkpoint `manifest.epoch`: the manifest, then the directory's
     /// final name. Refused if a newer run took a generation after the
     /// manifest's.
-    pub(crate) fn publish(&self, manifest: &Manifest) -> Result<PathBuf> {
+    fn publish(&self, manifest: &Manifest) -> Result<String> {
         let newest = self.newest_generation()?;
         if newest > manifest.generation {
             return Err(BeamError::Runner(format!(
@@ -190,7 +230,7 @@ impl LocalDir {
         let to = self.final_dir(manifest.epoch);
         fs::rename(&dir, &to).map_err(|e| io_error("publish", &dir, e))?;
         sync_dir(&self.root)?;
-        Ok(to)
+        Ok(to.display().to_string())
     }
 
     /// Takes the next generation of the store: creates `gen-N` for the first
@@ -198,7 +238,7 @@ impl LocalDir {
     /// get different ones). A run publishes only while its generation is the
     /// newest, so a stale process of an earlier run (one that lost its
     /// cluster but still runs) cannot publish over a newer run's checkpoints.
-    pub(crate) fn take_generation(&self) -> Result<u64> {
+    fn take_generation(&self) -> Result<u64> {
         let mut next = self.newest_generation()? + 1;
         loop {
             let path = self.root.join(format!("gen-{next:012}"));
@@ -223,7 +263,7 @@ impl LocalDir {
     }
 
     /// The newest generation taken in the store (0: none).
-    pub(crate) fn newest_generation(&self) -> Result<u64> {
+    fn newest_generation(&self) -> Result<u64> {
         let mut newest = 0;
         for entry in fs::read_dir(&self.root).map_err(|e| io_error("list", &self.root, e))? {
             let path = entry.map_err(|e| io_error("list", &self.root, e))?.path();
@@ -233,7 +273,7 @@ impl LocalDir {
     }
 
     /// Drops the parts written for an epoch that will not complete.
-    pub(crate) fn abandon(&self, epoch: u64) {
+    fn abandon(&self, epoch: u64) {
         let dir = self.tmp_dir(epoch);
         if let Err(e) = fs::remove_dir_all(&dir) {
             if e.kind() != std::io::ErrorKind::NotFound {
@@ -242,26 +282,13 @@ impl LocalDir {
         }
     }
 
-    /// Published checkpoints, newest first.
-    pub(crate) fn published(&self) -> Result<Vec<(u64, PathBuf)>> {
-        let mut out = Vec::new();
-        for entry in fs::read_dir(&self.root).map_err(|e| io_error("list", &self.root, e))? {
-            let path = entry.map_err(|e| io_error("list", &self.root, e))?.path();
-            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            if let Some(epoch) = name
-                .strip_prefix("chk-")
-                .and_then(|e| e.parse::<u64>().ok())
-            {
-                out.push((epoch, path));
-            }
-        }
-        out.sort_by_key(|p| std::cmp::Reverse(p.0));
-        Ok(out)
+    fn published(&self) -> Result<Vec<u64>> {
+        Ok(self.published_dirs()?.into_iter().map(|(e, _)| e).collect())
     }
 
     /// Keeps the newest `n` published checkpoints, removing the others.
-    pub(crate) fn retain(&self, n: usize) -> Result<()> {
-        for (_, path) in self.published()?.into_iter().skip(n.max(1)) {
+    fn retain(&self, n: usize) -> Result<()> {
+        for (_, path) in self.published_dirs()?.into_iter().skip(n.max(1)) {
             fs::remove_dir_all(&path).map_err(|e| io_error("remove", &path, e))?;
         }
         Ok(())
@@ -269,12 +296,12 @@ impl LocalDir {
 
     /// The checkpoint to restore, read and verified: the one `from` names, or
     /// the newest that verifies (each one refused is logged with why).
-    pub(crate) fn resolve(&self, from: &RestoreFrom, expected: &Expected<'_>) -> Result<Restored> {
+    fn resolve(&self, from: &RestoreFrom, expected: &Expected<'_>) -> Result<Restored> {
         match from {
             RestoreFrom::Path(path) => load(path, expected),
             RestoreFrom::Latest => {
                 let mut refused = Vec::new();
-                for (_, path) in self.published()? {
+                for (_, path) in self.published_dirs()? {
                     match load(&path, expected) {
                         Ok(r) => {
                             if !refused.is_empty() {
@@ -306,6 +333,9 @@ impl LocalDir {
                 }))
             }
         }
+    }
+    fn describe(&self) -> String {
+        self.root.display().to_string()
     }
 }
 
@@ -473,7 +503,7 @@ mod tests {
         assert!(e.contains("'A [Read]") && e.contains("'B [Read]"), "{e}");
 
         store.retain(1).unwrap();
-        let left: Vec<u64> = store.published().unwrap().iter().map(|p| p.0).collect();
+        let left: Vec<u64> = store.published().unwrap();
         assert_eq!(left, vec![3]);
     }
 
