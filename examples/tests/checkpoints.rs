@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{hosts_file, text, wait};
+use common::{checkpoints, hosts_file, text, wait};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
@@ -89,18 +89,6 @@ fn uninterrupted(query: u32) -> (tempfile::TempDir, PathBuf, PathBuf, Vec<String
     let expected = lines(&golden_dir);
     assert!(!expected.is_empty());
     (root, out_dir, ckpt, expected)
-}
-
-fn checkpoints(dir: &Path) -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|d| d.map(|e| e.unwrap().path()).collect())
-        .unwrap_or_default();
-    out.retain(|p| {
-        let name = p.file_name().unwrap().to_string_lossy().to_string();
-        name.starts_with("chk-") && !name.ends_with(".tmp")
-    });
-    out.sort();
-    out
 }
 
 /// A small deterministic generator of kill delays.

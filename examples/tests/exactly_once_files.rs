@@ -20,7 +20,7 @@ use beam_core::{
     ReadUnbounded, StateContext, StatefulDoFn, StatefulParDo, Sum, UserResult, View, WindowFn,
     WindowInto,
 };
-use common::{text, wait};
+use common::{checkpoints, text, wait};
 use examples::nexmark::Event;
 use examples::nexmark::NexmarkStream;
 use io_connectors::TextIO;
@@ -186,15 +186,6 @@ fn visible(dir: &Path) -> HashMap<String, (u64, Vec<u8>)> {
     files
 }
 
-fn has_checkpoint(dir: &Path) -> bool {
-    std::fs::read_dir(dir).is_ok_and(|d| {
-        d.filter_map(|e| e.ok()).any(|e| {
-            let name = e.file_name().to_string_lossy().to_string();
-            name.starts_with("chk-") && !name.ends_with(".tmp")
-        })
-    })
-}
-
 fn now_micros() -> i64 {
     beam_core::Timestamp::wall_clock().as_micros()
 }
@@ -277,7 +268,7 @@ fn exactly_once_files_survive_kills_and_failure_points() {
     let (mut kills, mut aborts, mut restores) = (0, 0, 0);
     for (attempt, failpoints) in plan.iter().enumerate() {
         let mut run_args = args.clone();
-        if has_checkpoint(&ckpt) {
+        if !checkpoints(&ckpt).is_empty() {
             run_args.extend(["--restore-from".to_string(), "latest".to_string()]);
             restores += 1;
         }

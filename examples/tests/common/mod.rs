@@ -40,3 +40,16 @@ pub fn wait(mut child: std::process::Child) -> std::process::Output {
     }
     child.wait_with_output().unwrap()
 }
+
+/// The published checkpoint directories under `dir`, oldest first.
+pub fn checkpoints(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+        .map(|d| d.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default();
+    out.retain(|p| {
+        let name = p.file_name().unwrap().to_string_lossy().to_string();
+        name.starts_with("chk-") && !name.ends_with(".tmp")
+    });
+    out.sort();
+    out
+}

@@ -441,16 +441,10 @@ mod tests {
         }
     }
 
-    #[test]
-    fn publish_resolve_fall_back_and_retain() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = LocalDir::open(dir.path(), true).unwrap();
-        let steps = vec!["A [Read] [] -> [0]".to_string()];
-        let participants = |_: usize| vec![(0, 0)];
-        let expected = Expected {
-            steps: &steps,
-            participants: &participants,
-        };
+    /// A store in `dir` with checkpoints 1, 2 and 3 of one step on one
+    /// worker, checkpoint E's part being ten bytes E.
+    fn three_checkpoints(dir: &Path) -> LocalDir {
+        let store = LocalDir::open(dir, true).unwrap();
         for epoch in 1..=3u64 {
             let part = store.write_part(epoch, 0, 0, &[epoch as u8; 10]).unwrap();
             let ack = Ack {
@@ -461,6 +455,19 @@ mod tests {
             };
             store.publish(&manifest(epoch, vec![ack])).unwrap();
         }
+        store
+    }
+
+    #[test]
+    fn publish_resolve_fall_back_and_retain() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = three_checkpoints(dir.path());
+        let steps = vec!["A [Read] [] -> [0]".to_string()];
+        let participants = |_: usize| vec![(0, 0)];
+        let expected = Expected {
+            steps: &steps,
+            participants: &participants,
+        };
         // Written but never published: garbage at the next start.
         store.write_part(4, 0, 0, b"x").unwrap();
         let store = LocalDir::open(dir.path(), true).unwrap();
@@ -510,23 +517,13 @@ mod tests {
     #[test]
     fn a_missing_manifest_or_a_truncated_part_is_fallen_back_from() {
         let dir = tempfile::tempdir().unwrap();
-        let store = LocalDir::open(dir.path(), true).unwrap();
+        let store = three_checkpoints(dir.path());
         let steps = vec!["A [Read] [] -> [0]".to_string()];
         let participants = |_: usize| vec![(0, 0)];
         let expected = Expected {
             steps: &steps,
             participants: &participants,
         };
-        for epoch in 1..=3u64 {
-            let part = store.write_part(epoch, 0, 0, &[epoch as u8; 10]).unwrap();
-            let ack = Ack {
-                epoch,
-                step: 0,
-                worker: 0,
-                part: Some(part),
-            };
-            store.publish(&manifest(epoch, vec![ack])).unwrap();
-        }
         fs::remove_file(dir.path().join("chk-000000000003").join(MANIFEST)).unwrap();
         fs::write(
             dir.path().join("chk-000000000002/s0000-w0000.state"),
