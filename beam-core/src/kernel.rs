@@ -18,6 +18,7 @@ use crate::error::Result;
 use crate::metrics::MetricsContainer;
 pub use crate::runner_support::aggregation::{parts_sharing_keys_with, KEY_GROUPS};
 use crate::time::Timestamp;
+pub use crate::transforms::publish_transactionally::WriterId;
 use std::any::Any;
 use std::sync::Arc;
 
@@ -151,10 +152,24 @@ pub trait WindowKernel: Send + Sync {
     fn assign(&self, input: Batch) -> Batch;
 }
 
-/// A Publish: makes staged items visible (see [`Publish`](crate::Publish)).
+/// A Publish: makes staged items visible (see [`Publish`](crate::Publish)
+/// and [`PublishTransactionally`](crate::PublishTransactionally)).
 pub trait PublishKernel: Send + Sync {
-    /// Publishes every item of `batch`; an item already published stays as it is.
+    /// Publishes every item of `batch` now, in a run that replays nothing;
+    /// an item already published stays as it is.
     fn publish(&self, batch: &Batch) -> Result<()>;
+    /// Whether items are published per writer and epoch, in transactions
+    /// ([`commit`](Self::commit), [`recover`](Self::recover)), rather than
+    /// one by one.
+    fn is_transactional(&self) -> bool;
+    /// Publishes, all at once, the items `writer` staged in checkpoint
+    /// epochs up to `epoch`, recording that it committed `epoch`. A
+    /// publisher that is not transactional publishes them one by one.
+    fn commit(&self, writer: &WriterId, epoch: u64, batches: &[Batch]) -> Result<()>;
+    /// For each of `writers`: ends what it left unfinished and returns the
+    /// last epoch it committed (`None` for a publisher that is not
+    /// transactional, or a writer that committed nothing).
+    fn recover(&self, writers: &[WriterId]) -> Result<Vec<Option<u64>>>;
     /// Removes what was staged and not published (at a restore, before any
     /// new item is staged).
     fn discard_unpublished(&self) -> Result<()>;

@@ -81,6 +81,7 @@ pub use transforms::elementwise::{
 };
 pub use transforms::flatten::{Flatten, PCollectionList, Reshuffle};
 pub use transforms::publish::{Publish, Publisher};
+pub use transforms::publish_transactionally::{PublishTransactionally, TransactionalPublisher};
 pub use transforms::roots::{Create, Impulse, Read};
 pub use transforms::test_stream::TestStream;
 pub use transforms::windowing::WindowInto;

@@ -362,6 +362,7 @@ impl Runner for TimelyRunner {
                 &graph,
                 total_workers,
                 options.cluster.as_ref().map_or(0, |c| c.index),
+                options.workers,
             )?)),
             None => None,
         };

@@ -20,7 +20,7 @@ use crate::operators::{checkpoint_epoch, retain, Bundles};
 use crate::sources::Acks;
 use crate::worker::WorkerState;
 use beam_core::graph::{Graph, Primitive};
-use beam_core::kernel::PublishKernel;
+use beam_core::kernel::{PublishKernel, WriterId};
 use beam_core::{Batch, BeamError, Result};
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -100,7 +100,7 @@ pub(crate) fn publish<'s>(
                 // published; the rest stays staged (a restore discards it and
                 // makes it again).
                 let covered = covered(&mut pending, p);
-                if let Err(e) = publish_all(kernel.as_ref(), covered) {
+                if let Err(e) = publish_covered(kernel.as_ref(), p, worker, covered) {
                     state.fail(e);
                 }
                 p.finish();
@@ -120,10 +120,11 @@ pub(crate) fn publish<'s>(
                 }
                 while p.epoch() < passed {
                     let epoch = p.epoch();
-                    let bytes = encode(pending.range(..=epoch).flat_map(|(_, b)| b))?;
+                    let bytes = encode(pending.range(..=epoch))?;
                     p.pass(epoch + 1, &bytes)?;
                 }
-                publish_all(kernel.as_ref(), covered(&mut pending, p))
+                let covered = covered(&mut pending, p);
+                publish_covered(kernel.as_ref(), p, worker, covered)
             };
             if let Err(e) = step() {
                 state.fail(e);
@@ -139,16 +140,42 @@ pub(crate) fn publish<'s>(
     (stream, acks)
 }
 
-/// Takes the items a published checkpoint covers out of `pending`.
-fn covered(pending: &mut BTreeMap<u64, Vec<Batch>>, p: &Participant) -> Vec<Batch> {
+/// Takes the items a published checkpoint covers out of `pending`, with
+/// the epoch they were staged in.
+fn covered(pending: &mut BTreeMap<u64, Vec<Batch>>, p: &Participant) -> Vec<(u64, Vec<Batch>)> {
     let mut covered = Vec::new();
     while let Some((&epoch, _)) = pending.first_key_value() {
         if !p.run().is_published(epoch) {
             break;
         }
-        covered.extend(pending.remove(&epoch).unwrap_or_default());
+        covered.push((epoch, pending.remove(&epoch).unwrap_or_default()));
     }
     covered
+}
+
+/// Publishes the items a published checkpoint covers: item by item, or in
+/// one commit of this worker's writer up to their newest epoch.
+fn publish_covered(
+    kernel: &dyn PublishKernel,
+    p: &Participant,
+    worker: usize,
+    covered: Vec<(u64, Vec<Batch>)>,
+) -> Result<()> {
+    let Some(&(newest, _)) = covered.last() else {
+        return Ok(());
+    };
+    let batches: Vec<Batch> = covered.into_iter().flat_map(|(_, b)| b).collect();
+    if !kernel.is_transactional() {
+        return publish_all(kernel, batches);
+    }
+    if batches.iter().all(|b| b.len() == 0) {
+        return Ok(());
+    }
+    let writer = WriterId {
+        job: p.run().job_id()?,
+        index: worker as u32,
+    };
+    kernel.commit(&writer, newest, &batches)
 }
 
 /// Publishes `covered`; a crash test can stop half-way (at the failure
@@ -173,57 +200,89 @@ fn publish_all(kernel: &dyn PublishKernel, covered: Vec<Batch>) -> Result<()> {
     Ok(())
 }
 
-/// A Publish part: its items' bundles, each encoded.
-fn encode<'a>(bundles: impl Iterator<Item = &'a Batch>) -> Result<Vec<u8>> {
-    let mut encoded = Vec::new();
-    for b in bundles {
-        let mut bytes = Vec::new();
-        b.encode(&mut bytes)
-            .map_err(|e| BeamError::Runner(format!("checkpoint of staged items: {e}")))?;
-        encoded.push(bytes);
+/// A Publish part: its items' bundles, each encoded, with the epoch it was
+/// staged in.
+fn encode<'a>(epochs: impl Iterator<Item = (&'a u64, &'a Vec<Batch>)>) -> Result<Vec<u8>> {
+    let mut encoded: Vec<(u64, Vec<u8>)> = Vec::new();
+    for (&epoch, bundles) in epochs {
+        for b in bundles {
+            let mut bytes = Vec::new();
+            b.encode(&mut bytes)
+                .map_err(|e| BeamError::Runner(format!("checkpoint of staged items: {e}")))?;
+            encoded.push((epoch, bytes));
+        }
     }
     postcard::to_allocvec(&encoded)
         .map_err(|e| BeamError::Runner(format!("checkpoint of staged items: {e}")))
 }
 
-/// Publishes the items in the Publish parts of `restored` (of every worker:
-/// a file staged on one may be restored on another) and removes the parts,
-/// then lets each publisher discard what else was staged. Every process of a
-/// cluster does this before the cluster connects, so before anything new is
-/// staged; publishing an item twice leaves it as it is.
-pub(crate) fn publish_restored(graph: &Graph, restored: &mut Restored) -> Result<()> {
+/// The items of a restored Publish part, by the epoch they were staged in.
+fn decode(graph: &Graph, t: usize, worker: usize, bytes: &[u8]) -> Result<Vec<(u64, Batch)>> {
+    let node = &graph.transforms[t];
+    let codec = &graph.pcollections[node.inputs[0]].codec;
+    let encoded: Vec<(u64, Vec<u8>)> = postcard::from_bytes(bytes).map_err(|e| {
+        BeamError::Runner(format!(
+            "checkpoint: the part of '{}' on worker {worker} does not decode: {e}",
+            node.name
+        ))
+    })?;
+    encoded
+        .into_iter()
+        .map(|(epoch, b)| {
+            let batch = codec.decode(&b).map_err(|e| {
+                BeamError::Runner(format!(
+                    "checkpoint: an item of '{}' on worker {worker} does not decode: {e}",
+                    node.name
+                ))
+            })?;
+            Ok((epoch, batch))
+        })
+        .collect()
+}
+
+/// Publishes what the Publish parts of `restored` staged and removes the
+/// parts. Every process of a cluster does this before the cluster connects,
+/// so before anything new is staged.
+///
+/// - Item by item: every process publishes the items of every worker (a
+///   file staged on one may be restored on another; publishing an item twice
+///   leaves it as it is), then lets the publisher discard what else was
+///   staged.
+/// - Transactionally: each old writer is recovered by the process of the
+///   worker that takes it over (`writer % workers`), which commits its
+///   restored items of the epochs after its last commit. A writer that
+///   committed past the restored checkpoint fails the restore: its output of
+///   those epochs would be published twice.
+pub(crate) fn publish_restored(
+    graph: &Graph,
+    restored: &mut Restored,
+    workers: usize,
+    local: std::ops::Range<usize>,
+) -> Result<()> {
     for (t, node) in graph.transforms.iter().enumerate() {
         let Primitive::Publish { kernel } = &node.primitive else {
             continue;
         };
-        let codec = &graph.pcollections[node.inputs[0]].codec;
-        let mine: Vec<(usize, usize)> = restored
-            .parts
-            .keys()
-            .filter(|(step, _)| *step == t)
-            .copied()
-            .collect();
-        let mut items = 0;
-        for key in mine {
-            let bytes = restored.parts.remove(&key).unwrap_or_default();
-            let encoded: Vec<Vec<u8>> = postcard::from_bytes(&bytes).map_err(|e| {
-                BeamError::Runner(format!(
-                    "checkpoint: the part of '{}' on worker {} does not decode: {e}",
-                    node.name, key.1
-                ))
-            })?;
-            for b in encoded {
-                let batch = codec.decode(&b).map_err(|e| {
-                    BeamError::Runner(format!(
-                        "checkpoint: an item of '{}' on worker {} does not decode: {e}",
-                        node.name, key.1
-                    ))
-                })?;
-                items += batch.len();
-                kernel.publish(&batch)?;
+        let mut parts: BTreeMap<usize, Vec<u8>> = BTreeMap::new();
+        restored.parts.retain(|&(step, worker), bytes| {
+            if step == t {
+                parts.insert(worker, std::mem::take(bytes));
             }
-        }
-        kernel.discard_unpublished()?;
+            step != t
+        });
+        let items = if kernel.is_transactional() {
+            commit_restored(graph, t, kernel.as_ref(), restored, &parts, workers, &local)?
+        } else {
+            let mut items = 0;
+            for (&worker, bytes) in &parts {
+                for (_, batch) in decode(graph, t, worker, bytes)? {
+                    items += batch.len();
+                    kernel.publish(&batch)?;
+                }
+            }
+            kernel.discard_unpublished()?;
+            items
+        };
         if items > 0 {
             eprintln!(
                 "checkpoint: '{}' published {items} items the restored checkpoint had staged",
@@ -232,4 +291,58 @@ pub(crate) fn publish_restored(graph: &Graph, restored: &mut Restored) -> Result
         }
     }
     Ok(())
+}
+
+/// Recovers the old writers of the transactional Publish `t` that this
+/// process takes over and commits their restored items not yet committed;
+/// returns how many items it committed.
+fn commit_restored(
+    graph: &Graph,
+    t: usize,
+    kernel: &dyn PublishKernel,
+    restored: &Restored,
+    parts: &BTreeMap<usize, Vec<u8>>,
+    workers: usize,
+    local: &std::ops::Range<usize>,
+) -> Result<usize> {
+    let name = &graph.transforms[t].name;
+    let owned: Vec<usize> = (0..restored.workers)
+        .filter(|w| local.contains(&(w % workers.max(1))))
+        .collect();
+    let writers: Vec<WriterId> = owned
+        .iter()
+        .map(|&w| WriterId {
+            job: restored.job_id.clone(),
+            index: w as u32,
+        })
+        .collect();
+    let committed = kernel.recover(&writers)?;
+    let mut items = 0;
+    for ((&w, writer), last) in owned.iter().zip(&writers).zip(committed) {
+        if let Some(last) = last.filter(|&l| l > restored.epoch) {
+            return Err(BeamError::Runner(format!(
+                "checkpoint: '{name}': writer {writer} already committed the output of epoch {last}, \
+                 which is after checkpoint {} being restored; restoring it would publish that \
+                 output twice (restore a newer checkpoint, or --restore-from latest)",
+                restored.epoch
+            )));
+        }
+        let Some(bytes) = parts.get(&w) else {
+            continue;
+        };
+        let pending: Vec<(u64, Batch)> = decode(graph, t, w, bytes)?
+            .into_iter()
+            .filter(|(epoch, _)| last.is_none_or(|l| *epoch > l))
+            .collect();
+        let Some(newest) = pending.iter().map(|(e, _)| *e).max() else {
+            continue;
+        };
+        let batches: Vec<Batch> = pending.into_iter().map(|(_, b)| b).collect();
+        let n: usize = batches.iter().map(Batch::len).sum();
+        if n > 0 {
+            kernel.commit(writer, newest, &batches)?;
+            items += n;
+        }
+    }
+    Ok(items)
 }

@@ -556,7 +556,18 @@ pub(crate) fn build<'s>(scope: Scope<'s, Time>, state: Rc<WorkerState>) -> Resul
             all,
             crate::checkpoint::participants(&graph, peers),
             run.clone(),
-            crate::checkpoint::store::Manifest::of_run(&graph, peers, processes, run.split_basis()),
+            crate::checkpoint::store::Manifest::of_run(
+                &graph,
+                peers,
+                processes,
+                run.split_basis(),
+                // Only worker 0 (in the committer's process) writes manifests.
+                if scope.index() == 0 {
+                    run.job_id()?
+                } else {
+                    String::new()
+                },
+            ),
             state.clone(),
         );
     }

@@ -9,6 +9,7 @@ pub mod count;
 pub mod elementwise;
 pub mod flatten;
 pub mod publish;
+pub mod publish_transactionally;
 pub mod roots;
 pub mod test_stream;
 pub mod windowing;

@@ -51,7 +51,7 @@
 //! ```
 
 use crate::graph::Primitive;
-use crate::kernel::PublishKernel;
+use crate::kernel::{PublishKernel, WriterId};
 use crate::pipeline::OutputSpec;
 use crate::{Batch, BeamError, Element, PCollection, PTransform, Result, UserResult};
 use std::marker::PhantomData;
@@ -142,6 +142,15 @@ impl<T: Element, P: Publisher<T>> PublishKernel for TypedPublish<T, P> {
                 .map_err(|e| self.failed(Some(crate::coder::describe(&v.value)), e))?;
         }
         Ok(())
+    }
+    fn is_transactional(&self) -> bool {
+        false
+    }
+    fn commit(&self, _: &WriterId, _: u64, batches: &[Batch]) -> Result<()> {
+        batches.iter().try_for_each(|b| self.publish(b))
+    }
+    fn recover(&self, writers: &[WriterId]) -> Result<Vec<Option<u64>>> {
+        Ok(vec![None; writers.len()])
     }
     fn discard_unpublished(&self) -> Result<()> {
         crate::user_code::catch(|| self.publisher.discard_unpublished())

@@ -17,11 +17,18 @@
 //! **Sink** ([`KafkaIO::write`]): [`KafkaMessage`]s (key, value) are produced with
 //! `enable.idempotence=true` and `acks=all`, the element's event time as the
 //! record timestamp; every bundle is flushed and its delivery reports checked
-//! before the bundle completes, so a failed delivery fails the run.
+//! before the bundle completes, so a failed delivery fails the run. That is
+//! at least once across a restore from a checkpoint.
+//! [`WriteKafka::exactly_once`] is exactly once on a checkpointing run: each
+//! writer's records of a checkpoint are committed in one transaction once the
+//! checkpoint is complete, with a progress record that a restore reads back
+//! (see [`WriteKafkaExactlyOnce`]).
 
 mod sink;
+mod transactional;
 
 pub use sink::{KafkaMessage, WriteKafka};
+pub use transactional::WriteKafkaExactlyOnce;
 
 use crate::records::{split_dead_letters, DeadLetter, Parsed, ParsedRecords, RecordLocation};
 use beam_core::unbounded::{BoundedOutOfOrderness, CheckpointMark, Poll};

@@ -2,8 +2,8 @@
 //!
 //! It is at least once across a crash and a restore from a checkpoint: the
 //! records produced after the checkpoint are produced again (the idempotent
-//! producer only removes duplicates of its own retries). It is not
-//! transactional yet.
+//! producer only removes duplicates of its own retries). For exactly once,
+//! see [`WriteKafka::exactly_once`].
 
 use beam_core::{
     DoFn, FinishBundleContext, PCollection, PTransform, ParDo, ProcessContext, Result, Timestamp,
@@ -49,8 +49,55 @@ impl WriteKafka {
     }
 }
 
+/// The delivery failures a producer reported since they were last taken.
 #[derive(Clone, Default)]
-struct DeliveryErrors(Arc<Mutex<Vec<String>>>);
+pub(super) struct DeliveryErrors(Arc<Mutex<Vec<String>>>);
+
+impl DeliveryErrors {
+    /// Fails naming how many records to `topic` were not delivered, if any.
+    pub(super) fn check(&self, topic: &str) -> UserResult {
+        let errs = std::mem::take(&mut *self.0.lock().map_err(|_| UserError::msg("poisoned"))?);
+        match errs.first() {
+            Some(first) => Err(UserError::msg(format!(
+                "{} records to Kafka topic {topic} were not delivered; first error: {first}",
+                errs.len()
+            ))),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Queues `record`, serving delivery reports while the producer's queue is
+/// full.
+pub(super) fn send<C: ProducerContext>(
+    producer: &BaseProducer<C>,
+    mut record: BaseRecord<'_, [u8], [u8], C::DeliveryOpaque>,
+) -> UserResult {
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((e, r))
+                if matches!(
+                    e.rdkafka_error_code(),
+                    Some(rdkafka::types::RDKafkaErrorCode::QueueFull)
+                ) =>
+            {
+                producer.poll(std::time::Duration::from_millis(10));
+                record = r;
+            }
+            Err((e, r)) => {
+                return Err(UserError::msg(format!("Kafka produce to {}: {e}", r.topic)))
+            }
+        }
+    }
+}
+
+/// The Kafka record timestamp (milliseconds) of an element's event time, if
+/// it has one.
+pub(super) fn record_time(ts: Timestamp) -> Option<i64> {
+    (ts > Timestamp::MIN && ts < beam_core::window::GLOBAL_WINDOW_MAX)
+        .then(|| ts.as_micros() / 1000)
+}
 
 impl ClientContext for DeliveryErrors {}
 
@@ -116,25 +163,10 @@ impl DoFn for KafkaWriter {
         if let Some(k) = &m.key {
             record = record.key(&k[..]);
         }
-        if ts > Timestamp::MIN && ts < beam_core::window::GLOBAL_WINDOW_MAX {
-            record = record.timestamp(ts.as_micros() / 1000);
+        if let Some(ms) = record_time(ts) {
+            record = record.timestamp(ms);
         }
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((e, r)) => {
-                    if matches!(
-                        e.rdkafka_error_code(),
-                        Some(rdkafka::types::RDKafkaErrorCode::QueueFull)
-                    ) {
-                        producer.poll(std::time::Duration::from_millis(10));
-                        record = r;
-                    } else {
-                        return Err(UserError::msg(format!("Kafka produce to {topic}: {e}")));
-                    }
-                }
-            }
-        }
+        send(producer, record)?;
         producer.poll(std::time::Duration::ZERO);
         ctx.metrics().inc_counter("kafka_records_produced", 1);
         Ok(())
@@ -144,21 +176,7 @@ impl DoFn for KafkaWriter {
             p.flush(std::time::Duration::from_secs(60))
                 .map_err(|e| UserError::msg(format!("Kafka flush to {}: {e}", self.topic)))?;
         }
-        let errs = std::mem::take(
-            &mut *self
-                .errors
-                .0
-                .lock()
-                .map_err(|_| UserError::msg("poisoned"))?,
-        );
-        if let Some(first) = errs.first() {
-            return Err(UserError::msg(format!(
-                "{} records to Kafka topic {} were not delivered; first error: {first}",
-                errs.len(),
-                self.topic
-            )));
-        }
-        Ok(())
+        self.errors.check(&self.topic)
     }
 }
 

@@ -147,6 +147,8 @@ pub(crate) struct Restored {
     pub(crate) workers: usize,
     /// The worker count its sources' splits were made for.
     pub(crate) split_basis: usize,
+    /// The job's identity (see [`CheckpointRun::job_id`]).
+    pub(crate) job_id: String,
     /// (step, worker) → state; absent for a participant that had finished.
     pub(crate) parts: HashMap<(usize, usize), Vec<u8>>,
 }
@@ -216,6 +218,8 @@ pub(crate) struct CheckpointRun {
     last_scan: Mutex<Option<Instant>>,
     /// The run's generation in the store (on the committer's process).
     pub(crate) generation: u64,
+    /// The job's identity, once known (see [`CheckpointRun::job_id`]).
+    job_id: std::sync::OnceLock<String>,
     /// A graceful stop was asked for (SIGTERM, Ctrl-C).
     stop_requested: AtomicBool,
     /// The epoch sources stopped in (0: not stopping): the checkpoint of the
@@ -244,6 +248,7 @@ impl CheckpointRun {
         graph: &Graph,
         workers: usize,
         process: usize,
+        local_workers: usize,
     ) -> Result<Self> {
         failpoint::configure();
         use store::CheckpointStore as _;
@@ -280,12 +285,23 @@ impl CheckpointRun {
                     );
                 }
                 // Before the cluster connects, so before anything new is staged.
-                crate::publish::publish_restored(graph, &mut r)?;
+                let local = process * local_workers..(process + 1) * local_workers;
+                crate::publish::publish_restored(graph, &mut r, workers, local)?;
                 Some(r)
             }
         };
+        let job_id = match &restored {
+            Some(r) => Some(r.job_id.clone()),
+            // The committer's process names a new job; the others read its
+            // name from the first checkpoint it publishes.
+            None if process == 0 => Some(new_job_id(generation)),
+            None => None,
+        };
         let mut run = Self::new(config.clone(), Box::new(store), restored, graph, workers)?;
         run.generation = generation;
+        if let Some(id) = job_id {
+            run.job_id.get_or_init(|| id);
+        }
         Ok(run)
     }
 
@@ -347,9 +363,31 @@ impl CheckpointRun {
             published_below: AtomicU64::new(0),
             last_scan: Mutex::new(None),
             generation: 0,
+            job_id: std::sync::OnceLock::new(),
             stop_requested: AtomicBool::new(false),
             stop_epoch: AtomicU64::new(0),
         })
+    }
+
+    /// The job's identity: made at its first start (by the committer's
+    /// process) and kept by every run restored from its checkpoints. Another
+    /// process of a new job reads it from the job's first published
+    /// checkpoint, so call it only once one is published.
+    pub(crate) fn job_id(&self) -> Result<String> {
+        if let Some(id) = self.job_id.get() {
+            return Ok(id.clone());
+        }
+        let newest = self.store.published()?.first().copied();
+        match newest {
+            Some(epoch) if epoch >= self.first_epoch => {
+                let id = self.store.job_id(epoch)?;
+                Ok(self.job_id.get_or_init(|| id).clone())
+            }
+            _ => Err(BeamError::Runner(
+                "checkpoint: the job's identity is asked for before its first checkpoint is published"
+                    .into(),
+            )),
+        }
     }
 
     /// Records that the checkpoint of `epoch` was published.
@@ -494,6 +532,16 @@ impl CheckpointRun {
     pub(crate) fn split_basis(&self) -> usize {
         self.split_basis
     }
+}
+
+/// A new job's identity: unique per start of a job in a store (its
+/// generation) and across stores (the time and the process).
+fn new_job_id(generation: u64) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let mixed = nanos ^ (u64::from(std::process::id()) << 40) ^ generation.rotate_left(20);
+    format!("{mixed:016x}")
 }
 
 /// The wall clock in milliseconds since the Unix epoch.

@@ -45,6 +45,11 @@ pub(crate) struct Manifest {
     pub(crate) split_basis: usize,
     /// The generation of the run that published it.
     pub(crate) generation: u64,
+    /// The job's identity, made at its first start and kept by every run
+    /// restored from its checkpoints (transactional sinks name their
+    /// writers by it).
+    #[serde(default)]
+    pub(crate) job_id: String,
     /// The pipeline's steps (see [`super::steps_of`]).
     pub(crate) steps: Vec<String>,
     /// Every participant's part (`None`: it had finished).
@@ -63,6 +68,7 @@ impl Manifest {
         workers: usize,
         processes: usize,
         split_basis: usize,
+        job_id: String,
     ) -> Self {
         Manifest {
             format: FORMAT,
@@ -73,6 +79,7 @@ impl Manifest {
             key_groups: beam_core::kernel::KEY_GROUPS,
             split_basis,
             generation: 0,
+            job_id,
             steps: super::steps_of(graph),
             parts: Vec::new(),
             epoch_end_unix_ms: 0,
@@ -107,6 +114,8 @@ pub(crate) trait CheckpointStore: Send + Sync {
     fn abandon(&self, epoch: u64);
     /// The published checkpoints' epochs, newest first.
     fn published(&self) -> Result<Vec<u64>>;
+    /// The job identity in the manifest of the published checkpoint `epoch`.
+    fn job_id(&self, epoch: u64) -> Result<String>;
     /// Keeps the newest `n` published checkpoints.
     fn retain(&self, n: usize) -> Result<()>;
     /// The checkpoint to restore, read and verified.
@@ -286,6 +295,15 @@ impl CheckpointStore for LocalDir {
         Ok(self.published_dirs()?.into_iter().map(|(e, _)| e).collect())
     }
 
+    fn job_id(&self, epoch: u64) -> Result<String> {
+        let path = self.final_dir(epoch).join(MANIFEST);
+        let bytes = fs::read(&path).map_err(|e| io_error("read", &path, e))?;
+        let manifest: Manifest = serde_json::from_slice(&bytes).map_err(|e| {
+            BeamError::Runner(format!("checkpoint: {} is damaged: {e}", path.display()))
+        })?;
+        Ok(manifest.job_id)
+    }
+
     /// Keeps the newest `n` published checkpoints, removing the others.
     fn retain(&self, n: usize) -> Result<()> {
         for (_, path) in self.published_dirs()?.into_iter().skip(n.max(1)) {
@@ -388,6 +406,7 @@ fn load(dir: &Path, expected: &Expected<'_>) -> Result<Restored> {
         epoch: manifest.epoch,
         workers: manifest.workers,
         split_basis: manifest.split_basis,
+        job_id: manifest.job_id.clone(),
         ..Restored::default()
     };
     for (step, worker) in (expected.participants)(manifest.workers) {
@@ -434,6 +453,7 @@ mod tests {
             key_groups: beam_core::kernel::KEY_GROUPS,
             split_basis: 1,
             generation: 1,
+            job_id: "j".into(),
             steps: vec!["A [Read] [] -> [0]".into()],
             parts,
             epoch_end_unix_ms: 0,
