@@ -5,8 +5,9 @@
 //! transaction's records produced but not committed; after a checkpoint's
 //! parts are written but not its manifest; after a checkpoint is published
 //! but before the sink commits), and restarted from its latest checkpoint
-//! each time. Read back with `read_committed`, the output topic holds every
-//! expected record exactly once.
+//! each time, on 2, 3 and 1 workers in turn. Read back with
+//! `read_committed`, the output topic holds every expected record exactly
+//! once.
 //!
 //! Needs a broker with transactions (`BEAM_TEST_KAFKA_TXN_BROKERS`, started
 //! by `scripts/services.sh`). The pipeline runs in a child process: this
@@ -307,8 +308,6 @@ fn kafka_to_kafka_is_exactly_once_across_kills_and_failure_points() {
     let args: Vec<String> = [
         "--runner",
         "timely",
-        "--workers",
-        "2",
         "--checkpoint-dir",
         &ckpt.display().to_string(),
         "--checkpoint-interval",
@@ -341,7 +340,11 @@ fn kafka_to_kafka_is_exactly_once_across_kills_and_failure_points() {
     ];
     let (mut kills, mut aborts, mut restores) = (0, 0, 0);
     for (attempt, failpoints) in plan.iter().enumerate() {
+        // Restored on 2, 3 and 1 workers in turn: writers are taken over
+        // by other workers, and old ones recovered.
         let mut run_args = args.clone();
+        let workers = [2, 3, 1][attempt % 3];
+        run_args.extend(["--workers".to_string(), workers.to_string()]);
         if !checkpoints(&ckpt).is_empty() {
             run_args.extend(["--restore-from".to_string(), "latest".to_string()]);
             restores += 1;
@@ -388,7 +391,7 @@ fn kafka_to_kafka_is_exactly_once_across_kills_and_failure_points() {
     assert!(restores >= 10, "{restores} restores");
 
     let mut last_args = args.clone();
-    last_args.extend(["--restore-from".to_string(), "latest".to_string()]);
+    last_args.extend(["--workers", "2", "--restore-from", "latest"].map(String::from));
     let last = wait(
         spawn_child(&last_args, &input, &output, None)
             .spawn()
