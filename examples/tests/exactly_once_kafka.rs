@@ -58,10 +58,12 @@ impl StatefulDoFn for RunningCount {
         seq: &u64,
         ctx: &mut StateContext<'_, u64, String>,
     ) -> UserResult {
-        let mut n = ctx.value_state::<u64>("n")?;
-        let next = n.read().unwrap_or(0) + 1;
-        n.write(next);
-        drop(n);
+        let next = {
+            let mut n = ctx.value_state::<u64>("n")?;
+            let next = n.read().unwrap_or(0) + 1;
+            n.write(next);
+            next
+        };
         ctx.output(format!("record {seq} user {user} n {next}"));
         Ok(())
     }

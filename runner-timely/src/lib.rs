@@ -70,11 +70,17 @@
 //! What a checkpoint holds: sources' positions (bounded shares, unbounded
 //! readers' checkpoint marks: Kafka offsets and the Nexmark generator),
 //! grouping tables, stateful processors, the side inputs of ParDos, and the
-//! staged output of Publish steps: the unbounded file sink is exactly once
+//! staged output of Publish steps. The unbounded file sink is exactly once
 //! (its files are renamed into place only once a checkpoint covering them is
-//! complete, and a restore publishes what its checkpoint staged). Other sinks
-//! are at least once: output written after the last checkpoint is written
-//! again after a restore. Every process of a cluster must see the same
+//! complete, and a restore publishes what its checkpoint staged). So is the
+//! transactional Kafka sink: a `PublishTransactionally` step commits each
+//! worker's records of the epochs a published checkpoint covers in one
+//! transaction of that worker's writer (named by the job, which every
+//! manifest records, and the worker), and a restore recovers every writer of
+//! the checkpoint (in the process of the worker that takes it over, before
+//! the cluster connects) and commits only the restored records of epochs
+//! after the writer's last commit. Other sinks are at least once: output
+//! written after the last checkpoint is written again after a restore. Every process of a cluster must see the same
 //! checkpoint directory (and output directory, for the file sink). Parts are
 //! written on the worker threads, each a full snapshot.
 //!

@@ -168,7 +168,7 @@ fn publish_covered(
     if !kernel.is_transactional() {
         return publish_all(kernel, batches);
     }
-    if batches.iter().all(|b| b.len() == 0) {
+    if batches.iter().all(Batch::is_empty) {
         return Ok(());
     }
     let writer = WriterId {
