@@ -25,8 +25,9 @@ use std::path::{Path, PathBuf};
 
 const MANIFEST: &str = "MANIFEST.json";
 /// The version of the manifest's layout (and of how keys and splits are
-/// spread over workers).
-const FORMAT: u32 = 2;
+/// spread over workers, and of the parts' layouts: 3 keeps the epoch of
+/// every item a Publish step staged).
+const FORMAT: u32 = 3;
 
 /// A checkpoint's manifest: what it covers and the file of every part.
 #[derive(Clone, Debug, Serialize, Deserialize)]
