@@ -116,6 +116,18 @@ impl WindowFn {
         }
     }
 
+    /// Whether the function merges exactly the windows that intersect, into
+    /// the window spanning them (sessions, and user-defined functions that say
+    /// so): then a key's windows stay disjoint, and an arriving window is
+    /// merged by looking only at the windows it intersects.
+    pub fn merges_intersecting(&self) -> bool {
+        match self {
+            WindowFn::Sessions { .. } => true,
+            WindowFn::Custom(c) => c.0.is_merging() && c.0.merges_intersecting(),
+            _ => false,
+        }
+    }
+
     /// Merges a key's active windows: each group of windows that merge, with
     /// the window they merge into. Windows in no group stay as they are.
     pub fn merge_groups(
@@ -256,6 +268,15 @@ pub trait CustomWindowFn: Send + Sync + std::fmt::Debug + 'static {
     /// the window it merges into.
     fn merge(&self, _windows: &[IntervalWindow]) -> Vec<(Vec<IntervalWindow>, IntervalWindow)> {
         Vec::new()
+    }
+    /// For a merging function: whether [`merge`](Self::merge) merges exactly
+    /// the windows that intersect (touching is not intersecting) into the
+    /// window spanning them, as sessions do. Saying so lets runners merge an
+    /// arriving window by looking only at the windows it intersects (in
+    /// O(log n) of a key's windows) instead of calling `merge` with all of
+    /// them; `merge` is then not called.
+    fn merges_intersecting(&self) -> bool {
+        false
     }
     /// The window of a side input in this windowing that a main-input window reads.
     fn side_input_window(&self, _main: &Window) -> Result<Window, String> {

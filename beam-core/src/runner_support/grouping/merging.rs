@@ -8,21 +8,29 @@ use crate::runner_support::trigger_state::{self as ts, TriggerState};
 use crate::runner_support::window_state::WindowState;
 use crate::window::{IntervalWindow, Window};
 use crate::windowfn::TimestampCombiner;
+use std::collections::BTreeSet;
 
 impl<A: Aggregation> WindowedTable<A> {
     /// Adds `window` to the key's active windows and merges them as the window
     /// function says; returns the window the element now belongs to.
     pub(super) fn merge_into_active(&mut self, key: &A::K, window: IntervalWindow) -> Window {
         let active = self.active_windows.entry(key.clone()).or_default();
-        if !active.contains(&window) {
-            active.push(window);
-        }
-        let groups = self.strategy.window_fn.merge_groups(active);
+        let groups = if self.strategy.window_fn.merges_intersecting() {
+            merge_intersecting(active, window).into_iter().collect()
+        } else {
+            active.insert(window);
+            let all: Vec<IntervalWindow> = active.iter().copied().collect();
+            let groups = self.strategy.window_fn.merge_groups(&all);
+            for (members, result) in &groups {
+                for m in members {
+                    active.remove(m);
+                }
+                active.insert(*result);
+            }
+            groups
+        };
         let mut target = Window::Interval(window);
         for (members, result) in groups {
-            let active = self.active_windows.get_mut(key).expect("present");
-            active.retain(|w| !members.contains(w));
-            active.push(result);
             let merged_w = Window::Interval(result);
             if members.contains(&window) {
                 target = merged_w;
@@ -54,8 +62,8 @@ impl<A: Aggregation> WindowedTable<A> {
 
     /// Removes a closed or expired window from its key's active windows.
     pub(super) fn forget_active(&mut self, key: &A::K, window: &Window) {
-        if let Some(active) = self.active_windows.get_mut(key) {
-            active.retain(|w| Window::Interval(*w) != *window);
+        if let (Some(active), Window::Interval(w)) = (self.active_windows.get_mut(key), window) {
+            active.remove(w);
             if active.is_empty() {
                 self.active_windows.remove(key);
             }
@@ -119,5 +127,110 @@ impl<A: Aggregation> WindowedTable<A> {
         cold.indexed_deadline = None;
         result.dirty = false;
         result.with_cold(cold, &self.fresh)
+    }
+}
+
+/// Adds `window` to `active`, a key's pairwise disjoint windows, merging it
+/// with the ones it intersects into the window spanning them all; returns
+/// that merge (its members, with `window`, and the result), if there is
+/// one. Only the windows that intersect `window` are looked at: since the
+/// windows are disjoint, those starting before it end in start order, so
+/// only the last of them can reach into it.
+fn merge_intersecting(
+    active: &mut BTreeSet<IntervalWindow>,
+    window: IntervalWindow,
+) -> Option<(Vec<IntervalWindow>, IntervalWindow)> {
+    let from = IntervalWindow::new(window.start, crate::time::Timestamp::MIN);
+    let to = IntervalWindow::new(window.end, crate::time::Timestamp::MIN);
+    let mut members: Vec<IntervalWindow> = active
+        .range(..from)
+        .next_back()
+        .filter(|w| w.intersects(&window))
+        .copied()
+        .into_iter()
+        .collect();
+    members.extend(active.range(from..to).filter(|w| w.intersects(&window)));
+    if members.is_empty() {
+        active.insert(window);
+        return None;
+    }
+    if members == [window] {
+        return None;
+    }
+    if !members.contains(&window) {
+        members.push(window);
+    }
+    let result = members
+        .iter()
+        .skip(1)
+        .fold(members[0], |span, w| span.span(w));
+    for m in &members {
+        active.remove(m);
+    }
+    active.insert(result);
+    Some((members, result))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::Timestamp;
+    use crate::windowfn::WindowFn;
+
+    fn w(start: i64, end: i64) -> IntervalWindow {
+        IntervalWindow::new(Timestamp::from_micros(start), Timestamp::from_micros(end))
+    }
+
+    /// The merges of the general path (all windows at once), as the index
+    /// must give them.
+    fn merged_all_at_once(windows: &[IntervalWindow]) -> BTreeSet<IntervalWindow> {
+        let (_, merged) = WindowFn::merge_windows(windows);
+        merged.into_iter().collect()
+    }
+
+    #[test]
+    fn the_index_merges_as_merging_all_windows_at_once() {
+        // A deterministic walk over overlapping, touching, contained and
+        // disjoint windows.
+        let mut seed: u64 = 7;
+        let mut active = BTreeSet::new();
+        let mut all = Vec::new();
+        for _ in 0..2_000 {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let start = ((seed >> 33) % 10_000) as i64;
+            let len = 1 + ((seed >> 20) % 40) as i64;
+            let window = w(start, start + len);
+            all.push(window);
+            let before: BTreeSet<IntervalWindow> = active.clone();
+            match merge_intersecting(&mut active, window) {
+                None => assert!(active.contains(&window)),
+                Some((members, result)) => {
+                    assert!(members.contains(&window) && members.len() > 1);
+                    assert!(members.iter().all(|m| m == &window || before.contains(m)));
+                    assert!(members
+                        .iter()
+                        .all(|m| result.start <= m.start && m.end <= result.end));
+                }
+            }
+            assert_eq!(active, merged_all_at_once(&all));
+        }
+    }
+
+    #[test]
+    fn touching_windows_do_not_merge_and_a_contained_one_merges_into_its_container() {
+        let mut active = BTreeSet::new();
+        assert!(merge_intersecting(&mut active, w(0, 10)).is_none());
+        assert!(merge_intersecting(&mut active, w(10, 20)).is_none());
+        assert_eq!(active.len(), 2);
+        let (members, result) = merge_intersecting(&mut active, w(2, 5)).unwrap();
+        assert_eq!(result, w(0, 10));
+        assert_eq!(members.len(), 2);
+        assert!(merge_intersecting(&mut active, w(0, 10)).is_none());
+        let (members, result) = merge_intersecting(&mut active, w(5, 15)).unwrap();
+        assert_eq!(result, w(0, 20));
+        assert_eq!(members.len(), 3);
+        assert_eq!(active.into_iter().collect::<Vec<_>>(), [w(0, 20)]);
     }
 }

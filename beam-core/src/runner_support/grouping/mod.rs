@@ -48,7 +48,7 @@ use crate::user_code;
 use crate::window::{IntervalWindow, PaneInfo, PaneTiming, Window, WindowedValue};
 use crate::windowfn::{TimestampCombiner, WindowingStrategy};
 use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 mod merging;
@@ -97,8 +97,9 @@ pub struct WindowedTable<A: Aggregation> {
     /// With processing-time triggers: windows by their trigger's next deadline
     /// (each window's entry is where `indexed_deadline` says).
     deadlines: TimeIndex<(A::K, Window)>,
-    /// Active windows per key, for merging window functions.
-    active_windows: FastMap<A::K, Vec<IntervalWindow>>,
+    /// Active windows per key, for merging window functions, ordered by
+    /// start (and end).
+    active_windows: FastMap<A::K, BTreeSet<IntervalWindow>>,
     /// Windows whose trigger finished, until their garbage-collection time.
     closed: FastMap<(A::K, Window), Timestamp>,
     dirty: Vec<(A::K, Window)>,

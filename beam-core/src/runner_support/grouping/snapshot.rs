@@ -155,8 +155,13 @@ impl<A: Aggregation> WindowedTable<A> {
                     self.timers.entry(at).or_default().extend(due);
                 }
             }
-            self.active_windows
-                .extend(image.active_windows.into_iter().filter(|(k, _)| keep(k)));
+            self.active_windows.extend(
+                image
+                    .active_windows
+                    .into_iter()
+                    .filter(|(k, _)| keep(k))
+                    .map(|(k, ws)| (k, ws.into_iter().collect())),
+            );
             self.closed.extend(
                 image
                     .closed
