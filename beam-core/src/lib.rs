@@ -21,6 +21,57 @@
 //! # Ok::<(), beam_core::BeamError>(())
 //! ```
 //!
+//! # Writing a program
+//!
+//! A program depends on `beam-core` and on the runner crates it may run on,
+//! and names each runner crate once so that it is linked (runners register
+//! themselves; one that is not linked is "unknown runner" at run time):
+//!
+//! ```toml
+//! [dependencies]
+//! beam-core = { path = "../beam-core" }
+//! runner-direct = { path = "../runner-direct" }
+//! runner-timely = { path = "../runner-timely" }  # any of direct, rayon, timely
+//! ```
+//!
+//! ```
+//! use runner_direct as _; // links the runner: `--runner direct` finds it
+//! use beam_core::{Create, Duration, Pipeline, PipelineOptions, Sum, TryMap};
+//! use beam_core::{Timestamp, UserError, WindowFn, WindowInto, WithTimestamps};
+//!
+//! fn run() -> Result<(), beam_core::BeamError> {
+//!     let p = Pipeline::new(PipelineOptions::from_args(["prog", "--runner", "direct"])
+//!         .map_err(|e| beam_core::BeamError::Options(e.to_string()))?);
+//!     p.apply("Events", Create::of(vec!["alice,3,60000".to_string(), "bob,4,61000".to_string()]))?
+//!         // Event time from a field (Create and file sources give every
+//!         // element the minimum timestamp; Kafka records carry their own).
+//!         .apply("EventTime", WithTimestamps::of(|line: &String| {
+//!             let ms = line.rsplit(',').next().and_then(|t| t.parse().ok()).unwrap_or(0);
+//!             Timestamp::from_millis(ms)
+//!         }))?
+//!         .apply("Parse", TryMap::new(|line: &String| {
+//!             let mut f = line.split(',');
+//!             let user = f.next().unwrap_or_default().to_string();
+//!             let n: u64 = f.next().unwrap_or_default().parse()?; // any std error converts to UserError
+//!             Ok::<_, UserError>((user, n))
+//!         }))?
+//!         .apply("Minutes", WindowInto::new(WindowFn::fixed(Duration::from_secs(60))))?
+//!         .apply("Sum", Sum::per_key())?;
+//!     p.run()?;
+//!     Ok(())
+//! }
+//! // In `main`: `beam_core::cli::run_main(run)` prints an error with its
+//! // causes and exits with status 1, without a panic.
+//! run()?;
+//! # Ok::<(), beam_core::BeamError>(())
+//! ```
+//!
+//! Time is in microseconds ([`Timestamp`], [`Duration`]), finer than Beam's
+//! milliseconds: Beam encodes window bounds in milliseconds, so sessions that
+//! Beam computes from sub-millisecond event times lose those digits. To
+//! compare output with Beam's, give elements millisecond timestamps
+//! (`Timestamp::from_millis`).
+//!
 //! Runners see the graph through the [runner contract](kernel): type-erased
 //! batches and typed kernels captured at construction, and share the model's
 //! semantics through [`runner_support`].
@@ -58,6 +109,7 @@ pub mod windowfn;
 pub use batch::Batch;
 pub use coder::{Element, Key};
 pub use combine::builtins::{Max, Mean, Min, Sum, Summable, ToList, Top};
+pub use combine::composed::CombineFns;
 pub use combine::{Combine, CombineFn};
 pub use dofn::{DoFn, FinishBundleContext, ProcessContext, StartBundleContext, TupleTag};
 pub use error::{BeamError, Result, UserError, UserResult};
@@ -77,7 +129,8 @@ pub use time::{Duration, Timestamp};
 pub use transforms::cogbk::{CoGbkResult, CoGroupByKey, KeyedPCollectionTuple};
 pub use transforms::count::{Count, Distinct};
 pub use transforms::elementwise::{
-    Filter, FlatMap, Keys, KvSwap, Map, Partition, Reify, TryMap, Values, WithKeys, WithTimestamps,
+    Filter, FlatMap, Keys, KvSwap, Map, MapWithContext, Partition, Reify, TryMap, Values, WithKeys,
+    WithTimestamps,
 };
 pub use transforms::flatten::{Flatten, PCollectionList, Reshuffle};
 pub use transforms::publish::{Publish, Publisher};

@@ -49,12 +49,30 @@ pub enum WindowFn {
 }
 
 impl WindowFn {
-    /// Fixed windows of `size`.
+    /// The single global window (Beam's `GlobalWindows`).
+    pub fn global() -> Self {
+        WindowFn::Global
+    }
+    /// Fixed windows of `size`, starting at multiples of `size` from the epoch.
     pub fn fixed(size: Duration) -> Self {
         WindowFn::Fixed {
             size,
             offset: Duration::ZERO,
         }
+    }
+    /// Fixed windows of `size` whose starts are shifted by `offset`, as
+    /// Beam's `FixedWindows.of(size).withOffset(offset)`:
+    ///
+    /// ```
+    /// use beam_core::{Duration, Timestamp, Window, WindowFn};
+    /// // An hour from a quarter past: 10:15 belongs to [10:15, 11:15).
+    /// let f = WindowFn::fixed_with_offset(Duration::from_secs(3600), Duration::from_secs(900));
+    /// let mut got = Vec::new();
+    /// f.assign(Timestamp::from_secs(10 * 3600 + 900), |w| got.push(w));
+    /// assert_eq!(got, [Window::interval(Timestamp::from_secs(10 * 3600 + 900), Timestamp::from_secs(11 * 3600 + 900))]);
+    /// ```
+    pub fn fixed_with_offset(size: Duration, offset: Duration) -> Self {
+        WindowFn::Fixed { size, offset }
     }
     /// Sliding windows of `size` every `period`.
     pub fn sliding(size: Duration, period: Duration) -> Self {
@@ -62,6 +80,15 @@ impl WindowFn {
             size,
             period,
             offset: Duration::ZERO,
+        }
+    }
+    /// Sliding windows of `size` every `period`, their starts shifted by
+    /// `offset` (Beam's `SlidingWindows.of(size).every(period).withOffset(offset)`).
+    pub fn sliding_with_offset(size: Duration, period: Duration, offset: Duration) -> Self {
+        WindowFn::Sliding {
+            size,
+            period,
+            offset,
         }
     }
     /// Session windows with `gap`.

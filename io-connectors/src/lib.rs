@@ -6,11 +6,19 @@
 //! - [`text`]: line-oriented text files (plain, `.gz`, `.zst`).
 //! - [`csv`]: CSV rows typed through serde.
 //! - [`jsonl`]: JSON lines typed through serde.
-//! - [`kafka`]: a Kafka source (partitions, offsets, watermarks) and producer sink.
+//! - [`kafka`]: a Kafka source (partitions, offsets, watermarks) and producer
+//!   sinks (at least once, and exactly once through transactions).
 //! - [`parquet`]: Parquet as typed rows or Arrow batches.
 //! - [`records`]: parsing sources and their dead-letter output.
 //! - [`redis`]: a Redis sink and an enrichment lookup.
 //! - [`sink`]: sharded file sinks that publish atomically, per window and pane.
+//!
+//! What event time a read element carries: records read from files (text,
+//! CSV, JSON lines, Parquet) carry the minimum timestamp, in the global
+//! window, as in Beam; take event time from a field with
+//! [`WithTimestamps`](beam_core::WithTimestamps). A Kafka record carries its
+//! Kafka timestamp (producer or broker time), and its partition's watermark
+//! follows it; socket lines carry their arrival time.
 #![deny(missing_docs)]
 
 pub mod csv;

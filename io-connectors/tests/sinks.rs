@@ -262,3 +262,39 @@ fn bad_output_settings_are_refused_before_any_data_moves() {
         assert!(err.contains(&read_only.display().to_string()), "{err}");
     }
 }
+
+#[test]
+fn without_sharding_writes_one_file_named_by_the_prefix() {
+    let lines: Vec<String> = (0..5_000).map(|i| format!("line {i:05}")).collect();
+    for runner in ["direct", "rayon", "timely"] {
+        let dir = tempfile::tempdir().unwrap();
+        let prefix = dir.path().join("out").display().to_string();
+        let p = Pipeline::new(options(runner));
+        p.apply("Lines", Create::of(lines.clone()))
+            .unwrap()
+            .apply(
+                "Write",
+                TextIO::write(&prefix)
+                    .with_suffix(".txt")
+                    .without_sharding(),
+            )
+            .unwrap();
+        p.run().unwrap_or_else(|e| panic!("{runner}: {e}"));
+        assert_eq!(files(dir.path()), ["out.txt"], "{runner}");
+        let text = std::fs::read_to_string(dir.path().join("out.txt")).unwrap();
+        assert_eq!(
+            text.lines().collect::<Vec<_>>(),
+            lines,
+            "{runner}: sorted, every line once"
+        );
+    }
+    let p = Pipeline::new(options("direct"));
+    let written = p.apply("Lines", Create::of(lines)).unwrap().apply(
+        "Write",
+        TextIO::write("out").without_sharding().with_num_shards(3),
+    );
+    match written {
+        Ok(_) => panic!("one file and 3 shards at once was accepted"),
+        Err(e) => assert!(e.to_string().contains("without_sharding"), "{e}"),
+    }
+}

@@ -33,6 +33,7 @@
 //! ```
 
 pub mod builtins;
+pub mod composed;
 
 use crate::coder::{Element, Key};
 use crate::dofn::{DoFn, ProcessContext};

@@ -86,6 +86,42 @@ closure_dofn!(
 );
 
 closure_dofn!(
+    /// Applies a function to each element and its context: its timestamp,
+    /// window and pane (`ctx.timestamp()`, `ctx.window()`, `ctx.pane()`), as
+    /// Beam Python's `beam.Map(f, w=beam.DoFn.WindowParam)`. (To keep the
+    /// context as data, [`Reify`] turns each element into its windowed value.)
+    ///
+    /// ```
+    /// # use runner_direct as _;
+    /// use beam_core::testing::PAssert;
+    /// use beam_core::{Create, Duration, MapWithContext, Pipeline, PipelineOptions};
+    /// use beam_core::{Timestamp, WindowFn, WindowInto, WithTimestamps};
+    ///
+    /// let p = Pipeline::new(PipelineOptions::default());
+    /// let described = p
+    ///     .apply("Clicks", Create::of(vec![65_000i64, 130_000]))?
+    ///     .apply("Time", WithTimestamps::of(|ms: &i64| Timestamp::from_millis(*ms)))?
+    ///     .apply("Minutes", WindowInto::new(WindowFn::fixed(Duration::from_secs(60))))?
+    ///     .apply("Describe", MapWithContext::new(|ms: &i64, ctx| {
+    ///         let w = ctx.window().as_interval().expect("an interval window");
+    ///         format!("{ms} in [{}, {})", w.start.as_millis(), w.end.as_millis())
+    ///     }))?;
+    /// PAssert::that(&described).contains_in_any_order(vec![
+    ///     "65000 in [60000, 120000)".to_string(),
+    ///     "130000 in [120000, 180000)".to_string(),
+    /// ])?;
+    /// p.run()?;
+    /// # Ok::<(), beam_core::BeamError>(())
+    /// ```
+    MapWithContext, MapWithContextFn, |f, x, ctx| -> O {
+        let y = f(x, &*ctx);
+        ctx.output(y);
+        Ok(())
+    },
+    bound Fn(&I, &ProcessContext<'_, O>) -> O + Clone + Send + Sync + 'static, O: Element
+);
+
+closure_dofn!(
     /// Applies a function returning any number of outputs to each element.
     FlatMap, FlatMapFn, |f, x, ctx| -> O::Item {
         for y in f(x) {

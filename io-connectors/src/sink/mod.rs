@@ -66,6 +66,7 @@ pub struct WriteFiles<T, F> {
     suffix: String,
     num_shards: usize,
     runner_sharding: bool,
+    unsharded: bool,
     windowed: bool,
     format: F,
     order: Option<OrderFn<T>>,
@@ -79,6 +80,7 @@ impl<T: Element, F: ShardFormat<T>> WriteFiles<T, F> {
             suffix: String::new(),
             num_shards: 0,
             runner_sharding: false,
+            unsharded: false,
             windowed: false,
             format,
             order: None,
@@ -88,6 +90,26 @@ impl<T: Element, F: ShardFormat<T>> WriteFiles<T, F> {
     /// shards is the pipeline's `--parallelism`, or the number of cores.
     pub fn with_num_shards(mut self, n: usize) -> Self {
         self.num_shards = n;
+        self
+    }
+    /// Writes one file named `PREFIX[SUFFIX]`, without a shard number (Beam's
+    /// `withoutSharding()`, Beam Python's `shard_name_template=""`); with
+    /// windowed writes, one such file per window and pane. One worker writes
+    /// it.
+    ///
+    /// ```no_run
+    /// # use runner_direct as _;
+    /// use beam_core::{Create, Pipeline, PipelineOptions};
+    /// use io_connectors::TextIO;
+    /// let p = Pipeline::new(PipelineOptions::default());
+    /// p.apply("Lines", Create::of(vec!["a".to_string(), "b".to_string()]))?
+    ///     .apply("Write", TextIO::write("out/lines").with_suffix(".txt").without_sharding())?;
+    /// p.run()?; // writes out/lines.txt
+    /// # Ok::<(), beam_core::BeamError>(())
+    /// ```
+    pub fn without_sharding(mut self) -> Self {
+        self.unsharded = true;
+        self.num_shards = 1;
         self
     }
     /// Writes each bundle the runner hands the sink (up to 100 000 records per
@@ -192,6 +214,24 @@ struct Shared<T, F> {
     prefix: String,
     suffix: String,
     num_shards: u64,
+    /// One file per set, named without a shard number.
+    unsharded: bool,
+}
+
+impl<T, F> Shared<T, F> {
+    /// The name of shard `index` of the set `set_prefix`.
+    fn file_name(&self, set_prefix: &str, index: u64) -> String {
+        if self.unsharded {
+            format!("{set_prefix}{}", self.suffix)
+        } else {
+            shard_name(
+                set_prefix,
+                index as usize,
+                self.num_shards as usize,
+                &self.suffix,
+            )
+        }
+    }
 }
 
 /// A shard's records in the configured order, or else by the stable hash of
@@ -291,12 +331,7 @@ impl<T: Element, F: ShardFormat<T>> DoFn for WriteShard<T, F> {
         let set_prefix = set.as_deref().unwrap_or(&s.prefix);
         std::fs::create_dir_all(self.temp_dir.as_ref()).map_err(|e| io_fail(&self.temp_dir, e))?;
         let path = self.temp_dir.join(temp_name(set_prefix, *index));
-        let final_name = shard_name(
-            set_prefix,
-            *index as usize,
-            s.num_shards as usize,
-            &s.suffix,
-        );
+        let final_name = s.file_name(set_prefix, *index);
         write_file(
             &s.format,
             &path,
@@ -347,7 +382,7 @@ impl<T: Element, F: ShardFormat<T>> DoFn for Finalize<T, F> {
             let set_prefix = set.as_deref().unwrap_or(&s.prefix);
             for i in (0..n).filter(|i| !written.contains(i)) {
                 let temp = self.temp_dir.join(temp_name(set_prefix, i));
-                let final_name = shard_name(set_prefix, i as usize, n as usize, &s.suffix);
+                let final_name = s.file_name(set_prefix, i);
                 write_file(&s.format, &temp, Path::new(&final_name), &[])?;
             }
         }
@@ -356,7 +391,7 @@ impl<T: Element, F: ShardFormat<T>> DoFn for Finalize<T, F> {
             let set_prefix = set.as_deref().unwrap_or(&s.prefix);
             for i in 0..n {
                 let temp = self.temp_dir.join(temp_name(set_prefix, i));
-                let dest = PathBuf::from(shard_name(set_prefix, i as usize, n as usize, &s.suffix));
+                let dest = PathBuf::from(s.file_name(set_prefix, i));
                 moves.push((temp, dest));
             }
         }
@@ -425,12 +460,7 @@ impl<T: Element, F: ShardFormat<T>> DoFn for WriteWindowedShard<T, F> {
         let s = &self.shared;
         let ((set, index), records) = shard;
         let set_prefix = set.as_deref().unwrap_or(&s.prefix);
-        let dest = PathBuf::from(shard_name(
-            set_prefix,
-            *index as usize,
-            s.num_shards as usize,
-            &s.suffix,
-        ));
+        let dest = PathBuf::from(s.file_name(set_prefix, *index));
         let file_name = dest
             .file_name()
             .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
@@ -457,6 +487,12 @@ impl<T: Element, F: ShardFormat<T>> PTransform<PCollection<T>> for WriteFiles<T,
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
             n => n,
         } as u64;
+        if self.unsharded && (self.runner_sharding || self.num_shards != 1) {
+            return Err(BeamError::construction(
+                p.current_scope(),
+                "without_sharding() writes one file: it cannot be combined with with_num_shards or with_runner_determined_sharding",
+            ));
+        }
         if num_shards > MAX_SHARDS {
             return Err(BeamError::construction(
                 p.current_scope(),
@@ -493,6 +529,7 @@ impl<T: Element, F: ShardFormat<T>> PTransform<PCollection<T>> for WriteFiles<T,
             prefix: self.prefix,
             suffix: self.suffix,
             num_shards,
+            unsharded: self.unsharded,
         });
         if !input.is_bounded() && !self.windowed {
             return Err(BeamError::construction(
