@@ -148,21 +148,40 @@ pub fn run_scenario(scenario: &Scenario, runner: &'static RunnerRegistration) ->
     if !missing.is_empty() {
         return Outcome::Unsupported(missing);
     }
+    let failure = PARALLELISM
+        .iter()
+        .find_map(|&workers| run_scenario_with(scenario, runner, workers).err());
+    outcome_of(scenario, runner, failure)
+}
+
+/// Runs `scenario` on `runner` with `workers` workers, under every seed it
+/// is replayed with; the first failure, naming the workers and the seed.
+pub fn run_scenario_with(
+    scenario: &Scenario,
+    runner: &'static RunnerRegistration,
+    workers: usize,
+) -> std::result::Result<(), String> {
     let seeds: &[u64] = if scenario.replay {
         &REPLAY_SEEDS
     } else {
         &REPLAY_SEEDS[..1]
     };
-    let mut failure = None;
-    'runs: for &workers in &PARALLELISM {
-        for &seed in seeds {
-            let env = Env::new(runner.name, seed).with_parallelism(workers);
-            if let Err(message) = beam_core::user_code::catch(|| (scenario.run)(&env)) {
-                failure = Some(format!("{workers} workers, seed {seed}: {message}"));
-                break 'runs;
-            }
+    for &seed in seeds {
+        let env = Env::new(runner.name, seed).with_parallelism(workers);
+        if let Err(message) = beam_core::user_code::catch(|| (scenario.run)(&env)) {
+            return Err(format!("{workers} workers, seed {seed}: {message}"));
         }
     }
+    Ok(())
+}
+
+/// The outcome of `scenario` on `runner` whose runs failed with `failure`
+/// (the first one), against the runner's known failures.
+pub fn outcome_of(
+    scenario: &Scenario,
+    runner: &'static RunnerRegistration,
+    failure: Option<String>,
+) -> Outcome {
     let known = runner
         .known_failures
         .iter()
@@ -208,6 +227,39 @@ pub fn run_suite() -> Vec<SuiteResult> {
                 area: "Trigger transcripts".to_string(),
                 runner: runner.name,
                 outcome: transcript::run(&t, runner),
+            });
+        }
+    }
+    out
+}
+
+/// What the suite records for every scenario and transcript on every
+/// registered runner when each of their runs does as expected (passes, or
+/// fails as a listed known failure): the results CAPABILITIES.md is made
+/// from, known without running anything.
+pub fn expected_results() -> Vec<SuiteResult> {
+    let mut out = Vec::new();
+    for runner in beam_core::runner::registered_runners() {
+        for s in all_scenarios() {
+            let missing = missing_features(s.features, runner);
+            let outcome = match runner.known_failures.iter().find(|k| k.scenario == s.name) {
+                _ if !missing.is_empty() => Outcome::Unsupported(missing),
+                Some(k) => Outcome::KnownFailure(k.reason),
+                None => Outcome::Pass,
+            };
+            out.push(SuiteResult {
+                name: s.name.to_string(),
+                area: s.area.to_string(),
+                runner: runner.name,
+                outcome,
+            });
+        }
+        for (file, t) in transcript::bundled() {
+            out.push(SuiteResult {
+                name: format!("{file}:{}", t.name),
+                area: "Trigger transcripts".to_string(),
+                runner: runner.name,
+                outcome: transcript::expected_outcome(&t, runner),
             });
         }
     }

@@ -359,6 +359,22 @@ fn run_checked(t: &Transcript, s: &Setup, env: &Env) -> Result<(), String> {
     }
 }
 
+/// What running `t` on `runner` gives when it does as expected: unsupported
+/// (the features it lacks) or a pass.
+pub fn expected_outcome(t: &Transcript, runner: &'static RunnerRegistration) -> Outcome {
+    match setup(t) {
+        Err(e) => Outcome::Fail(format!("cannot run: {e}")),
+        Ok(s) => {
+            let missing = crate::missing_features(&s.features, runner);
+            if missing.is_empty() {
+                Outcome::Pass
+            } else {
+                Outcome::Unsupported(missing)
+            }
+        }
+    }
+}
+
 /// Runs `t` on `runner`.
 pub fn run(t: &Transcript, runner: &'static RunnerRegistration) -> Outcome {
     let s = match setup(t) {
