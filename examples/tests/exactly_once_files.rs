@@ -240,6 +240,10 @@ fn exactly_once_files_survive_kills_and_failure_points() {
         ckpt.display().to_string(),
         "--checkpoint-interval".to_string(),
         "200ms".to_string(),
+        // Every bundle of a later epoch that reaches a keyed step early
+        // waits on disk, not in memory.
+        "--early-input-memory".to_string(),
+        "0".to_string(),
     ]);
     let start = now_micros() + 300_000;
     let mut seed: u64 = 0x5eed_0fc0_ffee;

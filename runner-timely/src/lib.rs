@@ -40,7 +40,9 @@
 //! interval (once fewer than `--max-concurrent-checkpoints` are in flight and
 //! `--min-pause-between-checkpoints` has passed since the last completed) and
 //! record their positions; stateful operators apply their input epoch by
-//! epoch and write their state when the frontier passes an epoch; worker 0
+//! epoch and write their state when the frontier passes an epoch (input of a
+//! later epoch waits, up to `--early-input-memory` bytes per operator in
+//! memory and the rest in unnamed temporary files); worker 0
 //! publishes a checkpoint once every part of it is written, with a manifest
 //! naming each part's size and checksum, and fails one not complete within
 //! `--checkpoint-timeout` (the run fails after more than
@@ -99,6 +101,7 @@
 mod bounded_share;
 mod checkpoint;
 mod cluster;
+mod early_stash;
 mod operators;
 mod publish;
 mod side_buffers;
@@ -136,6 +139,7 @@ fn checkpoint_options(
             "tolerable-checkpoint-failures",
             "restore-from",
             "retain-checkpoints",
+            "early-input-memory",
         ] {
             if o.get(name).is_some() {
                 return Err(BeamError::Options(format!(
@@ -175,6 +179,9 @@ fn checkpoint_options(
         }
         n => n.unwrap_or(2),
     };
+    let early_input_memory = o
+        .parse::<usize>("early-input-memory")?
+        .unwrap_or(early_stash::MEMORY_PER_OPERATOR);
     let restore_from = o.get("restore-from").map(|r| match r {
         "latest" => checkpoint::RestoreFrom::Latest,
         path => checkpoint::RestoreFrom::Path(path.into()),
@@ -188,6 +195,7 @@ fn checkpoint_options(
         tolerable_failures,
         retain,
         restore_from,
+        early_input_memory,
     }))
 }
 
@@ -492,6 +500,7 @@ inventory::submit! {
             RunnerOption { name: "tolerable-checkpoint-failures", help: "Checkpoints in a row that may fail (time out) before the run fails (default: any number)", takes_value: true },
             RunnerOption { name: "retain-checkpoints", help: "Complete checkpoints kept (default 2)", takes_value: true },
             RunnerOption { name: "restore-from", help: "Restore from 'latest' (the newest checkpoint that verifies) or a checkpoint directory", takes_value: true },
+            RunnerOption { name: "early-input-memory", help: "Bytes of a later checkpoint epoch's input a keyed step holds in memory per worker while it finishes the current epoch; the rest waits in temporary files (default 67108864)", takes_value: true },
         ],
         features: &[
             Feature::SideInputs,

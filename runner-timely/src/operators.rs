@@ -19,7 +19,6 @@ use beam_core::graph::Primitive;
 use beam_core::kernel::{BundleEnv, SideInputs, ViewKernel};
 use beam_core::{Batch, BeamError, MetricsContainer, Result, Timestamp};
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -447,7 +446,14 @@ pub(crate) fn keyed<'s>(
         let mut cap = caps.pop();
         let mut part = Participant::new(ckpt.as_ref(), t, worker, ack_cap, ack_output);
         // Bundles of later checkpoint epochs, by epoch.
-        let mut early: BTreeMap<u64, Vec<Vec<u8>>> = BTreeMap::new();
+        let mut early = crate::early_stash::EarlyStash::new(
+            std::env::temp_dir(),
+            ckpt.as_ref()
+                .map_or(crate::early_stash::MEMORY_PER_OPERATOR, |c| {
+                    c.early_input_memory()
+                }),
+        );
+        let mut spilled_reported = 0;
         let mut metrics = MetricsContainer::new();
         let mut input_wm = Timestamp::MIN;
         let mut last_now = Timestamp::MIN;
@@ -503,10 +509,11 @@ pub(crate) fn keyed<'s>(
                     let epoch = time.stamp().iter().map(|t| t.outer).min().unwrap_or(0);
                     if open.is_some_and(|open| epoch > open) {
                         held += data.len() as i64;
-                        early
-                            .entry(epoch)
-                            .or_default()
-                            .extend(data.drain(..).map(|(_, bytes)| bytes));
+                        for (_, bytes) in data.drain(..) {
+                            if err.is_none() {
+                                err = early.hold(epoch, bytes).err();
+                            }
+                        }
                         return;
                     }
                     for (_, bytes) in data.drain(..) {
@@ -523,16 +530,21 @@ pub(crate) fn keyed<'s>(
                     // passed this one, held until it does.
                     metrics.inc_counter("checkpoint_early_bundles_held", held);
                 }
+                if early.spilled_bytes > spilled_reported {
+                    let more = early.spilled_bytes - spilled_reported;
+                    metrics.inc_counter("checkpoint_early_bytes_spilled", more as i64);
+                    spilled_reported = early.spilled_bytes;
+                }
                 if let Some(p) = part.as_mut() {
                     // Every epoch the input frontier passed: what its input
                     // produced goes out in it, the state is this operator's
                     // part of it; then the next epoch's bundles.
                     let passed = checkpoint_epoch(&frontiers[0])
-                        .unwrap_or_else(|| early.last_key_value().map_or(p.epoch(), |(e, _)| *e));
+                        .unwrap_or_else(|| early.last_epoch().unwrap_or(p.epoch()));
                     while p.epoch() < passed {
                         let next = early
-                            .first_key_value()
-                            .map_or(passed, |(e, _)| (*e).min(passed))
+                            .first_epoch()
+                            .map_or(passed, |e| e.min(passed))
                             .max(p.epoch() + 1);
                         if let Some(out) = keyed.take_output().filter(|o| !o.is_empty()) {
                             state.sent_to(pcoll, 1);
@@ -540,11 +552,7 @@ pub(crate) fn keyed<'s>(
                         }
                         p.pass_with(next, || keyed.snapshot().map(Cow::Owned))?;
                         advance(c, next, Timestamp::MIN);
-                        if let Some(bundles) = early.remove(&next) {
-                            for bytes in bundles {
-                                apply(&mut keyed, &mut metrics, &bytes)?;
-                            }
-                        }
+                        early.drain(next, |bytes| apply(&mut keyed, &mut metrics, bytes))?;
                     }
                 }
                 let wm = watermark(&frontiers[0]);

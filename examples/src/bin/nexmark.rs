@@ -148,6 +148,26 @@ fn main() -> ExitCode {
             args.events,
             args.events as f64 / secs
         );
+        let total = |name: &str| -> i64 {
+            result
+                .metrics()
+                .query(None, Some(name))
+                .filter_map(|m| match m.value {
+                    beam_core::metrics::MetricValue::Counter(n) => Some(n),
+                    _ => None,
+                })
+                .sum()
+        };
+        if total("checkpoints_completed") > 0 {
+            println!(
+                "checkpoints: {} completed, {} failed, {} abandoned; early input: {} bundles held, {} bytes waited on disk",
+                total("checkpoints_completed"),
+                total("checkpoints_failed"),
+                total("checkpoints_abandoned"),
+                total("checkpoint_early_bundles_held"),
+                total("checkpoint_early_bytes_spilled"),
+            );
+        }
         if stream.is_some() && args.output.is_none() {
             let mut s = samples.lock().map_err(|e| anyhow::anyhow!("{e}"))?.clone();
             s.sort_by(f64::total_cmp);

@@ -60,6 +60,8 @@ pub(crate) struct CheckpointConfig {
     pub(crate) retain: usize,
     /// What to restore from, if anything.
     pub(crate) restore_from: Option<RestoreFrom>,
+    /// Bytes of early input a keyed operator holds in memory per worker.
+    pub(crate) early_input_memory: usize,
 }
 
 /// Which checkpoint a run restores from.
@@ -526,6 +528,12 @@ impl CheckpointRun {
             old_workers: self.restored_workers,
             parts: old.into_iter().map(|w| (w, take(w))).collect(),
         }
+    }
+
+    /// Bytes of early input a keyed operator holds in memory per worker
+    /// (see [`crate::early_stash`]).
+    pub(crate) fn early_input_memory(&self) -> usize {
+        self.config.early_input_memory
     }
 
     /// The worker count the sources' splits are made for.
