@@ -433,6 +433,7 @@ pub(crate) fn keyed<'s>(
     let mut builder = OperatorBuilder::new(name.clone(), scope);
     let info = builder.operator_info();
     let activator = scope.activator_for(info.address.clone());
+    let wake = scope.worker().sync_activator_for(info.address.to_vec());
     let test_clock = state.shared.test_clock().is_some();
     if test_clock {
         state.wake_on_clock(scope.activator_for(info.address.clone()));
@@ -444,7 +445,8 @@ pub(crate) fn keyed<'s>(
     builder.build(move |mut caps| {
         let ack_cap = caps.pop().expect("an ack output");
         let mut cap = caps.pop();
-        let mut part = Participant::new(ckpt.as_ref(), t, worker, ack_cap, ack_output);
+        let mut part = Participant::new(ckpt.as_ref(), t, worker, ack_cap, ack_output)
+            .map(|p| p.writing_in_background(wake));
         // Bundles of later checkpoint epochs, by epoch.
         let mut early = crate::early_stash::EarlyStash::new(
             std::env::temp_dir(),
@@ -476,6 +478,9 @@ pub(crate) fn keyed<'s>(
                 return;
             }
             let mut step = || -> Result<()> {
+                if let Some(p) = part.as_mut() {
+                    p.acknowledge_written(false)?;
+                }
                 // Processing time first, so that new elements' deadlines count
                 // from the current time: on every move of the test clock, and
                 // at most every millisecond of wall time (or when a deadline is due).

@@ -31,6 +31,7 @@ pub(crate) mod committer;
 pub(crate) mod failpoint;
 pub(crate) mod participant;
 pub(crate) mod store;
+pub(crate) mod writer;
 
 use beam_core::graph::{Graph, Primitive};
 use beam_core::{BeamError, Result};
@@ -222,6 +223,8 @@ pub(crate) struct CheckpointRun {
     pub(crate) generation: u64,
     /// The job's identity, once known (see [`CheckpointRun::job_id`]).
     job_id: std::sync::OnceLock<String>,
+    /// The process's thread writing keyed operators' parts.
+    pub(crate) writer: writer::PartWriter,
     /// A graceful stop was asked for (SIGTERM, Ctrl-C).
     stop_requested: AtomicBool,
     /// The epoch sources stopped in (0: not stopping): the checkpoint of the
@@ -366,6 +369,7 @@ impl CheckpointRun {
             last_scan: Mutex::new(None),
             generation: 0,
             job_id: std::sync::OnceLock::new(),
+            writer: writer::PartWriter::default(),
             stop_requested: AtomicBool::new(false),
             stop_epoch: AtomicU64::new(0),
         })

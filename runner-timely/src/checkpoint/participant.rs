@@ -1,15 +1,18 @@
 //! An operator's side of checkpointing: the epoch it is in, its ack output,
 //! and writing its parts.
 
+use super::writer::{Job, Written};
 use super::{epochs_to_ack, Ack, CheckpointRun};
 use crate::operators::{advance, Time};
 use beam_core::BeamError;
 use beam_core::{Result, Timestamp};
 use std::borrow::Cow;
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::sync::{mpsc, Arc};
 use timely::dataflow::channels::pushers::Output;
 use timely::dataflow::operators::Capability;
 use timely::order::Product;
+use timely::scheduling::activate::SyncActivator;
 
 /// The acks an operator sends.
 pub(crate) type AckOutput = Output<Time, Vec<Ack>>;
@@ -22,6 +25,11 @@ pub(crate) struct Participant {
     /// The ack output's capability, at the epoch the operator is in.
     cap: Option<Capability<Time>>,
     output: AckOutput,
+    /// With background writes: wakes the operator when a part is written.
+    wake: Option<SyncActivator>,
+    /// Parts handed to the writer thread, oldest first, each with the
+    /// capabilities of the epochs it acknowledges once written.
+    in_flight: VecDeque<(Vec<Capability<Time>>, mpsc::Receiver<Written>)>,
 }
 
 impl Participant {
@@ -42,7 +50,46 @@ impl Participant {
             worker,
             cap: Some(cap),
             output,
+            wake: None,
+            in_flight: VecDeque::new(),
         })
+    }
+
+    /// Writes parts on the process's writer thread rather than on the
+    /// worker's; `wake` activates the operator when one is written, and the
+    /// operator calls [`acknowledge_written`](Self::acknowledge_written) on
+    /// every activation.
+    pub(crate) fn writing_in_background(mut self, wake: SyncActivator) -> Self {
+        self.wake = Some(wake);
+        self
+    }
+
+    /// Acknowledges the epochs whose parts the writer thread has written
+    /// (with `wait`, after waiting for all of them).
+    pub(crate) fn acknowledge_written(&mut self, wait: bool) -> Result<()> {
+        while let Some((_, done)) = self.in_flight.front() {
+            let written = if wait {
+                done.recv().map_err(|_| writer_gone())?
+            } else {
+                match done.try_recv() {
+                    Ok(w) => w,
+                    Err(mpsc::TryRecvError::Empty) => return Ok(()),
+                    Err(mpsc::TryRecvError::Disconnected) => return Err(writer_gone()),
+                }
+            };
+            let (caps, _) = self.in_flight.pop_front().expect("looked at above");
+            let mut out = self.output.activate();
+            for ((epoch, part), at) in written?.into_iter().zip(caps) {
+                let ack = Ack {
+                    epoch,
+                    step: self.step,
+                    worker: self.worker,
+                    part: Some(part),
+                };
+                out.give(&at, &mut vec![ack]);
+            }
+        }
+        Ok(())
     }
 
     /// The epoch the operator is in: its input (or, for a source, what it
@@ -96,6 +143,26 @@ impl Participant {
             return Ok(());
         };
         let bytes = state()?;
+        if let Some(wake) = &self.wake {
+            let epochs: Vec<u64> = epochs_to_ack(from, to).collect();
+            let caps = epochs
+                .iter()
+                .map(|&e| cap.delayed(&Product::new(e, cap.time().inner)))
+                .collect();
+            let (done, written) = mpsc::channel();
+            self.run.writer.submit(Job {
+                run: self.run.clone(),
+                epochs,
+                step: self.step,
+                worker: self.worker,
+                bytes: bytes.into_owned(),
+                done,
+                wake: wake.clone(),
+            })?;
+            self.in_flight.push_back((caps, written));
+            advance(cap, to, Timestamp::MIN);
+            return Ok(());
+        }
         let mut acks = Vec::new();
         for epoch in epochs_to_ack(from, to) {
             let part = self
@@ -127,8 +194,14 @@ impl Participant {
         }
     }
 
-    /// The operator finished: its state is empty from its current epoch on.
+    /// The operator finished: its state is empty from its current epoch on
+    /// (parts still being written are waited for and acknowledged first).
     pub(crate) fn finish(&mut self) {
+        if let Err(e) = self.acknowledge_written(true) {
+            // Those checkpoints stay incomplete (and time out).
+            tracing::warn!("checkpoint part of step {}: {e}", self.step);
+            self.in_flight.clear();
+        }
         if let Some(cap) = self.cap.take() {
             let ack = Ack {
                 epoch: cap.time().outer,
@@ -139,4 +212,8 @@ impl Participant {
             self.output.activate().give(&cap, &mut vec![ack]);
         }
     }
+}
+
+fn writer_gone() -> BeamError {
+    BeamError::Runner("the checkpoint writer thread stopped before writing a part".into())
 }
