@@ -10,6 +10,7 @@
 //!         options: &[],
 //!         features: &[beam_core::Feature::SideInputs],
 //!         known_failures: &[],
+//!         parallel: false,
 //!         create: || Box::new(DirectRunner),
 //!     }
 //! }
@@ -83,6 +84,9 @@ pub struct RunnerRegistration {
     pub features: &'static [Feature],
     /// Conformance scenarios it is known to fail.
     pub known_failures: &'static [KnownFailure],
+    /// Whether `--parallelism` changes how it runs (the conformance suite
+    /// runs each scenario with several worker counts only on such runners).
+    pub parallel: bool,
     /// Creates the runner.
     pub create: fn() -> Box<dyn Runner>,
 }

@@ -17,7 +17,7 @@
 use conformance_tests::transcript;
 use conformance_tests::{
     all_scenarios, capabilities_markdown, expected_results, missing_features, outcome_of,
-    run_scenario_with, Outcome, PARALLELISM,
+    run_scenario_with, worker_counts, Outcome,
 };
 use libtest_mimic::{Arguments, Failed, Trial};
 
@@ -41,7 +41,7 @@ fn main() {
                 .any(|k| k.scenario == scenario.name);
             if known {
                 trials.push(Trial::test(base, move || {
-                    let failure = PARALLELISM
+                    let failure = worker_counts(runner)
                         .iter()
                         .find_map(|&w| run_scenario_with(scenario, runner, w).err());
                     match outcome_of(scenario, runner, failure) {
@@ -54,7 +54,7 @@ fn main() {
                 }));
                 continue;
             }
-            for workers in PARALLELISM {
+            for &workers in worker_counts(runner) {
                 trials.push(Trial::test(format!("{base}::w{workers}"), move || {
                     run_scenario_with(scenario, runner, workers).map_err(Failed::from)
                 }));

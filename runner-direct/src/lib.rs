@@ -137,6 +137,7 @@ inventory::submit! {
             Feature::Timers,
         ],
         known_failures: &[],
+        parallel: false,
         create: || Box::new(DirectRunner),
     }
 }

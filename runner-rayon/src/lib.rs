@@ -147,6 +147,7 @@ inventory::submit! {
             Feature::Timers,
         ],
         known_failures: &[],
+        parallel: true,
         create: || Box::new(RayonRunner),
     }
 }

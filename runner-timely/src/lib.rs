@@ -515,6 +515,7 @@ inventory::submit! {
             Feature::ProcessingTime,
         ],
         known_failures: &[],
+        parallel: true,
         create: || Box::new(TimelyRunner),
     }
 }

@@ -401,7 +401,7 @@ pub fn run(t: &Transcript, runner: &'static RunnerRegistration) -> Outcome {
     };
     let mut s = s;
     let mut result = Ok(());
-    'runs: for &workers in &crate::PARALLELISM {
+    'runs: for &workers in crate::worker_counts(runner) {
         for &(bundling, seed) in &variants {
             s.bundling = bundling;
             let env = Env::new(runner.name, seed).with_parallelism(workers);
