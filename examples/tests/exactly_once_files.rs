@@ -20,7 +20,7 @@ use beam_core::{
     ReadUnbounded, StateContext, StatefulDoFn, StatefulParDo, Sum, UserResult, View, WindowFn,
     WindowInto,
 };
-use common::{checkpoints, text, wait};
+use common::{checkpoints, text, wait, Attempt};
 use examples::nexmark::Event;
 use examples::nexmark::NexmarkStream;
 use io_connectors::TextIO;
@@ -276,40 +276,18 @@ fn exactly_once_files_survive_kills_and_failure_points() {
             run_args.extend(["--restore-from".to_string(), "latest".to_string()]);
             restores += 1;
         }
-        let mut child = spawn_child(&run_args, start, &out_dir, *failpoints)
+        let child = spawn_child(&run_args, start, &out_dir, *failpoints)
             .spawn()
             .unwrap();
-        let ended = match failpoints {
-            Some(point) => {
-                let out = wait(child);
-                let log = String::from_utf8_lossy(&out.stderr).to_string();
-                let name = point.split('=').next().unwrap();
-                if out.status.success() {
-                    panic!("attempt {attempt}: the run ended before the failure point {name}");
-                }
-                assert!(
-                    log.contains(&format!("failpoint {name}: aborting")),
-                    "attempt {attempt}: {}",
-                    text(&out)
-                );
-                aborts += 1;
+        let ended = match common::attempt(child, *failpoints, delay(), attempt) {
+            Attempt::Finished => true,
+            Attempt::Killed => {
+                kills += 1;
                 false
             }
-            None => {
-                std::thread::sleep(delay());
-                match child.try_wait().unwrap() {
-                    Some(status) => {
-                        let out = child.wait_with_output().unwrap();
-                        assert!(status.success(), "attempt {attempt}: {}", text(&out));
-                        true
-                    }
-                    None => {
-                        child.kill().unwrap();
-                        child.wait().unwrap();
-                        kills += 1;
-                        false
-                    }
-                }
+            Attempt::Aborted => {
+                aborts += 1;
+                false
             }
         };
         // Every visible file is whole and was never written again.

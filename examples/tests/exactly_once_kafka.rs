@@ -22,7 +22,7 @@ use beam_core::{
     ProcessContext, StateContext, StatefulDoFn, StatefulParDo, Sum, UserResult, WindowFn,
     WindowInto,
 };
-use common::{checkpoints, text, wait};
+use common::{checkpoints, text, wait, Attempt};
 use io_connectors::kafka::{KafkaIO, KafkaMessage, KafkaRecord};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -351,38 +351,18 @@ fn kafka_to_kafka_is_exactly_once_across_kills_and_failure_points() {
             run_args.extend(["--restore-from".to_string(), "latest".to_string()]);
             restores += 1;
         }
-        let mut child = spawn_child(&run_args, &input, &output, *failpoints)
+        let child = spawn_child(&run_args, &input, &output, *failpoints)
             .spawn()
             .unwrap();
-        let ended = match failpoints {
-            Some(point) => {
-                let out = wait(child);
-                let name = point.split('=').next().unwrap();
-                assert!(
-                    !out.status.success()
-                        && String::from_utf8_lossy(&out.stderr)
-                            .contains(&format!("failpoint {name}: aborting")),
-                    "attempt {attempt}: expected an abort at {name}: {}",
-                    text(&out)
-                );
-                aborts += 1;
+        let ended = match common::attempt(child, *failpoints, delay(), attempt) {
+            Attempt::Finished => true,
+            Attempt::Killed => {
+                kills += 1;
                 false
             }
-            None => {
-                std::thread::sleep(delay());
-                match child.try_wait().unwrap() {
-                    Some(status) => {
-                        let out = child.wait_with_output().unwrap();
-                        assert!(status.success(), "attempt {attempt}: {}", text(&out));
-                        true
-                    }
-                    None => {
-                        child.kill().unwrap();
-                        child.wait().unwrap();
-                        kills += 1;
-                        false
-                    }
-                }
+            Attempt::Aborted => {
+                aborts += 1;
+                false
             }
         };
         if ended {

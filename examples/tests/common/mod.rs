@@ -53,3 +53,51 @@ pub fn checkpoints(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     out.sort();
     out
 }
+
+/// How one attempt of a crash test ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Attempt {
+    /// The run finished (successfully) before it was killed.
+    Finished,
+    /// It was killed (SIGKILL).
+    Killed,
+    /// It aborted at its failure point.
+    Aborted,
+}
+
+/// One attempt of a crash test on the started `child`: with `failpoints`
+/// (`name=actions`), waits for it to abort at that point (failing if it
+/// did not); without, kills it after `delay` unless it finished first
+/// (failing if it failed).
+pub fn attempt(
+    mut child: std::process::Child,
+    failpoints: Option<&str>,
+    delay: std::time::Duration,
+    attempt: usize,
+) -> Attempt {
+    if let Some(point) = failpoints {
+        let out = wait(child);
+        let name = point.split('=').next().unwrap_or(point);
+        assert!(
+            !out.status.success()
+                && String::from_utf8_lossy(&out.stderr)
+                    .contains(&format!("failpoint {name}: aborting")),
+            "attempt {attempt}: expected an abort at {name}: {}",
+            text(&out)
+        );
+        return Attempt::Aborted;
+    }
+    std::thread::sleep(delay);
+    match child.try_wait().unwrap() {
+        Some(status) => {
+            let out = child.wait_with_output().unwrap();
+            assert!(status.success(), "attempt {attempt}: {}", text(&out));
+            Attempt::Finished
+        }
+        None => {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            Attempt::Killed
+        }
+    }
+}
