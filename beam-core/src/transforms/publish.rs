@@ -91,19 +91,28 @@ impl<T: Element, P: Publisher<T>> PTransform<PCollection<T>> for Publish<T, P> {
     /// The staged items, as they were published.
     type Output = PCollection<T>;
     fn expand(self, input: &PCollection<T>) -> Result<PCollection<T>> {
-        let p = input.pipeline().clone();
         let kernel = Arc::new(TypedPublish {
-            step: p.current_scope(),
+            step: input.pipeline().current_scope(),
             publisher: self.publisher,
             _t: PhantomData,
         });
-        let ids = p.add_primitive(
-            Primitive::Publish { kernel },
-            vec![input.id()],
-            vec![OutputSpec::of::<T>(input.windowing(), input.is_bounded())],
-        )?;
-        Ok(PCollection::new(p, ids[0]))
+        add_publish(input, kernel)
     }
+}
+
+/// Adds the Publish primitive with `kernel` after `input`; its output is the
+/// input's items.
+pub(crate) fn add_publish<T: Element>(
+    input: &PCollection<T>,
+    kernel: Arc<dyn PublishKernel>,
+) -> Result<PCollection<T>> {
+    let p = input.pipeline().clone();
+    let ids = p.add_primitive(
+        Primitive::Publish { kernel },
+        vec![input.id()],
+        vec![OutputSpec::of::<T>(input.windowing(), input.is_bounded())],
+    )?;
+    Ok(PCollection::new(p, ids[0]))
 }
 
 struct TypedPublish<T, P> {

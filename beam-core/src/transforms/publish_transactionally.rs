@@ -58,9 +58,7 @@
 //! # Ok::<(), beam_core::BeamError>(())
 //! ```
 
-use crate::graph::Primitive;
 use crate::kernel::PublishKernel;
-use crate::pipeline::OutputSpec;
 use crate::{Batch, BeamError, Element, PCollection, PTransform, Result, UserError, UserResult};
 use std::fmt;
 use std::marker::PhantomData;
@@ -117,18 +115,12 @@ impl<T: Element, P: TransactionalPublisher<T>> PTransform<PCollection<T>>
     /// The items, as they were published.
     type Output = PCollection<T>;
     fn expand(self, input: &PCollection<T>) -> Result<PCollection<T>> {
-        let p = input.pipeline().clone();
         let kernel = Arc::new(TypedTransactional {
-            step: p.current_scope(),
+            step: input.pipeline().current_scope(),
             publisher: self.publisher,
             _t: PhantomData,
         });
-        let ids = p.add_primitive(
-            Primitive::Publish { kernel },
-            vec![input.id()],
-            vec![OutputSpec::of::<T>(input.windowing(), input.is_bounded())],
-        )?;
-        Ok(PCollection::new(p, ids[0]))
+        super::publish::add_publish(input, kernel)
     }
 }
 
