@@ -2,8 +2,8 @@
 //! whose output system has transactions but no invisible staging (Kafka).
 //!
 //! [`PublishTransactionally`] is [`Publish`](crate::Publish) for such a sink.
-//! The staged items are the records themselves; a [`TransactionalPublisher`]
-//! makes a batch of them visible at once, together with a *progress record*
+//! The staged items are the records themselves (with their timestamps and
+//! windows); a [`TransactionalPublisher`] makes a batch of them visible at once, together with a *progress record*
 //! (the epoch its writer committed) in the same transaction:
 //!
 //! - A runner without checkpoints calls [`publish`](TransactionalPublisher::publish)
@@ -28,18 +28,18 @@
 //! # use runner_direct as _;
 //! use beam_core::kernel::WriterId;
 //! use beam_core::{Create, Pipeline, PipelineOptions, PublishTransactionally};
-//! use beam_core::{TransactionalPublisher, UserResult};
+//! use beam_core::{TransactionalPublisher, UserResult, WindowedValue};
 //! use std::sync::{Arc, Mutex};
 //!
 //! #[derive(Clone, Default)]
 //! struct Log(Arc<Mutex<Vec<u32>>>);
 //!
 //! impl TransactionalPublisher<u32> for Log {
-//!     fn publish(&self, items: &[&u32]) -> UserResult {
-//!         self.0.lock().unwrap().extend(items.iter().copied());
+//!     fn publish(&self, items: &[&WindowedValue<u32>]) -> UserResult {
+//!         self.0.lock().unwrap().extend(items.iter().map(|wv| wv.value));
 //!         Ok(())
 //!     }
-//!     fn commit(&self, _: &WriterId, _: u64, items: &[&u32]) -> UserResult {
+//!     fn commit(&self, _: &WriterId, _: u64, items: &[&WindowedValue<u32>]) -> UserResult {
 //!         self.publish(items)
 //!     }
 //!     fn recover(&self, writers: &[WriterId]) -> UserResult<Vec<Option<u64>>> {
@@ -59,7 +59,10 @@
 //! ```
 
 use crate::kernel::PublishKernel;
-use crate::{Batch, BeamError, Element, PCollection, PTransform, Result, UserError, UserResult};
+use crate::{
+    Batch, BeamError, Element, PCollection, PTransform, Result, UserError, UserResult,
+    WindowedValue,
+};
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -82,11 +85,12 @@ impl fmt::Display for WriterId {
 /// Makes a writer's items visible in one transaction with its progress; see
 /// the [module docs](self).
 pub trait TransactionalPublisher<T>: Send + Sync + 'static {
-    /// Makes `items` visible now, in a run that replays nothing.
-    fn publish(&self, items: &[&T]) -> UserResult;
+    /// Makes `items` (with their timestamps and windows) visible now, in a
+    /// run that replays nothing.
+    fn publish(&self, items: &[&WindowedValue<T>]) -> UserResult;
     /// Makes `items` visible and records that `writer` committed `epoch`,
     /// both in one transaction.
-    fn commit(&self, writer: &WriterId, epoch: u64, items: &[&T]) -> UserResult;
+    fn commit(&self, writer: &WriterId, epoch: u64, items: &[&WindowedValue<T>]) -> UserResult;
     /// For each of `writers`: aborts what it left open (and fences off a
     /// process still using it), then returns the last epoch it committed.
     fn recover(&self, writers: &[WriterId]) -> UserResult<Vec<Option<u64>>>;
@@ -137,7 +141,7 @@ impl<T: Element, P: TransactionalPublisher<T>> TypedTransactional<T, P> {
         &self,
         what: &str,
         batches: &[Batch],
-        f: impl FnOnce(&[&T]) -> std::result::Result<R, UserError>,
+        f: impl FnOnce(&[&WindowedValue<T>]) -> std::result::Result<R, UserError>,
     ) -> Result<R> {
         let mut items = Vec::with_capacity(batches.iter().map(Batch::len).sum());
         for b in batches {
@@ -149,7 +153,7 @@ impl<T: Element, P: TransactionalPublisher<T>> TypedTransactional<T, P> {
                     std::any::type_name::<T>()
                 ))
             })?;
-            items.extend(values.iter().map(|v| &v.value));
+            items.extend(values.iter());
         }
         let element = || Some(format!("{what} of {} items", items.len()));
         match crate::user_code::catch(|| f(&items)) {

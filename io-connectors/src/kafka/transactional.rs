@@ -28,8 +28,8 @@
 use super::sink::{record_time, send, DeliveryErrors, KafkaMessage, WriteKafka};
 use beam_core::kernel::WriterId;
 use beam_core::{
-    DoFn, Map, PCollection, PTransform, ParDo, ProcessContext, PublishTransactionally, Result,
-    TransactionalPublisher, UserError, UserResult,
+    Map, PCollection, PTransform, PublishTransactionally, Result, TransactionalPublisher,
+    UserError, UserResult, WindowedValue,
 };
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -87,33 +87,6 @@ impl WriteKafkaExactlyOnce {
     }
 }
 
-/// A message with its record timestamp, as staged.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-struct TimedMessage {
-    message: KafkaMessage,
-    timestamp_ms: Option<i64>,
-}
-
-#[derive(Clone)]
-struct Stamp;
-
-impl DoFn for Stamp {
-    type In = KafkaMessage;
-    type Out = TimedMessage;
-    fn process(
-        &mut self,
-        m: &KafkaMessage,
-        ctx: &mut ProcessContext<'_, TimedMessage>,
-    ) -> UserResult {
-        let timestamp_ms = record_time(ctx.timestamp());
-        ctx.output(TimedMessage {
-            message: m.clone(),
-            timestamp_ms,
-        });
-        Ok(())
-    }
-}
-
 impl PTransform<PCollection<KafkaMessage>> for WriteKafkaExactlyOnce {
     /// Nothing: the records are the effect.
     type Output = PCollection<()>;
@@ -132,9 +105,8 @@ impl PTransform<PCollection<KafkaMessage>> for WriteKafkaExactlyOnce {
             progress_topic_ready: OnceLock::new(),
         };
         input
-            .apply("Stamp", ParDo::of(Stamp))?
             .apply("Commit", PublishTransactionally::with(publisher))?
-            .apply("Done", Map::new(|_: &TimedMessage| ()))
+            .apply("Done", Map::new(|_: &KafkaMessage| ()))
     }
 }
 
@@ -257,14 +229,18 @@ impl KafkaTransactions {
     }
 
     /// Queues `items` to the sink's topic.
-    fn send_items(&self, producer: &KafkaProducer, items: &[&TimedMessage]) -> UserResult {
+    fn send_items(
+        &self,
+        producer: &KafkaProducer,
+        items: &[&WindowedValue<KafkaMessage>],
+    ) -> UserResult {
         for item in items {
-            let mut record =
-                BaseRecord::<[u8], [u8]>::to(&self.topic).payload(&item.message.value[..]);
-            if let Some(k) = &item.message.key {
+            let m = &item.value;
+            let mut record = BaseRecord::<[u8], [u8]>::to(&self.topic).payload(&m.value[..]);
+            if let Some(k) = &m.key {
                 record = record.key(&k[..]);
             }
-            if let Some(ms) = item.timestamp_ms {
+            if let Some(ms) = record_time(item.timestamp) {
                 record = record.timestamp(ms);
             }
             send(producer, record)?;
@@ -279,7 +255,7 @@ impl KafkaTransactions {
     fn transaction(
         &self,
         id: &str,
-        items: &[&TimedMessage],
+        items: &[&WindowedValue<KafkaMessage>],
         key: &str,
         value: &[u8],
     ) -> UserResult {
@@ -389,8 +365,8 @@ impl KafkaTransactions {
     }
 }
 
-impl TransactionalPublisher<TimedMessage> for KafkaTransactions {
-    fn publish(&self, items: &[&TimedMessage]) -> UserResult {
+impl TransactionalPublisher<KafkaMessage> for KafkaTransactions {
+    fn publish(&self, items: &[&WindowedValue<KafkaMessage>]) -> UserResult {
         let writer = {
             let mut plain = self.plain.lock().map_err(|_| UserError::msg("poisoned"))?;
             match &*plain {
@@ -417,7 +393,12 @@ impl TransactionalPublisher<TimedMessage> for KafkaTransactions {
         writer.errors.check(&self.topic)
     }
 
-    fn commit(&self, writer: &WriterId, epoch: u64, items: &[&TimedMessage]) -> UserResult {
+    fn commit(
+        &self,
+        writer: &WriterId,
+        epoch: u64,
+        items: &[&WindowedValue<KafkaMessage>],
+    ) -> UserResult {
         let id = self.transactional_id(writer);
         let value = serde_json::to_vec(&Progress {
             epoch,
