@@ -43,6 +43,18 @@ pub struct PipelineOptions {
     pub job_name: String,
     /// Write the pipeline graph here before running (`.dot` for Graphviz, else JSON).
     pub dump_graph: Option<PathBuf>,
+    /// Serve Prometheus metrics at `http://ADDR/metrics` while the pipeline runs.
+    pub metrics_addr: Option<std::net::SocketAddr>,
+    /// Serve the live status page (and its JSON API) at this address while it runs.
+    pub status_addr: Option<std::net::SocketAddr>,
+    /// Write the final metrics here as JSON when the run ends (also when it fails).
+    pub metrics_out: Option<PathBuf>,
+    /// Log level (`error`, `warn`, `info`, `debug`, `trace`, or a `RUST_LOG`
+    /// filter); `RUST_LOG` is used when it is not given.
+    pub log_level: Option<String>,
+    /// Turns off the per-bundle step metrics (elements, bytes, bundle times,
+    /// watermarks); the user's metrics stay.
+    pub no_step_metrics: bool,
     runner_options: BTreeMap<String, String>,
 }
 
@@ -53,6 +65,11 @@ impl Default for PipelineOptions {
             parallelism: None,
             job_name: "beam-job".to_string(),
             dump_graph: None,
+            metrics_addr: None,
+            status_addr: None,
+            metrics_out: None,
+            log_level: None,
+            no_step_metrics: false,
             runner_options: BTreeMap::new(),
         }
     }
@@ -132,6 +149,39 @@ impl Args for PipelineOptions {
                     .value_name("PATH")
                     .value_parser(clap::value_parser!(PathBuf))
                     .help("Write the pipeline graph to PATH before running (.dot: Graphviz, otherwise JSON)"),
+            )
+            .arg(
+                Arg::new("metrics-addr")
+                    .long("metrics-addr")
+                    .value_name("HOST:PORT")
+                    .value_parser(clap::value_parser!(std::net::SocketAddr))
+                    .help("Serve Prometheus metrics at http://HOST:PORT/metrics while the pipeline runs"),
+            )
+            .arg(
+                Arg::new("status-addr")
+                    .long("status-addr")
+                    .value_name("HOST:PORT")
+                    .value_parser(clap::value_parser!(std::net::SocketAddr))
+                    .help("Serve a live status page (and /api/graph, /api/metrics) at HOST:PORT while the pipeline runs"),
+            )
+            .arg(
+                Arg::new("metrics-out")
+                    .long("metrics-out")
+                    .value_name("FILE")
+                    .value_parser(clap::value_parser!(PathBuf))
+                    .help("Write the final metrics to FILE as JSON when the run ends (also when it fails)"),
+            )
+            .arg(
+                Arg::new("log-level")
+                    .long("log-level")
+                    .value_name("LEVEL")
+                    .help("Log level: error, warn, info, debug, trace, or a RUST_LOG filter (default: RUST_LOG, else warn)"),
+            )
+            .arg(
+                Arg::new("no-step-metrics")
+                    .long("no-step-metrics")
+                    .action(ArgAction::SetTrue)
+                    .help("Do not record per-step metrics (elements, bytes, bundle times, watermarks)"),
             );
         let mut seen = std::collections::HashSet::new();
         for reg in registered_runners() {
@@ -173,6 +223,21 @@ impl FromArgMatches for PipelineOptions {
         }
         if let Some(p) = m.get_one::<PathBuf>("dump-graph") {
             self.dump_graph = Some(p.clone());
+        }
+        if let Some(a) = m.get_one::<std::net::SocketAddr>("metrics-addr") {
+            self.metrics_addr = Some(*a);
+        }
+        if let Some(a) = m.get_one::<std::net::SocketAddr>("status-addr") {
+            self.status_addr = Some(*a);
+        }
+        if let Some(p) = m.get_one::<PathBuf>("metrics-out") {
+            self.metrics_out = Some(p.clone());
+        }
+        if let Some(l) = m.get_one::<String>("log-level") {
+            self.log_level = Some(l.clone());
+        }
+        if m.get_flag("no-step-metrics") {
+            self.no_step_metrics = true;
         }
         for reg in registered_runners() {
             for opt in reg.options {

@@ -21,10 +21,13 @@ use crate::batch::TypedCodec;
 use crate::coder::Element;
 use crate::error::{BeamError, Result};
 use crate::graph::{Graph, PCollectionNode, Primitive, TransformNode};
+use crate::monitoring::server::{Endpoints, MonitorServer};
+use crate::monitoring::{report, JobMonitor, RunState};
 use crate::options::PipelineOptions;
 use crate::runner::{find_runner, PipelineResult};
 use crate::windowfn::WindowingStrategy;
 use std::collections::HashSet;
+use std::io::IsTerminal;
 use std::marker::PhantomData;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -244,7 +247,47 @@ impl Pipeline {
         }
         let runner = (reg.create)();
         runner.validate(&graph)?;
-        runner.run(graph)
+        let options = graph.options.clone();
+        crate::logging::init(options.log_level.as_deref())?;
+        let monitor = Arc::new(JobMonitor::new(&graph));
+        let mut servers = Vec::new();
+        let endpoints = [
+            (options.metrics_addr, Endpoints::Prometheus, "metrics"),
+            (options.status_addr, Endpoints::StatusPage, "status page"),
+        ];
+        for (addr, kind, what) in endpoints {
+            if let Some(addr) = addr {
+                let server = MonitorServer::start(addr, kind, monitor.clone())?;
+                let path = if kind == Endpoints::Prometheus {
+                    "metrics"
+                } else {
+                    ""
+                };
+                eprintln!("{what}: http://{}/{path}", server.address());
+                servers.push(server);
+            }
+        }
+        let span = tracing::info_span!("run", job = %options.job_name, runner = %options.runner);
+        let result = span.in_scope(|| runner.run(graph, monitor.clone()));
+        match &result {
+            Ok(_) => monitor.finish(RunState::Done),
+            Err(e) => {
+                monitor.record_error(e);
+                monitor.finish(RunState::Failed);
+            }
+        }
+        let snapshot = monitor.snapshot();
+        if let Some(path) = &options.metrics_out {
+            let written = report::write_metrics_json(&snapshot, path);
+            if let (Err(e), true) = (written, result.is_ok()) {
+                return Err(e);
+            }
+        }
+        if std::io::stderr().is_terminal() {
+            eprint!("{}", report::summary(&snapshot));
+        }
+        drop(servers);
+        result
     }
 
     /// Keeps a transform's temporary directory until the pipeline's run ends,

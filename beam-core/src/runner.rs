@@ -23,14 +23,19 @@
 use crate::error::{BeamError, Result};
 use crate::graph::Graph;
 use crate::metrics::MetricResults;
+use crate::monitoring::JobMonitor;
 use crate::options::RunnerOption;
+use std::sync::Arc;
 
 /// Executes pipeline graphs.
 pub trait Runner: Send + Sync {
     /// Checks that every step of `graph` can run here, before any data moves.
     fn validate(&self, graph: &Graph) -> Result<()>;
-    /// Runs the pipeline to completion.
-    fn run(&self, graph: Graph) -> Result<PipelineResult>;
+    /// Runs the pipeline to completion, recording what it does in `monitor`
+    /// as it goes (see [`monitoring`](crate::monitoring)): the step metrics
+    /// per bundle, the user's metrics (from which the result's are taken),
+    /// watermarks and checkpoints.
+    fn run(&self, graph: Graph, monitor: Arc<JobMonitor>) -> Result<PipelineResult>;
 }
 
 /// A model feature that not every runner supports, like Beam's `Uses*`
@@ -145,6 +150,10 @@ impl PipelineResult {
         Self::done(MetricResults::from_steps(
             names.zip(metrics).filter(|(_, m)| !m.is_empty()),
         ))
+    }
+    /// A finished run with the user metrics `monitor` collected.
+    pub fn from_monitor(monitor: &JobMonitor) -> Self {
+        Self::done(monitor.user_metrics())
     }
     /// The run's metrics, queryable by step and name.
     pub fn metrics(&self) -> &MetricResults {

@@ -22,6 +22,7 @@ use beam_core::graph::{Graph, Primitive, StreamEvent};
 use beam_core::kernel::{
     BundleEnv, BundleProcessor, GroupingEnv, GroupingTable, SideInputs, StatefulProcessor,
 };
+use beam_core::monitoring::JobMonitor;
 use beam_core::source::ErasedReader;
 use beam_core::{
     Batch, BeamError, Duration, MetricsContainer, PipelineResult, Result, Timestamp, WindowedValue,
@@ -29,6 +30,7 @@ use beam_core::{
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 mod state_round_trip;
 mod unbounded;
@@ -67,10 +69,12 @@ pub(crate) struct Executor {
     views: HashMap<usize, std::sync::Arc<dyn std::any::Any + Send + Sync>>,
     test_clock: bool,
     now: Timestamp,
+    monitor: Arc<JobMonitor>,
 }
 
 impl Executor {
-    pub(crate) fn new(graph: Graph, options: DirectOptions) -> Self {
+    pub(crate) fn new(graph: Graph, options: DirectOptions, monitor: Arc<JobMonitor>) -> Self {
+        monitor.set_workers(1);
         let consumers = graph.consumers();
         let mut side_buffers = HashMap::new();
         let mut test_clock = false;
@@ -121,16 +125,24 @@ impl Executor {
             },
             test_clock,
             graph,
+            monitor,
         }
     }
 
     pub(crate) fn run(mut self) -> Result<PipelineResult> {
         let result = self.execute();
         let teardown = self.teardown_all();
+        self.flush_metrics();
         result?;
         teardown?;
-        let metrics = std::mem::take(&mut self.metrics);
-        Ok(PipelineResult::from_step_metrics(&self.graph, metrics))
+        Ok(PipelineResult::from_monitor(&self.monitor))
+    }
+
+    /// Hands every step's user metrics so far to the monitor.
+    fn flush_metrics(&mut self) {
+        for (t, m) in self.metrics.iter_mut().enumerate() {
+            self.monitor.merge_user(t, m);
+        }
     }
 
     fn teardown_all(&mut self) -> Result<()> {
@@ -161,7 +173,9 @@ impl Executor {
         loop {
             while let Some((t, batch)) = self.pop() {
                 self.process(t, batch)?;
+                self.monitor.merge_user(t, &mut self.metrics[t]);
             }
+            self.flush_metrics();
             if !self.test_clock {
                 // Processing-time deadlines are checked at most every millisecond of
                 // wall time, not after every bundle.
@@ -269,7 +283,11 @@ impl Executor {
                 continue;
             };
             while let Some(reader) = readers.last_mut() {
-                match reader.next_batch(self.options.bundle_size)? {
+                let read = {
+                    let _bundle = self.monitor.bundle(t, 0);
+                    reader.next_batch(self.options.bundle_size)?
+                };
+                match read {
                     Some(batch) => {
                         let out = self.graph.transforms[t].outputs[0];
                         self.emit(out, batch)?;
@@ -410,7 +428,10 @@ impl Executor {
             self.emit_table_output(t)?;
             emitted |= !self.queue.is_empty();
             for &o in &self.graph.transforms[t].outputs {
-                self.watermarks[o] = self.watermarks[o].max(output_wm);
+                if output_wm > self.watermarks[o] {
+                    self.watermarks[o] = output_wm;
+                    self.monitor.set_watermark(o, 0, output_wm);
+                }
             }
             if emitted {
                 return Ok(true);
@@ -442,6 +463,7 @@ impl Executor {
         if batch.is_empty() {
             return Ok(());
         }
+        self.monitor.produced(pcoll, &batch);
         if self.options.checks {
             batch.round_trip().map_err(|message| BeamError::Coder {
                 step: self.graph.pcollections[pcoll].name.clone(),
@@ -503,6 +525,8 @@ impl Executor {
     }
 
     fn process(&mut self, t: usize, batch: Batch) -> Result<()> {
+        let monitor = self.monitor.clone();
+        let _bundle = monitor.bundle(t, batch.len());
         match &self.graph.transforms[t].primitive {
             Primitive::ParDo { .. } => {
                 if !self.side_inputs_ready(t)? {

@@ -109,9 +109,13 @@ impl Runner for DirectRunner {
         Ok(())
     }
 
-    fn run(&self, graph: Graph) -> Result<PipelineResult> {
+    fn run(
+        &self,
+        graph: Graph,
+        monitor: std::sync::Arc<beam_core::monitoring::JobMonitor>,
+    ) -> Result<PipelineResult> {
         let options = DirectOptions::from_graph(&graph)?;
-        executor::Executor::new(graph, options).run()
+        executor::Executor::new(graph, options, monitor).run()
     }
 }
 

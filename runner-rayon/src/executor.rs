@@ -6,10 +6,12 @@ use crate::spill::SpillArea;
 use crate::RayonOptions;
 use beam_core::graph::{Graph, Primitive};
 use beam_core::kernel::{BundleEnv, SideInputs};
+use beam_core::monitoring::JobMonitor;
 use beam_core::{
     Batch, BeamError, MetricsContainer, PipelineResult, Result, Timestamp, WindowedValue,
 };
 use rayon::prelude::*;
+use std::sync::Arc;
 
 /// Where a fused stage's input comes from.
 pub(crate) enum Head {
@@ -36,10 +38,19 @@ pub(crate) struct Executor {
     pub(crate) options: RayonOptions,
     pub(crate) spill: SpillArea,
     pub(crate) progress: indicatif::ProgressBar,
+    pub(crate) monitor: Arc<JobMonitor>,
 }
 
 impl Executor {
-    pub(crate) fn new(graph: Graph, parts: usize, options: RayonOptions) -> Self {
+    pub(crate) fn new(
+        graph: Graph,
+        parts: usize,
+        options: RayonOptions,
+        monitor: Arc<JobMonitor>,
+    ) -> Self {
+        // One watermark per PCollection: it jumps to the end of time when
+        // the step that produces it has run.
+        monitor.set_workers(1);
         let mut uses = vec![0; graph.pcollections.len()];
         for t in &graph.transforms {
             for &i in &t.inputs {
@@ -62,6 +73,7 @@ impl Executor {
             progress: progress_bar(graph.transforms.len()),
             uses,
             graph,
+            monitor,
         }
     }
 
@@ -94,6 +106,11 @@ impl Executor {
                 }
                 None => {
                     let outputs = self.run_transform(t)?;
+                    for (&o, batches) in self.graph.transforms[t].outputs.iter().zip(&outputs) {
+                        for b in batches {
+                            self.monitor.produced(o, b);
+                        }
+                    }
                     let records: usize = outputs.iter().flatten().map(Batch::len).sum();
                     self.progress.println(format!(
                         "{}: {records} records",
@@ -104,13 +121,28 @@ impl Executor {
             }
             self.progress
                 .set_position(self.done.iter().filter(|d| **d).count() as u64);
+            self.flush_metrics();
         }
         self.progress.finish_and_clear();
-        let metrics = std::mem::take(&mut self.metrics);
-        Ok(PipelineResult::from_step_metrics(&self.graph, metrics))
+        Ok(PipelineResult::from_monitor(&self.monitor))
+    }
+
+    /// Hands every step's user metrics so far to the monitor.
+    pub(crate) fn flush_metrics(&mut self) {
+        for (t, m) in self.metrics.iter_mut().enumerate() {
+            self.monitor.merge_user(t, m);
+        }
+    }
+
+    /// Step `t` has run: its outputs are complete.
+    pub(crate) fn completed(&self, t: usize) {
+        for &o in &self.graph.transforms[t].outputs {
+            self.monitor.set_watermark(o, 0, Timestamp::MAX);
+        }
     }
 
     pub(crate) fn store(&mut self, t: usize, outputs: Vec<Vec<Batch>>) {
+        self.completed(t);
         let ids = self.graph.transforms[t].outputs.clone();
         for (id, batches) in ids.into_iter().zip(outputs) {
             if self.uses[id] > 0 {
@@ -251,6 +283,7 @@ impl Executor {
                     .iter()
                     .map(|&o| self.graph.pcollections[o].codec.clone())
                     .collect();
+                let monitor = &*self.monitor;
                 let results: Vec<(Vec<Vec<Batch>>, MetricsContainer)> = deal(input, parts)
                     .into_par_iter()
                     .map(|group| {
@@ -261,6 +294,7 @@ impl Executor {
                         let run = || -> Result<()> {
                             processor.setup()?;
                             for batch in group {
+                                let _bundle = monitor.bundle(t, batch.len());
                                 let mut outs: Vec<Batch> =
                                     codecs.iter().map(|c| c.empty()).collect();
                                 let mut env = BundleEnv {
@@ -290,6 +324,7 @@ impl Executor {
             Primitive::StatefulParDo { kernel } => {
                 let input = self.take_input(node.inputs[0]);
                 let partitions = shuffle(input, parts, |b, n| kernel.partition(b, n));
+                let monitor = &*self.monitor;
                 let results: Vec<(Vec<Vec<Batch>>, MetricsContainer)> = partitions
                     .into_par_iter()
                     .map(|batches| {
@@ -299,6 +334,7 @@ impl Executor {
                             processor.setup()?;
                             let mut out = Vec::new();
                             for b in batches {
+                                let _bundle = monitor.bundle(t, b.len());
                                 processor.process_batch(b, &mut metrics)?;
                                 out.extend(processor.take_output());
                             }

@@ -115,7 +115,11 @@ impl Runner for RayonRunner {
         Ok(())
     }
 
-    fn run(&self, graph: Graph) -> Result<PipelineResult> {
+    fn run(
+        &self,
+        graph: Graph,
+        monitor: std::sync::Arc<beam_core::monitoring::JobMonitor>,
+    ) -> Result<PipelineResult> {
         let options = RayonOptions::from_graph(&graph)?;
         let threads = graph
             .options
@@ -125,7 +129,7 @@ impl Runner for RayonRunner {
             .num_threads(threads)
             .build()
             .map_err(|e| BeamError::Runner(format!("cannot start the rayon pool: {e}")))?;
-        pool.install(|| executor::Executor::new(graph, threads, options).run())
+        pool.install(|| executor::Executor::new(graph, threads, options, monitor).run())
     }
 }
 

@@ -8,6 +8,7 @@ use crate::parallel::{merge_metrics, READ_BATCH};
 use crate::shuffle::{fire_bucket, Bucket, ShuffleSpec, ShuffleStore, ShuffleWriter};
 use beam_core::graph::{Graph, Primitive};
 use beam_core::kernel::{BundleEnv, BundleProcessor, PartialTable, SideInputs};
+use beam_core::monitoring::JobMonitor;
 use beam_core::source::ErasedSource;
 use beam_core::DynamicSplit;
 use beam_core::{Batch, MetricsContainer, Result};
@@ -186,6 +187,11 @@ impl Executor {
         }
         let graph = &self.graph;
         let spill = &self.spill;
+        let monitor = &*self.monitor;
+        let source = match head {
+            Head::Source(s) => Some(s),
+            _ => None,
+        };
         let head_spec =
             head_grouping.map(|(g, partials)| ShuffleSpec::of(graph, spill, g, partials));
         let tail_spec = tail.map(|g| {
@@ -210,6 +216,10 @@ impl Executor {
             .map(|_| {
                 let mut worker = StageWorker {
                     graph,
+                    monitor,
+                    source,
+                    head_grouping: head_grouping.map(|(g, _)| g),
+                    tail,
                     chain,
                     sides: &sides,
                     metrics: chain.iter().map(|_| MetricsContainer::new()).collect(),
@@ -255,13 +265,16 @@ impl Executor {
         for (&t, ms) in chain.iter().zip(per_step) {
             self.metrics[t].merge(merge_metrics(ms));
             self.done[t] = true;
+            self.completed(t);
         }
         let head_step = match head {
             Head::Grouping(g) => {
                 self.metrics[g].merge(merge_metrics(head_metrics));
+                self.completed(g);
                 Some(g)
             }
             Head::Source(s) => {
+                self.completed(s);
                 let splits = queue.dynamic_splits();
                 if splits > 0 {
                     self.metrics[s].inc_counter("dynamic_splits", splits as i64);
@@ -311,6 +324,12 @@ impl Executor {
 /// One worker's instances of a stage's DoFns, and where its output goes.
 struct StageWorker<'a> {
     graph: &'a Graph,
+    monitor: &'a JobMonitor,
+    /// The head's step, when it is a source or a grouping.
+    source: Option<usize>,
+    head_grouping: Option<usize>,
+    /// The grouping the stage's output is shuffled into.
+    tail: Option<usize>,
     chain: &'a [usize],
     sides: &'a [SideInputs],
     metrics: Vec<MetricsContainer>,
@@ -358,14 +377,34 @@ impl StageWorker<'_> {
                 Work::Split(s) => {
                     let mut reader = s.open()?;
                     let running = queue.running(reader.dynamic_split());
-                    while let Some(b) = reader.next_batch(READ_BATCH)? {
+                    let source = self
+                        .source
+                        .map(|s| (s, self.graph.transforms[s].outputs[0]));
+                    loop {
+                        let read = {
+                            let _bundle = source.map(|(s, _)| self.monitor.bundle(s, 0));
+                            reader.next_batch(READ_BATCH)?
+                        };
+                        let Some(b) = read else { break };
+                        if let Some((_, out)) = source {
+                            self.monitor.produced(out, &b);
+                        }
                         self.push(b)?;
                     }
                     drop(running);
                 }
                 Work::Bucket(bucket) => {
                     let spec = head.expect("buckets come from a grouping head");
-                    fire_bucket(spec, bucket, share, head_metrics, &mut |b| self.push(b))?;
+                    let out = self
+                        .head_grouping
+                        .map(|g| self.graph.transforms[g].outputs[0]);
+                    let monitor = self.monitor;
+                    fire_bucket(spec, bucket, share, head_metrics, &mut |b| {
+                        if let Some(out) = out {
+                            monitor.produced(out, &b);
+                        }
+                        self.push(b)
+                    })?;
                 }
             }
         }
@@ -377,8 +416,12 @@ impl StageWorker<'_> {
         for (i, &t) in self.chain.iter().enumerate() {
             let node = &self.graph.transforms[t];
             batch = match (&node.primitive, self.processors[i].as_mut()) {
-                (Primitive::WindowInto { kernel }, _) => kernel.assign(batch),
+                (Primitive::WindowInto { kernel }, _) => {
+                    let _bundle = self.monitor.bundle(t, batch.len());
+                    kernel.assign(batch)
+                }
                 (Primitive::ParDo { .. }, Some(p)) => {
+                    let _bundle = self.monitor.bundle(t, batch.len());
                     let mut outs = vec![self.graph.pcollections[node.outputs[0]].codec.empty()];
                     let mut env = BundleEnv {
                         outputs: &mut outs,
@@ -389,10 +432,15 @@ impl StageWorker<'_> {
                     p.start_bundle(&mut env)?;
                     p.process_batch(batch, &mut env)?;
                     p.finish_bundle(&mut env)?;
+                    self.monitor.merge_user(t, &mut self.metrics[i]);
                     outs.pop().expect("one output")
                 }
                 _ => unreachable!("only ParDo and WindowInto are fused"),
             };
+            self.monitor.produced(node.outputs[0], &batch);
+        }
+        if let Some(g) = self.tail {
+            self.monitor.consumed(g, batch.len());
         }
         match (self.partial.as_mut(), self.writer.as_mut()) {
             (Some(p), Some(w)) => {

@@ -110,8 +110,7 @@ mod worker;
 
 use beam_core::graph::{Graph, Primitive};
 use beam_core::{
-    BeamError, Feature, MetricsContainer, PipelineResult, Result, Runner, RunnerOption,
-    RunnerRegistration,
+    BeamError, Feature, PipelineResult, Result, Runner, RunnerOption, RunnerRegistration,
 };
 use std::rc::Rc;
 use std::sync::Arc;
@@ -361,14 +360,24 @@ impl Runner for TimelyRunner {
         Ok(())
     }
 
-    fn run(&self, graph: Graph) -> Result<PipelineResult> {
+    fn run(
+        &self,
+        graph: Graph,
+        monitor: Arc<beam_core::monitoring::JobMonitor>,
+    ) -> Result<PipelineResult> {
         let options = TimelyOptions::from_graph(&graph)?;
+        monitor.set_workers(options.workers);
+        monitor.set_process(options.cluster.as_ref().map_or(0, |c| c.index));
         let graph = Arc::new(graph);
         let has_test_stream = graph
             .transforms
             .iter()
             .any(|t| matches!(t.primitive, Primitive::TestStream { .. }));
-        let run = Arc::new(worker::RunShared::new(options.workers, has_test_stream));
+        let run = Arc::new(worker::RunShared::new(
+            options.workers,
+            has_test_stream,
+            monitor.clone(),
+        ));
         let total_workers = options.workers * options.cluster.as_ref().map_or(1, |c| c.hosts.len());
         let checkpoints = match &options.checkpoint {
             Some(config) => Some(Arc::new(checkpoint::CheckpointRun::start(
@@ -413,6 +422,7 @@ impl Runner for TimelyRunner {
                     shared.clone(),
                     run.clone(),
                     checkpoints.clone(),
+                    worker.index() % workers,
                 ));
                 // The pipeline's time is a product (checkpoint epoch, watermark
                 // epoch), which a dataflow's own time cannot be: the pipeline is
@@ -451,19 +461,11 @@ impl Runner for TimelyRunner {
             ))
         })?;
         let mut error = None;
-        let mut metrics: Vec<MetricsContainer> = graph
-            .transforms
-            .iter()
-            .map(|_| MetricsContainer::new())
-            .collect();
         for result in joined {
-            let (e, m) =
+            let e =
                 result.map_err(|e| BeamError::Runner(format!("a timely worker failed: {e}")))?;
             if error.is_none() {
                 error = e;
-            }
-            for (into, m) in metrics.iter_mut().zip(m) {
-                into.merge(m);
             }
         }
         if let Some(stopped) = stopping.as_ref().and_then(|c| c.stopped_at()) {
@@ -476,7 +478,7 @@ impl Runner for TimelyRunner {
         }
         match error {
             Some(e) => Err(e),
-            None => Ok(PipelineResult::from_step_metrics(&graph, metrics)),
+            None => Ok(PipelineResult::from_monitor(&monitor)),
         }
     }
 }

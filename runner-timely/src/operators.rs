@@ -140,6 +140,7 @@ pub(crate) fn par_do<'s>(
         .collect();
     let step = node.name.clone();
     let out_ids = node.outputs.clone();
+    let input_ids = node.inputs.clone();
     let (ack_output, acks) = builder.new_output::<Vec<Ack>>();
     let mut processor = kernel.instantiate();
     if let Err(e) = processor.setup() {
@@ -154,7 +155,15 @@ pub(crate) fn par_do<'s>(
         let mut stash: Vec<(Vec<Capability<Time>>, Batch)> = Vec::new();
         let mut metrics = MetricsContainer::new();
         let mut torn_down = false;
+        let mut seen_wm = Timestamp::MIN;
         move |frontiers| {
+            let wm = watermark(&frontiers[0]);
+            if wm > seen_wm && ready.is_some() && stash.is_empty() {
+                seen_wm = wm;
+                for &p in input_ids.iter().chain(&out_ids) {
+                    state.watermark_moved(p, wm);
+                }
+            }
             // Side inputs: collect, then materialize once all are complete.
             for (i, (input, _)) in side_inputs.iter_mut().enumerate() {
                 input.for_each(|_cap, data| {
@@ -225,6 +234,7 @@ pub(crate) fn par_do<'s>(
                     continue;
                 }
                 let mut outs: Vec<Batch> = codecs.iter().map(|c| c.empty()).collect();
+                let _bundle = state.bundle(t, batch.len());
                 let mut env = BundleEnv {
                     outputs: &mut outs,
                     side_inputs: views,
@@ -246,11 +256,12 @@ pub(crate) fn par_do<'s>(
                     .zip(&out_ids)
                 {
                     if !b.is_empty() {
-                        state.sent_to(pcoll, 1);
+                        state.sent_to(pcoll, std::slice::from_ref(&b));
                         handle.give(cap, &mut vec![b]);
                     }
                 }
             }
+            state.add_metrics(t, &mut metrics);
             if let (Some(p), Some(bytes)) = (part.as_mut(), kept.as_ref()) {
                 let passed = checkpoint_epoch(&frontiers[0]).unwrap_or(p.epoch());
                 if let Err(e) = p.pass(passed, bytes) {
@@ -262,10 +273,13 @@ pub(crate) fn par_do<'s>(
                 if let Err(e) = processor.teardown() {
                     state.fail(e);
                 }
+                for &p in input_ids.iter().chain(&out_ids) {
+                    state.watermark_moved(p, Timestamp::MAX);
+                }
                 if let Some(p) = part.as_mut() {
                     p.finish();
                 }
-                state.add_metrics(t, std::mem::take(&mut metrics));
+                state.add_metrics(t, &mut metrics);
             }
         }
     });
@@ -281,19 +295,34 @@ pub(crate) fn map_bundles<'s>(
 ) -> Bundles<'s> {
     let node = &state.graph.transforms[t];
     let pcoll = node.outputs[0];
+    let ids = [node.inputs[0], pcoll];
     let mut builder = OperatorBuilder::new(node.name.clone(), input.scope());
     let mut inp = builder.new_input(input, Pipeline);
     let (mut output, stream) = builder.new_output::<Vec<Batch>>();
     builder.build(move |_caps| {
-        move |_frontiers| {
+        let mut seen_wm = Timestamp::MIN;
+        move |frontiers| {
+            let wm = watermark(&frontiers[0]);
+            if wm > seen_wm {
+                seen_wm = wm;
+                for p in ids {
+                    state.watermark_moved(p, wm);
+                }
+            }
             let mut out = output.activate();
             inp.for_each(|cap, data| {
                 let Some(cap) = retain(&cap, 0) else {
                     return;
                 };
-                let mut mapped: Vec<Batch> = data.drain(..).map(&f).collect();
+                let mut mapped: Vec<Batch> = data
+                    .drain(..)
+                    .map(|b| {
+                        let _bundle = state.bundle(t, b.len());
+                        f(b)
+                    })
+                    .collect();
                 state.received(mapped.len());
-                state.sent_to(pcoll, mapped.len());
+                state.sent_to(pcoll, &mapped);
                 out.give(&cap, &mut mapped);
             });
         }
@@ -323,7 +352,7 @@ pub(crate) fn flatten<'s>(
                 inp.for_each(|cap, data| {
                     if let Some(cap) = retain(&cap, 0) {
                         state.received(data.len());
-                        state.sent_to(pcoll, data.len());
+                        state.sent_to(pcoll, data);
                         out.give(&cap, data);
                     }
                 });
@@ -430,6 +459,7 @@ pub(crate) fn keyed<'s>(
     let worker = scope.index();
     let name = state.graph.transforms[t].name.clone();
     let pcoll = state.graph.transforms[t].outputs[0];
+    let input_pcoll = state.graph.transforms[t].inputs[0];
     let mut builder = OperatorBuilder::new(name.clone(), scope);
     let info = builder.operator_info();
     let activator = scope.activator_for(info.address.clone());
@@ -458,6 +488,7 @@ pub(crate) fn keyed<'s>(
         let mut spilled_reported = 0;
         let mut metrics = MetricsContainer::new();
         let mut input_wm = Timestamp::MIN;
+        let mut seen_output_wm = Timestamp::MIN;
         let mut last_now = Timestamp::MIN;
         move |frontiers| {
             let Some(c) = cap.as_mut() else {
@@ -472,7 +503,7 @@ pub(crate) fn keyed<'s>(
                 if let Err(e) = keyed.finish() {
                     state.fail(e);
                 }
-                state.add_metrics(t, std::mem::take(&mut metrics));
+                state.add_metrics(t, &mut metrics);
                 cap = None;
                 part = None;
                 return;
@@ -504,7 +535,11 @@ pub(crate) fn keyed<'s>(
                         .map_err(|e| {
                             BeamError::Runner(format!("'{name}' got an undecodable bundle: {e}"))
                         })
-                        .and_then(|b| keyed.add(b, metrics))
+                        .and_then(|b| {
+                            // Its elements were counted where they were shipped.
+                            let _bundle = state.bundle(t, 0);
+                            keyed.add(b, metrics)
+                        })
                 };
                 let open = part.as_ref().map(Participant::epoch);
                 let mut err = None;
@@ -552,7 +587,7 @@ pub(crate) fn keyed<'s>(
                             .map_or(passed, |e| e.min(passed))
                             .max(p.epoch() + 1);
                         if let Some(out) = keyed.take_output().filter(|o| !o.is_empty()) {
-                            state.sent_to(pcoll, 1);
+                            state.sent_to(pcoll, std::slice::from_ref(&out));
                             output.activate().give(&*c, &mut vec![out]);
                         }
                         p.pass_with(next, || keyed.snapshot().map(Cow::Owned))?;
@@ -564,8 +599,10 @@ pub(crate) fn keyed<'s>(
                 if wm > input_wm {
                     input_wm = wm;
                     state.touched();
+                    state.watermark_moved(input_pcoll, wm);
                     keyed.advance_input_watermark(wm, &mut metrics)?;
                 }
+                state.add_metrics(t, &mut metrics);
                 Ok(())
             };
             if let Err(e) = step() {
@@ -575,7 +612,7 @@ pub(crate) fn keyed<'s>(
             advance(c, epoch, Timestamp::MIN);
             if let Some(out) = keyed.take_output() {
                 if !out.is_empty() {
-                    state.sent_to(pcoll, 1);
+                    state.sent_to(pcoll, std::slice::from_ref(&out));
                     output.activate().give(&*c, &mut vec![out]);
                 }
             }
@@ -589,11 +626,18 @@ pub(crate) fn keyed<'s>(
                 if let Some(p) = part.as_mut() {
                     p.finish();
                 }
-                state.add_metrics(t, std::mem::take(&mut metrics));
+                state.add_metrics(t, &mut metrics);
+                state.watermark_moved(input_pcoll, Timestamp::MAX);
+                state.watermark_moved(pcoll, Timestamp::MAX);
                 cap = None;
                 return;
             }
-            advance(c, epoch, held.min(input_wm));
+            let output_wm = held.min(input_wm);
+            if output_wm > seen_output_wm {
+                seen_output_wm = output_wm;
+                state.watermark_moved(pcoll, output_wm);
+            }
+            advance(c, epoch, output_wm);
             if let Some(next) = keyed.next_processing_time().filter(|_| !test_clock) {
                 let wait = (next.as_micros() - state.now().as_micros()).max(0) as u64;
                 activator.activate_after(Duration::from_micros(wait.max(1000)));

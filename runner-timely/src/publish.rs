@@ -83,7 +83,7 @@ pub(crate) fn publish<'s>(
                     // staged, and a restore discards it and makes it again.
                     (Some(_), None) => {}
                 }
-                state.sent_to(pcoll, data.len());
+                state.sent_to(pcoll, data);
                 out.give(&at, data);
             });
             drop(out);

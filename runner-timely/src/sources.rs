@@ -125,7 +125,7 @@ pub(crate) fn source<'s>(
                 match share.next_batch() {
                     Some(Ok(b)) if b.is_empty() => {}
                     Some(Ok(b)) => {
-                        state.sent_to(pcoll, 1);
+                        state.sent_to(pcoll, std::slice::from_ref(&b));
                         out.give(&*c, &mut vec![b]);
                     }
                     Some(Err(e)) => {
@@ -191,7 +191,7 @@ pub(crate) fn test_stream<'s>(
             match events.pop_front() {
                 Some(StreamEvent::Elements(b)) => {
                     if !b.is_empty() {
-                        state.sent_to(pcoll, 1);
+                        state.sent_to(pcoll, std::slice::from_ref(&b));
                         output.activate().give(&*c, &mut vec![b]);
                     }
                     state.touched();
@@ -407,7 +407,7 @@ pub(crate) fn unbounded_source<'s>(
                 match reader.poll(4096) {
                     Ok((batch, poll)) => {
                         if !batch.is_empty() {
-                            state.sent_to(pcoll, 1);
+                            state.sent_to(pcoll, std::slice::from_ref(&batch));
                             out.give(&*c, &mut vec![batch]);
                         }
                         match poll {

@@ -6,6 +6,7 @@ use crate::operators::{flatten, keyed, map_bundles, par_do, ship, Bundles, Keyed
 use crate::sources::{source, test_stream, unbounded_source, Acks};
 use beam_core::graph::{Graph, Primitive};
 use beam_core::kernel::{GroupingEnv, GroupingTable, StatefulProcessor};
+use beam_core::monitoring::{BundleTimer, JobMonitor};
 use beam_core::{Batch, BeamError, MetricsContainer, Result, Timestamp};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -22,8 +23,9 @@ pub(crate) struct RunShared {
     stopping: AtomicBool,
     /// The test clock (microseconds) when the pipeline has a TestStream.
     test_clock: Option<AtomicI64>,
-    /// Bundles given to a channel and not yet taken out (for quiescence).
-    in_flight: AtomicI64,
+    /// The run's monitor; its count of queued bundles (given to a channel
+    /// and not yet taken out) also tells quiescence.
+    pub(crate) monitor: Arc<JobMonitor>,
     /// Bumped by every operator that does something.
     activity: AtomicU64,
     /// Steps taken by each local worker.
@@ -31,12 +33,12 @@ pub(crate) struct RunShared {
 }
 
 impl RunShared {
-    pub(crate) fn new(workers: usize, test_clock: bool) -> Self {
+    pub(crate) fn new(workers: usize, test_clock: bool, monitor: Arc<JobMonitor>) -> Self {
         RunShared {
             failed: AtomicBool::new(false),
             stopping: AtomicBool::new(false),
             test_clock: test_clock.then(|| AtomicI64::new(Timestamp::EPOCH.as_micros())),
-            in_flight: AtomicI64::new(0),
+            monitor,
             activity: AtomicU64::new(0),
             steps: (0..workers).map(|_| AtomicU64::new(0)).collect(),
         }
@@ -70,7 +72,7 @@ impl RunShared {
             .iter()
             .map(|s| s.load(Ordering::SeqCst))
             .collect();
-        if activity != mark.activity || self.in_flight.load(Ordering::SeqCst) != 0 {
+        if activity != mark.activity || self.monitor.queued_bundles().load(Ordering::SeqCst) != 0 {
             mark.activity = activity;
             mark.steps = steps;
             return false;
@@ -106,7 +108,8 @@ pub(crate) struct WorkerState {
     /// The run's checkpointing, if it checkpoints.
     pub(crate) checkpoint: Option<Arc<CheckpointRun>>,
     error: RefCell<Option<BeamError>>,
-    metrics: RefCell<Vec<MetricsContainer>>,
+    /// This worker's index among the process's workers.
+    local_worker: usize,
     clock_waiters: RefCell<Vec<timely::scheduling::Activator>>,
     /// Consuming inputs (main and side) of each PCollection.
     uses: Vec<usize>,
@@ -117,8 +120,8 @@ impl WorkerState {
         graph: Arc<Graph>,
         shared: Arc<RunShared>,
         checkpoint: Option<Arc<CheckpointRun>>,
+        local_worker: usize,
     ) -> Self {
-        let steps = graph.transforms.len();
         let mut uses = vec![0; graph.pcollections.len()];
         for t in &graph.transforms {
             for &i in &t.inputs {
@@ -134,7 +137,7 @@ impl WorkerState {
             shared,
             checkpoint,
             error: RefCell::new(None),
-            metrics: RefCell::new((0..steps).map(|_| MetricsContainer::new()).collect()),
+            local_worker,
             clock_waiters: RefCell::new(Vec::new()),
         }
     }
@@ -157,21 +160,44 @@ impl WorkerState {
         self.shared.stopping.store(true, Ordering::SeqCst);
     }
 
-    /// `n` bundles were given to PCollection `pcoll`'s stream (and so to each of its consumers).
-    pub(crate) fn sent_to(&self, pcoll: usize, n: usize) {
-        self.sent(n * self.uses[pcoll]);
+    /// `batches` were given to PCollection `pcoll`'s stream (and so to each of its consumers).
+    pub(crate) fn sent_to(&self, pcoll: usize, batches: &[Batch]) {
+        for b in batches {
+            self.shared.monitor.produced(pcoll, b);
+        }
+        self.sent(batches.len() * self.uses[pcoll]);
+    }
+
+    /// This worker's watermark of PCollection `pcoll` moved to `watermark`.
+    pub(crate) fn watermark_moved(&self, pcoll: usize, watermark: Timestamp) {
+        self.shared
+            .monitor
+            .set_watermark(pcoll, self.local_worker, watermark);
+    }
+
+    /// Step `t` took `elements` elements in (before they are shipped to the
+    /// worker that owns their keys).
+    pub(crate) fn consumed(&self, t: usize, elements: usize) {
+        self.shared.monitor.consumed(t, elements);
+    }
+
+    /// Times a bundle of `elements` elements of step `t`.
+    pub(crate) fn bundle(&self, t: usize, elements: usize) -> BundleTimer<'_> {
+        self.shared.monitor.bundle(t, elements)
     }
 
     /// `n` bundles were given to a channel with one consumer.
     pub(crate) fn sent(&self, n: usize) {
-        self.shared.in_flight.fetch_add(n as i64, Ordering::SeqCst);
+        let queued = self.shared.monitor.queued_bundles();
+        queued.fetch_add(n as i64, Ordering::SeqCst);
         self.shared.activity.fetch_add(1, Ordering::SeqCst);
     }
 
     /// `n` bundles were taken from a channel.
     pub(crate) fn received(&self, n: usize) {
         if n > 0 {
-            self.shared.in_flight.fetch_sub(n as i64, Ordering::SeqCst);
+            let queued = self.shared.monitor.queued_bundles();
+            queued.fetch_sub(n as i64, Ordering::SeqCst);
             self.shared.activity.fetch_add(1, Ordering::SeqCst);
         }
     }
@@ -201,16 +227,14 @@ impl WorkerState {
         }
     }
 
-    pub(crate) fn add_metrics(&self, t: usize, m: MetricsContainer) {
-        self.metrics.borrow_mut()[t].merge(m);
+    /// Hands a step's user metrics to the monitor, leaving `m` empty.
+    pub(crate) fn add_metrics(&self, t: usize, m: &mut MetricsContainer) {
+        self.shared.monitor.merge_user(t, m);
     }
 
-    /// The worker's error, if any, and its metrics per step.
-    pub(crate) fn finish(&self) -> (Option<BeamError>, Vec<MetricsContainer>) {
-        (
-            self.error.borrow_mut().take(),
-            std::mem::take(&mut *self.metrics.borrow_mut()),
-        )
+    /// The worker's error, if any.
+    pub(crate) fn finish(&self) -> Option<BeamError> {
+        self.error.borrow_mut().take()
     }
 }
 
@@ -424,19 +448,21 @@ pub(crate) fn build<'s>(scope: Scope<'s, Time>, state: Rc<WorkerState>) -> Resul
                 let lifted = kernel.lifted().map(RefCell::new);
                 let partials = lifted.is_some();
                 let route = kernel.clone();
+                let counts = state.clone();
                 let shipped = ship(
                     input(&streams, node.inputs[0]),
                     &node.name,
                     state.clone(),
-                    move |b, n| match &lifted {
-                        Some(p) => {
-                            let mut p = p.borrow_mut();
-                            match p.add(b) {
-                                Ok(()) => Ok(route.partition_partials_by_key_group(p.take(), n)),
-                                Err(e) => Err(e),
+                    move |b, n| {
+                        counts.consumed(t, b.len());
+                        match &lifted {
+                            Some(p) => {
+                                let mut p = p.borrow_mut();
+                                p.add(b)?;
+                                Ok(route.partition_partials_by_key_group(p.take(), n))
                             }
+                            None => Ok(route.partition_by_key_group(b, n)),
                         }
-                        None => Ok(route.partition_by_key_group(b, n)),
                     },
                 );
                 let codec = graph.pcollections[node.inputs[0]].codec.clone();
@@ -469,11 +495,15 @@ pub(crate) fn build<'s>(scope: Scope<'s, Time>, state: Rc<WorkerState>) -> Resul
             }
             Primitive::StatefulParDo { kernel } => {
                 let route = kernel.clone();
+                let counts = state.clone();
                 let shipped = ship(
                     input(&streams, node.inputs[0]),
                     &node.name,
                     state.clone(),
-                    move |b, n| Ok(route.partition_by_key_group(b, n)),
+                    move |b, n| {
+                        counts.consumed(t, b.len());
+                        Ok(route.partition_by_key_group(b, n))
+                    },
                 );
                 let codec = graph.pcollections[node.inputs[0]].codec.clone();
                 let mut processor = match restored(t) {

@@ -6,6 +6,7 @@ use super::store::Manifest;
 use super::{Ack, CheckpointRun};
 use crate::operators::{checkpoint_epoch, Time};
 use crate::worker::WorkerState;
+use beam_core::monitoring::CheckpointOutcome;
 use beam_core::{BeamError, MetricsContainer};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::rc::Rc;
@@ -81,6 +82,11 @@ pub(crate) fn committer<'s>(
                     tracing::debug!("checkpoint {epoch}: {missing} parts missing, abandoned");
                     run.store.abandon(epoch);
                     m.inc_counter("checkpoints_abandoned", 1);
+                    state.shared.monitor.record_checkpoint(
+                        epoch,
+                        CheckpointOutcome::Abandoned,
+                        run.epoch_ended_at(epoch).map_or(Duration::ZERO, |(at, _)| at.elapsed()),
+                    );
                     continue;
                 }
                 let manifest = Manifest {
@@ -107,6 +113,12 @@ pub(crate) fn committer<'s>(
                         failures_in_a_row = 0;
                         tracing::info!("checkpoint {epoch} published: {dir} ({bytes} bytes)");
                         m.inc_counter("checkpoints_completed", 1);
+                        state.shared.monitor.record_checkpoint(
+                            epoch,
+                            CheckpointOutcome::Completed,
+                            run.epoch_ended_at(epoch)
+                                .map_or(Duration::ZERO, |(at, _)| at.elapsed()),
+                        );
                         m.set_gauge("checkpoint_last_bytes", bytes as i64);
                         let delay =
                             manifest.written_unix_ms as i64 - manifest.epoch_end_unix_ms as i64;
@@ -129,6 +141,11 @@ pub(crate) fn committer<'s>(
                     failures_in_a_row += 1;
                     let m = metrics.get_or_insert_with(MetricsContainer::new);
                     m.inc_counter("checkpoints_failed", 1);
+                    state.shared.monitor.record_checkpoint(
+                        epoch,
+                        CheckpointOutcome::Failed,
+                        ended.elapsed(),
+                    );
                     tracing::warn!(
                         "checkpoint {epoch} did not complete within {:?}: abandoned",
                         run.timeout()
@@ -150,10 +167,8 @@ pub(crate) fn committer<'s>(
                 activator.activate_after(Duration::from_millis(50));
             }
             // The run's checkpoint metrics, under its first step.
-            if frontiers[0].is_empty() {
-                if let Some(m) = metrics.take() {
-                    state.add_metrics(0, m);
-                }
+            if let Some(mut m) = metrics.take() {
+                state.add_metrics(0, &mut m);
             }
         }
     });

@@ -1,0 +1,300 @@
+//! Live monitoring on every runner: the Prometheus endpoint and the status
+//! page's JSON API answer while the pipeline runs, with step metrics and
+//! user metrics that are current (not only at the end); `--metrics-out`
+//! records the final metrics, also of a failed run.
+
+use beam_core::{
+    Create, DoFn, ParDo, Pipeline, PipelineOptions, ProcessContext, UserError, UserResult,
+};
+use std::collections::HashSet;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use runner_direct as _;
+use runner_rayon as _;
+use runner_timely as _;
+
+/// Gates that tests open once they have looked at the running job.
+fn open_gates() -> &'static Mutex<HashSet<String>> {
+    static GATES: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
+    GATES.get_or_init(Default::default)
+}
+
+/// Counts every element, in a step of its own.
+#[derive(Clone)]
+struct Seen;
+
+impl DoFn for Seen {
+    type In = u64;
+    type Out = u64;
+    fn process(&mut self, x: &u64, ctx: &mut ProcessContext<'_, u64>) -> UserResult {
+        ctx.metrics().inc_counter("seen", 1);
+        ctx.output(*x);
+        Ok(())
+    }
+}
+
+/// Holds the element 0 until its gate opens; fails on `fail_on`.
+#[derive(Clone)]
+struct Gate {
+    name: String,
+    fail_on: Option<u64>,
+}
+
+impl DoFn for Gate {
+    type In = u64;
+    type Out = u64;
+    fn process(&mut self, x: &u64, ctx: &mut ProcessContext<'_, u64>) -> UserResult {
+        if Some(*x) == self.fail_on {
+            return Err(UserError::msg(format!("element {x} is bad")));
+        }
+        if *x == 0 {
+            let start = Instant::now();
+            while !open_gates().lock().unwrap().contains(&self.name) {
+                if start.elapsed() > Duration::from_secs(60) {
+                    return Err(UserError::msg("the test never opened the gate"));
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+        ctx.output(*x);
+        Ok(())
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A plain HTTP/1.1 request; the status line and the body.
+fn try_http(addr: SocketAddr, method: &str, path: &str) -> std::io::Result<(String, String)> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+    )?;
+    let mut text = String::new();
+    s.read_to_string(&mut text)?;
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    Ok((
+        head.lines().next().unwrap_or("").to_string(),
+        body.to_string(),
+    ))
+}
+
+fn http(addr: SocketAddr, method: &str, path: &str) -> (String, String) {
+    try_http(addr, method, path).expect("the endpoint answers")
+}
+
+fn pipeline(runner: &str, extra: &[String], gate: Gate) -> Pipeline {
+    let mut args: Vec<String> = ["test", "--runner", runner, "--parallelism", "2"]
+        .map(String::from)
+        .to_vec();
+    args.extend_from_slice(extra);
+    let p = Pipeline::new(PipelineOptions::from_args(args).unwrap());
+    p.apply("Numbers", Create::of((0..1000u64).collect::<Vec<_>>()))
+        .unwrap()
+        .apply("Seen", ParDo::of(Seen))
+        .unwrap()
+        .apply("Gate", ParDo::of(gate))
+        .unwrap();
+    p
+}
+
+fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn endpoints_answer_while_running(runner: &str) {
+    let metrics: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let status: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let metrics_out = out.path().join("metrics.json");
+    let name = format!("live-{runner}");
+    let gate = Gate {
+        name: name.clone(),
+        fail_on: None,
+    };
+    let extra = [
+        "--metrics-addr".to_string(),
+        metrics.to_string(),
+        "--status-addr".to_string(),
+        status.to_string(),
+        "--metrics-out".to_string(),
+        metrics_out.display().to_string(),
+        "--job-name".to_string(),
+        name.clone(),
+    ];
+    let p = pipeline(runner, &extra, gate);
+    let run = std::thread::spawn(move || p.run().map(|r| r.metrics().counter("Seen", "seen")));
+
+    // While element 0 is held: the job runs, and Seen's counter is live.
+    let snapshot = || -> serde_json::Value {
+        try_http(status, "GET", "/api/metrics")
+            .ok()
+            .and_then(|(_, body)| serde_json::from_str(&body).ok())
+            .unwrap_or_default()
+    };
+    wait_for("the gate step to hold a bundle", || {
+        let s = snapshot();
+        s["steps"].as_array().is_some_and(|steps| {
+            steps
+                .iter()
+                .any(|t| t["name"] == "Gate" && t["in_flight_bundles"] == 1)
+        })
+    });
+    let s = snapshot();
+    assert_eq!(s["state"], "running", "{s}");
+    assert_eq!(s["job"], name.as_str());
+    let seen = s["user_metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "seen")
+        .map(|m| m["value"]["Counter"].as_i64().unwrap());
+    assert!(
+        seen.is_some_and(|n| n > 0),
+        "{runner}: user counter not live: {s}"
+    );
+    let seen_step = s["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "Seen")
+        .unwrap();
+    assert!(seen_step["elements_in"].as_u64().unwrap() > 0, "{s}");
+
+    let (line, text) = http(metrics, "GET", "/metrics");
+    assert!(line.contains("200"), "{line}");
+    let running = format!("beam_job_running{{job=\"{name}\",process=\"0\"}} 1.0");
+    assert!(
+        text.lines().any(|l| l == running),
+        "{runner}: no {running:?} in\n{text}"
+    );
+    let elements =
+        format!("beam_step_elements_in_total{{job=\"{name}\",process=\"0\",step=\"Seen\"}} ");
+    assert!(text.lines().any(|l| l.starts_with(&elements)), "{text}");
+    assert!(text.contains("# TYPE beam_step_bundle_duration_seconds histogram"));
+    assert!(text.contains("beam_user_counter_total{"), "{text}");
+
+    // The page is served from the binary; the API is read-only.
+    let (line, page) = http(status, "GET", "/");
+    assert!(
+        line.contains("200") && page.contains("api/metrics"),
+        "{line}"
+    );
+    let (line, graph) = http(status, "GET", "/api/graph");
+    assert!(line.contains("200") && graph.contains("Gate"), "{line}");
+    let (line, _) = http(status, "POST", "/api/metrics");
+    assert!(line.contains("405"), "{line}");
+    assert!(http(metrics, "GET", "/").0.contains("404"));
+
+    open_gates().lock().unwrap().insert(name.clone());
+    let seen_total = run.join().unwrap().expect("the run succeeds");
+    assert_eq!(seen_total, Some(1000), "{runner}");
+    // Served only while the job runs.
+    assert!(TcpStream::connect_timeout(&metrics, Duration::from_secs(1)).is_err());
+
+    let done: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&metrics_out).unwrap()).unwrap();
+    assert_eq!(done["state"], "done");
+    let step = |n: &str| {
+        done["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == n)
+            .unwrap()
+            .clone()
+    };
+    for n in ["Seen", "Gate"] {
+        assert_eq!(step(n)["elements_in"], 1000, "{runner} {n}: {done}");
+        assert_eq!(step(n)["elements_out"], 1000, "{runner} {n}");
+        assert_eq!(step(n)["in_flight_bundles"], 0, "{runner} {n}");
+        assert!(step(n)["bundles"]["count"].as_u64().unwrap() >= 1);
+    }
+    let out_pc = step("Gate")["outputs"][0].as_u64().unwrap() as usize;
+    assert_eq!(
+        done["pcollections"][out_pc]["watermark"]["complete"], true,
+        "{done}"
+    );
+}
+
+#[test]
+fn endpoints_answer_while_running_on_direct() {
+    endpoints_answer_while_running("direct");
+}
+
+#[test]
+fn endpoints_answer_while_running_on_rayon() {
+    endpoints_answer_while_running("rayon");
+}
+
+#[test]
+fn endpoints_answer_while_running_on_timely() {
+    endpoints_answer_while_running("timely");
+}
+
+#[test]
+fn a_failed_run_writes_its_metrics_and_names_the_step_and_element() {
+    for runner in ["direct", "rayon", "timely"] {
+        let out = tempfile::tempdir().unwrap();
+        let path = out.path().join("m.json");
+        let name = format!("fail-{runner}");
+        open_gates().lock().unwrap().insert(name.clone());
+        let gate = Gate {
+            name,
+            fail_on: Some(77),
+        };
+        let p = pipeline(
+            runner,
+            &["--metrics-out".into(), path.display().to_string()],
+            gate,
+        );
+        assert!(p.run().is_err(), "{runner}");
+        let m: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(m["state"], "failed", "{runner}");
+        let e = &m["errors"][0];
+        assert_eq!(e["step"], "Gate", "{runner}: {m}");
+        assert!(
+            e["element"].as_str().unwrap().contains("77"),
+            "{runner}: {e}"
+        );
+        assert!(e["message"].as_str().unwrap().contains("element 77 is bad"));
+        let gate = m["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == "Gate")
+            .unwrap();
+        assert_eq!(gate["errors"], 1, "{runner}");
+    }
+}
+
+#[test]
+fn a_taken_port_fails_before_any_data_moves() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let gate = Gate {
+        name: "never".into(),
+        fail_on: Some(0),
+    };
+    let p = pipeline("direct", &["--metrics-addr".into(), addr.clone()], gate);
+    let e = p.run().unwrap_err().to_string();
+    assert!(e.contains("--metrics-addr") && e.contains(&addr), "{e}");
+}
