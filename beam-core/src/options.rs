@@ -2,7 +2,9 @@
 //!
 //! [`PipelineOptions`] implements clap's `Args`, so a program flattens it into
 //! its own command line. Besides the common options (`--runner`,
-//! `--parallelism`, `--job-name`, `--dump-graph`) it adds the options every
+//! `--parallelism`, `--job-name`, `--dump-graph`, and the monitoring ones:
+//! `--metrics-addr`, `--status-addr`, `--metrics-out`, `--log-level`,
+//! `--no-step-metrics`, see [`monitoring`](crate::monitoring)) it adds the options every
 //! runner linked into the program declares in its
 //! [`RunnerRegistration`](crate::RunnerRegistration) (for example the direct
 //! runner's `--seed` and `--no-checks`).

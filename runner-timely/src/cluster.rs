@@ -198,12 +198,14 @@ pub(crate) fn connect(spec: &ClusterSpec) -> Result<Vec<Option<TcpStream>>> {
                         missing.retain(|&m| m != j);
                         sockets[j] = Some(s);
                     }
-                    Ok(j) => eprintln!(
+                    Ok(j) => tracing::warn!(
+                        process = spec.index,
                         "timely cluster: refused a second connection as process {j} from {peer}"
                     ),
-                    Err(why) => {
-                        eprintln!("timely cluster: refused a connection from {peer}: {why}")
-                    }
+                    Err(why) => tracing::warn!(
+                        process = spec.index,
+                        "timely cluster: refused a connection from {peer}: {why}"
+                    ),
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {

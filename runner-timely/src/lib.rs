@@ -418,6 +418,13 @@ impl Runner for TimelyRunner {
             others,
             timely::WorkerConfig::default(),
             move |worker| {
+                let _span = tracing::info_span!(
+                    "worker",
+                    job = %shared.options.job_name,
+                    process = worker.index() / workers,
+                    worker = worker.index(),
+                )
+                .entered();
                 let state = Rc::new(worker::WorkerState::new(
                     shared.clone(),
                     run.clone(),
