@@ -227,6 +227,11 @@ impl Pipeline {
     /// registered ones), the graph is written to `--dump-graph` if asked, and the
     /// runner validates that it supports every step.
     ///
+    /// While it runs, the run's [`JobMonitor`] records what every step does;
+    /// `--metrics-addr` and `--status-addr` serve it, `--metrics-out` writes
+    /// it at the end (also after a failure), and a run of two seconds or more
+    /// prints a per-step summary when standard error is a terminal.
+    ///
     /// SIGINT and SIGTERM stop the process while it runs (status 130 and
     /// 143), removing the temporary directories of every run in progress; the
     /// run's own temporary directories (see [`hold_temp_path`](Self::hold_temp_path))
@@ -283,7 +288,9 @@ impl Pipeline {
                 return Err(e);
             }
         }
-        if std::io::stderr().is_terminal() {
+        // Runs shorter than this need no summary (tests, small examples).
+        const SUMMARY_AFTER_SECONDS: f64 = 2.0;
+        if std::io::stderr().is_terminal() && snapshot.elapsed_seconds >= SUMMARY_AFTER_SECONDS {
             eprint!("{}", report::summary(&snapshot));
         }
         drop(servers);
