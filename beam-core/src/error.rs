@@ -126,6 +126,32 @@ fn element_suffix(element: &Option<String>) -> String {
 }
 
 impl BeamError {
+    /// The full name of the step the error is about, when it names one (for
+    /// a coder failure, the PCollection's name).
+    pub fn step(&self) -> Option<&str> {
+        use BeamError as E;
+        match self {
+            E::Construction { step, .. }
+            | E::UserCode { step, .. }
+            | E::UserPanic { step, .. }
+            | E::IllegalMutation { step, .. }
+            | E::Coder { step, .. }
+            | E::SideInput { step, .. }
+            | E::Unsupported { step, .. } => Some(step),
+            _ => None,
+        }
+    }
+    /// The element that was being processed, as the error shows it (already
+    /// cut to a readable length), when known.
+    pub fn element(&self) -> Option<&str> {
+        match self {
+            BeamError::UserCode { element, .. } | BeamError::UserPanic { element, .. } => {
+                element.as_deref()
+            }
+            BeamError::IllegalMutation { element, .. } => Some(element),
+            _ => None,
+        }
+    }
     /// A run that ended with `step` still waiting for the side inputs `views`
     /// (a stream that stopped below the end of time): what it buffered never ran.
     pub fn side_inputs_never_complete(step: &str, views: &[&str]) -> Self {

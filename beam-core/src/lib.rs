@@ -78,6 +78,7 @@
 
 #![deny(missing_docs)]
 
+pub mod atomic_write;
 pub mod batch;
 pub mod cli;
 pub mod coder;

@@ -58,8 +58,6 @@ use std::time::{Instant, SystemTime};
 const KEPT_ERRORS: usize = 50;
 /// Checkpoints kept in the history (the newest ones).
 const KEPT_CHECKPOINTS: usize = 100;
-/// Element text kept in an error record.
-const ELEMENT_CHARS: usize = 200;
 
 /// Live counters of one step.
 #[derive(Debug, Default)]
@@ -98,7 +96,8 @@ pub struct ErrorRecord {
     pub at_seconds: f64,
     /// The failing step's full name, when known.
     pub step: Option<String>,
-    /// The failing element, shortened, when known.
+    /// The failing element, as the error shows it (cut to a readable
+    /// length by [`describe`](crate::coder::describe)), when known.
     pub element: Option<String>,
     /// The error's message.
     pub message: String,
@@ -343,21 +342,8 @@ impl JobMonitor {
 
     /// Records an error; counts it against its step when it names one.
     pub fn record_error(&self, error: &crate::BeamError) {
-        use crate::BeamError as E;
-        let (step, element) = match error {
-            E::UserCode { step, element, .. } | E::UserPanic { step, element, .. } => {
-                (Some(step.clone()), element.clone())
-            }
-            E::IllegalMutation { step, element, .. } => (Some(step.clone()), Some(element.clone())),
-            E::Coder { step, .. } | E::SideInput { step, .. } | E::Unsupported { step, .. } => {
-                (Some(step.clone()), None)
-            }
-            _ => (None, None),
-        };
-        if let Some(i) = step
-            .as_deref()
-            .and_then(|s| self.steps.iter().position(|t| t.name == s))
-        {
+        let step = error.step();
+        if let Some(i) = step.and_then(|s| self.steps.iter().position(|t| t.name == s)) {
             self.step_stats[i].errors.fetch_add(1, Relaxed);
         }
         let mut errors = lock(&self.errors);
@@ -366,8 +352,8 @@ impl JobMonitor {
         }
         errors.push_back(ErrorRecord {
             at_seconds: self.started.elapsed().as_secs_f64(),
-            step,
-            element: element.map(|e| shorten(&e, ELEMENT_CHARS)),
+            step: step.map(String::from),
+            element: error.element().map(String::from),
             message: error.to_string(),
         });
     }
@@ -488,13 +474,6 @@ impl JobMonitor {
             checkpoints,
             errors: lock(&self.errors).iter().cloned().collect(),
         }
-    }
-}
-
-fn shorten(s: &str, chars: usize) -> String {
-    match s.char_indices().nth(chars) {
-        Some((i, _)) => format!("{}…", &s[..i]),
-        None => s.to_string(),
     }
 }
 
@@ -668,12 +647,17 @@ pub(crate) mod tests {
         );
         m.record_error(&crate::BeamError::UserCode {
             step: g.transforms[1].name.clone(),
-            element: Some("x".repeat(500)),
+            element: Some(crate::coder::describe(&"x".repeat(500))),
             message: "bad".into(),
         });
         let s = m.snapshot();
         assert_eq!(s.steps[1].errors, 1);
         assert_eq!(s.errors.len(), 1);
-        assert!(s.errors[0].element.as_ref().unwrap().chars().count() <= ELEMENT_CHARS + 1);
+        let kept = s.errors[0].element.as_ref().unwrap();
+        assert!(kept.starts_with("\"xxx") && kept.len() < 400, "{kept}");
+        assert_eq!(
+            s.errors[0].step.as_deref(),
+            Some(g.transforms[1].name.as_str())
+        );
     }
 }

@@ -6,18 +6,13 @@ use crate::error::{BeamError, Result};
 use std::fmt::Write as _;
 use std::path::Path;
 
-/// Writes `snapshot` to `path` as pretty JSON, through a temporary file
-/// renamed into place, so a reader never sees half a file.
+/// Writes `snapshot` to `path` as pretty JSON, atomically (see
+/// [`write_atomically`](crate::atomic_write::write_atomically)).
 pub fn write_metrics_json(snapshot: &MonitorSnapshot, path: &Path) -> Result<()> {
     let text = serde_json::to_string_pretty(snapshot)
         .map_err(|e| BeamError::Runner(format!("encoding the metrics: {e}")))?;
-    let name = path
-        .file_name()
-        .map_or_else(|| "metrics".into(), |n| n.to_string_lossy().into_owned());
-    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    let io = |e| BeamError::io(path.display().to_string(), e);
-    std::fs::write(&tmp, text + "\n").map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)
+    crate::atomic_write::write_atomically(path, (text + "\n").as_bytes())
+        .map_err(|e| BeamError::io(path.display().to_string(), e))
 }
 
 /// Steps listed at most in the summary (the busiest ones).

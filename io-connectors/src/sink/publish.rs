@@ -70,13 +70,9 @@ pub fn success_marker(prefix: &str) -> PathBuf {
     PathBuf::from(format!("{prefix}._SUCCESS"))
 }
 
-/// Writes `bytes` to `path` through a temporary file renamed over it.
+/// Writes `bytes` to `path` through a synced temporary file renamed over it.
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let temp = path.with_extension(format!("tmp-{}", std::process::id()));
-    let file = std::fs::File::create(&temp).map_err(|e| err(&temp, e))?;
-    std::io::Write::write_all(&mut &file, bytes).map_err(|e| err(&temp, e))?;
-    file.sync_all().map_err(|e| err(&temp, e))?;
-    std::fs::rename(&temp, path).map_err(|e| err(path, e))
+    beam_core::atomic_write::write_atomically(path, bytes).map_err(|e| err(path, e))
 }
 
 /// Whether `name` is a shard of the set `set_base` with `suffix`:

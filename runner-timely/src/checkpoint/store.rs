@@ -20,7 +20,6 @@ use super::{Ack, Part, RestoreFrom, Restored};
 use beam_core::{BeamError, Result};
 use serde::{Deserialize, Serialize};
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 const MANIFEST: &str = "MANIFEST.json";
@@ -149,14 +148,9 @@ fn sync_dir(path: &Path) -> Result<()> {
         .map_err(|e| io_error("sync", path, e))
 }
 
-/// Writes `bytes` to `path` through a temporary file, synced, then renamed.
+/// Writes `bytes` to `path` through a synced temporary file renamed over it.
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("part");
-    let mut f = fs::File::create(&tmp).map_err(|e| io_error("create", &tmp, e))?;
-    f.write_all(bytes)
-        .and_then(|()| f.sync_all())
-        .map_err(|e| io_error("write", &tmp, e))?;
-    fs::rename(&tmp, path).map_err(|e| io_error("rename", &tmp, e))
+    beam_core::atomic_write::write_atomically(path, bytes).map_err(|e| io_error("write", path, e))
 }
 
 impl LocalDir {
