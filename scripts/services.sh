@@ -108,34 +108,29 @@ start_kafka_txn() {
     export BEAM_TEST_KAFKA_TXN_BROKERS="127.0.0.1:$KAFKA_TXN_PORT"
 }
 
-stop_kafka_txn() {
-    if [ -f "$SERVICES_DIR/noida.pid" ]; then
+# Stops the process whose pid is in $SERVICES_DIR/NAME.pid, and waits until
+# it is gone so that its port is free for the next start.
+stop_pidfile() {
+    local file="$SERVICES_DIR/$1.pid"
+    if [ -f "$file" ]; then
         local pid
-        pid="$(cat "$SERVICES_DIR/noida.pid")"
+        pid="$(cat "$file")"
         kill "$pid" 2>/dev/null || true
         for _ in $(seq 50); do
             kill -0 "$pid" 2>/dev/null || break
             sleep 0.1
         done
         kill -9 "$pid" 2>/dev/null || true
-        rm -f "$SERVICES_DIR/noida.pid"
+        rm -f "$file"
     fi
 }
 
-# Stops the broker this script started last, and waits until it is gone so
-# that the port is free for the next start.
+stop_kafka_txn() {
+    stop_pidfile noida
+}
+
 stop_kafka() {
-    if [ -f "$SERVICES_DIR/tansu.pid" ]; then
-        local pid
-        pid="$(cat "$SERVICES_DIR/tansu.pid")"
-        kill "$pid" 2>/dev/null || true
-        for _ in $(seq 50); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -9 "$pid" 2>/dev/null || true
-        rm -f "$SERVICES_DIR/tansu.pid"
-    fi
+    stop_pidfile tansu
 }
 
 stop_services() {

@@ -12,6 +12,7 @@ use regex::Regex;
 use std::io::Write;
 use std::sync::LazyLock;
 
+pub mod generated;
 pub mod nexmark;
 pub mod output;
 pub mod records;

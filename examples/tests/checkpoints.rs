@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{checkpoints, hosts_file, text, wait};
+use common::{checkpoints, hosts_file, text, wait, KillDelays};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
@@ -91,19 +91,6 @@ fn uninterrupted(query: u32) -> (tempfile::TempDir, PathBuf, PathBuf, Vec<String
     (root, out_dir, ckpt, expected)
 }
 
-/// A small deterministic generator of kill delays.
-struct Delays(u64);
-
-impl Delays {
-    fn next(&mut self) -> Duration {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        Duration::from_millis(600 + (self.0 >> 33) % 1900)
-    }
-}
-
 fn killed_and_restored_equals_uninterrupted(query: u32, seed: u64, damage_newest: bool) {
     let (_root, out_dir, ckpt, expected) = uninterrupted(query);
 
@@ -114,7 +101,7 @@ fn killed_and_restored_equals_uninterrupted(query: u32, seed: u64, damage_newest
         "--checkpoint-interval",
         "250ms",
     ];
-    let mut delays = Delays(seed);
+    let mut delays = KillDelays::new(seed, 600, 1900);
     let mut kills = 0;
     for _ in 0..4 {
         let mut extra = ckpt_args.to_vec();
@@ -122,7 +109,7 @@ fn killed_and_restored_equals_uninterrupted(query: u32, seed: u64, damage_newest
             extra.extend(["--restore-from", "latest"]);
         }
         let mut child = command(&args, &extra).spawn().unwrap();
-        std::thread::sleep(delays.next());
+        std::thread::sleep(delays.next_delay());
         if child.try_wait().unwrap().is_some() {
             break;
         }
@@ -221,7 +208,7 @@ fn rescaled_2_3_1_equals_uninterrupted(query: u32, seed: u64) {
         "--checkpoint-interval",
         "200ms",
     ];
-    let mut delays = Delays(seed);
+    let mut delays = KillDelays::new(seed, 600, 1900);
     for (i, workers) in [2usize, 3].into_iter().enumerate() {
         let mut extra = ckpt_args.to_vec();
         if i > 0 {
@@ -243,7 +230,7 @@ fn rescaled_2_3_1_equals_uninterrupted(query: u32, seed: u64) {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-        std::thread::sleep(delays.next() / 3);
+        std::thread::sleep(delays.next_delay() / 3);
         assert!(
             child.try_wait().unwrap().is_none(),
             "the run on {workers} workers ended before its kill"

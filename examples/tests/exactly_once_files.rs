@@ -20,7 +20,7 @@ use beam_core::{
     ReadUnbounded, StateContext, StatefulDoFn, StatefulParDo, Sum, UserResult, View, WindowFn,
     WindowInto,
 };
-use common::{checkpoints, text, wait, Attempt};
+use common::{checkpoints, text, wait, KillDelays, Tally};
 use examples::nexmark::Event;
 use examples::nexmark::NexmarkStream;
 use io_connectors::TextIO;
@@ -246,13 +246,7 @@ fn exactly_once_files_survive_kills_and_failure_points() {
         "0".to_string(),
     ]);
     let start = now_micros() + 300_000;
-    let mut seed: u64 = 0x5eed_0fc0_ffee;
-    let mut delay = || {
-        seed = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        std::time::Duration::from_millis(250 + (seed >> 33) % 700)
-    };
+    let mut delays = KillDelays::new(0x5eed_0fc0_ffee, 250, 700);
     let plan: Vec<Option<&str>> = vec![
         None,
         Some("checkpoint-parts-written=2*off->return"),
@@ -269,7 +263,7 @@ fn exactly_once_files_survive_kills_and_failure_points() {
         None,
     ];
     let mut seen: HashMap<String, u64> = HashMap::new();
-    let (mut kills, mut aborts, mut restores) = (0, 0, 0);
+    let (mut tally, mut restores) = (Tally::default(), 0);
     for (attempt, failpoints) in plan.iter().enumerate() {
         let mut run_args = args.clone();
         if !checkpoints(&ckpt).is_empty() {
@@ -279,17 +273,12 @@ fn exactly_once_files_survive_kills_and_failure_points() {
         let child = spawn_child(&run_args, start, &out_dir, *failpoints)
             .spawn()
             .unwrap();
-        let ended = match common::attempt(child, *failpoints, delay(), attempt) {
-            Attempt::Finished => true,
-            Attempt::Killed => {
-                kills += 1;
-                false
-            }
-            Attempt::Aborted => {
-                aborts += 1;
-                false
-            }
-        };
+        let ended = tally.record(common::attempt(
+            child,
+            *failpoints,
+            delays.next_delay(),
+            attempt,
+        ));
         // Every visible file is whole and was never written again.
         for (name, (inode, bytes)) in visible(&out_dir) {
             assert!(
@@ -304,7 +293,7 @@ fn exactly_once_files_survive_kills_and_failure_points() {
             break;
         }
     }
-    assert!(kills >= 8 && aborts == 3, "{kills} kills, {aborts} aborts");
+    assert!(tally.kills >= 8 && tally.aborts == 3, "{tally:?}");
     assert!(restores >= 10, "{restores} restores");
 
     let mut last_args = args.clone();

@@ -22,7 +22,7 @@ use beam_core::{
     ProcessContext, StateContext, StatefulDoFn, StatefulParDo, Sum, UserResult, WindowFn,
     WindowInto,
 };
-use common::{checkpoints, text, wait, Attempt};
+use common::{checkpoints, text, wait, KillDelays, Tally};
 use io_connectors::kafka::{KafkaIO, KafkaMessage, KafkaRecord};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -318,13 +318,7 @@ fn kafka_to_kafka_is_exactly_once_across_kills_and_failure_points() {
     .iter()
     .map(|s| s.to_string())
     .collect();
-    let mut seed: u64 = 0x0ca5_cade_5eed;
-    let mut delay = || {
-        seed = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        std::time::Duration::from_millis(400 + (seed >> 33) % 900)
-    };
+    let mut delays = KillDelays::new(0x0ca5_cade_5eed, 400, 900);
     let plan: Vec<Option<&str>> = vec![
         None,
         Some("kafka-produced=1*off->return"),
@@ -340,7 +334,7 @@ fn kafka_to_kafka_is_exactly_once_across_kills_and_failure_points() {
         None,
         None,
     ];
-    let (mut kills, mut aborts, mut restores) = (0, 0, 0);
+    let (mut tally, mut restores) = (Tally::default(), 0);
     for (attempt, failpoints) in plan.iter().enumerate() {
         // Restored on 2, 3 and 1 workers in turn: writers are taken over
         // by other workers, and old ones recovered.
@@ -354,22 +348,17 @@ fn kafka_to_kafka_is_exactly_once_across_kills_and_failure_points() {
         let child = spawn_child(&run_args, &input, &output, *failpoints)
             .spawn()
             .unwrap();
-        let ended = match common::attempt(child, *failpoints, delay(), attempt) {
-            Attempt::Finished => true,
-            Attempt::Killed => {
-                kills += 1;
-                false
-            }
-            Attempt::Aborted => {
-                aborts += 1;
-                false
-            }
-        };
+        let ended = tally.record(common::attempt(
+            child,
+            *failpoints,
+            delays.next_delay(),
+            attempt,
+        ));
         if ended {
             break;
         }
     }
-    assert!(kills >= 8 && aborts == 3, "{kills} kills, {aborts} aborts");
+    assert!(tally.kills >= 8 && tally.aborts == 3, "{tally:?}");
     assert!(restores >= 10, "{restores} restores");
 
     let mut last_args = args.clone();

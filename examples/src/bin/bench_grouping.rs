@@ -13,11 +13,11 @@
 use beam_core::trigger::{AccumulationMode, Trigger};
 use beam_core::windowfn::WindowFn;
 use beam_core::{
-    BoundedSource, Duration, GroupByKey, Map, Pipeline, PipelineOptions, Read, Result,
-    SourceReader, StateContext, StatefulDoFn, StatefulParDo, Sum, UserResult, WindowInto,
-    WindowedValue,
+    BoundedSource, Duration, GroupByKey, Map, Pipeline, PipelineOptions, Read, StateContext,
+    StatefulDoFn, StatefulParDo, Sum, UserResult, WindowInto, WindowedValue,
 };
 use clap::Parser;
+use examples::generated::Generated;
 use std::process::ExitCode;
 use std::time::Instant;
 // Link the runners so `--runner` finds them.
@@ -41,58 +41,11 @@ struct Args {
     pipeline: PipelineOptions,
 }
 
-/// Pairs `i` in `start..end`: key `i * 7919 mod keys`, value `i mod 1000`.
-#[derive(Clone)]
-struct Pairs {
-    start: u64,
-    end: u64,
-    keys: u64,
-}
-
-struct PairReader {
-    next: u64,
-    source: Pairs,
-}
-
-impl SourceReader<(u64, u64)> for PairReader {
-    fn read_batch(&mut self, out: &mut Vec<WindowedValue<(u64, u64)>>, max: usize) -> Result<bool> {
-        while self.next < self.source.end && out.len() < max {
-            let i = self.next;
-            out.push(WindowedValue::in_global_window((
-                i.wrapping_mul(7919) % self.source.keys,
-                i % 1000,
-            )));
-            self.next += 1;
-        }
-        Ok(self.next < self.source.end)
-    }
-}
-
-impl BoundedSource for Pairs {
-    type Output = (u64, u64);
-    fn estimated_size_bytes(&self) -> Result<u64> {
-        Ok((self.end - self.start) * 16)
-    }
-    fn split(&self, desired: u64) -> Result<Vec<Self>> {
-        let step = (desired / 16).max(1);
-        Ok((self.start..self.end)
-            .step_by(step as usize)
-            .map(|s| Pairs {
-                start: s,
-                end: (s + step).min(self.end),
-                keys: self.keys,
-            })
-            .collect())
-    }
-    fn reader(&self) -> Result<Box<dyn SourceReader<(u64, u64)>>> {
-        Ok(Box::new(PairReader {
-            next: self.start,
-            source: self.clone(),
-        }))
-    }
-    fn describe(&self) -> String {
-        format!("pairs {}..{} over {} keys", self.start, self.end, self.keys)
-    }
+/// Pair `i` of `0..pairs`: key `i * 7919 mod keys`, value `i mod 1000`.
+fn pairs(pairs: u64, keys: u64) -> impl BoundedSource<Output = (u64, u64)> + Clone {
+    Generated::new(0..pairs, move |i| {
+        WindowedValue::in_global_window((i.wrapping_mul(7919) % keys, i % 1000))
+    })
 }
 
 /// Counts and sums each key's values in value state; an event-time timer at
@@ -163,11 +116,7 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> anyhow::Result<()> {
-    let source = Pairs {
-        start: 0,
-        end: args.pairs,
-        keys: args.keys,
-    };
+    let source = pairs(args.pairs, args.keys);
     let expected_sum: u64 = (0..args.pairs).map(|i| i % 1000).sum();
     println!(
         "| variant | runner | pairs | keys | time (s) | pairs/s | spilled runs | spilled MB |"

@@ -15,10 +15,11 @@ use beam_core::trigger::{AccumulationMode, Trigger};
 use beam_core::windowfn::{CustomWindowFn, CustomWindows, WindowFn};
 use beam_core::{
     BoundedSource, DoFn, Duration, GroupByKey, IntervalWindow, Map, ParDo, Pipeline,
-    PipelineOptions, ProcessContext, Read, Result, SourceReader, StateContext, StatefulDoFn,
-    StatefulParDo, Sum, Timestamp, UserError, UserResult, WindowInto, WindowedValue,
+    PipelineOptions, ProcessContext, Read, StateContext, StatefulDoFn, StatefulParDo, Sum,
+    Timestamp, UserError, UserResult, WindowInto, WindowedValue,
 };
 use clap::Parser;
+use examples::generated::Generated;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -55,64 +56,20 @@ struct Args {
     pipeline: PipelineOptions,
 }
 
-/// Events `start..end`: `(key, 1)` at the event's time.
-#[derive(Clone)]
-struct Events {
-    start: u64,
-    end: u64,
+/// Event `i` of `0..events`: `(key, 1)` at the event's time.
+fn events_source(
+    events: u64,
     keys: u64,
     spacing_ms: i64,
+) -> impl BoundedSource<Output = (u64, u64)> + Clone {
+    Generated::new(0..events, move |i| {
+        WindowedValue::timestamped((i.wrapping_mul(7919) % keys, 1), event_time(i, spacing_ms))
+    })
 }
 
 fn event_time(i: u64, spacing_ms: i64) -> Timestamp {
     let disorder = (i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) % 90_000;
     Timestamp::from_millis(i as i64 * spacing_ms + disorder as i64)
-}
-
-struct EventReader {
-    next: u64,
-    source: Events,
-}
-
-impl SourceReader<(u64, u64)> for EventReader {
-    fn read_batch(&mut self, out: &mut Vec<WindowedValue<(u64, u64)>>, max: usize) -> Result<bool> {
-        while self.next < self.source.end && out.len() < max {
-            let i = self.next;
-            out.push(WindowedValue::timestamped(
-                (i.wrapping_mul(7919) % self.source.keys, 1),
-                event_time(i, self.source.spacing_ms),
-            ));
-            self.next += 1;
-        }
-        Ok(self.next < self.source.end)
-    }
-}
-
-impl BoundedSource for Events {
-    type Output = (u64, u64);
-    fn estimated_size_bytes(&self) -> Result<u64> {
-        Ok((self.end - self.start) * 16)
-    }
-    fn split(&self, desired: u64) -> Result<Vec<Self>> {
-        let step = (desired / 16).max(1);
-        Ok((self.start..self.end)
-            .step_by(step as usize)
-            .map(|s| Events {
-                start: s,
-                end: (s + step).min(self.end),
-                ..self.clone()
-            })
-            .collect())
-    }
-    fn reader(&self) -> Result<Box<dyn SourceReader<(u64, u64)>>> {
-        Ok(Box::new(EventReader {
-            next: self.start,
-            source: self.clone(),
-        }))
-    }
-    fn describe(&self) -> String {
-        format!("events {}..{}", self.start, self.end)
-    }
 }
 
 /// Sessions with a 120 s gap, written as a user's merging window function.
@@ -255,12 +212,7 @@ fn run_one(args: &Args, shape_name: &str, agg: &str, events: u64) -> anyhow::Res
     let windowed = p
         .apply(
             "Events",
-            Read::from(Events {
-                start: 0,
-                end: events,
-                keys: args.keys,
-                spacing_ms: args.spacing_ms,
-            }),
+            Read::from(events_source(events, args.keys, args.spacing_ms)),
         )?
         .apply("Window", window)?;
     let counts = match agg {

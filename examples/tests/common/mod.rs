@@ -65,6 +65,54 @@ pub enum Attempt {
     Aborted,
 }
 
+/// Kills and aborts of a crash test's attempts.
+#[derive(Debug, Default)]
+pub struct Tally {
+    /// Attempts killed.
+    pub kills: usize,
+    /// Attempts that aborted at their failure point.
+    pub aborts: usize,
+}
+
+impl Tally {
+    /// Counts `attempt`; whether the run finished.
+    pub fn record(&mut self, attempt: Attempt) -> bool {
+        match attempt {
+            Attempt::Finished => return true,
+            Attempt::Killed => self.kills += 1,
+            Attempt::Aborted => self.aborts += 1,
+        }
+        false
+    }
+}
+
+/// A deterministic generator of kill delays: `min_ms` plus up to
+/// `spread_ms`, from `seed`.
+pub struct KillDelays {
+    state: u64,
+    min_ms: u64,
+    spread_ms: u64,
+}
+
+impl KillDelays {
+    /// The delays of `seed`.
+    pub fn new(seed: u64, min_ms: u64, spread_ms: u64) -> Self {
+        KillDelays {
+            state: seed,
+            min_ms,
+            spread_ms,
+        }
+    }
+    /// The next delay.
+    pub fn next_delay(&mut self) -> std::time::Duration {
+        self.state = self
+            .state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        std::time::Duration::from_millis(self.min_ms + (self.state >> 33) % self.spread_ms)
+    }
+}
+
 /// One attempt of a crash test on the started `child`: with `failpoints`
 /// (`name=actions`), waits for it to abort at that point (failing if it
 /// did not); without, kills it after `delay` unless it finished first
