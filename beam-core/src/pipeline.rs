@@ -273,7 +273,13 @@ impl Pipeline {
             }
         }
         let span = tracing::info_span!("run", job = %options.job_name, runner = %options.runner);
+        let bar = graph
+            .pcollections
+            .iter()
+            .all(|p| p.bounded)
+            .then(|| crate::monitoring::progress::ProgressBar::start(monitor.clone()));
         let result = span.in_scope(|| runner.run(graph, monitor.clone()));
+        drop(bar);
         match &result {
             Ok(_) => monitor.finish(RunState::Done),
             Err(e) => {

@@ -98,6 +98,50 @@ pub trait UnboundedReader<T>: Send {
     fn finalize_checkpoint(&mut self, _mark: &CheckpointMark) -> Result<()> {
         Ok(())
     }
+    /// What this reader knows is there and it has not read yet, per
+    /// partition (a Kafka partition's consumer lag); empty when it does not
+    /// know. Runners ask about once a second and show it as the source's
+    /// backlog; it must not block.
+    fn backlog(&self) -> Vec<SourceBacklog> {
+        Vec::new()
+    }
+}
+
+/// One partition's backlog: what is there to read and not read yet.
+///
+/// ```
+/// use beam_core::unbounded::SourceBacklog;
+/// let lag = SourceBacklog::records("clicks/3", 1200);
+/// assert_eq!((lag.records, lag.bytes), (Some(1200), None));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct SourceBacklog {
+    /// The part of the source it is about (`topic/partition`, a file path).
+    pub partition: String,
+    /// Records not read yet, when the source counts records.
+    pub records: Option<u64>,
+    /// Bytes not read yet, when the source counts bytes.
+    pub bytes: Option<u64>,
+}
+
+impl SourceBacklog {
+    /// `records` records left in `partition`.
+    pub fn records(partition: impl Into<String>, records: u64) -> Self {
+        SourceBacklog {
+            partition: partition.into(),
+            records: Some(records),
+            bytes: None,
+        }
+    }
+
+    /// `bytes` bytes left in `partition`.
+    pub fn bytes(partition: impl Into<String>, bytes: u64) -> Self {
+        SourceBacklog {
+            partition: partition.into(),
+            records: None,
+            bytes: Some(bytes),
+        }
+    }
 }
 
 /// Watermark estimation with bounded out-of-orderness and idleness.
@@ -174,6 +218,8 @@ pub trait ErasedUnboundedReader: Send {
     fn checkpoint_mark(&self) -> Option<CheckpointMark>;
     /// See [`UnboundedReader::finalize_checkpoint`].
     fn finalize_checkpoint(&mut self, mark: &CheckpointMark) -> Result<()>;
+    /// See [`UnboundedReader::backlog`].
+    fn backlog(&self) -> Vec<SourceBacklog>;
 }
 
 /// The watermark of an unbounded source read by `readers` (each with whether it
@@ -249,6 +295,9 @@ impl<T: Element> ErasedUnboundedReader for ReaderAdapter<T> {
     fn finalize_checkpoint(&mut self, mark: &CheckpointMark) -> Result<()> {
         self.0.finalize_checkpoint(mark)
     }
+    fn backlog(&self) -> Vec<SourceBacklog> {
+        self.0.backlog()
+    }
 }
 
 /// Reads an [`UnboundedSource`]: an unbounded PCollection in the global window.
@@ -300,6 +349,9 @@ mod tests {
         }
         fn is_idle(&self) -> bool {
             self.1
+        }
+        fn backlog(&self) -> Vec<SourceBacklog> {
+            Vec::new()
         }
     }
 

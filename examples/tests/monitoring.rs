@@ -298,3 +298,123 @@ fn a_taken_port_fails_before_any_data_moves() {
     let e = p.run().unwrap_err().to_string();
     assert!(e.contains("--metrics-addr") && e.contains(&addr), "{e}");
 }
+
+/// Holds the line `line 0` until its gate opens.
+#[derive(Clone)]
+struct HoldLine(String);
+
+impl DoFn for HoldLine {
+    type In = String;
+    type Out = String;
+    fn process(&mut self, line: &String, ctx: &mut ProcessContext<'_, String>) -> UserResult {
+        if line == "line 0" {
+            let start = Instant::now();
+            while !open_gates().lock().unwrap().contains(&self.0) {
+                if start.elapsed() > Duration::from_secs(60) {
+                    return Err(UserError::msg("the test never opened the gate"));
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+        ctx.output(line.clone());
+        Ok(())
+    }
+}
+
+/// A file source's bytes: planned (the file's size), read as its readers go,
+/// and the rest as the step's backlog, while the run holds one line.
+fn a_file_source_reports_bytes_read_and_left(runner: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("lines.txt");
+    let text: String = (0..400_000).map(|i| format!("line {i}\n")).collect();
+    std::fs::write(&input, &text).unwrap();
+    let status: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let metrics_out = dir.path().join("metrics.json");
+    let name = format!("bytes-{runner}");
+    let args: Vec<String> = [
+        "test",
+        "--runner",
+        runner,
+        "--parallelism",
+        "2",
+        "--job-name",
+        &name,
+        "--status-addr",
+        &status.to_string(),
+        "--metrics-out",
+        &metrics_out.display().to_string(),
+    ]
+    .map(String::from)
+    .to_vec();
+    let p = Pipeline::new(PipelineOptions::from_args(args).unwrap());
+    p.apply(
+        "Lines",
+        io_connectors::TextIO::read(&input.display().to_string()),
+    )
+    .unwrap()
+    .apply("Hold", ParDo::of(HoldLine(name.clone())))
+    .unwrap();
+    let run = std::thread::spawn(move || p.run());
+    let read_step = |s: &serde_json::Value| -> Option<serde_json::Value> {
+        s["steps"]
+            .as_array()?
+            .iter()
+            .find(|t| t["source_bytes"].is_object())
+            .cloned()
+    };
+    let size = text.len() as u64;
+    // Held: the split holding line 0 is not read to its end.
+    let held = loop {
+        let s: serde_json::Value = try_http(status, "GET", "/api/metrics")
+            .ok()
+            .and_then(|(_, body)| serde_json::from_str(&body).ok())
+            .unwrap_or_default();
+        let holding = s["steps"].as_array().is_some_and(|steps| {
+            steps
+                .iter()
+                .any(|t| t["name"] == "Hold" && t["in_flight_bundles"] == 1)
+        });
+        if let Some(step) = read_step(&s).filter(|_| holding) {
+            break step;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(held["source_bytes"]["planned"], size, "{runner}: {held}");
+    let read = held["source_bytes"]["read"].as_u64().unwrap();
+    assert!(read < size, "{runner}: {held}");
+    let left = &held["backlog"][0];
+    assert_eq!(left["bytes"], size - read, "{runner}: {held}");
+    assert!(
+        left["partition"].as_str().unwrap().contains("lines.txt"),
+        "{left}"
+    );
+    let (_, text) = http(status, "GET", "/metrics");
+    let gauge = text
+        .lines()
+        .find(|l| l.starts_with("beam_source_backlog_bytes{"))
+        .unwrap_or_else(|| panic!("{runner}: no backlog gauge in\n{text}"));
+    assert!(gauge.contains("step=\"Lines/Read\""), "{gauge}");
+
+    open_gates().lock().unwrap().insert(name);
+    run.join().unwrap().expect("the run succeeds");
+    let done: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&metrics_out).unwrap()).unwrap();
+    let step = read_step(&done).unwrap();
+    assert_eq!(step["source_bytes"]["read"], size, "{runner}: {step}");
+    assert_eq!(step["backlog"][0]["bytes"], 0, "{runner}: {step}");
+}
+
+#[test]
+fn a_file_source_reports_bytes_read_and_left_on_direct() {
+    a_file_source_reports_bytes_read_and_left("direct");
+}
+
+#[test]
+fn a_file_source_reports_bytes_read_and_left_on_rayon() {
+    a_file_source_reports_bytes_read_and_left("rayon");
+}
+
+#[test]
+fn a_file_source_reports_bytes_read_and_left_on_timely() {
+    a_file_source_reports_bytes_read_and_left("timely");
+}

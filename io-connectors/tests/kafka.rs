@@ -584,3 +584,85 @@ fn checkpoints_complete_while_hour_long_windows_wait_and_a_partition_is_idle() {
         "{completed} checkpoints in {elapsed:?} at 100 ms"
     );
 }
+
+type Reader = dyn beam_core::UnboundedReader<KafkaRecord>;
+
+/// A reader's backlog, by partition.
+fn lag_of(reader: &Reader) -> BTreeMap<String, u64> {
+    reader
+        .backlog()
+        .into_iter()
+        .map(|b| (b.partition, b.records.unwrap()))
+        .collect()
+}
+
+/// Reads one record at a time until the backlog is what is left of `total`
+/// records; the backlog then.
+fn read_until_the_lag_is_right(
+    reader: &mut Reader,
+    read: &mut Vec<WindowedValue<KafkaRecord>>,
+    total: u64,
+    deadline: std::time::Instant,
+) -> BTreeMap<String, u64> {
+    let mut seen = Vec::new();
+    loop {
+        reader.poll(read, 1).unwrap();
+        let now = lag_of(reader);
+        seen.push(now.values().sum::<u64>());
+        let left = total.saturating_sub(read.len() as u64);
+        if left > 0 && seen.last() == Some(&left) {
+            return now;
+        }
+        assert!(
+            std::time::Instant::now() < deadline && left > 0,
+            "the lag never matched {total} records ({} read): {:?}",
+            read.len(),
+            &seen[seen.len().saturating_sub(20)..]
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// The reader's backlog: per partition, the records after the next one it
+/// hands out, from the high watermarks librdkafka's statistics report.
+#[test]
+fn a_reader_reports_its_consumer_lag_per_partition() {
+    let topic = format!("lag-{}", std::process::id());
+    create_topic(&topic, 3);
+    produce_clicks(&topic);
+    let source = KafkaIO::read(&brokers(), &[&topic]).into_source();
+    let mut reader = source.reader().unwrap();
+    let names: Vec<String> = (0..3).map(|p| format!("{topic}/{p}")).collect();
+    assert_eq!(
+        lag_of(reader.as_ref()).into_keys().collect::<Vec<_>>(),
+        names,
+        "every partition has a lag from the start"
+    );
+    let mut read = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    // Reading slowly: once the statistics came (the high watermark fetched at
+    // open is the broker's answer, which tansu undercounts), the lag is what
+    // is left of each partition.
+    let first = read_until_the_lag_is_right(reader.as_mut(), &mut read, 300, deadline);
+    let taken = |read: &[WindowedValue<KafkaRecord>], p: usize| {
+        read.iter()
+            .filter(|wv| wv.value.partition as usize == p)
+            .count() as u64
+    };
+    // Each partition's lag and what was taken from it add up to its size.
+    let sizes: Vec<u64> = (0..3).map(|p| first[&names[p]] + taken(&read, p)).collect();
+    assert_eq!(sizes.iter().sum::<u64>(), 300);
+    let want = read.len() + 20;
+    while read.len() < want {
+        let n = want - read.len();
+        reader.poll(&mut read, n).unwrap();
+    }
+    let now = lag_of(reader.as_ref());
+    for p in 0..3 {
+        assert_eq!(now[&names[p]], sizes[p] - taken(&read, p), "{now:?}");
+    }
+
+    // More records: the statistics raise the lag while the reader reads on.
+    produce_clicks(&topic);
+    read_until_the_lag_is_right(reader.as_mut(), &mut read, 600, deadline);
+}

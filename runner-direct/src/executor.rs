@@ -47,7 +47,10 @@ enum TransformState {
     Grouping(Box<dyn GroupingTable>),
     Stateful(Box<dyn StatefulProcessor>, bool),
     Reader(Vec<Box<dyn ErasedReader>>),
-    Unbounded(Vec<unbounded::UnboundedPart>),
+    Unbounded(
+        Vec<unbounded::UnboundedPart>,
+        beam_core::monitoring::BacklogProbe,
+    ),
     Stream(std::collections::VecDeque<StreamEvent>),
 }
 
@@ -251,6 +254,7 @@ impl Executor {
                     };
                     let mut readers = Vec::new();
                     for s in splits.iter().rev() {
+                        let s = self.monitor.watch_split(t, s.clone());
                         readers.push(s.open().map_err(|e| match e {
                             BeamError::Io { .. } => e,
                             other => BeamError::Runner(format!(
@@ -267,7 +271,8 @@ impl Executor {
                     for s in source.split(desired)? {
                         parts.push(unbounded::UnboundedPart::new(s.open()?));
                     }
-                    self.states[t] = TransformState::Unbounded(parts);
+                    let probe = beam_core::monitoring::BacklogProbe::new(t);
+                    self.states[t] = TransformState::Unbounded(parts, probe);
                 }
                 _ => {}
             }

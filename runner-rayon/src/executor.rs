@@ -1,6 +1,6 @@
 //! Stage-by-stage execution on the rayon pool.
 
-use crate::parallel::{deal, merge_metrics, progress_bar, rebalance, shuffle, READ_BATCH};
+use crate::parallel::{deal, merge_metrics, rebalance, shuffle, READ_BATCH};
 use crate::shuffle::ShuffleStore;
 use crate::spill::SpillArea;
 use crate::RayonOptions;
@@ -37,7 +37,6 @@ pub(crate) struct Executor {
     pub(crate) stores: Vec<Option<ShuffleStore>>,
     pub(crate) options: RayonOptions,
     pub(crate) spill: SpillArea,
-    pub(crate) progress: indicatif::ProgressBar,
     pub(crate) monitor: Arc<JobMonitor>,
 }
 
@@ -70,7 +69,6 @@ impl Executor {
             stores: (0..graph.transforms.len()).map(|_| None).collect(),
             spill: SpillArea::new(options.temp_dir.clone()),
             options,
-            progress: progress_bar(graph.transforms.len()),
             uses,
             graph,
             monitor,
@@ -83,7 +81,6 @@ impl Executor {
                 continue;
             }
             let node = &self.graph.transforms[t];
-            self.progress.set_message(node.name.clone());
             let head = match &node.primitive {
                 Primitive::Read { .. } => Some(Head::Source(t)),
                 Primitive::GroupByKey { .. } | Primitive::CombinePerKey { .. } => {
@@ -112,18 +109,12 @@ impl Executor {
                         }
                     }
                     let records: usize = outputs.iter().flatten().map(Batch::len).sum();
-                    self.progress.println(format!(
-                        "{}: {records} records",
-                        self.graph.transforms[t].name
-                    ));
+                    tracing::info!(step = %self.graph.transforms[t].name, records, "step done");
                     self.store(t, outputs);
                 }
             }
-            self.progress
-                .set_position(self.done.iter().filter(|d| **d).count() as u64);
             self.flush_metrics();
         }
-        self.progress.finish_and_clear();
         Ok(PipelineResult::from_monitor(&self.monitor))
     }
 

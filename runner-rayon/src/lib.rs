@@ -21,8 +21,8 @@
 //! `resplit_buckets`. Stateful ParDos partition by key and keep their state in
 //! memory; side inputs are materialized once and shared read-only. Windowing,
 //! triggers, state and timers come from `beam-core`'s runner support, as on
-//! every runner. A progress bar shows the steps and the records of each
-//! finished stage when standard error is a terminal.
+//! every runner. Each finished stage logs its records (`--log-level info`);
+//! the progress bar on a terminal is the one every runner shares.
 //!
 //! Unbounded inputs (TestStream, unbounded sources) are refused before any
 //! data moves. `--parallelism N` sets the pool size (default: the cores).

@@ -1,28 +1,11 @@
 //! Parallel building blocks of the rayon runner: dealing work to workers,
-//! partitioning by key, rebalancing, and the progress bar.
+//! partitioning by key and rebalancing.
 
 use beam_core::{Batch, MetricsContainer};
 use rayon::prelude::*;
 
 /// Elements per batch read from a source.
 pub(crate) const READ_BATCH: usize = 4096;
-
-/// A bar of steps done, with the running step and records per finished stage;
-/// drawn only when standard error is a terminal.
-pub(crate) fn progress_bar(steps: usize) -> indicatif::ProgressBar {
-    use std::io::IsTerminal;
-    if !std::io::stderr().is_terminal() {
-        return indicatif::ProgressBar::hidden();
-    }
-    let bar = indicatif::ProgressBar::new(steps as u64);
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{spinner} [{elapsed}] {bar:30} {pos}/{len} steps  {msg}",
-    ) {
-        bar.set_style(style);
-    }
-    bar.enable_steady_tick(std::time::Duration::from_millis(200));
-    bar
-}
 
 /// Deals `batches` round-robin into `parts` groups.
 pub(crate) fn deal<T>(batches: Vec<T>, parts: usize) -> Vec<Vec<T>> {

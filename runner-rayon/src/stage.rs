@@ -159,7 +159,10 @@ impl Executor {
                 };
                 let size = source.estimated_size_bytes()?;
                 let desired = (size / (self.parts as u64 * 4)).max(64 * 1024);
-                let splits = source.split(desired)?.into_iter().map(Work::Split);
+                let splits = source
+                    .split(desired)?
+                    .into_iter()
+                    .map(|split| Work::Split(self.monitor.watch_split(s, split)));
                 self.done[s] = true;
                 (splits.collect::<Vec<_>>(), None)
             }
@@ -304,17 +307,15 @@ impl Executor {
                         .map_or(String::new(), |d| d.display().to_string())
                 ),
             };
-            self.progress.println(format!(
-                "{from}{} records shuffled into {}{spilled}",
-                store.records, self.graph.transforms[g].name
-            ));
+            tracing::info!(
+                step = %self.graph.transforms[g].name,
+                records = store.records,
+                "{from}records shuffled{spilled}"
+            );
             self.stores[g] = Some(store);
         } else if let Some(last) = last {
             let records: usize = batches.iter().map(Batch::len).sum();
-            self.progress.println(format!(
-                "{}: {records} records",
-                self.graph.transforms[last].name
-            ));
+            tracing::info!(step = %self.graph.transforms[last].name, records, "stage done");
             self.store(last, vec![batches]);
         }
         Ok(())

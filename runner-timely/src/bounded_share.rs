@@ -121,6 +121,16 @@ impl BoundedShare {
         })
     }
 
+    /// Has `monitor` count the bytes of the splits left to read (those not
+    /// done) as planned, and what their readers read.
+    pub(crate) fn watch(&mut self, monitor: &Arc<beam_core::monitoring::JobMonitor>, t: usize) {
+        for p in self.parts.iter_mut().filter(|p| !p.done) {
+            if let Part::Split(s) = &mut p.part {
+                *s = monitor.watch_split(t, s.clone());
+            }
+        }
+    }
+
     /// Where the share is: every part it began.
     pub(crate) fn position(&self) -> SharePosition {
         SharePosition {

@@ -65,6 +65,9 @@ pub(crate) fn source<'s>(
             }
         }
     }
+    if !done_at_start {
+        share.watch(&state.shared.monitor, t);
+    }
     let mut builder = OperatorBuilder::new(node.name.clone(), scope);
     let activator = scope.activator_for(builder.operator_info().address);
     let (output, stream) = builder.new_output::<Vec<Batch>>();
@@ -318,6 +321,7 @@ pub(crate) fn unbounded_source<'s>(
     let indices: Vec<usize> = splits.iter().map(|(i, _)| *i).collect();
     // Marks written for a checkpoint, until it is published: (epoch, marks).
     let mut to_finalize: std::collections::VecDeque<(u64, ReaderMarks)> = Default::default();
+    let mut backlog = beam_core::monitoring::BacklogProbe::new(t);
     let mut builder = OperatorBuilder::new(node.name.clone(), scope);
     let activator = scope.activator_for(builder.operator_info().address);
     let (mut output, stream) = builder.new_output::<Vec<Batch>>();
@@ -425,6 +429,7 @@ pub(crate) fn unbounded_source<'s>(
                 }
             }
             drop(out);
+            state.probe_backlog(&mut backlog, readers.iter().map(|r| r.as_ref()));
             if finished.iter().all(|d| *d) {
                 if let Some(p) = part.as_mut() {
                     p.finish();

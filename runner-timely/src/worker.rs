@@ -227,6 +227,15 @@ impl WorkerState {
         }
     }
 
+    /// Asks a source's readers for their backlog, when `probe` is due.
+    pub(crate) fn probe_backlog<'a>(
+        &self,
+        probe: &mut beam_core::monitoring::BacklogProbe,
+        readers: impl IntoIterator<Item = &'a dyn beam_core::unbounded::ErasedUnboundedReader>,
+    ) {
+        probe.probe(&self.shared.monitor, readers);
+    }
+
     /// Hands a step's user metrics to the monitor, leaving `m` empty.
     pub(crate) fn add_metrics(&self, t: usize, m: &mut MetricsContainer) {
         self.shared.monitor.merge_user(t, m);

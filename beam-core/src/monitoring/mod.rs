@@ -38,13 +38,18 @@
 //! # Ok::<(), beam_core::BeamError>(())
 //! ```
 
+mod backlog;
 pub mod histogram;
+pub mod progress;
 pub mod prometheus;
+mod read_progress;
 pub mod report;
 pub mod server;
 mod snapshot;
 mod throughput;
 
+pub use backlog::BacklogProbe;
+pub use read_progress::SourceBytes;
 pub use snapshot::{
     CheckpointOutcome, CheckpointRecord, CheckpointSnapshot, ErrorRecord, MonitorSnapshot,
     PCollectionSnapshot, RunState, StepSnapshot, WatermarkSnapshot,
@@ -55,9 +60,10 @@ use crate::batch::Batch;
 use crate::graph::Graph;
 use crate::metrics::{MetricResults, MetricsContainer};
 use crate::time::Timestamp;
+use crate::unbounded::SourceBacklog;
 use histogram::DurationHistogram;
 use serde::Serialize;
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Instant, SystemTime};
@@ -120,6 +126,12 @@ pub struct JobMonitor {
     step_stats: Vec<StepStats>,
     pcollection_stats: Vec<PCollectionStats>,
     user: Vec<Mutex<MetricsContainer>>,
+    /// Per step (sources only), the last backlog of each partition.
+    backlogs: Vec<Mutex<BTreeMap<String, SourceBacklog>>>,
+    /// Per step (bounded sources only), bytes planned and read.
+    read_counts: Vec<read_progress::ReadCounts>,
+    /// Per step, a bounded source's description (its backlog's partition).
+    bounded_sources: Vec<Option<String>>,
     workers: OnceLock<usize>,
     errors: Mutex<VecDeque<ErrorRecord>>,
     checkpoints: Mutex<Checkpoints>,
@@ -169,6 +181,16 @@ impl JobMonitor {
             started_at: SystemTime::now(),
             step_stats: steps.iter().map(|_| StepStats::default()).collect(),
             user: steps.iter().map(|_| Mutex::default()).collect(),
+            backlogs: steps.iter().map(|_| Mutex::default()).collect(),
+            read_counts: steps.iter().map(|_| Default::default()).collect(),
+            bounded_sources: graph
+                .transforms
+                .iter()
+                .map(|t| match &t.primitive {
+                    crate::graph::Primitive::Read { source } => Some(source.describe()),
+                    _ => None,
+                })
+                .collect(),
             steps,
             pcollection_names: graph.pcollections.iter().map(|p| p.name.clone()).collect(),
             pcollection_stats: graph
@@ -297,6 +319,20 @@ impl JobMonitor {
         )
     }
 
+    /// Source step `step` reported the backlog of some of its partitions;
+    /// each replaces that partition's last report.
+    pub fn report_backlog(&self, step: usize, backlog: Vec<SourceBacklog>) {
+        if backlog.is_empty() || !self.step_metrics {
+            return;
+        }
+        if let Some(b) = self.backlogs.get(step) {
+            let mut b = lock(b);
+            for part in backlog {
+                b.insert(part.partition.clone(), part);
+            }
+        }
+    }
+
     /// Records an error; counts it against its step when it names one.
     pub fn record_error(&self, error: &crate::BeamError) {
         let step = error.step();
@@ -390,16 +426,27 @@ impl JobMonitor {
             .steps
             .iter()
             .zip(&self.step_stats)
-            .map(|(info, s)| StepSnapshot {
-                name: info.name.clone(),
-                kind: info.kind,
-                inputs: info.inputs.clone(),
-                outputs: info.outputs.clone(),
-                elements_in: s.elements_in.load(Relaxed),
-                elements_out: info.outputs.iter().map(|&o| pcollections[o].elements).sum(),
-                in_flight_bundles: s.in_flight.load(Relaxed).max(0),
-                errors: s.errors.load(Relaxed),
-                bundles: s.durations.snapshot(),
+            .zip(&self.backlogs)
+            .enumerate()
+            .map(|(t, ((info, s), backlog))| {
+                let source_bytes = self.read_counts[t].snapshot();
+                let mut backlog: Vec<SourceBacklog> = lock(backlog).values().cloned().collect();
+                if let (Some(bytes), Some(name)) = (source_bytes, &self.bounded_sources[t]) {
+                    backlog.push(SourceBacklog::bytes(name.clone(), bytes.left()));
+                }
+                StepSnapshot {
+                    name: info.name.clone(),
+                    kind: info.kind,
+                    inputs: info.inputs.clone(),
+                    outputs: info.outputs.clone(),
+                    elements_in: s.elements_in.load(Relaxed),
+                    elements_out: info.outputs.iter().map(|&o| pcollections[o].elements).sum(),
+                    in_flight_bundles: s.in_flight.load(Relaxed).max(0),
+                    errors: s.errors.load(Relaxed),
+                    bundles: s.durations.snapshot(),
+                    backlog,
+                    source_bytes,
+                }
             })
             .collect();
         let c = lock(&self.checkpoints);

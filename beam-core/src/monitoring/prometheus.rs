@@ -12,6 +12,7 @@
 //! | `beam_step_bundle_duration_seconds` | histogram | step |
 //! | `beam_step_bundles_in_flight` | gauge | step |
 //! | `beam_step_errors_total` | counter | step |
+//! | `beam_source_backlog_records`, `beam_source_backlog_bytes` | gauge | step, partition |
 //! | `beam_step_late_elements_dropped_total`, `beam_step_dead_letters_total` | counter | step |
 //! | `beam_pcollection_elements_total`, `beam_pcollection_estimated_bytes_total` | counter | pcollection |
 //! | `beam_pcollection_watermark_seconds`, `beam_pcollection_watermark_lag_seconds` | gauge | pcollection, worker |
@@ -144,8 +145,26 @@ fn encode_snapshot(s: &MonitorSnapshot, e: &mut DescriptorEncoder<'_>) -> std::f
         "beam_step_bundle_duration_seconds",
         "Processing time of a step's bundles",
     );
+    let mut backlog_records = Family::new(
+        "beam_source_backlog_records",
+        "Records of a source partition not read yet (a Kafka partition's consumer lag)",
+    );
+    let mut backlog_bytes = Family::new(
+        "beam_source_backlog_bytes",
+        "Bytes of a source partition not read yet",
+    );
     for step in &s.steps {
         let l = with("step", &step.name);
+        for b in &step.backlog {
+            let mut l = l.clone();
+            l.push(("partition", b.partition.clone()));
+            if let Some(n) = b.records {
+                backlog_records.series.push((l.clone(), n as f64));
+            }
+            if let Some(n) = b.bytes {
+                backlog_bytes.series.push((l, n as f64));
+            }
+        }
         elements_in.series.push((l.clone(), step.elements_in));
         elements_out.series.push((l.clone(), step.elements_out));
         in_flight
@@ -161,6 +180,8 @@ fn encode_snapshot(s: &MonitorSnapshot, e: &mut DescriptorEncoder<'_>) -> std::f
         counters(e, elements_out)?;
         gauges(e, in_flight)?;
         histograms(e, durations)?;
+        gauges(e, backlog_records)?;
+        gauges(e, backlog_bytes)?;
     }
     counters(e, errors)?;
 

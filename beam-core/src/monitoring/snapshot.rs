@@ -102,6 +102,12 @@ pub struct StepSnapshot {
     pub errors: u64,
     /// Processing time per bundle.
     pub bundles: HistogramSnapshot,
+    /// A source's backlog, per partition, as its readers last reported it
+    /// (empty for other steps, and for sources that do not know it).
+    pub backlog: Vec<crate::unbounded::SourceBacklog>,
+    /// A bounded source's bytes planned and read by this process (`null`
+    /// for other steps).
+    pub source_bytes: Option<super::SourceBytes>,
 }
 
 /// One PCollection at one moment.

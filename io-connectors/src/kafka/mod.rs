@@ -24,6 +24,7 @@
 //! checkpoint is complete, with a progress record that a restore reads back
 //! (see [`WriteKafkaExactlyOnce`]).
 
+mod lag;
 mod sink;
 mod transactional;
 
@@ -31,13 +32,13 @@ pub use sink::{KafkaMessage, WriteKafka};
 pub use transactional::WriteKafkaExactlyOnce;
 
 use crate::records::{split_dead_letters, DeadLetter, Parsed, ParsedRecords, RecordLocation};
-use beam_core::unbounded::{BoundedOutOfOrderness, CheckpointMark, Poll};
+use beam_core::unbounded::{BoundedOutOfOrderness, CheckpointMark, Poll, SourceBacklog};
 use beam_core::{
     BeamError, Duration, Element, Map, PBegin, PCollection, PTransform, ReadUnbounded, Result,
     Timestamp, UnboundedReader, UnboundedSource, WindowedValue,
 };
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, DefaultConsumerContext};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use serde::de::DeserializeOwned;
@@ -201,18 +202,24 @@ fn kafka_err(what: &str, e: impl std::fmt::Display) -> BeamError {
 
 impl KafkaSource {
     fn consumer(&self) -> Result<BaseConsumer> {
+        self.consumer_with(DefaultConsumerContext)
+    }
+
+    fn consumer_with<C: ConsumerContext>(&self, context: C) -> Result<BaseConsumer<C>> {
         let mut cfg = ClientConfig::new();
         cfg.set("bootstrap.servers", &self.brokers)
             .set("enable.auto.commit", "false")
             .set("enable.partition.eof", "false")
-            .set("auto.offset.reset", "earliest");
+            .set("auto.offset.reset", "earliest")
+            .set("statistics.interval.ms", lag::STATISTICS_INTERVAL_MS);
         if !self.config.iter().any(|(k, _)| k == "group.id") {
             cfg.set("group.id", "beam-rust-reader");
         }
         for (k, v) in &self.config {
             cfg.set(k, v);
         }
-        cfg.create().map_err(|e| kafka_err(&self.brokers, e))
+        cfg.create_with_context(context)
+            .map_err(|e| kafka_err(&self.brokers, e))
     }
 
     fn all_partitions(&self) -> Result<Vec<(String, i32)>> {
@@ -243,7 +250,8 @@ impl KafkaSource {
 
     fn open(&self, resume: Option<BTreeMap<(String, i32), PartitionMark>>) -> Result<KafkaReader> {
         let partitions = self.all_partitions()?;
-        let consumer = self.consumer()?;
+        let high_watermarks = lag::HighWatermarks::default();
+        let consumer = self.consumer_with(high_watermarks.clone())?;
         let mut tpl = TopicPartitionList::new();
         for (t, p) in &partitions {
             let offset = match (&resume, &self.start) {
@@ -289,6 +297,7 @@ impl KafkaSource {
             let (low, high) = consumer
                 .fetch_watermarks(t, *p, METADATA_TIMEOUT)
                 .map_err(|e| kafka_err(t, e))?;
+            high_watermarks.set(t, *p, high);
             let start = tpl
                 .find_partition(t, *p)
                 .and_then(|e| match e.offset() {
@@ -324,6 +333,7 @@ impl KafkaSource {
         }
         Ok(KafkaReader {
             consumer,
+            high_watermarks,
             parts,
             describe: self.describe(),
             commits: self.config.iter().any(|(k, _)| k == "group.id"),
@@ -412,7 +422,8 @@ impl PartitionState {
 
 /// Reads the partitions assigned to one reader.
 pub struct KafkaReader {
-    consumer: BaseConsumer,
+    consumer: BaseConsumer<lag::HighWatermarks>,
+    high_watermarks: lag::HighWatermarks,
     parts: BTreeMap<(String, i32), PartitionState>,
     describe: String,
     /// Whether completed checkpoints' offsets go to the consumer group
@@ -507,6 +518,16 @@ impl UnboundedReader<KafkaRecord> for KafkaReader {
             })
             .collect();
         serde_json::to_vec(&parts).ok().map(CheckpointMark)
+    }
+    fn backlog(&self) -> Vec<SourceBacklog> {
+        self.parts
+            .iter()
+            .filter_map(|((topic, partition), s)| {
+                let high = self.high_watermarks.get(topic, *partition)?;
+                let lag = (high - s.next_offset).max(0) as u64;
+                Some(SourceBacklog::records(format!("{topic}/{partition}"), lag))
+            })
+            .collect()
     }
     fn finalize_checkpoint(&mut self, mark: &CheckpointMark) -> Result<()> {
         if !self.commits {

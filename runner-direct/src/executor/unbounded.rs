@@ -35,7 +35,7 @@ impl Executor {
         let mut progressed = false;
         let mut next_due: Option<std::time::Instant> = None;
         for t in 0..self.states.len() {
-            let TransformState::Unbounded(parts) = &mut self.states[t] else {
+            let TransformState::Unbounded(parts, probe) = &mut self.states[t] else {
                 continue;
             };
             let now = std::time::Instant::now();
@@ -64,6 +64,7 @@ impl Executor {
                     emitted.push(batch);
                 }
             }
+            probe.probe(&self.monitor, parts.iter().map(|p| p.reader.as_ref()));
             let watermark = beam_core::unbounded::source_watermark(
                 parts.iter().map(|p| (p.reader.as_ref(), p.finished)),
             );
