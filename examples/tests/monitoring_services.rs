@@ -8,7 +8,7 @@
 //! and names them in `BEAM_TEST_PROMETHEUS` and `BEAM_TEST_CHROMIUM`; each
 //! test starts its own on 127.0.0.1 and stops it.
 
-use beam_core::unbounded::{Poll, UnboundedReader, UnboundedSource};
+use beam_core::unbounded::{Poll, SourceBacklog, UnboundedReader, UnboundedSource};
 use beam_core::{
     DoFn, Duration as BeamDuration, Map, PaneInfo, ParDo, Pipeline, PipelineOptions,
     ProcessContext, ReadUnbounded, Sum, Timestamp, UserResult, Window, WindowFn, WindowInto,
@@ -54,10 +54,12 @@ fn set_phase(name: &str, phase: Phase) -> u64 {
 struct Ticks {
     name: String,
     rate: u64,
+    split: usize,
 }
 
 struct TickReader {
     name: String,
+    split: usize,
     rate: u64,
     started: Instant,
     emitted: u64,
@@ -91,16 +93,31 @@ impl UnboundedReader<u64> for TickReader {
     fn watermark(&self) -> Timestamp {
         self.watermark
     }
+    /// The ticks due and not emitted yet.
+    fn backlog(&self) -> Vec<SourceBacklog> {
+        let due = (self.started.elapsed().as_secs_f64() * self.rate as f64) as u64;
+        let partition = format!("{}/{}", self.name, self.split);
+        vec![SourceBacklog::records(
+            partition,
+            due.saturating_sub(self.emitted),
+        )]
+    }
 }
 
 impl UnboundedSource for Ticks {
     type Output = u64;
     fn split(&self, desired: usize) -> beam_core::Result<Vec<Self>> {
-        Ok(vec![self.clone(); desired.max(1)])
+        Ok((0..desired.max(1))
+            .map(|split| Ticks {
+                split,
+                ..self.clone()
+            })
+            .collect())
     }
     fn reader(&self) -> beam_core::Result<Box<dyn UnboundedReader<u64>>> {
         Ok(Box::new(TickReader {
             name: self.name.clone(),
+            split: self.split,
             rate: self.rate,
             started: Instant::now(),
             emitted: 0,
@@ -142,6 +159,7 @@ fn streaming_job(name: &str, rate: u64, flags: &[String]) -> Pipeline {
     let source = Ticks {
         name: name.to_string(),
         rate,
+        split: 0,
     };
     p.apply("Ticks", ReadUnbounded::from(source))
         .unwrap()
@@ -396,6 +414,26 @@ fn chromium_renders_the_live_status_page() {
                 .collect()
         })
     });
+
+    // Each reader reports its backlog, per partition.
+    let m: serde_json::Value = serde_json::from_str(&get(status, "/api/metrics").unwrap()).unwrap();
+    let ticks = m["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "Ticks")
+        .unwrap();
+    let partitions: Vec<&str> = ticks["backlog"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["partition"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        partitions,
+        [format!("{name}/0"), format!("{name}/1")],
+        "{ticks}"
+    );
 
     let profile = tempfile::tempdir().unwrap();
     let url = format!("http://{status}/");

@@ -12,12 +12,18 @@
 //! - the user's counters, distributions and gauges, merged after every
 //!   bundle, so they are current while the job runs (the run's
 //!   [`PipelineResult`](crate::PipelineResult) is built from them);
+//! - per source step, its backlog: what its readers say they have not read
+//!   yet ([`UnboundedReader::backlog`](crate::unbounded::UnboundedReader::backlog),
+//!   a Kafka partition's consumer lag), and for bounded sources the bytes
+//!   planned and read ([`JobMonitor::watch_split`]);
 //! - checkpoints, bundles queued between steps, and the last errors.
 //!
 //! [`JobMonitor::snapshot`] reads it all at once as a serializable
 //! [`MonitorSnapshot`]: the JSON of the status page's `/api/metrics`, of
 //! `--metrics-out`, and the source of the Prometheus exposition
-//! ([`prometheus`]).
+//! ([`prometheus`]). The status endpoint adds each step's throughput over
+//! the last minutes ([`ThroughputHistory`]); [`progress`] draws the
+//! terminal's progress bar from the same snapshots.
 //!
 //! ```
 //! use beam_core::{Batch, Create, Map, Pipeline, PipelineOptions, WindowedValue};

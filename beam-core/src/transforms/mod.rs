@@ -1,7 +1,9 @@
 //! The transforms users compose pipelines from.
 //!
-//! Primitives ([`Create`], [`Impulse`], [`Read`], [`ParDo`](crate::ParDo),
-//! [`GroupByKey`](crate::GroupByKey), [`Flatten`], [`WindowInto`], [`Reshuffle`])
+//! Primitives ([`Create`](crate::Create), [`Impulse`](crate::Impulse),
+//! [`Read`](crate::Read), [`ParDo`](crate::ParDo),
+//! [`GroupByKey`](crate::GroupByKey), [`Flatten`](crate::Flatten),
+//! [`WindowInto`](crate::WindowInto), [`Reshuffle`](crate::Reshuffle))
 //! and the composites built on them.
 
 pub mod cogbk;

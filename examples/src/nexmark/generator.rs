@@ -277,6 +277,19 @@ impl UnboundedReader<Event> for StreamReader {
     fn watermark(&self) -> Timestamp {
         self.watermark.watermark()
     }
+    /// The events of this split already due on the wall clock and not read yet.
+    fn backlog(&self) -> Vec<beam_core::unbounded::SourceBacklog> {
+        let s = &self.source;
+        let elapsed = (Timestamp::wall_clock().as_micros() - s.start_micros).max(0) as i128;
+        let due = ((elapsed * s.rate as i128 / 1_000_000) as u64 + 1).min(s.events);
+        // Events first, first + stride, ... below `due`, from `next` on.
+        let due_here = |n: u64| n.saturating_sub(s.first).div_ceil(s.stride);
+        let left = due_here(due).saturating_sub(due_here(self.next));
+        vec![beam_core::unbounded::SourceBacklog::records(
+            format!("split {}", s.first),
+            left,
+        )]
+    }
     fn checkpoint_mark(&self) -> Option<CheckpointMark> {
         let mark = (self.next, self.watermark.latest_observed());
         beam_core::coder::encode_to_vec(&mark)
@@ -337,6 +350,22 @@ impl UnboundedSource for NexmarkStream {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stream_split_knows_the_events_due_and_not_read() {
+        // Started an hour ago: all 1000 events are due; each split has 500.
+        let start = Timestamp::wall_clock().as_micros() - 3_600_000_000;
+        let splits = NexmarkStream::new(1000, 100, start).split(2).unwrap();
+        let mut reader = splits[1].reader().unwrap();
+        let left = |r: &dyn UnboundedReader<Event>| r.backlog()[0].records;
+        assert_eq!(left(reader.as_ref()), Some(500));
+        let mut out = Vec::new();
+        reader.poll(&mut out, 120).unwrap();
+        assert_eq!(left(reader.as_ref()), Some(380));
+        // Started just now at 1 event per second: only event 0 is due.
+        let now = NexmarkStream::new(1000, 1, Timestamp::wall_clock().as_micros());
+        assert_eq!(left(now.reader().unwrap().as_ref()), Some(1));
+    }
 
     #[test]
     fn a_stream_split_resumes_from_its_checkpoint_mark() {
