@@ -116,11 +116,16 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The default bound on bundles queued between steps, per worker thread.
+const QUEUED_BUNDLES_PER_WORKER: usize = 64;
+
 /// How the run is spread: threads per process, and the cluster if any; and
 /// its checkpoints.
 #[derive(Clone, Debug)]
 struct TimelyOptions {
     workers: usize,
+    /// Bundles queued between steps in a process before its sources pause.
+    max_queued_bundles: usize,
     cluster: Option<cluster::ClusterSpec>,
     checkpoint: Option<checkpoint::CheckpointConfig>,
 }
@@ -215,9 +220,12 @@ impl TimelyOptions {
             .max(1);
         let processes = at_least_one("processes")?.unwrap_or(1);
         let checkpoint = checkpoint_options(o)?;
+        let max_queued_bundles =
+            at_least_one("max-queued-bundles")?.unwrap_or(QUEUED_BUNDLES_PER_WORKER * workers);
         if processes <= 1 {
             return Ok(TimelyOptions {
                 workers,
+                max_queued_bundles,
                 cluster: None,
                 checkpoint,
             });
@@ -261,6 +269,7 @@ impl TimelyOptions {
         };
         Ok(TimelyOptions {
             workers,
+            max_queued_bundles,
             checkpoint,
             cluster: Some(cluster::ClusterSpec {
                 index,
@@ -377,6 +386,7 @@ impl Runner for TimelyRunner {
             options.workers,
             has_test_stream,
             monitor.clone(),
+            options.max_queued_bundles,
         ));
         let total_workers = options.workers * options.cluster.as_ref().map_or(1, |c| c.hosts.len());
         let checkpoints = match &options.checkpoint {
@@ -509,6 +519,7 @@ inventory::submit! {
             RunnerOption { name: "tolerable-checkpoint-failures", help: "Checkpoints in a row that may fail (time out) before the run fails (default: any number)", takes_value: true },
             RunnerOption { name: "retain-checkpoints", help: "Complete checkpoints kept (default 2)", takes_value: true },
             RunnerOption { name: "restore-from", help: "Restore from 'latest' (the newest checkpoint that verifies) or a checkpoint directory", takes_value: true },
+            RunnerOption { name: "max-queued-bundles", help: "Bundles waiting between the steps of a process before its sources pause reading, so that a slow step slows the sources instead of growing a queue (default 64 per worker)", takes_value: true },
             RunnerOption { name: "early-input-memory", help: "Bytes of a later checkpoint epoch's input a keyed step holds in memory per worker while it finishes the current epoch; the rest waits in temporary files (default 67108864)", takes_value: true },
         ],
         features: &[

@@ -104,6 +104,7 @@ pub(crate) fn par_do<'s>(
         unreachable!("par_do translates a ParDo")
     };
     let worker = scope.index();
+    let peers = scope.peers();
     let ckpt = state.checkpoint.clone().filter(|_| !sides.is_empty());
     let mut buffers = SideBuffers::new(sides.len());
     // Every worker holds the same views, so on another worker count any old
@@ -167,7 +168,7 @@ pub(crate) fn par_do<'s>(
             // Side inputs: collect, then materialize once all are complete.
             for (i, (input, _)) in side_inputs.iter_mut().enumerate() {
                 input.for_each(|_cap, data| {
-                    state.received(data.len());
+                    received_shipped(&state, data, worker, peers);
                     for (_, bytes) in data.drain(..) {
                         buffers.push(i, bytes);
                     }
@@ -362,6 +363,35 @@ pub(crate) fn flatten<'s>(
     stream
 }
 
+/// The key a shipped bundle is exchanged by: its target worker, with the
+/// sending worker above it (`target + peers * sender`). The exchange routes
+/// by the key modulo the peers (or masked, for a power of two), which is the
+/// target; the receiver reads the sender with [`sender_of`].
+fn exchange_key(target: usize, sender: usize, peers: usize) -> u64 {
+    (target + peers * sender) as u64
+}
+
+/// The worker that shipped a bundle, from its [`exchange_key`].
+fn sender_of(key: u64, peers: usize) -> usize {
+    key as usize / peers.max(1)
+}
+
+/// Takes note that shipped bundles arrived at `receiver`: those from its own
+/// process leave the process's queue (those from other processes were not
+/// counted in it).
+pub(crate) fn received_shipped(
+    state: &WorkerState,
+    data: &[(u64, Vec<u8>)],
+    receiver: usize,
+    peers: usize,
+) {
+    let local = data
+        .iter()
+        .filter(|(key, _)| state.same_process(sender_of(*key, peers), receiver))
+        .count();
+    state.received(local);
+}
+
 /// Encodes bundles for an exchange: `route` splits a bundle into one part per
 /// worker; each non-empty part travels encoded to its worker.
 pub(crate) fn ship<'s>(
@@ -371,6 +401,7 @@ pub(crate) fn ship<'s>(
     route: impl Fn(Batch, usize) -> Result<Vec<Batch>> + 'static,
 ) -> Shipped<'s> {
     let peers = input.scope().peers();
+    let sender = input.scope().index();
     let name = name.to_owned();
     let mut builder = OperatorBuilder::new(format!("{name}/Ship"), input.scope());
     let mut inp = builder.new_input(input, Pipeline);
@@ -398,7 +429,7 @@ pub(crate) fn ship<'s>(
                         }
                         let mut bytes = Vec::new();
                         match part.encode(&mut bytes) {
-                            Ok(()) => shipped.push((target as u64, bytes)),
+                            Ok(()) => shipped.push((exchange_key(target, sender, peers), bytes)),
                             Err(e) => state.fail(BeamError::Runner(format!(
                                 "'{name}' cannot encode a bundle for the exchange: {e}"
                             ))),
@@ -406,7 +437,11 @@ pub(crate) fn ship<'s>(
                     }
                 }
                 if !shipped.is_empty() {
-                    state.sent(shipped.len());
+                    let local = shipped
+                        .iter()
+                        .filter(|(key, _)| state.same_process(*key as usize % peers, sender))
+                        .count();
+                    state.sent(local);
                     out.give(&cap, &mut shipped);
                 }
             });
@@ -457,6 +492,7 @@ pub(crate) fn keyed<'s>(
 ) -> (Bundles<'s>, Acks<'s>) {
     let scope = input.scope();
     let worker = scope.index();
+    let peers = scope.peers();
     let name = state.graph.transforms[t].name.clone();
     let pcoll = state.graph.transforms[t].outputs[0];
     let input_pcoll = state.graph.transforms[t].inputs[0];
@@ -493,7 +529,7 @@ pub(crate) fn keyed<'s>(
         move |frontiers| {
             let Some(c) = cap.as_mut() else {
                 inp.for_each(|_, data| {
-                    state.received(data.len());
+                    received_shipped(&state, data, worker, peers);
                     data.clear();
                 });
                 return;
@@ -545,7 +581,7 @@ pub(crate) fn keyed<'s>(
                 let mut err = None;
                 let mut held = 0;
                 inp.for_each(|time, data| {
-                    state.received(data.len());
+                    received_shipped(&state, data, worker, peers);
                     let epoch = time.stamp().iter().map(|t| t.outer).min().unwrap_or(0);
                     if open.is_some_and(|open| epoch > open) {
                         held += data.len() as i64;

@@ -18,6 +18,10 @@ use timely::dataflow::Scope;
 /// Acknowledgements of checkpoint parts.
 pub(crate) type Acks<'s> = timely::dataflow::Stream<'s, Time, Vec<Ack>>;
 
+/// How long a source waits before it looks again whether the bundles it
+/// (or another source of the process) produced were taken downstream.
+const BACKPRESSURE_PAUSE: std::time::Duration = std::time::Duration::from_millis(1);
+
 /// Emits this worker's `share` of a bounded root at the start of time, a few
 /// bundles per activation, then releases its capability: the watermark of a
 /// bounded source goes from the start to the end of time. The share knows
@@ -118,8 +122,15 @@ pub(crate) fn source<'s>(
                     return false;
                 }
             }
+            if state.backpressured() {
+                activator.activate_after(BACKPRESSURE_PAUSE);
+                return true;
+            }
             let mut out = output.activate();
             for _ in 0..16 {
+                if state.backpressured() {
+                    break;
+                }
                 if state.failed() {
                     cap = None;
                     part = None;
@@ -401,6 +412,10 @@ pub(crate) fn unbounded_source<'s>(
                     part = None;
                     return false;
                 }
+            }
+            if state.backpressured() {
+                activator.activate_after(BACKPRESSURE_PAUSE);
+                return true;
             }
             let mut wait: Option<std::time::Duration> = None;
             let mut out = output.activate();

@@ -30,11 +30,20 @@ pub(crate) struct RunShared {
     activity: AtomicU64,
     /// Steps taken by each local worker.
     steps: Vec<AtomicU64>,
+    /// Bundles queued between the steps of this process above which its
+    /// sources pause reading.
+    max_queued: i64,
 }
 
 impl RunShared {
-    pub(crate) fn new(workers: usize, test_clock: bool, monitor: Arc<JobMonitor>) -> Self {
+    pub(crate) fn new(
+        workers: usize,
+        test_clock: bool,
+        monitor: Arc<JobMonitor>,
+        max_queued: usize,
+    ) -> Self {
         RunShared {
+            max_queued: max_queued as i64,
             failed: AtomicBool::new(false),
             stopping: AtomicBool::new(false),
             test_clock: test_clock.then(|| AtomicI64::new(Timestamp::EPOCH.as_micros())),
@@ -188,9 +197,27 @@ impl WorkerState {
 
     /// `n` bundles were given to a channel with one consumer.
     pub(crate) fn sent(&self, n: usize) {
-        let queued = self.shared.monitor.queued_bundles();
-        queued.fetch_add(n as i64, Ordering::SeqCst);
+        let monitor = &self.shared.monitor;
+        let queued = monitor
+            .queued_bundles()
+            .fetch_add(n as i64, Ordering::SeqCst);
+        monitor.note_queued(queued + n as i64);
         self.shared.activity.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Whether the bundles queued between this process's steps reached the
+    /// limit, so that its sources should not read more until they are taken.
+    /// (Bundles on their way to another process are not counted: the bound
+    /// holds within a process.)
+    pub(crate) fn backpressured(&self) -> bool {
+        self.shared.monitor.queued_bundles().load(Ordering::Relaxed) >= self.shared.max_queued
+    }
+
+    /// Whether workers `a` and `b` (indices over the cluster) run in the same
+    /// process (a process's workers are numbered consecutively).
+    pub(crate) fn same_process(&self, a: usize, b: usize) -> bool {
+        let local = self.shared.local_workers().max(1);
+        a / local == b / local
     }
 
     /// `n` bundles were taken from a channel.

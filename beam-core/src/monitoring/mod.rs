@@ -142,6 +142,7 @@ pub struct JobMonitor {
     errors: Mutex<VecDeque<ErrorRecord>>,
     checkpoints: Mutex<Checkpoints>,
     queued_bundles: AtomicI64,
+    queued_peak: AtomicI64,
     state: Mutex<(RunState, Option<f64>)>,
     graph_json: String,
 }
@@ -212,6 +213,7 @@ impl JobMonitor {
             errors: Mutex::default(),
             checkpoints: Mutex::default(),
             queued_bundles: AtomicI64::new(0),
+            queued_peak: AtomicI64::new(0),
             state: Mutex::new((RunState::Running, None)),
             graph_json: graph.to_json(),
         }
@@ -390,6 +392,17 @@ impl JobMonitor {
         &self.queued_bundles
     }
 
+    /// Notes that `queued` bundles are queued now, for the peak.
+    #[inline]
+    pub fn note_queued(&self, queued: i64) {
+        self.queued_peak.fetch_max(queued, Relaxed);
+    }
+
+    /// The most bundles queued at once so far (as [`note_queued`](Self::note_queued) saw).
+    pub fn queued_bundles_peak(&self) -> i64 {
+        self.queued_peak.load(Relaxed)
+    }
+
     /// Marks the run finished.
     pub fn finish(&self, state: RunState) {
         *lock(&self.state) = (state, Some(self.started.elapsed().as_secs_f64()));
@@ -478,6 +491,7 @@ impl JobMonitor {
             elapsed_seconds: ended.unwrap_or_else(|| self.started.elapsed().as_secs_f64()),
             step_metrics: self.step_metrics,
             queued_bundles: self.queued_bundles.load(Relaxed).max(0),
+            queued_bundles_peak: self.queued_peak.load(Relaxed),
             steps,
             pcollections,
             user_metrics: user.all().to_vec(),

@@ -161,6 +161,9 @@ pub struct MonitorSnapshot {
     pub step_metrics: bool,
     /// Bundles sent between steps and not yet taken.
     pub queued_bundles: i64,
+    /// The most bundles queued at once so far (on runners that bound them,
+    /// at most their limit plus what one read of each source adds).
+    pub queued_bundles_peak: i64,
     /// Every step, in graph order.
     pub steps: Vec<StepSnapshot>,
     /// Every PCollection, by id.
