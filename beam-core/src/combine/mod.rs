@@ -34,6 +34,7 @@
 
 pub mod builtins;
 pub mod composed;
+pub mod fanout;
 
 use crate::coder::{Element, Key};
 use crate::dofn::{DoFn, ProcessContext};

@@ -9,7 +9,7 @@ use crate::pipeline::{OutputSpec, PCollection, PTransform};
 use crate::time::Duration;
 use crate::trigger::{AccumulationMode, ClosingBehavior, OnTimeBehavior, Trigger};
 use crate::window::WindowedValue;
-use crate::windowfn::{TimestampCombiner, WindowFn};
+use crate::windowfn::{TimestampCombiner, WindowFn, WindowingStrategy};
 use std::marker::PhantomData;
 use std::sync::Arc;
 
@@ -225,6 +225,39 @@ impl<T: Element> PTransform<PCollection<T>> for WindowInto<T> {
             Primitive::WindowInto { kernel },
             vec![input.id()],
             vec![OutputSpec::of::<T>(strategy, input.is_bounded())],
+        )?;
+        Ok(PCollection::new(p, ids[0]))
+    }
+}
+
+/// Keeps every element's window and sets the windowing strategy as it is
+/// given (Beam's `setWindowingStrategyInternal`): for composites that take a
+/// grouping's output back to the strategy of its input (a merging window
+/// function merges again in the next grouping).
+pub(crate) struct SetWindowing<T> {
+    strategy: WindowingStrategy,
+    _t: PhantomData<fn(T)>,
+}
+
+impl<T> SetWindowing<T> {
+    pub(crate) fn new(strategy: WindowingStrategy) -> Self {
+        SetWindowing {
+            strategy,
+            _t: PhantomData,
+        }
+    }
+}
+
+impl<T: Element> PTransform<PCollection<T>> for SetWindowing<T> {
+    type Output = PCollection<T>;
+    fn expand(self, input: &PCollection<T>) -> Result<PCollection<T>> {
+        let p = input.pipeline().clone();
+        let ids = p.add_primitive(
+            Primitive::WindowInto {
+                kernel: Arc::new(KeepWindows),
+            },
+            vec![input.id()],
+            vec![OutputSpec::of::<T>(self.strategy, input.is_bounded())],
         )?;
         Ok(PCollection::new(p, ids[0]))
     }

@@ -4,6 +4,7 @@
 pub mod basics;
 pub mod combine;
 pub mod common;
+pub mod fanout;
 pub mod grouping;
 pub mod numbers;
 pub mod pardo;
