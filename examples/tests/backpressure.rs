@@ -80,4 +80,19 @@ fn a_slow_step_bounds_the_bundles_queued_behind_it() {
     // bundle into the shipping step and its two parts, per worker.
     assert!(peak <= 4 + 2 * 3, "{peak} bundles were queued at once");
     assert!(peak >= 1, "bundles were queued at all: {peak}");
+    // One key: one worker took every element.
+    let slow = m["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "Slow")
+        .unwrap();
+    let mut load: Vec<u64> = slow["worker_elements_in"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_u64().unwrap())
+        .collect();
+    load.sort();
+    assert_eq!(load, vec![0, ELEMENTS], "{slow}");
 }

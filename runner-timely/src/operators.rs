@@ -572,7 +572,9 @@ pub(crate) fn keyed<'s>(
                             BeamError::Runner(format!("'{name}' got an undecodable bundle: {e}"))
                         })
                         .and_then(|b| {
-                            // Its elements were counted where they were shipped.
+                            // Its elements were counted where they were shipped;
+                            // here they count as this worker's load.
+                            state.keyed_input(t, b.len());
                             let _bundle = state.bundle(t, 0);
                             keyed.add(b, metrics)
                         })

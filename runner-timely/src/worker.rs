@@ -190,6 +190,13 @@ impl WorkerState {
         self.shared.monitor.consumed(t, elements);
     }
 
+    /// This worker's keys of step `t` took `elements` elements.
+    pub(crate) fn keyed_input(&self, t: usize, elements: usize) {
+        self.shared
+            .monitor
+            .keyed_input(t, self.local_worker, elements);
+    }
+
     /// Times a bundle of `elements` elements of step `t`.
     pub(crate) fn bundle(&self, t: usize, elements: usize) -> BundleTimer<'_> {
         self.shared.monitor.bundle(t, elements)

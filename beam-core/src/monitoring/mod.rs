@@ -83,6 +83,9 @@ const KEPT_CHECKPOINTS: usize = 100;
 #[derive(Debug, Default)]
 struct StepStats {
     elements_in: AtomicU64,
+    /// Per worker of this process, for keyed steps whose runner reports
+    /// what each worker's keys received (their load).
+    worker_elements: OnceLock<Box<[AtomicU64]>>,
     in_flight: AtomicI64,
     errors: AtomicU64,
     durations: DurationHistogram,
@@ -306,6 +309,26 @@ impl JobMonitor {
         }
     }
 
+    /// Worker `worker` of this process took `elements` elements of its keys
+    /// into keyed step `step` (after the exchange): how the keys' load is
+    /// spread over the workers.
+    #[inline]
+    pub fn keyed_input(&self, step: usize, worker: usize, elements: usize) {
+        let Some(s) = self.step_stats.get(step).filter(|_| self.step_metrics) else {
+            return;
+        };
+        let workers = self.workers.get().copied().unwrap_or(1);
+        let slots = s.worker_elements.get_or_init(|| {
+            (0..workers)
+                .map(|_| AtomicU64::new(0))
+                .collect::<Vec<_>>()
+                .into_boxed_slice()
+        });
+        if let Some(slot) = slots.get(worker) {
+            slot.fetch_add(elements as u64, Relaxed);
+        }
+    }
+
     /// Folds a step's user metrics into the live totals, leaving `metrics` empty.
     pub fn merge_user(&self, step: usize, metrics: &mut MetricsContainer) {
         if metrics.is_empty() {
@@ -459,6 +482,11 @@ impl JobMonitor {
                     inputs: info.inputs.clone(),
                     outputs: info.outputs.clone(),
                     elements_in: s.elements_in.load(Relaxed),
+                    worker_elements_in: s
+                        .worker_elements
+                        .get()
+                        .map(|w| w.iter().map(|n| n.load(Relaxed)).collect())
+                        .unwrap_or_default(),
                     elements_out: info.outputs.iter().map(|&o| pcollections[o].elements).sum(),
                     in_flight_bundles: s.in_flight.load(Relaxed).max(0),
                     errors: s.errors.load(Relaxed),

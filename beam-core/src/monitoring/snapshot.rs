@@ -94,6 +94,11 @@ pub struct StepSnapshot {
     pub outputs: Vec<usize>,
     /// Elements taken in.
     pub elements_in: u64,
+    /// For a keyed step (a grouping or a stateful ParDo) on a runner that
+    /// reports it, the elements each worker of this process took for its
+    /// keys (for a combine lifted before the exchange, the pre-combined
+    /// accumulators): the load of each worker (empty otherwise).
+    pub worker_elements_in: Vec<u64>,
     /// Elements produced into its outputs.
     pub elements_out: u64,
     /// Bundles being processed now.
