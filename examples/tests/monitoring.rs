@@ -7,10 +7,12 @@ use beam_core::{
     Create, DoFn, ParDo, Pipeline, PipelineOptions, ProcessContext, UserError, UserResult,
 };
 use std::collections::HashSet;
-use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
+
+mod common;
+use common::endpoints::{free_addr, try_http, Seen};
 
 use runner_direct as _;
 use runner_rayon as _;
@@ -20,20 +22,6 @@ use runner_timely as _;
 fn open_gates() -> &'static Mutex<HashSet<String>> {
     static GATES: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
     GATES.get_or_init(Default::default)
-}
-
-/// Counts every element, in a step of its own.
-#[derive(Clone)]
-struct Seen;
-
-impl DoFn for Seen {
-    type In = u64;
-    type Out = u64;
-    fn process(&mut self, x: &u64, ctx: &mut ProcessContext<'_, u64>) -> UserResult {
-        ctx.metrics().inc_counter("seen", 1);
-        ctx.output(*x);
-        Ok(())
-    }
 }
 
 /// Holds the element 0 until its gate opens; fails on `fail_on`.
@@ -62,31 +50,6 @@ impl DoFn for Gate {
         ctx.output(*x);
         Ok(())
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A plain HTTP/1.1 request; the status line and the body.
-fn try_http(addr: SocketAddr, method: &str, path: &str) -> std::io::Result<(String, String)> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
-    s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
-    )?;
-    let mut text = String::new();
-    s.read_to_string(&mut text)?;
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    Ok((
-        head.lines().next().unwrap_or("").to_string(),
-        body.to_string(),
-    ))
 }
 
 fn http(addr: SocketAddr, method: &str, path: &str) -> (String, String) {
@@ -120,8 +83,8 @@ fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
 }
 
 fn endpoints_answer_while_running(runner: &str) {
-    let metrics: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let status: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let metrics: SocketAddr = free_addr();
+    let status: SocketAddr = free_addr();
     let out = tempfile::tempdir().unwrap();
     let metrics_out = out.path().join("metrics.json");
     let name = format!("live-{runner}");
@@ -328,7 +291,7 @@ fn a_file_source_reports_bytes_read_and_left(runner: &str) {
     let input = dir.path().join("lines.txt");
     let text: String = (0..400_000).map(|i| format!("line {i}\n")).collect();
     std::fs::write(&input, &text).unwrap();
-    let status: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let status: SocketAddr = free_addr();
     let metrics_out = dir.path().join("metrics.json");
     let name = format!("bytes-{runner}");
     let args: Vec<String> = [

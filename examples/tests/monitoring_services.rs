@@ -10,17 +10,19 @@
 
 use beam_core::unbounded::{Poll, SourceBacklog, UnboundedReader, UnboundedSource};
 use beam_core::{
-    DoFn, Duration as BeamDuration, Map, PaneInfo, ParDo, Pipeline, PipelineOptions,
-    ProcessContext, ReadUnbounded, Sum, Timestamp, UserResult, Window, WindowFn, WindowInto,
-    WindowedValue,
+    Duration as BeamDuration, Map, PaneInfo, ParDo, Pipeline, PipelineOptions, ReadUnbounded, Sum,
+    Timestamp, Window, WindowFn, WindowInto, WindowedValue,
 };
 use std::collections::HashMap;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
+
+mod common;
+use common::endpoints::{free_addr, get, Seen};
 
 use runner_timely as _;
 
@@ -129,20 +131,6 @@ impl UnboundedSource for Ticks {
     }
 }
 
-/// Counts every element, in a step of its own.
-#[derive(Clone)]
-struct Seen;
-
-impl DoFn for Seen {
-    type In = u64;
-    type Out = u64;
-    fn process(&mut self, x: &u64, ctx: &mut ProcessContext<'_, u64>) -> UserResult {
-        ctx.metrics().inc_counter("seen", 1);
-        ctx.output(*x);
-        Ok(())
-    }
-}
-
 /// A streaming job on timely with two workers: ticks, counted, in 1 s
 /// windows, summed per key.
 fn streaming_job(name: &str, rate: u64, flags: &[String]) -> Pipeline {
@@ -175,28 +163,6 @@ fn streaming_job(name: &str, rate: u64, flags: &[String]) -> Pipeline {
         .apply("SumPerKey", Sum::per_key())
         .unwrap();
     p
-}
-
-fn free_addr() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
-
-/// `GET path`; the body, if the server answered 200.
-fn get(addr: SocketAddr, path: &str) -> Option<String> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut text = String::new();
-    s.read_to_string(&mut text).ok()?;
-    let (head, body) = text.split_once("\r\n\r\n")?;
-    head.starts_with("HTTP/1.1 200").then(|| body.to_string())
 }
 
 fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {

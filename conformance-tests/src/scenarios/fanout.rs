@@ -53,6 +53,26 @@ fn table() -> Vec<((String, i64), Timestamp)> {
     v
 }
 
+/// Sums `events` in `window_fn` with and without fanout, checks that every
+/// pane is the same, and returns the (key, sum, window) of each.
+fn batch_sums(
+    env: &crate::Env,
+    events: Vec<((String, i64), Timestamp)>,
+    window_fn: WindowFn,
+) -> Vec<(String, i64, Window)> {
+    let p = env.pipeline();
+    let input = p
+        .apply("Events", Create::timestamped(events))
+        .unwrap()
+        .apply("Window", WindowInto::new(window_fn))
+        .unwrap();
+    let (plain, spread) = both(&input);
+    p.run().unwrap();
+    let got = rows(&spread);
+    assert_eq!(got, rows(&plain));
+    got.iter().map(|r| (r.0.clone(), r.1, r.3)).collect()
+}
+
 // CombineTest.testHotKeyCombining, in fixed windows.
 scenario!(
     hot_key_fanout_in_fixed_windows_equals_the_plain_combine,
@@ -61,21 +81,7 @@ scenario!(
     beam = "CombineTest.testHotKeyCombining",
     replay = true,
     |env| {
-        let p = env.pipeline();
-        let input = p
-            .apply("Table", Create::timestamped(table()))
-            .unwrap()
-            .apply(
-                "Window",
-                WindowInto::new(WindowFn::fixed(Duration::from_micros(10))),
-            )
-            .unwrap();
-        let (plain, spread) = both(&input);
-        p.run().unwrap();
-        let got = rows(&spread);
-        assert_eq!(got, rows(&plain));
-        let sums: Vec<(String, i64, Window)> =
-            got.iter().map(|r| (r.0.clone(), r.1, r.3)).collect();
+        let sums = batch_sums(env, table(), WindowFn::fixed(Duration::from_micros(10)));
         let a = |w: i64| (0..40).filter(|i| (i % 25) / 10 == w).sum::<i64>();
         for (key, sum, window) in [
             (s("a"), a(0), iw(0, 10)),
@@ -100,26 +106,12 @@ scenario!(
     beam = "CombineTest.testSessionsCombine, with withHotKeyFanout",
     replay = true,
     |env| {
-        let p = env.pipeline();
         // Key "a": 0..8 each 3 apart (one session over the intermediate keys,
         // whose own sessions have gaps), then 40 and 41.
         let mut events: Vec<((String, i64), Timestamp)> =
             (0..8).map(|i| kv("a", 1, i * 3)).collect();
         events.extend([kv("a", 10, 40), kv("a", 10, 41), kv("b", 7, 1)]);
-        let input = p
-            .apply("Events", Create::timestamped(events))
-            .unwrap()
-            .apply(
-                "Window",
-                WindowInto::new(WindowFn::sessions(Duration::from_micros(4))),
-            )
-            .unwrap();
-        let (plain, spread) = both(&input);
-        p.run().unwrap();
-        let got = rows(&spread);
-        assert_eq!(got, rows(&plain));
-        let sums: Vec<(String, i64, Window)> =
-            got.iter().map(|r| (r.0.clone(), r.1, r.3)).collect();
+        let sums = batch_sums(env, events, WindowFn::sessions(Duration::from_micros(4)));
         assert_eq!(
             sums,
             vec![

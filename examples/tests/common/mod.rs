@@ -1,6 +1,9 @@
 //! Helpers shared by the integration tests that run processes (timely
-//! clusters, crash tests); each test binary uses part of them.
+//! clusters, crash tests) or watch a running pipeline ([`endpoints`]); each
+//! test binary uses part of them.
 #![allow(dead_code)]
+
+pub mod endpoints;
 
 /// A host file for a two-process cluster on free local ports, and the ports.
 pub fn hosts_file(dir: &std::path::Path) -> (std::path::PathBuf, Vec<String>) {
