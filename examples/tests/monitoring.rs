@@ -327,7 +327,12 @@ fn a_file_source_reports_bytes_read_and_left(runner: &str) {
     };
     let size = text.len() as u64;
     // Held: the split holding line 0 is not read to its end.
+    let started = Instant::now();
     let held = loop {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{runner}: the run never held line 0"
+        );
         let s: serde_json::Value = try_http(status, "GET", "/api/metrics")
             .ok()
             .and_then(|(_, body)| serde_json::from_str(&body).ok())

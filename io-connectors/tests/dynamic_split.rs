@@ -99,3 +99,69 @@ fn text_and_csv_read_every_record_once_under_concurrent_splits() {
     assert!(splits > 0);
     assert_eq!(count(&all), n);
 }
+
+/// A split watched by the job monitor counts what its reader and every
+/// residual split off it read: nothing twice, nothing missed, while another
+/// thread keeps splitting.
+#[test]
+fn a_watched_split_counts_every_byte_once_under_concurrent_splits() {
+    use beam_core::monitoring::JobMonitor;
+    use beam_core::{Pipeline, PipelineOptions};
+    use io_connectors::TextIO;
+    let dir = tempfile::tempdir().unwrap();
+    let text: String = (0..200_000).map(|i| format!("line {i}\n")).collect();
+    let path = dir.path().join("lines.txt");
+    std::fs::write(&path, &text).unwrap();
+    let p = Pipeline::new(PipelineOptions::default());
+    p.apply("Lines", TextIO::read(path.to_str().unwrap()))
+        .unwrap();
+    let graph = p.graph();
+    let step = graph
+        .transforms
+        .iter()
+        .position(|t| t.primitive.kind() == "Read")
+        .unwrap();
+    let monitor = Arc::new(JobMonitor::new(&graph));
+    let source = FileSource::new(path.to_str().unwrap(), TextLines::default()).unwrap();
+    let watched = monitor.watch_split(step, beam_core::source::erase(Strict(source)));
+    let bytes = || monitor.snapshot().steps[step].source_bytes.unwrap();
+    assert_eq!(bytes().planned, text.len() as u64);
+
+    let mut reader = watched.open().unwrap();
+    let handle = reader.dynamic_split().expect("a watched file split splits");
+    let residuals: Arc<Mutex<Vec<Arc<dyn ErasedSource>>>> = Arc::default();
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let splitter = {
+        let (residuals, done) = (residuals.clone(), done.clone());
+        std::thread::spawn(move || {
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Some(r) = handle.split_remaining(0.7) {
+                    residuals.lock().unwrap().push(r);
+                }
+                std::thread::yield_now();
+            }
+        })
+    };
+    let mut lines = 0;
+    while let Some(b) = reader.next_batch(97).unwrap() {
+        lines += b.len();
+        assert!(bytes().read <= bytes().planned);
+    }
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    splitter.join().unwrap();
+    let residuals = std::mem::take(&mut *residuals.lock().unwrap());
+    assert!(!residuals.is_empty(), "the splitter never split");
+    assert!(
+        bytes().read < bytes().planned,
+        "the residuals are not read yet"
+    );
+    for r in residuals {
+        let mut reader = r.open().unwrap();
+        while let Some(b) = reader.next_batch(1000).unwrap() {
+            lines += b.len();
+        }
+    }
+    assert_eq!(lines, 200_000);
+    assert_eq!(bytes().read, text.len() as u64, "{:?}", bytes());
+    assert_eq!(bytes().left(), 0);
+}

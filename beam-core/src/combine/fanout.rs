@@ -80,19 +80,19 @@ pub enum InputOrAccum<I, A> {
 /// and every element count it has is 1 (one accumulator stands for at
 /// least one element).
 pub(crate) fn fanout_keeps_panes(trigger: &Trigger) -> bool {
-    let counts_one = |t: &Trigger| fanout_keeps_panes(t);
+    let keeps = fanout_keeps_panes;
     match trigger {
         Trigger::Default | Trigger::Never => true,
         Trigger::AfterCount(n) => *n <= 1,
         Trigger::AfterProcessingTime { .. } => false,
         Trigger::AfterWatermark { early, late } => {
-            early.as_deref().is_none_or(counts_one) && late.as_deref().is_none_or(counts_one)
+            early.as_deref().is_none_or(keeps) && late.as_deref().is_none_or(keeps)
         }
         Trigger::AfterEach(ts) | Trigger::AfterFirst(ts) | Trigger::AfterAll(ts) => {
-            ts.iter().all(counts_one)
+            ts.iter().all(keeps)
         }
-        Trigger::Repeatedly(t) => counts_one(t),
-        Trigger::OrFinally(a, b) => counts_one(a) && counts_one(b),
+        Trigger::Repeatedly(t) => keeps(t),
+        Trigger::OrFinally(a, b) => keeps(a) && keeps(b),
     }
 }
 

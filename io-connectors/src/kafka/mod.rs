@@ -201,19 +201,28 @@ fn kafka_err(what: &str, e: impl std::fmt::Display) -> BeamError {
 }
 
 impl KafkaSource {
+    /// A consumer for metadata and offsets.
     fn consumer(&self) -> Result<BaseConsumer> {
-        self.consumer_with(DefaultConsumerContext)
+        self.consumer_with(DefaultConsumerContext, false)
     }
 
-    fn consumer_with<C: ConsumerContext>(&self, context: C) -> Result<BaseConsumer<C>> {
+    /// A consumer with `context`; with `statistics`, librdkafka reports to it
+    /// every second (unless the pipeline's config sets the interval).
+    fn consumer_with<C: ConsumerContext>(
+        &self,
+        context: C,
+        statistics: bool,
+    ) -> Result<BaseConsumer<C>> {
         let mut cfg = ClientConfig::new();
         cfg.set("bootstrap.servers", &self.brokers)
             .set("enable.auto.commit", "false")
             .set("enable.partition.eof", "false")
-            .set("auto.offset.reset", "earliest")
-            .set("statistics.interval.ms", lag::STATISTICS_INTERVAL_MS);
+            .set("auto.offset.reset", "earliest");
         if !self.config.iter().any(|(k, _)| k == "group.id") {
             cfg.set("group.id", "beam-rust-reader");
+        }
+        if statistics {
+            cfg.set("statistics.interval.ms", lag::STATISTICS_INTERVAL_MS);
         }
         for (k, v) in &self.config {
             cfg.set(k, v);
@@ -251,7 +260,7 @@ impl KafkaSource {
     fn open(&self, resume: Option<BTreeMap<(String, i32), PartitionMark>>) -> Result<KafkaReader> {
         let partitions = self.all_partitions()?;
         let high_watermarks = lag::HighWatermarks::default();
-        let consumer = self.consumer_with(high_watermarks.clone())?;
+        let consumer = self.consumer_with(high_watermarks.clone(), true)?;
         let mut tpl = TopicPartitionList::new();
         for (t, p) in &partitions {
             let offset = match (&resume, &self.start) {
