@@ -6,7 +6,8 @@
 //! which downcasts the whole batch once.
 
 use crate::coder::{self, Element};
-use crate::window::WindowedValue;
+use crate::time::Timestamp;
+use crate::window::{Window, WindowedValue};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use std::any::Any;
@@ -26,6 +27,8 @@ trait ErasedBatch: Send + Sync {
     fn estimated_bytes(&self) -> usize;
     fn inline_bytes(&self) -> usize;
     fn type_name(&self) -> &'static str;
+    fn take_where(&mut self, f: &mut dyn FnMut(&Window) -> bool) -> Box<dyn ErasedBatch>;
+    fn min_timestamp(&self) -> Option<Timestamp>;
 }
 
 impl<T: Element> ErasedBatch for Vec<WindowedValue<T>> {
@@ -85,6 +88,22 @@ impl<T: Element> ErasedBatch for Vec<WindowedValue<T>> {
     }
     fn type_name(&self) -> &'static str {
         std::any::type_name::<T>()
+    }
+    fn take_where(&mut self, f: &mut dyn FnMut(&Window) -> bool) -> Box<dyn ErasedBatch> {
+        let mut taken = Vec::new();
+        let mut kept = Vec::with_capacity(self.len());
+        for wv in self.drain(..) {
+            if f(&wv.window) {
+                taken.push(wv);
+            } else {
+                kept.push(wv);
+            }
+        }
+        *self = kept;
+        Box::new(taken)
+    }
+    fn min_timestamp(&self) -> Option<Timestamp> {
+        self.iter().map(|wv| wv.timestamp).min()
     }
 }
 
@@ -162,6 +181,15 @@ impl Batch {
     /// Rust name of the element type.
     pub fn type_name(&self) -> &'static str {
         self.0.type_name()
+    }
+    /// Moves the elements whose window satisfies `f` into a batch of their
+    /// own, keeping the order of both parts.
+    pub fn take_where(&mut self, mut f: impl FnMut(&Window) -> bool) -> Batch {
+        Batch(self.0.take_where(&mut f))
+    }
+    /// The earliest timestamp of the elements (`None` when empty).
+    pub fn min_timestamp(&self) -> Option<Timestamp> {
+        self.0.min_timestamp()
     }
     /// The typed elements, or the batch back if `T` is not its element type.
     pub fn downcast<T: Element>(self) -> Result<Vec<WindowedValue<T>>, Batch> {

@@ -11,13 +11,14 @@
 //! | ParDo | [`ParDoKernel`] → [`BundleProcessor`] | one processor per worker; `start_bundle`, `process_batch`*, `finish_bundle` |
 //! | GroupByKey, Combine.perKey | [`GroupingKernel`] → [`GroupingTable`] | partition batches by key hash, feed tables, fire them |
 //! | WindowInto | [`WindowKernel`] | assign windows batch by batch |
-//! | side input | [`ViewKernel`] | materialize the view once its PCollection is complete |
+//! | side input | [`ViewKernel`] | materialize the view once its PCollection is complete, or pane by pane for a view of a stream ([`SideInputTracker`](crate::runner_support::side_inputs::SideInputTracker)) |
 
 use crate::batch::Batch;
 use crate::error::Result;
 use crate::metrics::MetricsContainer;
 pub use crate::runner_support::aggregation::{parts_sharing_keys_with, KEY_GROUPS};
 use crate::time::Timestamp;
+use crate::window::Window;
 pub use crate::transforms::publish_transactionally::WriterId;
 use std::any::Any;
 use std::sync::Arc;
@@ -177,8 +178,24 @@ pub trait PublishKernel: Send + Sync {
 
 /// Materializes a side input view from its complete PCollection.
 pub trait ViewKernel: Send + Sync {
-    /// Builds the per-window view contents.
+    /// Builds the per-window view contents from the whole PCollection.
     fn materialize(&self, batches: Vec<Batch>) -> Result<Arc<dyn Any + Send + Sync>, String>;
+    /// Whether this is a view of a stream, built pane by pane: each element
+    /// of its PCollection is one window's contents as of one firing, and a
+    /// window can be read once it has fired (or its watermark has passed it).
+    /// A view of a bounded PCollection is built once that is complete.
+    fn of_stream(&self) -> bool;
+    /// A view of a stream with no window fired yet.
+    fn empty_view(&self) -> Arc<dyn Any + Send + Sync>;
+    /// Puts the panes in `panes` into the view of a stream `view` (a later
+    /// firing of a window replaces an earlier one) and returns their windows.
+    fn add_panes(
+        &self,
+        view: &mut Arc<dyn Any + Send + Sync>,
+        panes: Batch,
+    ) -> Result<Vec<Window>, String>;
+    /// The side window that an element in main-input window `main` reads.
+    fn side_window(&self, main: &Window) -> Result<Window, String>;
 }
 
 /// The materialized side inputs of a ParDo, by view id.
@@ -196,6 +213,13 @@ impl SideInputs {
     pub fn insert(&mut self, view_id: usize, value: Arc<dyn Any + Send + Sync>) {
         self.views.retain(|(id, _)| *id != view_id);
         self.views.push((view_id, value));
+    }
+    /// The materialization of view `view_id`, to change in place.
+    pub(crate) fn get_mut(&mut self, view_id: usize) -> Option<&mut Arc<dyn Any + Send + Sync>> {
+        self.views
+            .iter_mut()
+            .find(|(id, _)| *id == view_id)
+            .map(|(_, v)| v)
     }
     /// The materialization of view `view_id`.
     pub fn get(&self, view_id: usize) -> Option<&(dyn Any + Send + Sync)> {

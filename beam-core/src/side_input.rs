@@ -39,6 +39,9 @@ use crate::error::{BeamError, Result, UserError, UserResult};
 use crate::graph::SideInputSpec;
 use crate::kernel::{SideInputs, ViewKernel};
 use crate::pipeline::{PCollection, PTransform};
+use crate::gbk::GroupByKey;
+use crate::transforms::elementwise::Map;
+use crate::trigger::Trigger;
 use crate::window::Window;
 use crate::windowfn::WindowFn;
 use std::any::Any;
@@ -164,30 +167,124 @@ impl<K: Key, V: Element> ViewFn for MultimapView<K, V> {
 }
 
 struct Materialized<M> {
-    per_window: HashMap<Window, M>,
+    per_window: HashMap<Window, Arc<M>>,
+    /// For a view of a stream: the index of the pane each window holds.
+    panes: HashMap<Window, i64>,
 }
 
-struct TypedViewKernel<V>(Arc<V>);
+/// The typed kernel of a view. A view of a bounded PCollection is built
+/// once it is complete, from its elements; a view of a stream is built from
+/// the panes of a grouping of all its elements under one key (see
+/// [`View`]), so its PCollection holds `((), Vec<V::Input>)`, one element
+/// per window and firing.
+struct TypedViewKernel<V> {
+    view_fn: Arc<V>,
+    window_fn: WindowFn,
+    of_stream: bool,
+}
+
+impl<V: ViewFn> TypedViewKernel<V> {
+    fn wrong_type(b: &Batch) -> String {
+        format!("side input batch of {} has the wrong type", b.type_name())
+    }
+
+    fn empty() -> Materialized<V::Materialized> {
+        Materialized {
+            per_window: HashMap::new(),
+            panes: HashMap::new(),
+        }
+    }
+
+    /// Puts each pane's contents into `m` unless `m` holds a later pane of
+    /// its window.
+    fn put_panes(
+        &self,
+        m: &mut Materialized<V::Materialized>,
+        panes: Vec<crate::window::WindowedValue<((), Vec<V::Input>)>>,
+        fired: &mut Vec<Window>,
+    ) {
+        for wv in panes {
+            let later = m.panes.get(&wv.window).is_some_and(|&i| i > wv.pane.index);
+            if later {
+                continue;
+            }
+            m.panes.insert(wv.window.clone(), wv.pane.index);
+            m.per_window
+                .insert(wv.window.clone(), Arc::new(self.view_fn.build(wv.value.1)));
+            fired.push(wv.window);
+        }
+    }
+}
 
 impl<V: ViewFn> ViewKernel for TypedViewKernel<V> {
     fn materialize(
         &self,
         batches: Vec<Batch>,
     ) -> std::result::Result<Arc<dyn Any + Send + Sync>, String> {
+        if self.of_stream {
+            let mut view: Arc<dyn Any + Send + Sync> = Arc::new(Self::empty());
+            for b in batches {
+                self.add_panes(&mut view, b)?;
+            }
+            return Ok(view);
+        }
         let mut by_window: HashMap<Window, Vec<V::Input>> = HashMap::new();
         for b in batches {
-            let values = b
-                .downcast::<V::Input>()
-                .map_err(|b| format!("side input batch of {} has the wrong type", b.type_name()))?;
+            let values = b.downcast::<V::Input>().map_err(|b| Self::wrong_type(&b))?;
             for wv in values {
                 by_window.entry(wv.window).or_default().push(wv.value);
             }
         }
         let per_window = by_window
             .into_iter()
-            .map(|(w, vals)| (w, self.0.build(vals)))
+            .map(|(w, vals)| (w, Arc::new(self.view_fn.build(vals))))
             .collect();
-        Ok(Arc::new(Materialized::<V::Materialized> { per_window }))
+        Ok(Arc::new(Materialized::<V::Materialized> {
+            per_window,
+            panes: HashMap::new(),
+        }))
+    }
+
+    fn of_stream(&self) -> bool {
+        self.of_stream
+    }
+
+    fn empty_view(&self) -> Arc<dyn Any + Send + Sync> {
+        Arc::new(Self::empty())
+    }
+
+    fn add_panes(
+        &self,
+        view: &mut Arc<dyn Any + Send + Sync>,
+        panes: Batch,
+    ) -> std::result::Result<Vec<Window>, String> {
+        let panes = panes
+            .downcast::<((), Vec<V::Input>)>()
+            .map_err(|b| Self::wrong_type(&b))?;
+        let mut fired = Vec::new();
+        // In place when nothing else holds the view (the usual case: bundles
+        // only borrow it); else on a copy of the window map, whose contents
+        // are shared.
+        if let Some(m) =
+            Arc::get_mut(view).and_then(|m| m.downcast_mut::<Materialized<V::Materialized>>())
+        {
+            self.put_panes(m, panes, &mut fired);
+            return Ok(fired);
+        }
+        let current = view
+            .downcast_ref::<Materialized<V::Materialized>>()
+            .ok_or_else(|| "a view of another type".to_string())?;
+        let mut m = Materialized {
+            per_window: current.per_window.clone(),
+            panes: current.panes.clone(),
+        };
+        self.put_panes(&mut m, panes, &mut fired);
+        *view = Arc::new(m);
+        Ok(fired)
+    }
+
+    fn side_window(&self, main: &Window) -> std::result::Result<Window, String> {
+        self.window_fn.side_input_window(main)
     }
 }
 
@@ -199,6 +296,7 @@ pub struct PCollectionView<V: ViewFn> {
     name: String,
     window_fn: WindowFn,
     view_fn: Arc<V>,
+    of_stream: bool,
 }
 
 impl<V: ViewFn> Clone for PCollectionView<V> {
@@ -209,6 +307,7 @@ impl<V: ViewFn> Clone for PCollectionView<V> {
             name: self.name.clone(),
             window_fn: self.window_fn.clone(),
             view_fn: self.view_fn.clone(),
+            of_stream: self.of_stream,
         }
     }
 }
@@ -218,7 +317,11 @@ impl<V: ViewFn> PCollectionView<V> {
         SideInputSpec {
             view_id: self.view_id,
             pcollection: self.pcollection,
-            kernel: Arc::new(TypedViewKernel(self.view_fn.clone())),
+            kernel: Arc::new(TypedViewKernel {
+                view_fn: self.view_fn.clone(),
+                window_fn: self.window_fn.clone(),
+                of_stream: self.of_stream,
+            }),
         }
     }
 
@@ -239,7 +342,7 @@ impl<V: ViewFn> PCollectionView<V> {
             .side_input_window(main_window)
             .map_err(fail)?;
         self.view_fn
-            .read(m.per_window.get(&side_window))
+            .read(m.per_window.get(&side_window).map(|m| &**m))
             .map_err(fail)
     }
 }
@@ -291,7 +394,8 @@ impl<V: ViewFn> PTransform<PCollection<V::Input>> for View<V> {
     fn expand(self, input: &PCollection<V::Input>) -> Result<PCollectionView<V>> {
         let p = input.pipeline();
         let step = p.current_scope();
-        let window_fn = input.windowing().window_fn;
+        let strategy = input.windowing();
+        let window_fn = strategy.window_fn.clone();
         // A window function without a side-input window mapping cannot back a view.
         if let Err(e) = window_fn.side_input_window(&Window::Global) {
             return Err(BeamError::construction(
@@ -299,12 +403,31 @@ impl<V: ViewFn> PTransform<PCollection<V::Input>> for View<V> {
                 format!("unable to create a side-input view: {e}"),
             ));
         }
-        Ok(PCollectionView {
-            view_id: p.next_id(),
+        let mut view = PCollectionView {
+            view_id: 0,
             pcollection: input.id(),
-            name: step,
+            name: step.clone(),
             window_fn,
             view_fn: Arc::new(self.0),
-        })
+            of_stream: false,
+        };
+        if !input.is_bounded() {
+            if strategy.window_fn == WindowFn::Global && strategy.trigger == Trigger::Default {
+                return Err(BeamError::construction(
+                    step,
+                    "unable to create a side-input view of an unbounded PCollection in the global window without a trigger: its one window would never be ready; use WindowInto with non-global windows, or with a trigger (Repeatedly(AfterCount(1)) for a view that follows the latest value)",
+                ));
+            }
+            // A view of a stream follows the firings of one grouping of all
+            // its elements: each pane is a window's contents, ready as soon
+            // as it fires.
+            let panes = input
+                .apply("OneKey", Map::new(|x: &V::Input| ((), x.clone())))?
+                .apply("Panes", GroupByKey::<(), V::Input>::new())?;
+            view.pcollection = panes.id();
+            view.of_stream = true;
+        }
+        view.view_id = p.next_id();
+        Ok(view)
     }
 }

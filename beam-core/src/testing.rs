@@ -27,7 +27,9 @@ use crate::pardo::ParDo;
 use crate::pipeline::{PCollection, PTransform, Pipeline};
 use crate::side_input::{IterableView, PCollectionView, View};
 use crate::transforms::roots::Impulse;
+use crate::time::Duration;
 use crate::transforms::windowing::WindowInto;
+use crate::trigger::{AccumulationMode, Trigger};
 use crate::window::Window;
 use crate::windowfn::WindowFn;
 use std::sync::Arc;
@@ -189,7 +191,16 @@ impl<T: Element> PTransform<PCollection<T>> for AssertTransform<T> {
                 "ReifyWindows",
                 ParDo::of(ReifyWindow::<T>(std::marker::PhantomData)),
             )?
-            .apply("GlobalWindow", WindowInto::new(WindowFn::Global))?
+            // As Beam's PAssert: on a stream, the one pane fires when the
+            // input is complete.
+            .apply(
+                "GlobalWindow",
+                WindowInto::new(WindowFn::Global).triggering(
+                    Trigger::Never,
+                    AccumulationMode::Discarding,
+                    Duration::ZERO,
+                ),
+            )?
             .apply("AsIterable", View::as_iterable())?;
         input.pipeline().apply("Impulse", Impulse)?.apply(
             "Check",

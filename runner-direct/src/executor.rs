@@ -11,8 +11,11 @@
 //! does the scheduler read the next bundle of a source or apply the next
 //! TestStream event: TestStream events are applied to a quiescent pipeline.
 //!
-//! Side inputs are materialized once their PCollection is complete (its
-//! watermark at the end of time); main input waits until then.
+//! Side inputs arrive as their producers emit them: a bounded view is built
+//! once its PCollection is complete, a view of a stream window by window. A
+//! main-input element whose side windows are not all ready waits, holding the
+//! ParDo's output watermark at its timestamp, and is tried again whenever a
+//! side input fires or its watermark moves.
 //!
 //! Processing time is the TestStream's clock (starting at the epoch) when the
 //! pipeline has a TestStream, and the wall clock otherwise.
@@ -22,6 +25,7 @@ use beam_core::graph::{Graph, Primitive, StreamEvent};
 use beam_core::kernel::{
     BundleEnv, BundleProcessor, GroupingEnv, GroupingTable, SideInputs, StatefulProcessor,
 };
+use beam_core::runner_support::side_inputs::SideInputTracker;
 use beam_core::monitoring::JobMonitor;
 use beam_core::source::ErasedReader;
 use beam_core::{
@@ -37,8 +41,12 @@ mod unbounded;
 
 struct ParDoState {
     processor: Option<Box<dyn BundleProcessor>>,
-    side_inputs: Option<SideInputs>,
+    /// `None` for a ParDo without side inputs.
+    sides: Option<SideInputTracker>,
+    /// Main input waiting for side windows, and the tracker version it was
+    /// last tried at.
     pending: Vec<Batch>,
+    tried_at: u64,
 }
 
 enum TransformState {
@@ -68,8 +76,9 @@ pub(crate) struct Executor {
     root_watermarks: Vec<Timestamp>,
     metrics: Vec<MetricsContainer>,
     queue: Vec<(usize, Batch)>,
-    side_buffers: HashMap<usize, Vec<Batch>>,
-    views: HashMap<usize, std::sync::Arc<dyn std::any::Any + Send + Sync>>,
+    /// For each PCollection read as a side input: the ParDos reading it, and
+    /// which of their side inputs it is.
+    side_readers: HashMap<usize, Vec<(usize, usize)>>,
     test_clock: bool,
     now: Timestamp,
     monitor: Arc<JobMonitor>,
@@ -79,20 +88,23 @@ impl Executor {
     pub(crate) fn new(graph: Graph, options: DirectOptions, monitor: Arc<JobMonitor>) -> Self {
         monitor.set_workers(1);
         let consumers = graph.consumers();
-        let mut side_buffers = HashMap::new();
+        let mut side_readers: HashMap<usize, Vec<(usize, usize)>> = HashMap::new();
         let mut test_clock = false;
         let states = graph
             .transforms
             .iter()
-            .map(|t| match &t.primitive {
+            .enumerate()
+            .map(|(i, t)| match &t.primitive {
                 Primitive::ParDo { side_inputs, .. } => {
-                    for s in side_inputs {
-                        side_buffers.insert(s.pcollection, Vec::new());
+                    for (k, s) in side_inputs.iter().enumerate() {
+                        side_readers.entry(s.pcollection).or_default().push((i, k));
                     }
                     TransformState::ParDo(ParDoState {
                         processor: None,
-                        side_inputs: None,
+                        sides: (!side_inputs.is_empty())
+                            .then(|| SideInputTracker::for_step(&graph, i)),
                         pending: Vec::new(),
+                        tried_at: 0,
                     })
                 }
                 Primitive::GroupByKey { kernel } | Primitive::CombinePerKey { kernel } => {
@@ -119,8 +131,7 @@ impl Executor {
             root_watermarks: vec![Timestamp::MIN; n],
             metrics: (0..n).map(|_| MetricsContainer::new()).collect(),
             queue: Vec::new(),
-            side_buffers,
-            views: HashMap::new(),
+            side_readers,
             now: if test_clock {
                 Timestamp::EPOCH
             } else {
@@ -202,15 +213,12 @@ impl Executor {
         // example an assertion on a stream that never reached the end of time).
         for (t, s) in self.states.iter().enumerate() {
             if let TransformState::ParDo(p) = s {
-                if !p.pending.is_empty() {
+                if let (false, Some(sides)) = (p.pending.is_empty(), &p.sides) {
                     let node = &self.graph.transforms[t];
-                    let waiting: Vec<&str> = node
-                        .side_inputs()
-                        .iter()
-                        .filter(|s| self.watermarks[s.pcollection] < Timestamp::MAX)
-                        .map(|s| self.graph.pcollections[s.pcollection].name.as_str())
-                        .collect();
-                    return Err(BeamError::side_inputs_never_complete(&node.name, &waiting));
+                    return Err(BeamError::side_inputs_never_complete(
+                        &node.name,
+                        &sides.incomplete(),
+                    ));
                 }
             }
         }
@@ -419,11 +427,14 @@ impl Executor {
                     p.output_watermark()
                 }
                 TransformState::ParDo(_) => {
-                    if input_wm == Timestamp::MAX && self.side_inputs_ready(t)? {
-                        self.flush_pending(t)?;
-                    }
+                    self.advance_side_inputs(t)?;
+                    self.retry_pending(t)?;
                     match &self.states[t] {
-                        TransformState::ParDo(s) if !s.pending.is_empty() => Timestamp::MIN,
+                        TransformState::ParDo(s) => s
+                            .pending
+                            .iter()
+                            .filter_map(Batch::min_timestamp)
+                            .fold(input_wm, Timestamp::min),
                         _ => input_wm,
                     }
                 }
@@ -476,8 +487,15 @@ impl Executor {
             })?;
             batch.shuffle(&mut self.rng);
         }
-        if let Some(buf) = self.side_buffers.get_mut(&pcoll) {
-            buf.push(batch.clone());
+        if let Some(readers) = self.side_readers.get(&pcoll) {
+            for &(t, i) in readers {
+                if let TransformState::ParDo(ParDoState {
+                    sides: Some(sides), ..
+                }) = &mut self.states[t]
+                {
+                    sides.add(i, batch.clone())?;
+                }
+            }
         }
         let consumers = &self.consumers[pcoll];
         if let Some((&last, rest)) = consumers.split_last() {
@@ -489,44 +507,45 @@ impl Executor {
         Ok(())
     }
 
-    /// Materializes the side inputs of ParDo `t` once they are all complete.
-    fn side_inputs_ready(&mut self, t: usize) -> Result<bool> {
-        if let TransformState::ParDo(s) = &self.states[t] {
-            if s.side_inputs.is_some() {
-                return Ok(true);
+    /// Tells ParDo `t`'s side inputs their watermarks.
+    fn advance_side_inputs(&mut self, t: usize) -> Result<()> {
+        let TransformState::ParDo(ParDoState {
+            sides: Some(sides), ..
+        }) = &mut self.states[t]
+        else {
+            return Ok(());
+        };
+        for (i, s) in self.graph.transforms[t].side_inputs().iter().enumerate() {
+            sides.advance_watermark(i, self.watermarks[s.pcollection])?;
+        }
+        Ok(())
+    }
+
+    /// Processes what of ParDo `t`'s waiting input can now read its side
+    /// inputs, if they changed since the last try.
+    fn retry_pending(&mut self, t: usize) -> Result<()> {
+        let TransformState::ParDo(state) = &mut self.states[t] else {
+            return Ok(());
+        };
+        let Some(sides) = &state.sides else {
+            return Ok(());
+        };
+        if state.pending.is_empty() || state.tried_at == sides.version() {
+            return Ok(());
+        }
+        state.tried_at = sides.version();
+        let mut ready = Vec::new();
+        state.pending.retain_mut(|b| {
+            let now = sides.take_ready(b);
+            if !now.is_empty() {
+                ready.push(now);
             }
+            !b.is_empty()
+        });
+        for b in ready {
+            self.run_bundle(t, b)?;
         }
-        let specs = self.graph.transforms[t].side_inputs().to_vec();
-        if !specs
-            .iter()
-            .all(|s| self.watermarks[s.pcollection] == Timestamp::MAX)
-        {
-            return Ok(false);
-        }
-        let mut side = SideInputs::new();
-        for s in &specs {
-            if !self.views.contains_key(&s.view_id) {
-                let batches = self
-                    .side_buffers
-                    .get(&s.pcollection)
-                    .cloned()
-                    .unwrap_or_default();
-                let view =
-                    s.kernel
-                        .materialize(batches)
-                        .map_err(|message| BeamError::SideInput {
-                            step: self.graph.transforms[t].name.clone(),
-                            view: self.graph.pcollections[s.pcollection].name.clone(),
-                            message,
-                        })?;
-                self.views.insert(s.view_id, view);
-            }
-            side.insert(s.view_id, self.views[&s.view_id].clone());
-        }
-        if let TransformState::ParDo(st) = &mut self.states[t] {
-            st.side_inputs = Some(side);
-        }
-        Ok(true)
+        Ok(())
     }
 
     fn process(&mut self, t: usize, batch: Batch) -> Result<()> {
@@ -534,10 +553,20 @@ impl Executor {
         let _bundle = monitor.bundle(t, batch.len());
         match &self.graph.transforms[t].primitive {
             Primitive::ParDo { .. } => {
-                if !self.side_inputs_ready(t)? {
-                    if let TransformState::ParDo(s) = &mut self.states[t] {
-                        s.pending.push(batch);
+                let mut batch = batch;
+                if let TransformState::ParDo(ParDoState {
+                    sides: Some(sides),
+                    pending,
+                    ..
+                }) = &mut self.states[t]
+                {
+                    let ready = sides.take_ready(&mut batch);
+                    if !batch.is_empty() {
+                        pending.push(batch);
                     }
+                    batch = ready;
+                }
+                if batch.is_empty() {
                     return Ok(());
                 }
                 self.run_bundle(t, batch)
@@ -583,17 +612,6 @@ impl Executor {
         }
     }
 
-    fn flush_pending(&mut self, t: usize) -> Result<()> {
-        let pending = match &mut self.states[t] {
-            TransformState::ParDo(s) => std::mem::take(&mut s.pending),
-            _ => return Ok(()),
-        };
-        for b in pending {
-            self.run_bundle(t, b)?;
-        }
-        Ok(())
-    }
-
     fn run_bundle(&mut self, t: usize, batch: Batch) -> Result<()> {
         let node = &self.graph.transforms[t];
         let Primitive::ParDo { kernel, .. } = &node.primitive else {
@@ -612,7 +630,8 @@ impl Executor {
             .iter()
             .map(|&o| self.graph.pcollections[o].codec.empty())
             .collect();
-        let side_inputs = state.side_inputs.as_ref().expect("checked by caller");
+        let none = SideInputs::new();
+        let side_inputs = state.sides.as_ref().map_or(&none, SideInputTracker::views);
         let mut env = BundleEnv {
             outputs: &mut outputs,
             side_inputs,

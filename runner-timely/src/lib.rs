@@ -348,6 +348,9 @@ impl Runner for TimelyRunner {
                 if test_stream {
                     return refuse("checkpoints of a TestStream (its script and test clock are not positions a checkpoint can hold)");
                 }
+                if t.side_inputs().iter().any(|s| s.kernel.of_stream()) {
+                    return refuse("checkpoints of a ParDo whose side input is a view of a stream (its fired windows and waiting elements are not yet part of a checkpoint)");
+                }
                 if let Primitive::ReadUnbounded { source } = &t.primitive {
                     if !source.can_resume() {
                         return refuse(&format!(

@@ -16,7 +16,8 @@ use crate::sources::Acks;
 use crate::worker::WorkerState;
 use beam_core::batch::BatchCodec;
 use beam_core::graph::Primitive;
-use beam_core::kernel::{BundleEnv, SideInputs, ViewKernel};
+use beam_core::kernel::BundleEnv;
+use beam_core::runner_support::side_inputs::SideInputTracker;
 use beam_core::{Batch, BeamError, MetricsContainer, Result, Timestamp};
 use std::borrow::Cow;
 use std::rc::Rc;
@@ -78,19 +79,21 @@ pub(crate) fn advance(cap: &mut Capability<Time>, checkpoint: u64, wm: Timestamp
 
 /// A side input of a ParDo: its view and how to decode what arrives.
 pub(crate) struct SideSpec {
-    pub(crate) view_id: usize,
     pub(crate) view: String,
-    pub(crate) kernel: Arc<dyn ViewKernel>,
     pub(crate) codec: Arc<dyn BatchCodec>,
 }
 
-/// A ParDo: one DoFn instance per worker, a bundle per input message. Main
-/// input waits (with its capabilities held) until every side input is complete.
+/// A ParDo: one DoFn instance per worker, a bundle per input message. Side
+/// inputs are broadcast to every worker and tracked as they arrive
+/// ([`SideInputTracker`]); a main-input bundle's elements whose side windows
+/// are not all ready wait, with the bundle's capabilities held, and are tried
+/// again whenever a side input fires or its watermark moves.
 ///
-/// With checkpoints, a ParDo with side inputs keeps their bundles as its part
-/// of every checkpoint from the epoch the views were built in (before that it
-/// acknowledges none, so no checkpoint completes while side inputs are still
-/// arriving); a restored one builds its views from its part.
+/// With checkpoints (only for views of bounded PCollections), a ParDo with
+/// side inputs keeps their bundles as its part of every checkpoint from the
+/// epoch the views were built in (before that it acknowledges none, so no
+/// checkpoint completes while side inputs are still arriving); a restored one
+/// builds its views from its part.
 pub(crate) fn par_do<'s>(
     scope: Scope<'s, Time>,
     t: usize,
@@ -107,6 +110,7 @@ pub(crate) fn par_do<'s>(
     let peers = scope.peers();
     let ckpt = state.checkpoint.clone().filter(|_| !sides.is_empty());
     let mut buffers = SideBuffers::new(sides.len());
+    let mut tracker = SideInputTracker::for_step(&graph, t);
     // Every worker holds the same views, so on another worker count any old
     // worker's part will do.
     let restored = match ckpt.as_ref().map(|r| r.restore_of(t, worker, &graph)) {
@@ -117,6 +121,14 @@ pub(crate) fn par_do<'s>(
     if let Some(bytes) = restored {
         let codec = graph.pcollections[node.inputs[0]].codec.clone();
         buffers = SideBuffers::restore(&node.name, &bytes, codec.as_ref())?.0;
+        for (i, (_, spec)) in sides.iter().enumerate() {
+            let got = buffers
+                .decoded(i, spec.codec.as_ref())
+                .map_err(|e| undecodable(&spec.view, &node.name, e))?;
+            for b in got {
+                tracker.add(i, b)?;
+            }
+        }
     }
     let mut builder = OperatorBuilder::new(node.name.clone(), scope);
     let mut main = builder.new_input(input, Pipeline);
@@ -152,99 +164,96 @@ pub(crate) fn par_do<'s>(
         let mut part = Participant::new(ckpt.as_ref(), t, worker, ack_cap, ack_output);
         // The side inputs' bundles, encoded once the views are built.
         let mut kept: Option<Vec<u8>> = None;
-        let mut ready: Option<SideInputs> = side_inputs.is_empty().then(SideInputs::new);
+        let mut complete = false;
+        // Main input waiting for side windows, and the tracker version it was
+        // last tried at; `fresh` has not been tried yet.
         let mut stash: Vec<(Vec<Capability<Time>>, Batch)> = Vec::new();
+        let mut fresh: Vec<(Vec<Capability<Time>>, Batch)> = Vec::new();
+        let mut tried_at = u64::MAX;
         let mut metrics = MetricsContainer::new();
         let mut torn_down = false;
         let mut seen_wm = Timestamp::MIN;
         move |frontiers| {
-            let wm = watermark(&frontiers[0]);
-            if wm > seen_wm && ready.is_some() && stash.is_empty() {
-                seen_wm = wm;
-                for &p in input_ids.iter().chain(&out_ids) {
-                    state.watermark_moved(p, wm);
-                }
-            }
-            // Side inputs: collect, then materialize once all are complete.
-            for (i, (input, _)) in side_inputs.iter_mut().enumerate() {
+            // Side inputs: every bundle as it arrives, then their watermarks.
+            for (i, (input, spec)) in side_inputs.iter_mut().enumerate() {
                 input.for_each(|_cap, data| {
                     received_shipped(&state, data, worker, peers);
                     for (_, bytes) in data.drain(..) {
-                        buffers.push(i, bytes);
+                        let added = spec
+                            .codec
+                            .decode(&bytes)
+                            .map_err(|e| undecodable(&spec.view, &step, e))
+                            .and_then(|b| tracker.add(i, b));
+                        if let Err(e) = added {
+                            state.fail(e);
+                        }
+                        if part.is_some() && !complete {
+                            buffers.push(i, bytes);
+                        }
                     }
                 });
             }
-            let sides_complete = frontiers[1..].iter().all(|f| f.is_empty());
-            if ready.is_none() && sides_complete && state.stopping() {
-                // The stream stopped below the end of time: the views never completed.
-                if !stash.is_empty() || !frontiers[0].is_empty() {
-                    let waiting: Vec<&str> =
-                        side_inputs.iter().map(|(_, s)| s.view.as_str()).collect();
-                    state.fail(BeamError::side_inputs_never_complete(&step, &waiting));
+            let stopping = state.stopping();
+            for (i, f) in frontiers[1..].iter().enumerate() {
+                // A stream that stopped below the end of time empties the
+                // frontier without completing the side input.
+                if stopping && f.is_empty() {
+                    continue;
                 }
-                stash.clear();
+                if let Err(e) = tracker.advance_watermark(i, watermark(f)) {
+                    state.fail(e);
+                }
             }
-            if ready.is_none() && sides_complete && !state.stopping() {
+            if !complete && tracker.is_complete() {
+                complete = true;
                 if let Some(p) = part.as_mut() {
                     match buffers.snapshot(&step, std::iter::empty()) {
                         Ok(bytes) => kept = Some(bytes),
                         Err(e) => state.fail(e),
                     }
+                    buffers.clear();
                     // Every producer of a side input finished by the epoch the
                     // sources are in now: from it on, this is the part.
                     let now = p.run().epoch_now();
                     p.skip_to(now);
                 }
-                let mut views = SideInputs::new();
-                for (i, (_, spec)) in side_inputs.iter().enumerate() {
-                    let got = match buffers.take_decoded(i, spec.codec.as_ref()) {
-                        Ok(got) => got,
-                        Err(e) => {
-                            state.fail(BeamError::Runner(format!(
-                                "side input {} of '{step}' does not decode: {e}",
-                                spec.view
-                            )));
-                            continue;
-                        }
-                    };
-                    match spec.kernel.materialize(got) {
-                        Ok(v) => views.insert(spec.view_id, v),
-                        Err(message) => state.fail(BeamError::SideInput {
-                            step: step.clone(),
-                            view: spec.view.clone(),
-                            message,
-                        }),
-                    }
-                }
-                ready = Some(views);
             }
             let ports = codecs.len();
             main.for_each(|cap, data| {
                 state.received(data.len());
                 let caps: Vec<_> = (0..ports).filter_map(|i| retain(&cap, i)).collect();
                 for b in data.drain(..) {
-                    stash.push((caps.clone(), b));
+                    fresh.push((caps.clone(), b));
                 }
             });
-            let Some(views) = ready.as_ref() else {
-                return;
-            };
+            let mut work = std::mem::take(&mut fresh);
+            if tried_at != tracker.version() && !stash.is_empty() {
+                work.append(&mut stash);
+            }
+            tried_at = tracker.version();
             let mut handles: Vec<_> = outputs.iter_mut().map(|o| o.activate()).collect();
-            for (caps, batch) in stash.drain(..) {
+            for (caps, mut batch) in work {
                 if state.failed() {
                     continue;
                 }
+                let ready = tracker.take_ready(&mut batch);
+                if !batch.is_empty() {
+                    stash.push((caps.clone(), batch));
+                }
+                if ready.is_empty() {
+                    continue;
+                }
                 let mut outs: Vec<Batch> = codecs.iter().map(|c| c.empty()).collect();
-                let _bundle = state.bundle(t, batch.len());
+                let _bundle = state.bundle(t, ready.len());
                 let mut env = BundleEnv {
                     outputs: &mut outs,
-                    side_inputs: views,
+                    side_inputs: tracker.views(),
                     metrics: &mut metrics,
                     check_mutation: false,
                 };
                 let result = processor
                     .start_bundle(&mut env)
-                    .and_then(|()| processor.process_batch(batch, &mut env))
+                    .and_then(|()| processor.process_batch(ready, &mut env))
                     .and_then(|()| processor.finish_bundle(&mut env));
                 if let Err(e) = result {
                     state.fail(e);
@@ -262,6 +271,21 @@ pub(crate) fn par_do<'s>(
                     }
                 }
             }
+            if stopping && !stash.is_empty() && frontiers.iter().all(|f| f.is_empty()) {
+                // The stream stopped below the end of time: what waits never runs.
+                state.fail(BeamError::side_inputs_never_complete(
+                    &step,
+                    &tracker.incomplete(),
+                ));
+                stash.clear();
+            }
+            let wm = watermark(&frontiers[0]);
+            if wm > seen_wm && stash.is_empty() {
+                seen_wm = wm;
+                for &p in input_ids.iter().chain(&out_ids) {
+                    state.watermark_moved(p, wm);
+                }
+            }
             state.add_metrics(t, &mut metrics);
             if let (Some(p), Some(bytes)) = (part.as_mut(), kept.as_ref()) {
                 let passed = checkpoint_epoch(&frontiers[0]).unwrap_or(p.epoch());
@@ -269,7 +293,7 @@ pub(crate) fn par_do<'s>(
                     state.fail(e);
                 }
             }
-            if !torn_down && frontiers.iter().all(|f| f.is_empty()) {
+            if !torn_down && stash.is_empty() && frontiers.iter().all(|f| f.is_empty()) {
                 torn_down = true;
                 if let Err(e) = processor.teardown() {
                     state.fail(e);
@@ -285,6 +309,10 @@ pub(crate) fn par_do<'s>(
         }
     });
     Ok((streams, acks))
+}
+
+fn undecodable(view: &str, step: &str, e: String) -> BeamError {
+    BeamError::Runner(format!("side input {view} of '{step}' does not decode: {e}"))
 }
 
 /// A stateless per-bundle function (WindowInto).

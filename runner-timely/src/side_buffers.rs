@@ -36,16 +36,21 @@ impl SideBuffers {
         self.sides[i].push(bytes);
     }
 
-    /// Side input `i`'s bundles, decoded with `codec`, leaving none behind.
-    pub(crate) fn take_decoded(
-        &mut self,
+    /// Side input `i`'s bundles, decoded with `codec`.
+    pub(crate) fn decoded(
+        &self,
         i: usize,
         codec: &dyn BatchCodec,
     ) -> std::result::Result<Vec<Batch>, String> {
-        std::mem::take(&mut self.sides[i])
+        self.sides[i]
             .iter()
             .map(|bytes| codec.decode(bytes))
             .collect()
+    }
+
+    /// Drops every kept bundle.
+    pub(crate) fn clear(&mut self) {
+        self.sides.iter_mut().for_each(Vec::clear);
     }
 
     /// Encodes the buffers and the `waiting` main-input bundles (with their
@@ -151,14 +156,14 @@ mod tests {
         );
         for (i, want) in [vec!["x", "y", "w"], vec!["z"]].iter().enumerate() {
             let got: Vec<String> = restored
-                .take_decoded(i, codec.as_ref())
+                .decoded(i, codec.as_ref())
                 .unwrap()
                 .iter()
                 .flat_map(strings)
                 .collect();
             assert_eq!(&got, want);
             let original: Vec<String> = buffers
-                .take_decoded(i, codec.as_ref())
+                .decoded(i, codec.as_ref())
                 .unwrap()
                 .iter()
                 .flat_map(strings)

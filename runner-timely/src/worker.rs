@@ -436,9 +436,7 @@ pub(crate) fn build<'s>(scope: Scope<'s, Time>, state: Rc<WorkerState>) -> Resul
                             |b, peers| Ok((0..peers).map(|_| b.clone()).collect()),
                         );
                         let spec = SideSpec {
-                            view_id: s.view_id,
                             view: graph.pcollections[s.pcollection].name.clone(),
-                            kernel: s.kernel.clone(),
                             codec: graph.pcollections[s.pcollection].codec.clone(),
                         };
                         (all, spec)

@@ -12,6 +12,7 @@
 pub mod aggregation;
 pub mod grouping;
 pub(crate) mod snapshot;
+pub mod side_inputs;
 pub mod stateful;
 pub(crate) mod time_index;
 pub mod trigger_state;
