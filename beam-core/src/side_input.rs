@@ -41,7 +41,8 @@ use crate::kernel::{SideInputs, ViewKernel};
 use crate::pipeline::{PCollection, PTransform};
 use crate::gbk::GroupByKey;
 use crate::transforms::elementwise::Map;
-use crate::trigger::Trigger;
+use crate::transforms::windowing::SetWindowing;
+use crate::trigger::{AccumulationMode, Trigger};
 use crate::window::Window;
 use crate::windowfn::WindowFn;
 use std::any::Any;
@@ -419,10 +420,13 @@ impl<V: ViewFn> PTransform<PCollection<V::Input>> for View<V> {
                 ));
             }
             // A view of a stream follows the firings of one grouping of all
-            // its elements: each pane is a window's contents, ready as soon
-            // as it fires.
+            // its elements, in discarding mode: each pane is what the input
+            // fired since the last one, and it replaces the window's contents.
+            let mut firing = strategy;
+            firing.accumulation_mode = AccumulationMode::Discarding;
             let panes = input
                 .apply("OneKey", Map::new(|x: &V::Input| ((), x.clone())))?
+                .apply("LatestFiring", SetWindowing::new(firing))?
                 .apply("Panes", GroupByKey::<(), V::Input>::new())?;
             view.pcollection = panes.id();
             view.of_stream = true;

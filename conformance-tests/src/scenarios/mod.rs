@@ -11,6 +11,7 @@ pub mod pardo;
 pub mod side_inputs;
 pub mod state;
 pub mod stream_panes;
+pub mod stream_side_inputs;
 pub mod timer_watermarks;
 pub mod timers;
 pub mod triggers;
