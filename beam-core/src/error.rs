@@ -156,7 +156,7 @@ impl BeamError {
     /// (a stream that stopped below the end of time): what it buffered never ran.
     pub fn side_inputs_never_complete(step: &str, views: &[&str]) -> Self {
         BeamError::Runner(format!(
-            "the pipeline ended while step '{step}' still waited for its side inputs {views:?}: their watermark never reached the end of time (does a TestStream end with advance_watermark_to_infinity?)"
+            "the pipeline ended while step '{step}' still had input waiting for its side inputs {views:?}: the side windows it reads never fired and their watermark never passed them (does a TestStream end with advance_watermark_to_infinity?)"
         ))
     }
     /// A construction error at `step`.

@@ -18,8 +18,8 @@ use crate::error::Result;
 use crate::metrics::MetricsContainer;
 pub use crate::runner_support::aggregation::{parts_sharing_keys_with, KEY_GROUPS};
 use crate::time::Timestamp;
-use crate::window::Window;
 pub use crate::transforms::publish_transactionally::WriterId;
+use crate::window::Window;
 use std::any::Any;
 use std::sync::Arc;
 

@@ -1,10 +1,33 @@
-//! Side inputs: views of a whole PCollection, read by a ParDo per window.
+//! Side inputs: views of a PCollection, read by a ParDo per window.
 //!
-//! A view is built from a complete PCollection, window by window. When a main
-//! input element in window `w` reads it, the view's window is the one its own
-//! window function maps `w` to (the side window containing `w`'s max timestamp;
-//! a globally windowed view is visible from every window). A window with no side
-//! data reads as empty, or as the singleton's default.
+//! When a main input element in window `w` reads a view, the view's window
+//! is the one its own window function maps `w` to (the side window
+//! containing `w`'s max timestamp; a globally windowed view is visible from
+//! every window). A window with no side data reads as empty, or as the
+//! singleton's default.
+//!
+//! A view of a bounded PCollection is built once that is complete, and main
+//! input waits until then. A view of a stream (an unbounded PCollection) is
+//! built window by window, as Beam's streaming runners do:
+//!
+//! - its elements are grouped under one key with the stream's windowing and
+//!   trigger, and each firing of a window *replaces* that window's contents
+//!   (the grouping discards fired panes, and a firing with nothing new
+//!   replaces nothing). An accumulating `Combine` in front makes each firing
+//!   the running result; a discarding trigger makes it the latest elements;
+//! - a main-input element is processed once every side window it reads is
+//!   *ready*: it has fired, or the side input's watermark has passed its end
+//!   (an empty window then reads as empty or the default). Until then the
+//!   element waits and holds the ParDo's output watermark at its timestamp;
+//! - a stream in the global window needs a trigger to be viewed (it would
+//!   otherwise never be ready). The slowly updating side input is this case:
+//!   a [`PeriodicImpulse`](crate::PeriodicImpulse) re-reads a file or a table
+//!   every minute, in the global window with `Repeatedly(AfterCount(1))`,
+//!   discarding, and the `Max` of each firing's `(tick, value)` pairs as a
+//!   singleton.
+//!
+//! Windows of a view of a stream are kept for the whole run (a late main
+//! element may still read one).
 //!
 //! ```
 //! # use runner_direct as _;
@@ -36,13 +59,13 @@
 use crate::batch::Batch;
 use crate::coder::{Element, Key};
 use crate::error::{BeamError, Result, UserError, UserResult};
+use crate::gbk::GroupByKey;
 use crate::graph::SideInputSpec;
 use crate::kernel::{SideInputs, ViewKernel};
 use crate::pipeline::{PCollection, PTransform};
-use crate::gbk::GroupByKey;
 use crate::transforms::elementwise::Map;
 use crate::transforms::windowing::SetWindowing;
-use crate::trigger::{AccumulationMode, Trigger};
+use crate::trigger::{AccumulationMode, ClosingBehavior, OnTimeBehavior, Trigger};
 use crate::window::Window;
 use crate::windowfn::WindowFn;
 use std::any::Any;
@@ -209,9 +232,9 @@ impl<V: ViewFn> TypedViewKernel<V> {
             if later {
                 continue;
             }
-            m.panes.insert(wv.window.clone(), wv.pane.index);
+            m.panes.insert(wv.window, wv.pane.index);
             m.per_window
-                .insert(wv.window.clone(), Arc::new(self.view_fn.build(wv.value.1)));
+                .insert(wv.window, Arc::new(self.view_fn.build(wv.value.1)));
             fired.push(wv.window);
         }
     }
@@ -421,9 +444,12 @@ impl<V: ViewFn> PTransform<PCollection<V::Input>> for View<V> {
             }
             // A view of a stream follows the firings of one grouping of all
             // its elements, in discarding mode: each pane is what the input
-            // fired since the last one, and it replaces the window's contents.
+            // fired since the last one, and it replaces the window's
+            // contents. A firing with nothing new replaces nothing.
             let mut firing = strategy;
             firing.accumulation_mode = AccumulationMode::Discarding;
+            firing.on_time_behavior = OnTimeBehavior::FireIfNonEmpty;
+            firing.closing_behavior = ClosingBehavior::FireIfNonEmpty;
             let panes = input
                 .apply("OneKey", Map::new(|x: &V::Input| ((), x.clone())))?
                 .apply("LatestFiring", SetWindowing::new(firing))?

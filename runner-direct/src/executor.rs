@@ -25,8 +25,8 @@ use beam_core::graph::{Graph, Primitive, StreamEvent};
 use beam_core::kernel::{
     BundleEnv, BundleProcessor, GroupingEnv, GroupingTable, SideInputs, StatefulProcessor,
 };
-use beam_core::runner_support::side_inputs::SideInputTracker;
 use beam_core::monitoring::JobMonitor;
+use beam_core::runner_support::side_inputs::SideInputTracker;
 use beam_core::source::ErasedReader;
 use beam_core::{
     Batch, BeamError, Duration, MetricsContainer, PipelineResult, Result, Timestamp, WindowedValue,

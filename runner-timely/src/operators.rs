@@ -312,7 +312,9 @@ pub(crate) fn par_do<'s>(
 }
 
 fn undecodable(view: &str, step: &str, e: String) -> BeamError {
-    BeamError::Runner(format!("side input {view} of '{step}' does not decode: {e}"))
+    BeamError::Runner(format!(
+        "side input {view} of '{step}' does not decode: {e}"
+    ))
 }
 
 /// A stateless per-bundle function (WindowInto).

@@ -144,7 +144,7 @@ mod tests {
             .snapshot("ParDo", waiting.iter().map(|(t, b)| (*t, b)))
             .unwrap();
 
-        let (mut restored, back) = SideBuffers::restore("ParDo", &bytes, codec.as_ref()).unwrap();
+        let (restored, back) = SideBuffers::restore("ParDo", &bytes, codec.as_ref()).unwrap();
         let back: Vec<(crate::operators::Time, Vec<String>)> =
             back.iter().map(|(t, b)| (*t, strings(b))).collect();
         assert_eq!(

@@ -11,8 +11,8 @@
 
 pub mod aggregation;
 pub mod grouping;
-pub(crate) mod snapshot;
 pub mod side_inputs;
+pub(crate) mod snapshot;
 pub mod stateful;
 pub(crate) mod time_index;
 pub mod trigger_state;

@@ -209,11 +209,11 @@ impl SideInputTracker {
 mod tests {
     use super::*;
     use crate::side_input::SingletonView;
-    use crate::TestStream;
     use crate::window::{IntervalWindow, PaneInfo, WindowedValue};
+    use crate::TestStream;
     use crate::{
-        Create, DoFn, Duration, PCollectionView, ParDo, Pipeline, PipelineOptions,
-        ProcessContext, UserResult, View, WindowFn, WindowInto,
+        Create, DoFn, Duration, PCollectionView, ParDo, Pipeline, PipelineOptions, ProcessContext,
+        UserResult, View, WindowFn, WindowInto,
     };
 
     #[derive(Clone)]
@@ -240,7 +240,10 @@ mod tests {
         let p = Pipeline::new(PipelineOptions::default());
         let fixed = || WindowInto::new(WindowFn::fixed(Duration::from_secs(10)));
         let view = p
-            .apply("Side", TestStream::<i64>::new().advance_watermark_to_infinity())
+            .apply(
+                "Side",
+                TestStream::<i64>::new().advance_watermark_to_infinity(),
+            )
             .unwrap()
             .apply("SideWindow", fixed())
             .unwrap()
@@ -297,7 +300,11 @@ mod tests {
         let mut batch = Batch::new(vec![at(1), at(12), at(25), at(15)]);
         let ready = t.take_ready(&mut batch);
         let got = |b: Batch| -> Vec<i64> {
-            b.downcast::<i64>().unwrap().into_iter().map(|w| w.value).collect()
+            b.downcast::<i64>()
+                .unwrap()
+                .into_iter()
+                .map(|w| w.value)
+                .collect()
         };
         assert_eq!(got(ready), vec![12, 15]);
         assert_eq!(got(batch), vec![1, 25]);
@@ -307,8 +314,11 @@ mod tests {
     fn a_later_pane_replaces_an_earlier_one_and_an_earlier_one_is_ignored() {
         let (mut t, view) = stream_tracker();
         let version = t.version();
-        t.add(0, Batch::new(vec![pane(0, vec![1], 0), pane(0, vec![3], 2)]))
-            .unwrap();
+        t.add(
+            0,
+            Batch::new(vec![pane(0, vec![1], 0), pane(0, vec![3], 2)]),
+        )
+        .unwrap();
         t.add(0, Batch::new(vec![pane(0, vec![2], 1)])).unwrap();
         assert!(t.version() > version);
         assert_eq!(*view.read(t.views(), &window(0)).unwrap(), 3);

@@ -74,7 +74,9 @@ impl PTransform<PBegin> for PeriodicImpulse {
                 ),
             ));
         }
-        input.pipeline().apply("Read", ReadUnbounded::from(Ticks(self)))
+        input
+            .pipeline()
+            .apply("Read", ReadUnbounded::from(Ticks(self)))
     }
 }
 
@@ -96,9 +98,8 @@ impl UnboundedSource for Ticks {
         }))
     }
     fn resume(&self, mark: &CheckpointMark) -> Result<Box<dyn UnboundedReader<Timestamp>>> {
-        let next: Timestamp = coder::decode(&mark.0).map_err(|e| {
-            BeamError::Runner(format!("a PeriodicImpulse checkpoint mark: {e}"))
-        })?;
+        let next: Timestamp = coder::decode(&mark.0)
+            .map_err(|e| BeamError::Runner(format!("a PeriodicImpulse checkpoint mark: {e}")))?;
         Ok(Box::new(TickReader {
             next,
             interval: self.0.interval,

@@ -6,8 +6,7 @@ use beam_core::side_input::{IterableView, SingletonView};
 use beam_core::testing::PAssert;
 use beam_core::{
     AccumulationMode, DoFn, Duration, GroupByKey, Map, PCollection, PCollectionView, ParDo,
-    ProcessContext, Sum, TestStream, Timestamp, Trigger, UserResult, View, WindowFn,
-    WindowInto,
+    ProcessContext, Sum, TestStream, Timestamp, Trigger, UserResult, View, WindowFn, WindowInto,
 };
 
 /// Elements of one script: `(true, v)` goes to the side input, `(false, v)`
