@@ -16,6 +16,7 @@ pub mod generated;
 pub mod nexmark;
 pub mod output;
 pub mod records;
+pub mod user_tables;
 
 /// Every example program (and the hand-written baselines they are measured
 /// against) allocates with mimalloc: per-element pipelines allocate many small
