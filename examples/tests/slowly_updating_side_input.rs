@@ -182,7 +182,7 @@ fn timely_refuses_checkpoints_of_a_view_of_a_stream_before_any_data_moves() {
             .with_side_input(&view),
         )
         .unwrap();
-    let err = p.run().err().expect("refused").to_string();
+    let err = p.run().expect_err("refused").to_string();
     assert!(
         err.contains("Use") && err.contains("view of a stream") && err.contains("checkpoints"),
         "{err}"
