@@ -22,10 +22,9 @@ use beam_core::{
     ProcessContext, StateContext, StatefulDoFn, StatefulParDo, Sum, UserResult, WindowFn,
     WindowInto,
 };
+use common::kafka::create_topic;
 use common::{checkpoints, text, wait, KillDelays, Tally};
 use io_connectors::kafka::{KafkaIO, KafkaMessage, KafkaRecord};
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
@@ -168,23 +167,6 @@ fn expected() -> BTreeMap<String, usize> {
             .or_default() += 1;
     }
     out
-}
-
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    futures_executor::block_on(f)
-}
-
-fn create_topic(brokers: &str, name: &str, partitions: i32) {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .create()
-        .unwrap();
-    // The records' timestamps are years old: kept whatever their age.
-    let topic =
-        NewTopic::new(name, partitions, TopicReplication::Fixed(1)).set("retention.ms", "-1");
-    for r in block_on(admin.create_topics([&topic], &AdminOptions::new())).unwrap() {
-        r.unwrap_or_else(|(t, e)| panic!("create topic {t}: {e}"));
-    }
 }
 
 /// The input: record `seq` (its value) in partition `user % 3`, each user's

@@ -4,50 +4,40 @@
 //! `user_sessions_to_kafka` writes one record per session equal to the
 //! sessions computed directly.
 
+mod common;
+
+use common::kafka::{brokers, create_topic, read_partition, run_program, unique};
 use examples::user_tables::decode_count;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use rdkafka::{Offset, TopicPartitionList};
 use std::collections::BTreeMap;
-use std::process::Command;
+
+/// Every record of the output topic as (key, count).
+fn read_counts(brokers: &str, topic: &str) -> Vec<(String, i64)> {
+    read_partition(brokers, topic)
+        .into_iter()
+        .map(|(k, v)| {
+            (
+                k.expect("a key"),
+                decode_count(&v).expect("an 8-byte count"),
+            )
+        })
+        .collect()
+}
+
+/// Runs example `bin` between `input` and `output` on `runner` to the end of
+/// the input.
+fn run(bin: &str, brokers: &str, input: &str, output: &str, runner: &[&str]) {
+    let mut args = vec!["--kafka", brokers, "--stop-at-end"];
+    args.extend(["--input-topic", input, "--output-topic", output]);
+    args.extend_from_slice(runner);
+    run_program(bin, &args);
+}
 
 /// 2025-11-24T12:00:00Z, in milliseconds.
 const BASE_MS: i64 = 1_764_000_000_000;
 const USERS: u64 = 7;
 const RECORDS: u64 = 700;
-
-fn brokers() -> String {
-    std::env::var("BEAM_TEST_KAFKA_BROKERS").expect(
-        "BEAM_TEST_KAFKA_BROKERS is not set: run the tests with `bash scripts/test.sh`, which installs and starts a Kafka-protocol broker (tansu)",
-    )
-}
-
-fn unique(name: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!("{name}-{}-{nanos}", std::process::id())
-}
-
-fn create_topic(brokers: &str, name: &str, partitions: i32) {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .create()
-        .unwrap();
-    // The records' timestamps are in the past: kept whatever their age.
-    let topic =
-        NewTopic::new(name, partitions, TopicReplication::Fixed(1)).set("retention.ms", "-1");
-    for r in
-        futures_executor::block_on(admin.create_topics([&topic], &AdminOptions::new())).unwrap()
-    {
-        r.unwrap_or_else(|(t, e)| panic!("create topic {t}: {e}"));
-    }
-}
 
 /// The events: `(user, time in ms)`, 20 s apart and in time order (so the
 /// watermark passes no record still to come). Record `i` is user `i % 7`'s,
@@ -86,50 +76,6 @@ fn produce(brokers: &str, topic: &str, events: &[(String, i64)]) {
     producer.flush(std::time::Duration::from_secs(30)).unwrap();
 }
 
-/// Every record of `topic` (one partition), in order, once none came for 3 s.
-fn read_all(brokers: &str, topic: &str) -> Vec<(String, i64)> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", unique("check"))
-        .set("enable.auto.commit", "false")
-        .create()
-        .unwrap();
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(topic, 0, Offset::Beginning)
-        .unwrap();
-    consumer.assign(&tpl).unwrap();
-    let mut got = Vec::new();
-    let mut last = std::time::Instant::now();
-    let deadline = last + std::time::Duration::from_secs(90);
-    while last.elapsed() < std::time::Duration::from_secs(3) && std::time::Instant::now() < deadline
-    {
-        if let Some(m) = consumer.poll(std::time::Duration::from_millis(100)) {
-            let m = m.unwrap();
-            let key = String::from_utf8(m.key().unwrap().to_vec()).unwrap();
-            let value = decode_count(m.payload().unwrap()).expect("an 8-byte count");
-            got.push((key, value));
-            last = std::time::Instant::now();
-        }
-    }
-    got
-}
-
-/// Runs example `bin` between `input` and `output` on `runner` to the end of
-/// the input.
-fn run(bin: &str, brokers: &str, input: &str, output: &str, runner: &[&str]) {
-    let out = Command::new(bin)
-        .args(["--kafka", brokers, "--stop-at-end"])
-        .args(["--input-topic", input, "--output-topic", output])
-        .args(runner)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 fn topics(name: &str) -> (String, String, String) {
     let brokers = brokers();
     let (input, output) = (
@@ -155,7 +101,7 @@ fn user_activity_counts_writes_a_changelog_ending_at_each_users_count() {
         let (brokers, input, output) = topics("actions");
         let bin = env!("CARGO_BIN_EXE_user_activity_counts");
         run(bin, &brokers, &input, &output, runner);
-        let changelog = read_all(&brokers, &output);
+        let changelog = read_counts(&brokers, &output);
         let mut last: BTreeMap<String, i64> = BTreeMap::new();
         for (user, n) in &changelog {
             let before = last.insert(user.clone(), *n).unwrap_or(0);
@@ -206,7 +152,7 @@ fn user_sessions_to_kafka_writes_each_session_once() {
         &output,
         &["--runner", "timely", "--parallelism", "2"],
     );
-    let got = read_all(&brokers, &output);
+    let got = read_counts(&brokers, &output);
     let mut sessions: BTreeMap<String, i64> = BTreeMap::new();
     for (key, n) in got {
         assert!(

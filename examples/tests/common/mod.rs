@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod endpoints;
+pub mod kafka;
 
 /// A host file for a two-process cluster on free local ports, and the ports.
 pub fn hosts_file(dir: &std::path::Path) -> (std::path::PathBuf, Vec<String>) {
