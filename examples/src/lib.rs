@@ -13,6 +13,7 @@ use std::io::Write;
 use std::sync::LazyLock;
 
 pub mod generated;
+pub mod lambda;
 pub mod nexmark;
 pub mod output;
 pub mod records;

@@ -161,6 +161,31 @@ impl beam_core::DoFn for ParseEvents {
     }
 }
 
+/// A Kafka record's value (a transaction line) as a payment, at the
+/// record's time (its producer sets it to the payment's time).
+#[derive(Clone)]
+pub struct ParsePaymentRecords;
+
+impl beam_core::DoFn for ParsePaymentRecords {
+    type In = io_connectors::kafka::KafkaRecord;
+    type Out = Transaction;
+    fn process(
+        &mut self,
+        r: &io_connectors::kafka::KafkaRecord,
+        ctx: &mut beam_core::ProcessContext<'_, Transaction>,
+    ) -> UserResult {
+        let line = std::str::from_utf8(r.value.as_deref().unwrap_or_default()).map_err(|e| {
+            UserError::msg(format!("the payment at {} is not UTF-8: {e}", r.location()))
+        })?;
+        let parsed = Transaction::parse(line)
+            .map_err(|e| UserError::msg(format!("the payment at {}: {e}", r.location())))?;
+        if let Some(t) = parsed {
+            ctx.output(t);
+        }
+        Ok(())
+    }
+}
+
 /// Parses transaction lines into transactions at their own timestamps.
 #[derive(Clone)]
 pub struct ParseTransactions;

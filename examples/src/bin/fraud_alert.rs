@@ -20,8 +20,10 @@ use beam_core::{
 };
 use clap::Parser;
 use examples::output::{read_lines, write_lines, IoArgs};
-use examples::records::{minutes, window_span, FormatInWindow, ParseTransactions, Transaction};
-use io_connectors::kafka::{KafkaIO, KafkaMessage, KafkaRecord};
+use examples::records::{
+    minutes, window_span, FormatInWindow, ParsePaymentRecords, ParseTransactions, Transaction,
+};
+use io_connectors::kafka::{KafkaIO, KafkaMessage};
 use std::marker::PhantomData;
 use std::process::ExitCode;
 
@@ -54,30 +56,6 @@ struct Args {
     max_delay_secs: i64,
     #[command(flatten)]
     pipeline: PipelineOptions,
-}
-
-/// A Kafka record's value as a payment, at the record's time.
-#[derive(Clone)]
-struct ParsePaymentRecords;
-
-impl DoFn for ParsePaymentRecords {
-    type In = KafkaRecord;
-    type Out = Transaction;
-    fn process(
-        &mut self,
-        r: &KafkaRecord,
-        ctx: &mut ProcessContext<'_, Transaction>,
-    ) -> UserResult {
-        let line = std::str::from_utf8(r.value.as_deref().unwrap_or_default()).map_err(|e| {
-            UserError::msg(format!("the payment at {} is not UTF-8: {e}", r.location()))
-        })?;
-        let parsed = Transaction::parse(line)
-            .map_err(|e| UserError::msg(format!("the payment at {}: {e}", r.location())))?;
-        if let Some(t) = parsed {
-            ctx.output(t);
-        }
-        Ok(())
-    }
 }
 
 /// An alert as a Kafka record: keyed by user, JSON with the window in ms.
