@@ -136,6 +136,7 @@ pub use transforms::elementwise::{
     WithTimestamps,
 };
 pub use transforms::flatten::{Flatten, PCollectionList, Reshuffle};
+pub use transforms::join::InnerJoin;
 pub use transforms::periodic_impulse::PeriodicImpulse;
 pub use transforms::publish::{Publish, Publisher};
 pub use transforms::publish_transactionally::{PublishTransactionally, TransactionalPublisher};

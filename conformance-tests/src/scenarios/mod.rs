@@ -6,6 +6,7 @@ pub mod combine;
 pub mod common;
 pub mod fanout;
 pub mod grouping;
+pub mod join;
 pub mod numbers;
 pub mod pardo;
 pub mod side_inputs;
