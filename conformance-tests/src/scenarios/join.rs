@@ -123,8 +123,7 @@ scenario!(
             .unwrap();
         let e = triggered
             .apply("SkewJoin", InnerJoin::with(&r).with_skewed_keys(4, 0.1))
-            .err()
-            .expect("refused")
+            .expect_err("refused")
             .to_string();
         assert!(e.contains("SkewJoin") && e.contains("trigger"), "{e}");
         let sessions = l
@@ -135,8 +134,7 @@ scenario!(
             .unwrap();
         let e = sessions
             .apply("SkewJoin2", InnerJoin::with(&r).with_skewed_keys(4, 0.1))
-            .err()
-            .expect("refused")
+            .expect_err("refused")
             .to_string();
         assert!(e.contains("SkewJoin2") && e.contains("side input"), "{e}");
     }
