@@ -17,6 +17,7 @@ pub mod lambda;
 pub mod nexmark;
 pub mod output;
 pub mod records;
+pub mod skew;
 pub mod user_tables;
 
 /// Every example program (and the hand-written baselines they are measured
