@@ -203,20 +203,22 @@ fn kafka_err(what: &str, e: impl std::fmt::Display) -> BeamError {
 impl KafkaSource {
     /// A consumer for metadata and offsets.
     fn consumer(&self) -> Result<BaseConsumer> {
-        self.consumer_with(DefaultConsumerContext, false)
+        self.consumer_with(DefaultConsumerContext, false, false)
     }
 
     /// A consumer with `context`; with `statistics`, librdkafka reports to it
-    /// every second (unless the pipeline's config sets the interval).
+    /// every second (unless the pipeline's config sets the interval); with
+    /// `eof`, it reports reaching the end of a partition.
     fn consumer_with<C: ConsumerContext>(
         &self,
         context: C,
         statistics: bool,
+        eof: bool,
     ) -> Result<BaseConsumer<C>> {
         let mut cfg = ClientConfig::new();
         cfg.set("bootstrap.servers", &self.brokers)
             .set("enable.auto.commit", "false")
-            .set("enable.partition.eof", "false")
+            .set("enable.partition.eof", if eof { "true" } else { "false" })
             .set("auto.offset.reset", "earliest");
         if !self.config.iter().any(|(k, _)| k == "group.id") {
             cfg.set("group.id", "beam-rust-reader");
@@ -260,7 +262,7 @@ impl KafkaSource {
     fn open(&self, resume: Option<BTreeMap<(String, i32), PartitionMark>>) -> Result<KafkaReader> {
         let partitions = self.all_partitions()?;
         let high_watermarks = lag::HighWatermarks::default();
-        let consumer = self.consumer_with(high_watermarks.clone(), true)?;
+        let consumer = self.consumer_with(high_watermarks.clone(), true, self.stop_at_end)?;
         let mut tpl = TopicPartitionList::new();
         for (t, p) in &partitions {
             let offset = match (&resume, &self.start) {
@@ -331,6 +333,7 @@ impl KafkaSource {
                 PartitionState {
                     next_offset: start.max(low),
                     end: self.stop_at_end.then_some(high),
+                    at_eof: false,
                     last_record: std::time::Instant::now(),
                     skip_before: match (&resume, &self.start) {
                         (None, StartOffset::Timestamp(t)) => Some(*t),
@@ -406,6 +409,9 @@ struct PartitionState {
     next_offset: i64,
     /// With `stop_at_end`: the offset at which this partition is done.
     end: Option<i64>,
+    /// With `stop_at_end`: the consumer reported the partition's end after
+    /// every record before it.
+    at_eof: bool,
     /// When the last record of this partition arrived (or the reader opened).
     last_record: std::time::Instant,
     /// With [`StartOffset::Timestamp`]: records are skipped until the first one at
@@ -415,17 +421,21 @@ struct PartitionState {
 }
 
 /// How long a partition that reached its end offset must stay quiet before it
-/// counts as done. Brokers report the end offset from their log; some
-/// Kafka-protocol brokers (tansu 0.6) undercount it, so the end is confirmed by
-/// the absence of further records rather than trusted alone. Long enough for
-/// a fetch from a loaded broker to come back (1 s was not, on a 2-core machine
+/// counts as done when the consumer cannot say it reached the end. Brokers
+/// report the end offset from their log; some Kafka-protocol brokers (tansu
+/// 0.6) undercount it, so the end is confirmed by the consumer's end-of-
+/// partition event (correct on those brokers too) or, where that event is
+/// ambiguous (two topics with a partition of the same number: the event names
+/// only the number), by the absence of further records. Long enough for a
+/// fetch from a loaded broker to come back (1 s was not, on a 2-core machine
 /// running several pipelines and the broker).
 const END_QUIET: std::time::Duration = std::time::Duration::from_secs(3);
 
 impl PartitionState {
     fn done(&self) -> bool {
-        self.end
-            .is_some_and(|e| self.next_offset >= e && self.last_record.elapsed() >= END_QUIET)
+        self.end.is_some_and(|e| {
+            self.next_offset >= e && (self.at_eof || self.last_record.elapsed() >= END_QUIET)
+        })
     }
 }
 
@@ -449,6 +459,13 @@ impl UnboundedReader<KafkaRecord> for KafkaReader {
             }
             let msg = match self.consumer.poll(std::time::Duration::ZERO) {
                 None => break,
+                Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) => {
+                    let mut same = self.parts.iter_mut().filter(|((_, q), _)| *q == p);
+                    if let (Some((_, state)), None) = (same.next(), same.next()) {
+                        state.at_eof = true;
+                    }
+                    continue;
+                }
                 Some(Err(e)) => return Err(kafka_err(&self.describe, e)),
                 Some(Ok(m)) => m,
             };
