@@ -34,7 +34,7 @@ use runner_timely as _;
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
 
-const RECORDS: u64 = 4_000;
+const RECORDS: u64 = 40_000;
 const USERS: u64 = 8;
 /// Event time of record `seq`: 5 ms apart from this instant (ms).
 const BASE_MS: i64 = 1_700_000_000_000;
@@ -68,7 +68,9 @@ impl StatefulDoFn for RunningCount {
     }
 }
 
-/// Slows the run down (so kills land inside it), passing records on.
+/// Slows the run down, passing records on: the input takes longer than the
+/// killed attempts together (about 10 s on 2 workers), so every kill and
+/// failure point lands inside a run; the last run reads the rest.
 #[derive(Clone)]
 struct Slow;
 
