@@ -54,11 +54,12 @@ pub fn date_of(t: Timestamp) -> String {
     utc(t)[..10].to_string()
 }
 
-/// Totals of (amount, time in epoch seconds): (sum, count, latest time).
+/// Totals of payments (amount, time in epoch seconds): (sum, count, latest
+/// time), per day in the batch view, per window in the speed layer and Kappa.
 #[derive(Clone, Default)]
-pub struct DailyTotalsFn;
+pub struct PaymentTotalsFn;
 
-impl CombineFn for DailyTotalsFn {
+impl CombineFn for PaymentTotalsFn {
     type Input = (f64, i64);
     type Accum = (f64, u64, i64);
     type Output = (f64, u64, i64);

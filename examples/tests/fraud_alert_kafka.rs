@@ -4,9 +4,7 @@
 
 mod common;
 
-use common::kafka::{brokers, create_topic, read_partition, run_program, unique};
-use rdkafka::config::ClientConfig;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use common::kafka::{brokers, create_topic, produce, read_partition, run_program, unique};
 use std::collections::BTreeMap;
 
 /// 2025-11-24T12:00:00Z, in seconds.
@@ -52,20 +50,14 @@ fn fraud_alert_over_kafka_alerts_on_every_window_above_the_threshold() {
     let (input, alerts) = (unique("transactions"), unique("alerts"));
     create_topic(&brokers, &input, 3);
     create_topic(&brokers, &alerts, 1);
-    let producer: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", &brokers)
-        .create()
-        .unwrap();
-    for (i, (user, amount, t)) in payments().into_iter().enumerate() {
-        let line = format!("t{i:05},{user},{amount:.2},{t}");
-        let record = BaseRecord::to(&input)
-            .key(user.as_str())
-            .payload(line.as_str())
-            .timestamp(t * 1000);
-        producer.send(record).map_err(|(e, _)| e).unwrap();
-        producer.poll(std::time::Duration::ZERO);
-    }
-    producer.flush(std::time::Duration::from_secs(30)).unwrap();
+    let records = payments()
+        .into_iter()
+        .enumerate()
+        .map(|(i, (user, amount, t))| {
+            let line = format!("t{i:05},{user},{amount:.2},{t}");
+            (user, line, t * 1000)
+        });
+    produce(&brokers, &input, records);
 
     let dir = tempfile::tempdir().unwrap();
     let ckpt = dir.path().join("checkpoints");

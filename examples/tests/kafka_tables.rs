@@ -6,10 +6,8 @@
 
 mod common;
 
-use common::kafka::{brokers, create_topic, read_partition, run_program, unique};
+use common::kafka::{brokers, create_topic, produce, read_partition, run_program, unique};
 use examples::user_tables::decode_count;
-use rdkafka::config::ClientConfig;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use std::collections::BTreeMap;
 
 /// Every record of the output topic as (key, count).
@@ -58,24 +56,6 @@ fn events() -> Vec<(String, i64)> {
         .collect()
 }
 
-/// Produces the events keyed by user (so a user's events stay in one
-/// partition, in order).
-fn produce(brokers: &str, topic: &str, events: &[(String, i64)]) {
-    let producer: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .create()
-        .unwrap();
-    for (user, ms) in events {
-        let record = BaseRecord::to(topic)
-            .key(user.as_str())
-            .payload("click")
-            .timestamp(*ms);
-        producer.send(record).map_err(|(e, _)| e).unwrap();
-        producer.poll(std::time::Duration::ZERO);
-    }
-    producer.flush(std::time::Duration::from_secs(30)).unwrap();
-}
-
 fn topics(name: &str) -> (String, String, String) {
     let brokers = brokers();
     let (input, output) = (
@@ -84,7 +64,11 @@ fn topics(name: &str) -> (String, String, String) {
     );
     create_topic(&brokers, &input, 3);
     create_topic(&brokers, &output, 1);
-    produce(&brokers, &input, &events());
+    // Keyed by user, so a user's events stay in one partition, in order.
+    let records = events()
+        .into_iter()
+        .map(|(user, ms)| (user, "click".to_string(), ms));
+    produce(&brokers, &input, records);
     (brokers, input, output)
 }
 

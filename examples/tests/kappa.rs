@@ -6,10 +6,8 @@
 
 mod common;
 
-use common::kafka::{brokers, create_topic, run_program, unique};
+use common::kafka::{brokers, create_topic, produce, run_program, unique};
 use examples::records::utc;
-use rdkafka::config::ClientConfig;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -86,20 +84,11 @@ fn history_and_live_stream_are_one_stream_and_reprocessing_writes_the_same() {
     std::fs::write(&history_file, text.join("\n") + "\n").unwrap();
     let topic = unique("transactions");
     create_topic(&brokers, &topic, 3);
-    let producer: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", &brokers)
-        .create()
-        .unwrap();
-    for t in &live {
-        let l = line(t);
-        let record = BaseRecord::to(&topic)
-            .key(t.1.as_str())
-            .payload(l.as_str())
-            .timestamp(t.3 * 1000);
-        producer.send(record).map_err(|(e, _)| e).unwrap();
-        producer.poll(std::time::Duration::ZERO);
-    }
-    producer.flush(std::time::Duration::from_secs(30)).unwrap();
+    produce(
+        &brokers,
+        &topic,
+        live.iter().map(|t| (t.1.clone(), line(t), t.3 * 1000)),
+    );
 
     let run = |name: &str| {
         let out = dir.path().join(name);

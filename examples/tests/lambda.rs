@@ -9,11 +9,9 @@ mod common;
 
 use beam_core::{Create, Pipeline, PipelineOptions};
 use common::endpoints::{free_addr, get};
-use common::kafka::{brokers, create_topic, run_program, unique};
+use common::kafka::{brokers, create_topic, produce, run_program, unique};
 use examples::lambda::{date_of, DailyTotal, TransactionRow};
 use io_connectors::ParquetIO;
-use rdkafka::config::ClientConfig;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use std::collections::BTreeMap;
 
 /// 2025-11-24T20:00:00Z, in seconds.
@@ -109,20 +107,11 @@ fn batch_speed_and_serving_layers_answer_as_the_whole_history_does() {
     p.run().unwrap();
     let topic = unique("transactions");
     create_topic(&brokers, &topic, 3);
-    let producer: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", &brokers)
-        .create()
-        .unwrap();
-    for t in &live {
+    let records = live.iter().map(|t| {
         let line = format!("{},{},{},{}", t.txn_id, t.user_id, t.amount, t.timestamp);
-        let record = BaseRecord::to(&topic)
-            .key(t.user_id.as_str())
-            .payload(line.as_str())
-            .timestamp(t.timestamp * 1000);
-        producer.send(record).map_err(|(e, _)| e).unwrap();
-        producer.poll(std::time::Duration::ZERO);
-    }
-    producer.flush(std::time::Duration::from_secs(30)).unwrap();
+        (t.user_id.clone(), line, t.timestamp * 1000)
+    });
+    produce(&brokers, &topic, records);
 
     let view = dir.path().join("view").display().to_string();
     let cutoff = CUTOFF.to_string();

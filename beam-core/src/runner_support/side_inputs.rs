@@ -201,7 +201,17 @@ impl SideInputTracker {
             let all = batch.empty_like();
             return std::mem::replace(batch, all);
         }
-        batch.take_where(|w| self.is_ready(w))
+        // Elements of a bundle mostly share a few windows: each window's
+        // readiness is looked up once per run of equal windows.
+        let mut last: Option<(Window, bool)> = None;
+        batch.take_where(|w| match &last {
+            Some((seen, ready)) if seen == w => *ready,
+            _ => {
+                let ready = self.is_ready(w);
+                last = Some((*w, ready));
+                ready
+            }
+        })
     }
 }
 

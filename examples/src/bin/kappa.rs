@@ -19,7 +19,7 @@ use beam_core::{
     Combine, Flatten, Map, PCollectionList, ParDo, Pipeline, PipelineOptions, WindowFn, WindowInto,
 };
 use clap::Parser;
-use examples::lambda::DailyTotalsFn;
+use examples::lambda::PaymentTotalsFn;
 use examples::output::{read_lines, write_lines};
 use examples::records::{
     minutes, utc, FormatInWindow, ParsePaymentRecords, ParseTransactions, Transaction,
@@ -81,7 +81,7 @@ fn main() -> ExitCode {
                     )
                 }),
             )?
-            .apply("HourlyTotals", Combine::per_key(DailyTotalsFn))?
+            .apply("HourlyTotals", Combine::per_key(PaymentTotalsFn))?
             .apply(
                 "Format",
                 ParDo::of(FormatInWindow(

@@ -14,7 +14,7 @@
 use beam_core::{Combine, Filter, Map, ParDo, Pipeline, PipelineOptions, Timestamp};
 use clap::Parser;
 use examples::lambda::{
-    date_of, new_version_dir, publish_batch_view, BatchViewMeta, DailyTotal, DailyTotalsFn,
+    date_of, new_version_dir, publish_batch_view, BatchViewMeta, DailyTotal, PaymentTotalsFn,
     TransactionRow,
 };
 use examples::output::read_lines;
@@ -74,7 +74,7 @@ fn main() -> ExitCode {
                     ((t.user.clone(), date_of(t.timestamp)), (t.amount, secs))
                 }),
             )?
-            .apply("DailyTotals", Combine::per_key(DailyTotalsFn))?
+            .apply("DailyTotals", Combine::per_key(PaymentTotalsFn))?
             .apply(
                 "Rows",
                 Map::new(

@@ -15,7 +15,7 @@ use beam_core::{
     Timestamp, UserError, UserResult, WindowFn, WindowInto,
 };
 use clap::Parser;
-use examples::lambda::{date_of, read_batch_view, speed_key, speed_value, DailyTotalsFn};
+use examples::lambda::{date_of, read_batch_view, speed_key, speed_value, PaymentTotalsFn};
 use examples::records::{ParsePaymentRecords, Transaction};
 use io_connectors::kafka::{KafkaIO, StartOffset};
 use io_connectors::redis::{RedisIO, RedisMutation};
@@ -110,7 +110,7 @@ fn main() -> ExitCode {
                     ((t.user.clone(), date_of(t.timestamp)), (t.amount, secs))
                 }),
             )?
-            .apply("WindowTotals", Combine::per_key(DailyTotalsFn))?
+            .apply("WindowTotals", Combine::per_key(PaymentTotalsFn))?
             .apply(
                 "ToHashField",
                 ParDo::of(WindowTotal(args.key_prefix.clone())),

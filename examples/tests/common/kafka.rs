@@ -76,3 +76,26 @@ pub fn run_program(bin: &str, args: &[&str]) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Produces `(key, value, timestamp in ms)` records to `topic` and waits
+/// until the broker has them all.
+pub fn produce(
+    brokers: &str,
+    topic: &str,
+    records: impl IntoIterator<Item = (String, String, i64)>,
+) {
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .unwrap();
+    for (key, value, ms) in records {
+        let record = BaseRecord::to(topic)
+            .key(key.as_str())
+            .payload(value.as_str())
+            .timestamp(ms);
+        producer.send(record).map_err(|(e, _)| e).unwrap();
+        producer.poll(std::time::Duration::ZERO);
+    }
+    producer.flush(std::time::Duration::from_secs(30)).unwrap();
+}
