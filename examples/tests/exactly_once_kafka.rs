@@ -1,7 +1,8 @@
 //! Kafka in, Kafka out through the exactly-once sink, on the timely runner
 //! under crashes: a pipeline reading a topic (a stateful running count per
 //! user, and per-user counts in 1-second event-time windows) is killed at
-//! seeded random moments and made to abort at named failure points (with a
+//! seeded random moments (after each run's first checkpoint, however long
+//! its restore took) and made to abort at named failure points (with a
 //! transaction's records produced but not committed; after a checkpoint's
 //! parts are written but not its manifest; after a checkpoint is published
 //! but before the sink commits), and restarted from its latest checkpoint
@@ -34,7 +35,7 @@ use runner_timely as _;
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
 
-const RECORDS: u64 = 40_000;
+const RECORDS: u64 = 12_000;
 const USERS: u64 = 8;
 /// Event time of record `seq`: 5 ms apart from this instant (ms).
 const BASE_MS: i64 = 1_700_000_000_000;
@@ -68,9 +69,10 @@ impl StatefulDoFn for RunningCount {
     }
 }
 
-/// Slows the run down, passing records on: the input takes longer than the
-/// killed attempts together (about 10 s on 2 workers), so every kill and
-/// failure point lands inside a run; the last run reads the rest.
+/// Slows the run down, passing records on: each killed attempt moves the
+/// job on by a checkpoint or a few (a few hundred records), so every kill
+/// and failure point lands inside the input; the last run reads the rest
+/// (most of it).
 #[derive(Clone)]
 struct Slow;
 
@@ -298,11 +300,15 @@ fn kafka_to_kafka_is_exactly_once_across_kills_and_failure_points() {
         &ckpt.display().to_string(),
         "--checkpoint-interval",
         "200ms",
+        // Little data in flight behind the slow step, so that checkpoints
+        // complete within the killed attempts' lifetimes.
+        "--read-bundle-size",
+        "64",
     ]
     .iter()
     .map(|s| s.to_string())
     .collect();
-    let mut delays = KillDelays::new(0x0ca5_cade_5eed, 400, 900);
+    let mut delays = KillDelays::new(0x0ca5_cade_5eed, 50, 500);
     let plan: Vec<Option<&str>> = vec![
         None,
         Some("kafka-produced=1*off->return"),
@@ -332,11 +338,13 @@ fn kafka_to_kafka_is_exactly_once_across_kills_and_failure_points() {
         let child = spawn_child(&run_args, &input, &output, *failpoints)
             .spawn()
             .unwrap();
-        let ended = tally.record(common::attempt(
+        let ended = tally.record(common::attempt_after_checkpoint(
             child,
             *failpoints,
             delays.next_delay(),
             attempt,
+            &ckpt,
+            std::time::Duration::from_secs(30),
         ));
         if ended {
             break;

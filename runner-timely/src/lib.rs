@@ -50,7 +50,9 @@
 //! checkpoint that verifies (a damaged one is reported and fallen back from)
 //! and refuses one of another pipeline (naming the step that differs).
 //! SIGTERM and Ctrl-C end the sources' epoch at once and stop the run when
-//! that checkpoint is published.
+//! that checkpoint is published. A checkpoint completes once the data read
+//! before it has passed every stateful step: behind a slow step, the time
+//! that takes is bounded by `--max-queued-bundles` and `--read-bundle-size`.
 //!
 //! Why the time is a pair: with the watermark as the only time, "the
 //! frontier passed epoch E" would mean "the watermark passed E", so a
@@ -119,13 +121,17 @@ use std::time::Duration;
 /// The default bound on bundles queued between steps, per worker thread.
 const QUEUED_BUNDLES_PER_WORKER: usize = 64;
 
+/// The default bound on the elements of an unbounded source's bundle.
+const READ_BUNDLE_SIZE: usize = 4096;
+
 /// How the run is spread: threads per process, and the cluster if any; and
 /// its checkpoints.
 #[derive(Clone, Debug)]
 struct TimelyOptions {
     workers: usize,
-    /// Bundles queued between steps in a process before its sources pause.
-    max_queued_bundles: usize,
+    /// Bundles queued between steps in a process before its sources pause,
+    /// and the size of an unbounded source's bundles.
+    flow: worker::FlowLimits,
     cluster: Option<cluster::ClusterSpec>,
     checkpoint: Option<checkpoint::CheckpointConfig>,
 }
@@ -220,12 +226,15 @@ impl TimelyOptions {
             .max(1);
         let processes = at_least_one("processes")?.unwrap_or(1);
         let checkpoint = checkpoint_options(o)?;
-        let max_queued_bundles =
-            at_least_one("max-queued-bundles")?.unwrap_or(QUEUED_BUNDLES_PER_WORKER * workers);
+        let flow = worker::FlowLimits {
+            max_queued_bundles: at_least_one("max-queued-bundles")?
+                .unwrap_or(QUEUED_BUNDLES_PER_WORKER * workers),
+            read_bundle_size: at_least_one("read-bundle-size")?.unwrap_or(READ_BUNDLE_SIZE),
+        };
         if processes <= 1 {
             return Ok(TimelyOptions {
                 workers,
-                max_queued_bundles,
+                flow,
                 cluster: None,
                 checkpoint,
             });
@@ -269,7 +278,7 @@ impl TimelyOptions {
         };
         Ok(TimelyOptions {
             workers,
-            max_queued_bundles,
+            flow,
             checkpoint,
             cluster: Some(cluster::ClusterSpec {
                 index,
@@ -389,7 +398,7 @@ impl Runner for TimelyRunner {
             options.workers,
             has_test_stream,
             monitor.clone(),
-            options.max_queued_bundles,
+            options.flow,
         ));
         let total_workers = options.workers * options.cluster.as_ref().map_or(1, |c| c.hosts.len());
         let checkpoints = match &options.checkpoint {
@@ -523,6 +532,7 @@ inventory::submit! {
             RunnerOption { name: "retain-checkpoints", help: "Complete checkpoints kept (default 2)", takes_value: true },
             RunnerOption { name: "restore-from", help: "Restore from 'latest' (the newest checkpoint that verifies) or a checkpoint directory", takes_value: true },
             RunnerOption { name: "max-queued-bundles", help: "Bundles waiting between the steps of a process before its sources pause reading, so that a slow step slows the sources instead of growing a queue (default 64 per worker)", takes_value: true },
+            RunnerOption { name: "read-bundle-size", help: "Elements an unbounded source hands on per bundle, at most (default 4096); smaller bundles hold less data in flight behind a slow step, so checkpoints complete sooner", takes_value: true },
             RunnerOption { name: "early-input-memory", help: "Bytes of a later checkpoint epoch's input a keyed step holds in memory per worker while it finishes the current epoch; the rest waits in temporary files (default 67108864)", takes_value: true },
         ],
         features: &[

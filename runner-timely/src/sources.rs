@@ -423,7 +423,7 @@ pub(crate) fn unbounded_source<'s>(
                 if *done {
                     continue;
                 }
-                match reader.poll(4096) {
+                match reader.poll(state.read_bundle_size()) {
                     Ok((batch, poll)) => {
                         if !batch.is_empty() {
                             state.sent_to(pcoll, std::slice::from_ref(&batch));

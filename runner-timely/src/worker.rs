@@ -33,6 +33,17 @@ pub(crate) struct RunShared {
     /// Bundles queued between the steps of this process above which its
     /// sources pause reading.
     max_queued: i64,
+    /// Elements an unbounded source hands on per bundle, at most.
+    read_bundle_size: usize,
+}
+
+/// How much data a process lets into its dataflow ahead of its slowest step.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct FlowLimits {
+    /// Bundles queued between steps before the sources pause reading.
+    pub(crate) max_queued_bundles: usize,
+    /// Elements an unbounded source hands on per bundle, at most.
+    pub(crate) read_bundle_size: usize,
 }
 
 impl RunShared {
@@ -40,10 +51,11 @@ impl RunShared {
         workers: usize,
         test_clock: bool,
         monitor: Arc<JobMonitor>,
-        max_queued: usize,
+        flow: FlowLimits,
     ) -> Self {
         RunShared {
-            max_queued: max_queued as i64,
+            max_queued: flow.max_queued_bundles as i64,
+            read_bundle_size: flow.read_bundle_size.max(1),
             failed: AtomicBool::new(false),
             stopping: AtomicBool::new(false),
             test_clock: test_clock.then(|| AtomicI64::new(Timestamp::EPOCH.as_micros())),
@@ -210,6 +222,11 @@ impl WorkerState {
             .fetch_add(n as i64, Ordering::SeqCst);
         monitor.note_queued(queued + n as i64);
         self.shared.activity.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// The most elements an unbounded source hands on in one bundle.
+    pub(crate) fn read_bundle_size(&self) -> usize {
+        self.shared.read_bundle_size
     }
 
     /// Whether the bundles queued between this process's steps reached the

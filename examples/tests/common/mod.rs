@@ -153,3 +153,43 @@ pub fn attempt(
         }
     }
 }
+
+/// Like [`attempt`], but a run without failure points is killed `delay`
+/// after it published its first checkpoint (one newer than any in
+/// `checkpoint_dir` when it started), so that every killed run moves the
+/// job on however long its start (a restore, a sink's recovery) took. Fails
+/// if no checkpoint comes within `patience`.
+pub fn attempt_after_checkpoint(
+    mut child: std::process::Child,
+    failpoints: Option<&str>,
+    delay: std::time::Duration,
+    attempt: usize,
+    checkpoint_dir: &std::path::Path,
+    patience: std::time::Duration,
+) -> Attempt {
+    if failpoints.is_some() {
+        return self::attempt(child, failpoints, delay, attempt);
+    }
+    let before = checkpoints(checkpoint_dir).last().cloned();
+    let deadline = std::time::Instant::now() + patience;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let out = child.wait_with_output().unwrap();
+            assert!(status.success(), "attempt {attempt}: {}", text(&out));
+            return Attempt::Finished;
+        }
+        if checkpoints(checkpoint_dir).last().cloned() > before {
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "attempt {attempt}: no checkpoint within {patience:?}: {}",
+                text(&out)
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    self::attempt(child, None, delay, attempt)
+}
