@@ -1,7 +1,7 @@
 //! The exactly-once file sink on the timely runner, under crashes: a
 //! streaming pipeline (a stateful DoFn with event-time timers, sliding
 //! windows, a side input) writing windowed files is killed at seeded random
-//! moments and made to abort at named failure points (after a checkpoint's
+//! moments (after each run's first checkpoint) and made to abort at named failure points (after a checkpoint's
 //! parts are written but not its manifest; after a checkpoint is published
 //! but before the sink publishes; half-way through the sink's publish), and
 //! restarted from its latest checkpoint each time. Every file that ever
@@ -29,7 +29,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-const EVENTS: u64 = 160_000;
+const EVENTS: u64 = 240_000;
 const RATE: u64 = 20_000;
 const KEYS: u64 = 12;
 
@@ -186,6 +186,35 @@ fn visible(dir: &Path) -> HashMap<String, (u64, Vec<u8>)> {
     files
 }
 
+/// The lines of `name`'s window in every visible file, and in the
+/// uninterrupted run's files, sorted.
+fn window_diff(
+    name: &str,
+    visible: &HashMap<String, (u64, Vec<u8>)>,
+    expected: &HashMap<String, Vec<u8>>,
+) -> String {
+    let window = &name[..name.find("-pane").unwrap_or(name.len())];
+    let lines = |files: Vec<(&String, &Vec<u8>)>| {
+        let mut l: Vec<String> = files
+            .into_iter()
+            .filter(|(n, _)| n.starts_with(window))
+            .flat_map(|(_, b)| {
+                String::from_utf8_lossy(b)
+                    .lines()
+                    .map(String::from)
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        l.sort();
+        l.join("\n")
+    };
+    format!(
+        "{}\nexpected:\n{}",
+        lines(visible.iter().map(|(n, (_, b))| (n, b)).collect()),
+        lines(expected.iter().collect())
+    )
+}
+
 fn now_micros() -> i64 {
     beam_core::Timestamp::wall_clock().as_micros()
 }
@@ -231,9 +260,9 @@ fn exactly_once_files_survive_kills_and_failure_points() {
         .collect();
     assert!(expected.len() > 20, "{} files", expected.len());
 
-    // The stream is due over 12 s of wall time from `start`, whichever run
-    // reads it; each run is killed, or aborts at a failure point, and the
-    // next restores from the latest checkpoint.
+    // The stream is due over 12 s of the runs' lifetimes, whichever run reads
+    // it; each run is killed (a moment after its first checkpoint), or aborts
+    // at a failure point, and the next restores from the latest checkpoint.
     let mut args = base.clone();
     args.extend([
         "--checkpoint-dir".to_string(),
@@ -245,15 +274,20 @@ fn exactly_once_files_survive_kills_and_failure_points() {
         "--early-input-memory".to_string(),
         "0".to_string(),
     ]);
-    let start = now_micros() + 300_000;
-    let mut delays = KillDelays::new(0x5eed_0fc0_ffee, 250, 700);
+    // The stream keeps pace with the runs' lifetimes, not the wall clock:
+    // each run's start is moved back by the time the earlier runs lived, so
+    // the time between runs (and a slow machine) does not use the stream up.
+    let mut lived = std::time::Duration::ZERO;
+    let start_now = |lived: std::time::Duration| now_micros() - lived.as_micros() as i64;
+    let mut delays = KillDelays::new(0x5eed_0fc0_ffee, 50, 500);
+    // The failure points come early, while most of the stream is ahead.
     let plan: Vec<Option<&str>> = vec![
-        None,
         Some("checkpoint-parts-written=2*off->return"),
         None,
-        Some("checkpoint-published=2*off->return"),
+        Some("checkpoint-published=1*off->return"),
         None,
         Some("publish-partly=return"),
+        None,
         None,
         None,
         None,
@@ -270,23 +304,32 @@ fn exactly_once_files_survive_kills_and_failure_points() {
             run_args.extend(["--restore-from".to_string(), "latest".to_string()]);
             restores += 1;
         }
-        let child = spawn_child(&run_args, start, &out_dir, *failpoints)
+        let born = std::time::Instant::now();
+        let child = spawn_child(&run_args, start_now(lived), &out_dir, *failpoints)
             .spawn()
             .unwrap();
-        let ended = tally.record(common::attempt(
+        let ended = tally.record(common::attempt_after_checkpoint(
             child,
             *failpoints,
             delays.next_delay(),
             attempt,
+            &ckpt,
+            std::time::Duration::from_secs(30),
         ));
+        lived += born.elapsed();
         // Every visible file is whole and was never written again.
-        for (name, (inode, bytes)) in visible(&out_dir) {
+        let now_visible = visible(&out_dir);
+        for (name, (inode, bytes)) in &now_visible {
             assert!(
-                expected.get(&name) == Some(&bytes),
-                "attempt {attempt}: {name} is visible with other contents than the uninterrupted run's"
+                expected.get(name) == Some(bytes),
+                "attempt {attempt}: {name} is visible with other contents than the uninterrupted run's; its window's lines:\n{}",
+                window_diff(name, &now_visible, &expected)
             );
-            if let Some(before) = seen.insert(name.clone(), inode) {
-                assert_eq!(before, inode, "attempt {attempt}: {name} was written again");
+            if let Some(before) = seen.insert(name.clone(), *inode) {
+                assert_eq!(
+                    before, *inode,
+                    "attempt {attempt}: {name} was written again"
+                );
             }
         }
         if ended {
@@ -299,7 +342,7 @@ fn exactly_once_files_survive_kills_and_failure_points() {
     let mut last_args = args.clone();
     last_args.extend(["--restore-from".to_string(), "latest".to_string()]);
     let last = wait(
-        spawn_child(&last_args, start, &out_dir, None)
+        spawn_child(&last_args, start_now(lived), &out_dir, None)
             .spawn()
             .unwrap(),
     );

@@ -3,6 +3,12 @@
 //! part of that epoch. Held bundles stay in memory up to a bound per
 //! operator; beyond it they go to an unnamed temporary file per epoch (gone
 //! with the process, however it ends) and are read back in arrival order.
+//!
+//! Held bundles were taken off the operator's input, so its input frontier
+//! no longer counts them: the stash keeps the least watermark epoch of the
+//! times they arrived at, and the operator's input watermark may not pass it
+//! until they are applied (else their windows would close, and their timers
+//! fire, without them).
 
 use beam_core::{BeamError, Result};
 use std::collections::BTreeMap;
@@ -21,6 +27,8 @@ pub(crate) const MEMORY_PER_OPERATOR: usize = 64 << 20;
 struct Held {
     memory: Vec<Vec<u8>>,
     file: Option<BufWriter<File>>,
+    /// The least watermark epoch of the times the bundles arrived at.
+    least_time: Option<u64>,
 }
 
 /// The early bundles of a keyed operator, by epoch.
@@ -50,9 +58,11 @@ impl EarlyStash {
         }
     }
 
-    /// Holds `bundle` until `epoch` is drained.
-    pub(crate) fn hold(&mut self, epoch: u64, bundle: Vec<u8>) -> Result<()> {
+    /// Holds `bundle`, which arrived at watermark epoch `time`, until `epoch`
+    /// is drained.
+    pub(crate) fn hold(&mut self, epoch: u64, time: u64, bundle: Vec<u8>) -> Result<()> {
         let held = self.epochs.entry(epoch).or_default();
+        held.least_time = Some(held.least_time.map_or(time, |t| t.min(time)));
         if held.file.is_none() && self.in_memory + bundle.len() <= self.limit {
             self.in_memory += bundle.len();
             held.memory.push(bundle);
@@ -81,6 +91,12 @@ impl EarlyStash {
     /// The latest epoch with held bundles.
     pub(crate) fn last_epoch(&self) -> Option<u64> {
         self.epochs.keys().next_back().copied()
+    }
+
+    /// The least watermark epoch at which a held bundle arrived: the
+    /// operator's input watermark stays below it.
+    pub(crate) fn least_time(&self) -> Option<u64> {
+        self.epochs.values().filter_map(|h| h.least_time).min()
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -148,7 +164,9 @@ mod tests {
         let mut stash = EarlyStash::new(dir.path().to_path_buf(), 10);
         let bundle = |i: u8| vec![i; 4];
         for i in 0..6 {
-            stash.hold(3 + u64::from(i % 2), bundle(i)).unwrap();
+            stash
+                .hold(3 + u64::from(i % 2), 10 + u64::from(i), bundle(i))
+                .unwrap();
         }
         // 8 of the 10 bytes in memory (bundles 0 and 1); the rest on disk.
         assert_eq!(stash.in_memory, 8);
@@ -157,15 +175,19 @@ mod tests {
             (stash.first_epoch(), stash.last_epoch()),
             (Some(3), Some(4))
         );
+        assert_eq!(stash.least_time(), Some(10));
         assert_eq!(drained(&mut stash, 3), [bundle(0), bundle(2), bundle(4)]);
         assert_eq!(stash.in_memory, 4);
+        assert_eq!(stash.least_time(), Some(11), "epoch 4's least time");
         // Epoch 4 has a file: a bundle held now goes after the ones in it.
-        stash.hold(4, bundle(9)).unwrap();
+        stash.hold(4, 7, bundle(9)).unwrap();
+        assert_eq!(stash.least_time(), Some(7));
         assert_eq!(
             drained(&mut stash, 4),
             [bundle(1), bundle(3), bundle(5), bundle(9)]
         );
         assert!(stash.is_empty());
+        assert_eq!(stash.least_time(), None);
         assert_eq!(stash.in_memory, 0);
         assert!(drained(&mut stash, 5).is_empty());
     }

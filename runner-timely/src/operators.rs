@@ -46,11 +46,16 @@ pub(crate) fn epoch(t: Timestamp) -> u64 {
     (t.as_micros() as i128 - Timestamp::MIN.as_micros() as i128) as u64
 }
 
+/// The Beam timestamp of a watermark epoch (the inverse of [`epoch`]).
+pub(crate) fn watermark_of_epoch(e: u64) -> Timestamp {
+    Timestamp::from_micros((e as i128 + Timestamp::MIN.as_micros() as i128) as i64)
+}
+
 /// The Beam watermark of a frontier: its least watermark epoch, or the end of
 /// time when empty.
 pub(crate) fn watermark(frontier: &MutableAntichain<Time>) -> Timestamp {
     match frontier.frontier().iter().map(|t| t.inner).min() {
-        Some(e) => Timestamp::from_micros((e as i128 + Timestamp::MIN.as_micros() as i128) as i64),
+        Some(e) => watermark_of_epoch(e),
         None => Timestamp::MAX,
     }
 }
@@ -617,9 +622,10 @@ pub(crate) fn keyed<'s>(
                     let epoch = time.stamp().iter().map(|t| t.outer).min().unwrap_or(0);
                     if open.is_some_and(|open| epoch > open) {
                         held += data.len() as i64;
+                        let at = time.stamp().iter().map(|t| t.inner).min().unwrap_or(0);
                         for (_, bytes) in data.drain(..) {
                             if err.is_none() {
-                                err = early.hold(epoch, bytes).err();
+                                err = early.hold(epoch, at, bytes).err();
                             }
                         }
                         return;
@@ -663,7 +669,11 @@ pub(crate) fn keyed<'s>(
                         early.drain(next, |bytes| apply(&mut keyed, &mut metrics, bytes))?;
                     }
                 }
-                let wm = watermark(&frontiers[0]);
+                // Held bundles are still to come: the watermark waits for them.
+                let wm = match early.least_time() {
+                    Some(at) => watermark(&frontiers[0]).min(watermark_of_epoch(at)),
+                    None => watermark(&frontiers[0]),
+                };
                 if wm > input_wm {
                     input_wm = wm;
                     state.touched();

@@ -82,6 +82,12 @@ impl EpochClock {
         c.current
     }
 
+    /// `epoch` ended and will not complete (it was abandoned): it no longer
+    /// counts against `--max-concurrent-checkpoints`.
+    pub(crate) fn settle(&self, epoch: u64) {
+        self.lock().ended.retain(|e| e.0 != epoch);
+    }
+
     /// Ends the current epoch now, whatever the settings say, and returns
     /// the new one.
     pub(crate) fn end_now(&self) -> u64 {
@@ -137,6 +143,11 @@ mod tests {
         assert_eq!(c.now(5, None), 6);
         // Once 5 completes, 6 ends.
         assert_eq!(c.now(6, Some(Instant::now())), 7);
+        // An abandoned epoch no longer counts as in flight.
+        std::thread::sleep(Duration::from_millis(15));
+        assert_eq!(c.now(6, None), 7, "6 in flight");
+        c.settle(6);
+        assert_eq!(c.now(6, None), 8, "6 was abandoned");
     }
 
     #[test]

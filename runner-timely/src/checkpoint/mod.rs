@@ -423,6 +423,13 @@ impl CheckpointRun {
                 self.note_published(newest);
             }
         }
+        // An abandoned epoch is no longer in progress: it must not hold the
+        // clock back from ending the next.
+        if let Ok(abandoned) = self.store.abandoned() {
+            for epoch in abandoned.into_iter().filter(|&e| e >= self.first_epoch) {
+                self.clock.settle(epoch);
+            }
+        }
     }
 
     /// Whether a checkpoint of `epoch` or a later one is published, so that

@@ -110,8 +110,13 @@ pub(crate) trait CheckpointStore: Send + Sync {
     fn take_generation(&self) -> Result<u64>;
     /// The newest generation taken (0: none).
     fn newest_generation(&self) -> Result<u64>;
-    /// Drops the parts written for an epoch that will not complete.
+    /// Drops the parts written for an epoch that will not complete, and
+    /// records that it will not (see [`abandoned`](Self::abandoned)).
     fn abandon(&self, epoch: u64);
+    /// The epochs abandoned by this run (markers of earlier runs go when the
+    /// store is opened) and not below the newest published checkpoint: no
+    /// longer in progress, for every process's clock.
+    fn abandoned(&self) -> Result<Vec<u64>>;
     /// The published checkpoints' epochs, newest first.
     fn published(&self) -> Result<Vec<u64>>;
     /// The job identity in the manifest of the published checkpoint `epoch`.
@@ -123,6 +128,9 @@ pub(crate) trait CheckpointStore: Send + Sync {
     /// Where the store is, for messages.
     fn describe(&self) -> String;
 }
+
+/// The name prefix of the marker of an abandoned epoch.
+const ABANDONED: &str = "abandoned-";
 
 /// Checkpoints in a local directory.
 #[derive(Clone, Debug)]
@@ -167,10 +175,16 @@ impl LocalDir {
                 let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
                 if name.starts_with("chk-") && name.ends_with(".tmp") {
                     fs::remove_dir_all(&path).map_err(|e| io_error("remove", &path, e))?;
+                } else if name.starts_with(ABANDONED) {
+                    fs::remove_file(&path).map_err(|e| io_error("remove", &path, e))?;
                 }
             }
         }
         Ok(store)
+    }
+
+    fn abandoned_marker(&self, epoch: u64) -> PathBuf {
+        self.root.join(format!("{ABANDONED}{epoch:012}"))
     }
 
     fn tmp_dir(&self, epoch: u64) -> PathBuf {
@@ -284,6 +298,25 @@ impl CheckpointStore for LocalDir {
                 tracing::warn!("checkpoint: cannot remove {}: {e}", dir.display());
             }
         }
+        let marker = self.abandoned_marker(epoch);
+        if let Err(e) = fs::write(&marker, b"") {
+            tracing::warn!("checkpoint: cannot write {}: {e}", marker.display());
+        }
+    }
+
+    fn abandoned(&self) -> Result<Vec<u64>> {
+        let mut out = Vec::new();
+        for entry in fs::read_dir(&self.root).map_err(|e| io_error("list", &self.root, e))? {
+            let path = entry.map_err(|e| io_error("list", &self.root, e))?.path();
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if let Some(epoch) = name
+                .strip_prefix(ABANDONED)
+                .and_then(|e| e.parse::<u64>().ok())
+            {
+                out.push(epoch);
+            }
+        }
+        Ok(out)
     }
 
     fn published(&self) -> Result<Vec<u64>> {
@@ -301,8 +334,24 @@ impl CheckpointStore for LocalDir {
 
     /// Keeps the newest `n` published checkpoints, removing the others.
     fn retain(&self, n: usize) -> Result<()> {
-        for (_, path) in self.published_dirs()?.into_iter().skip(n.max(1)) {
-            fs::remove_dir_all(&path).map_err(|e| io_error("remove", &path, e))?;
+        let published = self.published_dirs()?;
+        for (_, path) in published.iter().skip(n.max(1)) {
+            fs::remove_dir_all(path).map_err(|e| io_error("remove", path, e))?;
+        }
+        // Abandoned epochs below the newest published checkpoint no longer
+        // count as in progress anywhere: their markers go.
+        let Some(&(newest, _)) = published.first() else {
+            return Ok(());
+        };
+        for entry in fs::read_dir(&self.root).map_err(|e| io_error("list", &self.root, e))? {
+            let path = entry.map_err(|e| io_error("list", &self.root, e))?.path();
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            let epoch = name
+                .strip_prefix(ABANDONED)
+                .and_then(|e| e.parse::<u64>().ok());
+            if epoch.is_some_and(|e| e < newest) {
+                fs::remove_file(&path).map_err(|e| io_error("remove", &path, e))?;
+            }
         }
         Ok(())
     }
