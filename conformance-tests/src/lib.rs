@@ -331,6 +331,7 @@ pub fn capabilities_markdown(results: &[SuiteResult]) -> String {
         let _ = write!(s, " **{} / {} / {} / {}** |", t[0], t[1], t[2], t[3]);
     }
     s.push('\n');
+    s.push_str(&scenarios_by_area());
     let unsupported: Vec<&SuiteResult> = results
         .iter()
         .filter(|r| {
@@ -351,5 +352,37 @@ pub fn capabilities_markdown(results: &[SuiteResult]) -> String {
             let _ = writeln!(s, "- `{}` on {}: {why}", r.name, r.runner);
         }
     }
+    s
+}
+
+/// Every scenario, by area, with the Beam test (or document) it mirrors; and
+/// the trigger transcripts' count.
+fn scenarios_by_area() -> String {
+    let mut s = String::new();
+    let scenarios = all_scenarios();
+    let _ = write!(
+        s,
+        "\n## Scenarios by area\n\n{} scenarios, each run as its own test per runner and worker count (`cargo test -p conformance-tests --test suite -- NAME`).\n",
+        scenarios.len()
+    );
+    let mut area = "";
+    for sc in scenarios {
+        if sc.area != area {
+            area = sc.area;
+            let _ = write!(s, "\n### {area}\n\n");
+        }
+        let _ = writeln!(s, "- `{}`: {}", sc.name, sc.beam.trim_end_matches('.'));
+    }
+    let transcripts = transcript::bundled();
+    let _ = write!(
+        s,
+        "\n### Trigger transcripts\n\n{} transcripts of trigger behaviour (ReduceFnRunnerTest and the trigger state machine tests), each an input script with its expected panes: {}.\n",
+        transcripts.len(),
+        transcripts
+            .iter()
+            .map(|(file, t)| format!("`{file}:{}`", t.name))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     s
 }
