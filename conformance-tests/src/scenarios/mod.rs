@@ -3,16 +3,21 @@
 
 pub mod basics;
 pub mod combine;
+pub mod combiners;
 pub mod common;
+pub mod elementwise;
 pub mod fanout;
 pub mod flatten;
 pub mod grouping;
 pub mod join;
+pub mod metrics_cases;
 pub mod numbers;
 pub mod pardo;
+pub mod pardo_cases;
 pub mod reshuffle;
 pub mod side_inputs;
 pub mod state;
+pub mod state_cases;
 pub mod stream_panes;
 pub mod stream_side_inputs;
 pub mod timer_watermarks;
@@ -20,3 +25,4 @@ pub mod timers;
 pub mod triggers;
 pub mod views;
 pub mod windowing;
+pub mod windowing_cases;
