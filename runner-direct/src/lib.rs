@@ -140,7 +140,10 @@ inventory::submit! {
             Feature::StatefulParDo,
             Feature::Timers,
         ],
-        known_failures: &[],
+        known_failures: &[beam_core::KnownFailure {
+            scenario: "two_test_streams_flattened",
+            reason: "the direct runner replays one TestStream per pipeline; it refuses a second, naming it, before any data moves",
+        }],
         parallel: false,
         create: || Box::new(DirectRunner),
     }
