@@ -3,6 +3,7 @@
 
 pub mod basics;
 pub mod combine;
+pub mod combine_cases;
 pub mod combiners;
 pub mod common;
 pub mod create_and_cogbk;
