@@ -12,6 +12,14 @@ pub fn iw(a: i64, b: i64) -> Window {
     Window::interval(ts(a), ts(b))
 }
 
+/// A group with its values sorted, for comparing groups whose value order
+/// the runner may choose.
+pub fn sorted_values<K: Clone, V: Clone + Ord>(kv: &(K, Vec<V>)) -> (K, Vec<V>) {
+    let mut v = kv.1.clone();
+    v.sort();
+    (kv.0.clone(), v)
+}
+
 /// An owned string.
 pub fn s(x: &str) -> String {
     x.to_string()

@@ -2,7 +2,7 @@
 //! streaming PCollections, and what follows them.
 
 use crate::scenario;
-use crate::scenarios::common::{iw, s, ts};
+use crate::scenarios::common::{iw, s, sorted_values, ts};
 use beam_core::testing::PAssert;
 use beam_core::{
     Create, Duration, FlatMap, Flatten, GroupByKey, Map, PCollectionList, ParDo, Sum, TestStream,
@@ -284,14 +284,7 @@ scenario!(
             .unwrap()
             .apply("Group", GroupByKey::new())
             .unwrap()
-            .apply(
-                "Sorted",
-                Map::new(|kv: &(String, Vec<i32>)| {
-                    let mut v = kv.1.clone();
-                    v.sort();
-                    (kv.0.clone(), v)
-                }),
-            )
+            .apply("Sorted", Map::new(sorted_values::<String, i32>))
             .unwrap();
         PAssert::that(&out)
             .contains_in_any_order(vec![

@@ -22,7 +22,8 @@ fn sorted_groups(groups: &[(String, Vec<i32>)]) -> Vec<(String, Vec<i32>)> {
     g
 }
 
-fn kvs() -> Vec<(String, i32)> {
+/// Beam's ARBITRARY_KVS (GroupByKeyTest, ReshuffleTest).
+pub(crate) fn arbitrary_kvs() -> Vec<(String, i32)> {
     vec![
         (s("k1"), 3),
         (s("k5"), i32::MAX),
@@ -45,7 +46,7 @@ scenario!(
         {
             let p = env.pipeline();
             let grouped = p
-                .apply("Create", Create::of(kvs()))
+                .apply("Create", Create::of(arbitrary_kvs()))
                 .unwrap()
                 .apply("GBK", GroupByKey::new())
                 .unwrap();
@@ -82,7 +83,10 @@ scenario!(
     replay = true,
     |env| {
         let p = env.pipeline();
-        let input = kvs().into_iter().zip(1..).map(|(kv, t)| (kv, ts(t)));
+        let input = arbitrary_kvs()
+            .into_iter()
+            .zip(1..)
+            .map(|(kv, t)| (kv, ts(t)));
         let grouped = p
             .apply("Create", Create::timestamped(input))
             .unwrap()

@@ -2,29 +2,12 @@
 //! through a redistribution unchanged, after windowing and after grouping.
 
 use crate::scenario;
-use crate::scenarios::common::{collect, iw, panes, s, ts};
+use crate::scenarios::common::{collect, iw, panes, s, sorted_values, ts};
+use crate::scenarios::grouping::arbitrary_kvs;
 use beam_core::testing::PAssert;
 use beam_core::{
     Create, Duration, GroupByKey, Map, Reshuffle, Timestamp, Window, WindowFn, WindowInto,
 };
-
-fn arbitrary_kvs() -> Vec<(String, i64)> {
-    vec![
-        (s("k1"), 3),
-        (s("k5"), i64::MAX),
-        (s("k5"), i64::MIN),
-        (s("k2"), 66),
-        (s("k1"), 4),
-        (s("k2"), -33),
-        (s("k3"), 0),
-    ]
-}
-
-fn sorted_groups(kv: &(String, Vec<i64>)) -> (String, Vec<i64>) {
-    let mut v = kv.1.clone();
-    v.sort();
-    (kv.0.clone(), v)
-}
 
 // ReshuffleTest.testJustReshuffle.
 scenario!(
@@ -64,7 +47,7 @@ fn groups_after(
         .unwrap()
         .apply("Reshuffle", Reshuffle)
         .unwrap()
-        .apply("Sorted", Map::new(sorted_groups))
+        .apply("Sorted", Map::new(sorted_values::<String, i64>))
         .unwrap();
     let got = collect(&out, "Out");
     p.run().unwrap();

@@ -3,7 +3,7 @@
 //! and grouping in the global window after windowed work.
 
 use crate::scenario;
-use crate::scenarios::common::{collect, iw, panes, s, ts};
+use crate::scenarios::common::{collect, iw, panes, s, sorted_values, ts};
 use beam_core::testing::PAssert;
 use beam_core::{
     Count, Create, Duration, GroupByKey, Map, Sum, TimestampCombiner, Window, WindowFn, WindowInto,
@@ -134,14 +134,7 @@ scenario!(
             .unwrap()
             .apply("Group", GroupByKey::new())
             .unwrap()
-            .apply(
-                "Sorted",
-                Map::new(|kv: &(String, Vec<i64>)| {
-                    let mut v = kv.1.clone();
-                    v.sort();
-                    (kv.0.clone(), v)
-                }),
-            )
+            .apply("Sorted", Map::new(sorted_values::<String, i64>))
             .unwrap();
         PAssert::that(&out)
             .in_window(Window::Global)

@@ -343,15 +343,9 @@ impl CheckpointStore for LocalDir {
         let Some(&(newest, _)) = published.first() else {
             return Ok(());
         };
-        for entry in fs::read_dir(&self.root).map_err(|e| io_error("list", &self.root, e))? {
-            let path = entry.map_err(|e| io_error("list", &self.root, e))?.path();
-            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            let epoch = name
-                .strip_prefix(ABANDONED)
-                .and_then(|e| e.parse::<u64>().ok());
-            if epoch.is_some_and(|e| e < newest) {
-                fs::remove_file(&path).map_err(|e| io_error("remove", &path, e))?;
-            }
+        for epoch in self.abandoned()?.into_iter().filter(|&e| e < newest) {
+            let marker = self.abandoned_marker(epoch);
+            fs::remove_file(&marker).map_err(|e| io_error("remove", &marker, e))?;
         }
         Ok(())
     }
