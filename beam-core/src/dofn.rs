@@ -196,7 +196,7 @@ impl<O: Element> ProcessContext<'_, O> {
         });
     }
     fn check_skew(&self, ts: Timestamp) -> UserResult {
-        if ts < self.timestamp - self.skew {
+        if ts < self.timestamp.minus_skew(self.skew) {
             return Err(UserError::msg(format!(
                 "cannot output with timestamp {ts}: output timestamps must be no earlier than the timestamp of the current input ({}) minus the allowed skew ({} us); override DoFn::allowed_timestamp_skew to allow more",
                 self.timestamp,

@@ -149,9 +149,17 @@ pub trait GroupingTable: Send {
 
 /// A WindowInto: assigns windows.
 pub trait WindowKernel: Send + Sync {
-    /// Returns the elements of `input` in their new windows (one output per window).
-    fn assign(&self, input: Batch) -> Batch;
+    /// Returns the elements of `input` in their new windows (one output per
+    /// window). An element that falls in no window (between sliding windows
+    /// whose period is longer than their size, or refused by a custom window
+    /// function) is dropped and counted in `metrics` as
+    /// [`DROPPED_IN_NO_WINDOW`].
+    fn assign(&self, input: Batch, metrics: &mut MetricsContainer) -> Batch;
 }
+
+/// The counter of elements that a WindowInto dropped because they fall in
+/// no window.
+pub const DROPPED_IN_NO_WINDOW: &str = "dropped_in_no_window";
 
 /// A Publish: makes staged items visible (see [`Publish`](crate::Publish)
 /// and [`PublishTransactionally`](crate::PublishTransactionally)).

@@ -113,6 +113,7 @@ pub use batch::Batch;
 pub use coder::{Element, Key};
 pub use combine::builtins::{Max, Mean, Min, Sum, Summable, ToList, Top};
 pub use combine::composed::CombineFns;
+pub use combine::latest::Latest;
 pub use combine::{Combine, CombineFn};
 pub use dofn::{DoFn, FinishBundleContext, ProcessContext, StartBundleContext, TupleTag};
 pub use error::{BeamError, Result, UserError, UserResult};
@@ -136,6 +137,7 @@ pub use transforms::elementwise::{
     WithTimestamps,
 };
 pub use transforms::flatten::{Flatten, PCollectionList, Reshuffle};
+pub use transforms::group_into_batches::GroupIntoBatches;
 pub use transforms::join::InnerJoin;
 pub use transforms::periodic_impulse::PeriodicImpulse;
 pub use transforms::publish::{Publish, Publisher};

@@ -74,6 +74,15 @@ impl Timestamp {
     pub fn minus(self, d: Duration) -> Timestamp {
         Timestamp::from_micros(self.0.saturating_sub(d.0))
     }
+    /// The earliest output timestamp that an allowed skew of `skew` permits
+    /// for an input at `self`: [`Timestamp::MIN`] for [`Duration::MAX`].
+    pub(crate) fn minus_skew(self, skew: Duration) -> Timestamp {
+        if skew == Duration::MAX {
+            Timestamp::MIN
+        } else {
+            self.minus(skew)
+        }
+    }
     /// `self + d`, saturating at the ends of time.
     pub fn plus(self, d: Duration) -> Timestamp {
         Timestamp::from_micros(self.0.saturating_add(d.0))
@@ -93,6 +102,9 @@ const fn clamp(v: i64) -> i64 {
 impl Duration {
     /// No time at all.
     pub const ZERO: Duration = Duration(0);
+    /// The longest duration; as an allowed timestamp skew it allows any
+    /// output timestamp (Beam's `Duration.millis(Long.MAX_VALUE)`).
+    pub const MAX: Duration = Duration(i64::MAX);
     /// A duration of `micros` microseconds.
     pub const fn from_micros(micros: i64) -> Self {
         Duration(micros)

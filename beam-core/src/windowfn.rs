@@ -7,6 +7,11 @@
 //! treated. Assignment rules follow Beam: fixed windows start at
 //! `t - mod(t - offset, size)` with a non-negative modulus, sliding windows cover
 //! an element `size / period` times, and intervals are half-open.
+//!
+//! An element can fall in no window: between sliding windows whose period is
+//! longer than their size, or where a [`CustomWindowFn`] assigns none. Beam
+//! drops it silently; here the [`WindowInto`](crate::WindowInto) step drops it
+//! and counts it in its `dropped_in_no_window` counter.
 
 use crate::error::BeamError;
 use crate::time::{Duration, Timestamp};
@@ -74,7 +79,9 @@ impl WindowFn {
     pub fn fixed_with_offset(size: Duration, offset: Duration) -> Self {
         WindowFn::Fixed { size, offset }
     }
-    /// Sliding windows of `size` every `period`.
+    /// Sliding windows of `size` every `period`. With a period longer than
+    /// the size, the times between windows are in none (see the
+    /// [module docs](self)).
     pub fn sliding(size: Duration, period: Duration) -> Self {
         WindowFn::Sliding {
             size,

@@ -115,9 +115,14 @@ fn pre_combined_bundles_give_the_panes_of_raw_ones() {
                 metrics: &mut metrics,
                 checks: false,
             };
-            raw.add(window.assign(Batch::new(elements.clone())), env)
+            raw.add(
+                window.assign(Batch::new(elements.clone()), &mut MetricsContainer::new()),
+                env,
+            )
+            .unwrap();
+            partials
+                .add(window.assign(Batch::new(elements), &mut MetricsContainer::new()))
                 .unwrap();
-            partials.add(window.assign(Batch::new(elements))).unwrap();
             let pre_combined = partials.take();
             lifted.add_partials(pre_combined, env).unwrap();
             let wm = Timestamp::from_micros(base);

@@ -166,7 +166,7 @@ fn drive(
                     .iter()
                     .map(|(kv, t)| WindowedValue::timestamped(kv.clone(), *t))
                     .collect();
-                Some(window.assign(Batch::new(values)))
+                Some(window.assign(Batch::new(values), &mut MetricsContainer::new()))
             }
             _ => None,
         };

@@ -594,7 +594,7 @@ impl Executor {
                 self.emit_table_output(t)
             }
             Primitive::WindowInto { kernel } => {
-                let out = kernel.assign(batch);
+                let out = kernel.assign(batch, &mut self.metrics[t]);
                 self.emit(self.graph.transforms[t].outputs[0], out)
             }
             Primitive::Flatten | Primitive::Reshuffle => {

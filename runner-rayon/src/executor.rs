@@ -247,10 +247,15 @@ impl Executor {
             }
             Primitive::WindowInto { kernel } => {
                 let input = self.take_input(node.inputs[0]);
-                Ok(vec![input
+                let (out, metrics): (Vec<Batch>, Vec<MetricsContainer>) = input
                     .into_par_iter()
-                    .map(|b| kernel.assign(b))
-                    .collect()])
+                    .map(|b| {
+                        let mut m = MetricsContainer::new();
+                        (kernel.assign(b, &mut m), m)
+                    })
+                    .unzip();
+                self.metrics[t].merge(merge_metrics(metrics));
+                Ok(vec![out])
             }
             Primitive::Flatten => {
                 let mut all = Vec::new();

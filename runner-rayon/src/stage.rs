@@ -419,7 +419,7 @@ impl StageWorker<'_> {
             batch = match (&node.primitive, self.processors[i].as_mut()) {
                 (Primitive::WindowInto { kernel }, _) => {
                     let _bundle = self.monitor.bundle(t, batch.len());
-                    kernel.assign(batch)
+                    kernel.assign(batch, &mut self.metrics[i])
                 }
                 (Primitive::ParDo { .. }, Some(p)) => {
                     let _bundle = self.monitor.bundle(t, batch.len());

@@ -489,11 +489,19 @@ pub(crate) fn build<'s>(scope: Scope<'s, Time>, state: Rc<WorkerState>) -> Resul
             }
             Primitive::WindowInto { kernel } => {
                 let kernel = kernel.clone();
+                let counts = state.clone();
                 vec![map_bundles(
                     input(&streams, node.inputs[0]),
                     t,
                     state.clone(),
-                    move |b| kernel.assign(b),
+                    move |b| {
+                        let mut m = MetricsContainer::new();
+                        let out = kernel.assign(b, &mut m);
+                        if !m.is_empty() {
+                            counts.add_metrics(t, &mut m);
+                        }
+                        out
+                    },
                 )]
             }
             Primitive::Flatten => {

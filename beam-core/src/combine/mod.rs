@@ -35,6 +35,7 @@
 pub mod builtins;
 pub mod composed;
 pub mod fanout;
+pub mod latest;
 
 use crate::coder::{Element, Key};
 use crate::dofn::{DoFn, ProcessContext};

@@ -224,6 +224,11 @@ impl<'a, K: Key, O: Element> StateContext<'a, K, O> {
     pub fn window(&self) -> &Window {
         &self.window
     }
+    /// When the current window expires: the end of the window plus the
+    /// allowed lateness (the latest an event-time timer may be set for).
+    pub fn window_expiration(&self) -> Timestamp {
+        self.gc_time
+    }
     /// Current processing time.
     pub fn processing_time(&self) -> Timestamp {
         self.now
@@ -239,7 +244,7 @@ impl<'a, K: Key, O: Element> StateContext<'a, K, O> {
     }
     /// Emits at `timestamp`, no earlier than the current timestamp minus the allowed skew.
     pub fn output_with_timestamp(&mut self, value: O, timestamp: Timestamp) -> UserResult {
-        if timestamp < self.timestamp - self.skew {
+        if timestamp < self.timestamp.minus_skew(self.skew) {
             return Err(UserError::msg(format!(
                 "cannot output with timestamp {timestamp}: output timestamps must be no earlier than the current timestamp ({}) minus the allowed skew ({} us)",
                 self.timestamp,
@@ -385,7 +390,7 @@ impl<'a, K: Key, O: Element> StateContext<'a, K, O> {
                 self.window
             )));
         }
-        if output < self.timestamp - self.skew {
+        if output < self.timestamp.minus_skew(self.skew) {
             return Err(UserError::msg(format!(
                 "timer '{id}' output timestamp {output} is before the current timestamp {} minus the allowed skew",
                 self.timestamp

@@ -10,6 +10,7 @@ pub mod cogbk;
 pub mod count;
 pub mod elementwise;
 pub mod flatten;
+pub mod group_into_batches;
 pub mod join;
 pub mod periodic_impulse;
 pub mod publish;

@@ -4,7 +4,8 @@ use crate::batch::Batch;
 use crate::coder::Element;
 use crate::error::{BeamError, Result};
 use crate::graph::Primitive;
-use crate::kernel::WindowKernel;
+use crate::kernel::{WindowKernel, DROPPED_IN_NO_WINDOW};
+use crate::metrics::MetricsContainer;
 use crate::pipeline::{OutputSpec, PCollection, PTransform};
 use crate::time::Duration;
 use crate::trigger::{AccumulationMode, ClosingBehavior, OnTimeBehavior, Trigger};
@@ -109,7 +110,7 @@ struct AssignKernel<T> {
 }
 
 impl<T: Element> WindowKernel for AssignKernel<T> {
-    fn assign(&self, input: Batch) -> Batch {
+    fn assign(&self, input: Batch, metrics: &mut MetricsContainer) -> Batch {
         let values = match input.downcast::<T>() {
             Ok(v) => v,
             Err(b) => return b,
@@ -127,6 +128,7 @@ impl<T: Element> WindowKernel for AssignKernel<T> {
             return Batch::new(values);
         }
         let mut out = Vec::with_capacity(values.len());
+        let mut dropped = 0;
         for wv in values {
             let mut first = None;
             self.window_fn.assign(wv.timestamp, |w| {
@@ -141,9 +143,13 @@ impl<T: Element> WindowKernel for AssignKernel<T> {
                     ));
                 }
             });
-            if let Some(w) = first {
-                out.push(WindowedValue::new(wv.value, wv.timestamp, w, wv.pane));
+            match first {
+                Some(w) => out.push(WindowedValue::new(wv.value, wv.timestamp, w, wv.pane)),
+                None => dropped += 1,
             }
+        }
+        if dropped > 0 {
+            metrics.inc_counter(DROPPED_IN_NO_WINDOW, dropped);
         }
         Batch::new(out)
     }
@@ -153,7 +159,7 @@ impl<T: Element> WindowKernel for AssignKernel<T> {
 struct KeepWindows;
 
 impl WindowKernel for KeepWindows {
-    fn assign(&self, input: Batch) -> Batch {
+    fn assign(&self, input: Batch, _: &mut MetricsContainer) -> Batch {
         input
     }
 }

@@ -2,6 +2,8 @@
 //! section it mirrors.
 
 pub mod basics;
+pub mod batching;
+pub mod boundaries;
 pub mod combine;
 pub mod combine_cases;
 pub mod combiners;
@@ -23,9 +25,13 @@ pub mod state_cases;
 pub mod stream_counts;
 pub mod stream_panes;
 pub mod stream_side_inputs;
+pub mod timer_streams;
 pub mod timer_watermarks;
 pub mod timers;
+pub mod trigger_cases;
 pub mod triggers;
 pub mod views;
+pub mod views_windowed;
 pub mod windowing;
+pub mod windowing_bounds;
 pub mod windowing_cases;

@@ -170,9 +170,9 @@ scenario!(
 );
 
 #[derive(Clone)]
-struct Lookup {
-    map: Option<PCollectionView<MapView<String, i32>>>,
-    multi: Option<PCollectionView<MultimapView<String, i32>>>,
+pub(crate) struct Lookup {
+    pub(crate) map: Option<PCollectionView<MapView<String, i32>>>,
+    pub(crate) multi: Option<PCollectionView<MultimapView<String, i32>>>,
 }
 
 impl DoFn for Lookup {

@@ -200,7 +200,7 @@ scenario!(
 );
 
 #[derive(Clone)]
-struct Entries(PCollectionView<MultimapView<String, i64>>);
+pub(crate) struct Entries(pub(crate) PCollectionView<MultimapView<String, i64>>);
 
 impl DoFn for Entries {
     type In = i32;
