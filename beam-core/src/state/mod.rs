@@ -40,8 +40,10 @@
 //! ```
 
 mod handles;
+mod timer_slots;
 
 pub use handles::{BagState, CombiningState, MapState, OrderedListState, SetState, ValueState};
+pub(crate) use timer_slots::TimerSlots;
 
 use crate::coder::{Element, Key};
 use crate::combine::CombineFn;
@@ -121,12 +123,40 @@ pub struct TimerSpec {
     pub output: Timestamp,
 }
 
+/// The id of a state cell or timer. A DoFn uses a few ids for any number of
+/// keys, so every key shares one copy of each (see [`intern`]).
+pub(crate) type StateId = Arc<str>;
+
+/// How many distinct ids a thread shares; past it (a DoFn with an unbounded
+/// family of timer ids), ids are allocated per use.
+const SHARED_IDS: usize = 4096;
+
+/// The shared copy of `id` (one per thread, so that counting references
+/// does not contend between workers).
+pub(crate) fn intern(id: &str) -> StateId {
+    thread_local! {
+        static IDS: std::cell::RefCell<std::collections::HashSet<StateId, foldhash::fast::RandomState>> =
+            std::cell::RefCell::new(Default::default());
+    }
+    IDS.with(|ids| {
+        let mut ids = ids.borrow_mut();
+        if let Some(shared) = ids.get(id) {
+            return shared.clone();
+        }
+        let fresh: StateId = Arc::from(id);
+        if ids.len() < SHARED_IDS {
+            ids.insert(fresh.clone());
+        }
+        fresh
+    })
+}
+
 /// The state cells and timers of one key and window.
 #[derive(Default)]
 pub struct KeyWindowState {
     /// By id; a DoFn has a few cells, so a scan beats hashing the id.
-    pub(crate) cells: Vec<(String, StateCell)>,
-    pub(crate) timers: BTreeMap<String, TimerSpec>,
+    pub(crate) cells: Vec<(StateId, StateCell)>,
+    pub(crate) timers: TimerSlots,
 }
 
 impl KeyWindowState {
@@ -187,11 +217,11 @@ fn cell<'s, T: Any + Send + Default + Serialize + DeserializeOwned>(
     state: &'s mut KeyWindowState,
     id: &str,
 ) -> UserResult<&'s mut T> {
-    let at = match state.cells.iter().position(|(cell_id, _)| cell_id == id) {
+    let at = match state.cells.iter().position(|(cell_id, _)| &**cell_id == id) {
         Some(at) => at,
         None => {
             let fresh = StateCell::Live(Box::new(T::default()));
-            state.cells.push((id.to_string(), fresh));
+            state.cells.push((intern(id), fresh));
             state.cells.len() - 1
         }
     };
@@ -360,7 +390,7 @@ impl<'a, K: Key, O: Element> StateContext<'a, K, O> {
     pub fn clear_timer(&mut self, id: &str) {
         if let Some(old) = self.state.timers.remove(id) {
             self.timer_changes.push(TimerChange {
-                id: id.to_string(),
+                id: intern(id),
                 old: Some(old),
                 new: None,
             });
@@ -397,10 +427,10 @@ impl<'a, K: Key, O: Element> StateContext<'a, K, O> {
             )));
         }
         let spec = TimerSpec { domain, at, output };
-        let old = self.state.timers.insert(id.to_string(), spec);
+        let old = self.state.timers.insert(intern(id), spec);
         if old != Some(spec) {
             self.timer_changes.push(TimerChange {
-                id: id.to_string(),
+                id: intern(id),
                 old,
                 new: Some(spec),
             });
@@ -412,7 +442,7 @@ impl<'a, K: Key, O: Element> StateContext<'a, K, O> {
 /// A timer set, reset or cleared by user code: the runner keeps its timer
 /// index and watermark holds in step with these.
 pub(crate) struct TimerChange {
-    pub(crate) id: String,
+    pub(crate) id: StateId,
     pub(crate) old: Option<TimerSpec>,
     pub(crate) new: Option<TimerSpec>,
 }

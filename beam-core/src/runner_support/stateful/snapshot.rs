@@ -6,7 +6,7 @@
 use super::StatefulRunner;
 use crate::error::Result;
 use crate::runner_support::snapshot;
-use crate::state::{KeyWindowState, StateCell, StatefulDoFn, TimerSpec};
+use crate::state::{intern, KeyWindowState, StateCell, StatefulDoFn, TimerSpec};
 use crate::time::Timestamp;
 use crate::window::{Window, WindowedValue};
 use serde::{Deserialize, Serialize};
@@ -44,10 +44,10 @@ impl<F: StatefulDoFn> StatefulRunner<F> {
                 let bytes = cell
                     .encode()
                     .map_err(|m| snapshot::error(&self.step, format!("state '{id}': {m}")))?;
-                cells.push((id.as_str(), bytes));
+                cells.push((&**id, bytes));
             }
             let timers: Vec<(&str, TimerSpec)> =
-                s.timers.iter().map(|(id, t)| (id.as_str(), *t)).collect();
+                s.timers.iter().map(|(id, t)| (&**id, *t)).collect();
             states.push((k, w, cells, timers));
         }
         let image = ProcessorImage {
@@ -95,9 +95,9 @@ impl<F: StatefulDoFn> StatefulRunner<F> {
                 let state = KeyWindowState {
                     cells: cells
                         .into_iter()
-                        .map(|(id, bytes)| (id, StateCell::Encoded(bytes)))
+                        .map(|(id, bytes)| (intern(&id), StateCell::Encoded(bytes)))
                         .collect(),
-                    timers: timers.into_iter().collect(),
+                    timers: timers.into_iter().map(|(id, t)| (intern(&id), t)).collect(),
                 };
                 self.states.insert((k, w), state);
             }

@@ -5,12 +5,12 @@
 
 use crate::coder::Key;
 use crate::runner_support::time_index::{DueSet, Holds, TimeIndex};
-use crate::state::{TimeDomain, TimerChange, TimerSpec};
+use crate::state::{intern, StateId, TimeDomain, TimerChange, TimerSpec};
 use crate::time::Timestamp;
 use crate::window::Window;
 
 /// A timer in the index: its key, window and id.
-type TimerRef<K> = (K, Window, String);
+type TimerRef<K> = (K, Window, StateId);
 
 pub(super) struct TimerIndex<K: Key> {
     /// Event-time timers (0) and processing-time timers (1): key, window, id.
@@ -43,13 +43,13 @@ impl<K: Key> TimerIndex<K> {
         self.expiry.clear();
     }
 
-    pub(super) fn add_timer(&mut self, key: &K, window: Window, id: String, spec: TimerSpec) {
+    pub(super) fn add_timer(&mut self, key: &K, window: Window, id: StateId, spec: TimerSpec) {
         self.timers[slot(spec.domain)].insert(spec.at, (key.clone(), window, id));
         self.holds.replace(None, Some(spec.output));
     }
 
     pub(super) fn remove_timer(&mut self, key: &K, window: Window, id: &str, spec: TimerSpec) {
-        let item = (key.clone(), window, id.to_string());
+        let item = (key.clone(), window, intern(id));
         self.timers[slot(spec.domain)].remove(spec.at, &item);
         self.release_hold(spec.output);
     }
