@@ -196,19 +196,11 @@ impl<O: Element> ProcessContext<'_, O> {
         });
     }
     fn check_skew(&self, ts: Timestamp) -> UserResult {
-        if ts < self.timestamp.minus_skew(self.skew) {
-            return Err(UserError::msg(format!(
-                "cannot output with timestamp {ts}: output timestamps must be no earlier than the timestamp of the current input ({}) minus the allowed skew ({} us); override DoFn::allowed_timestamp_skew to allow more",
-                self.timestamp,
-                self.skew.as_micros()
-            )));
-        }
-        if ts > crate::window::GLOBAL_WINDOW_MAX && self.window == Window::Global {
-            return Err(UserError::msg(format!(
-                "cannot output with timestamp {ts}: it is after the end of the global window"
-            )));
-        }
-        Ok(())
+        check_output_timestamp(self.timestamp, &self.window, self.skew, ts).map_err(|e| {
+            UserError::msg(format!(
+                "{e}; override DoFn::allowed_timestamp_skew to allow more"
+            ))
+        })
     }
     /// Emits to the main output at `timestamp`, which may be earlier than the
     /// element's by at most the allowed skew.
@@ -306,4 +298,27 @@ impl<O: Element> FinishBundleContext<'_, O> {
     pub fn metrics(&mut self) -> &mut MetricsContainer {
         self.metrics
     }
+}
+
+/// Whether an element at `current` in `window` may be output at `ts`: no
+/// earlier than `current` minus `skew`, and in the global window no later
+/// than its end.
+pub(crate) fn check_output_timestamp(
+    current: Timestamp,
+    window: &Window,
+    skew: Duration,
+    ts: Timestamp,
+) -> UserResult {
+    if ts < current.minus_skew(skew) {
+        return Err(UserError::msg(format!(
+            "cannot output with timestamp {ts}: output timestamps must be no earlier than the timestamp of the current input ({current}) minus the allowed skew ({} us)",
+            skew.as_micros()
+        )));
+    }
+    if ts > crate::window::GLOBAL_WINDOW_MAX && *window == Window::Global {
+        return Err(UserError::msg(format!(
+            "cannot output with timestamp {ts}: it is after the end of the global window"
+        )));
+    }
+    Ok(())
 }

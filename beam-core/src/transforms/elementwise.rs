@@ -16,11 +16,13 @@
 //! ```
 
 use crate::coder::Element;
-use crate::dofn::{DoFn, ProcessContext, TupleTag};
+use crate::dofn::{check_output_timestamp, DoFn, ProcessContext, TupleTag};
 use crate::error::{Result, UserError, UserResult};
 use crate::pardo::ParDo;
 use crate::pipeline::{PCollection, PTransform};
 use crate::time::{Duration, Timestamp};
+use crate::transforms::in_place::{InPlace, InPlaceStep};
+use crate::window::WindowedValue;
 use std::marker::PhantomData;
 
 macro_rules! closure_dofn {
@@ -150,11 +152,24 @@ impl<T: Element, F: Fn(&T) -> bool + Clone + Send + Sync + 'static> PTransform<P
 {
     type Output = PCollection<T>;
     fn expand(self, input: &PCollection<T>) -> Result<PCollection<T>> {
-        let f = self.f;
         input.apply(
             "ParDo",
-            FlatMap::new(move |x: &T| if f(x) { Some(x.clone()) } else { None }),
+            InPlaceStep {
+                f: KeepIf(self.f),
+                _t: PhantomData,
+            },
         )
+    }
+}
+
+/// Filter's step: keeps an element if the predicate holds, moving it.
+#[derive(Clone)]
+struct KeepIf<F>(F);
+
+impl<T: Element, F: Fn(&T) -> bool + Clone + Send + Sync + 'static> InPlace<T> for KeepIf<F> {
+    #[inline]
+    fn apply(&self, wv: &mut WindowedValue<T>) -> UserResult<bool> {
+        Ok((self.0)(&wv.value))
     }
 }
 
@@ -235,23 +250,24 @@ impl<T: Element, F: Fn(&T) -> Timestamp + Clone + Send + Sync + 'static> WithTim
     }
 }
 
+/// WithTimestamps' step: sets each element's timestamp in place.
 #[derive(Clone)]
-struct WithTimestampsFn<T, F> {
+struct Retime<F> {
     f: F,
     skew: Duration,
-    _t: PhantomData<fn(T)>,
 }
 
-impl<T: Element, F: Fn(&T) -> Timestamp + Clone + Send + Sync + 'static> DoFn
-    for WithTimestampsFn<T, F>
-{
-    type In = T;
-    type Out = T;
-    fn process(&mut self, x: &T, ctx: &mut ProcessContext<'_, T>) -> UserResult {
-        ctx.output_with_timestamp(x.clone(), (self.f)(x))
-    }
-    fn allowed_timestamp_skew(&self) -> Duration {
-        self.skew
+impl<T: Element, F: Fn(&T) -> Timestamp + Clone + Send + Sync + 'static> InPlace<T> for Retime<F> {
+    #[inline]
+    fn apply(&self, wv: &mut WindowedValue<T>) -> UserResult<bool> {
+        let t = (self.f)(&wv.value);
+        check_output_timestamp(wv.timestamp, &wv.window, self.skew, t).map_err(|e| {
+            UserError::msg(format!(
+                "{e}; WithTimestamps::with_allowed_skew allows more"
+            ))
+        })?;
+        wv.timestamp = t;
+        Ok(true)
     }
 }
 
@@ -262,11 +278,13 @@ impl<T: Element, F: Fn(&T) -> Timestamp + Clone + Send + Sync + 'static> PTransf
     fn expand(self, input: &PCollection<T>) -> Result<PCollection<T>> {
         input.apply(
             "ParDo",
-            ParDo::of(WithTimestampsFn {
-                f: self.f,
-                skew: self.skew,
+            InPlaceStep {
+                f: Retime {
+                    f: self.f,
+                    skew: self.skew,
+                },
                 _t: PhantomData,
-            }),
+            },
         )
     }
 }

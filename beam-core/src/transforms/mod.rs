@@ -11,6 +11,7 @@ pub mod count;
 pub mod elementwise;
 pub mod flatten;
 pub mod group_into_batches;
+pub(crate) mod in_place;
 pub mod join;
 pub mod periodic_impulse;
 pub mod publish;
