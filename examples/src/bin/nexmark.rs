@@ -5,8 +5,11 @@
 //! cargo run --release -p examples --bin nexmark -- --query 3 --runner direct --events 100000 --output /tmp/q3
 //! ```
 //!
-//! With `--output PREFIX` the results are written as JSON lines in shard
-//! files; without it they are counted and discarded (for benchmarking). Prints
+//! With `--output PREFIX` the results are written as JSON lines: a bounded
+//! run writes each bundle as it comes (runner-determined sharding, so memory
+//! stays bounded however many results there are), a stream one file set per
+//! window and pane. Without it they are counted and discarded (for
+//! benchmarking). Prints
 //! the query, the runner, the events, the results, the time and events per second.
 
 use beam_core::{
@@ -97,7 +100,10 @@ fn main() -> ExitCode {
         let results = query(args.query, &events)?;
         match (&args.output, &stream) {
             (Some(prefix), None) => {
-                results.apply("Write", TextIO::write(prefix))?;
+                results.apply(
+                    "Write",
+                    TextIO::write(prefix).with_runner_determined_sharding(),
+                )?;
             }
             (Some(prefix), Some(_)) => {
                 // A stream is written one file set per window and pane, as panes
