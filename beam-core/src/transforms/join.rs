@@ -230,7 +230,11 @@ impl<K: Key, L: Element> DoFn for SampleKeys<K, L> {
     }
 }
 
-/// The keys with at least `min_share` of the sampled rows.
+/// The keys with at least `min_share` of the sampled rows. Its inputs are
+/// whole counts (one per key and window), and at most `1 / min_share` keys
+/// can each hold `min_share` of the total, so an accumulator keeps only that
+/// many of the largest counts: its memory is bounded by the share, not by
+/// the number of distinct keys, and the result is exact.
 struct HotKeysFn<K> {
     min_share: f64,
     _k: PhantomData<fn() -> K>,
@@ -245,6 +249,25 @@ impl<K> Clone for HotKeysFn<K> {
     }
 }
 
+impl<K> HotKeysFn<K> {
+    /// How many of the largest counts can hold a hot key.
+    fn candidates(&self) -> usize {
+        if self.min_share > 0.0 {
+            (1.0 / self.min_share).ceil() as usize + 1
+        } else {
+            usize::MAX
+        }
+    }
+    /// Keeps the largest counts once twice as many as needed are held.
+    fn bound(&self, counts: &mut Vec<(K, u64)>) {
+        let keep = self.candidates();
+        if counts.len() / 2 > keep {
+            counts.select_nth_unstable_by(keep, |a, b| b.1.cmp(&a.1));
+            counts.truncate(keep);
+        }
+    }
+}
+
 impl<K: Key> CombineFn for HotKeysFn<K> {
     type Input = (K, u64);
     type Accum = (u64, Vec<(K, u64)>);
@@ -255,10 +278,12 @@ impl<K: Key> CombineFn for HotKeysFn<K> {
     fn add_input(&self, acc: &mut Self::Accum, input: (K, u64)) {
         acc.0 += input.1;
         acc.1.push(input);
+        self.bound(&mut acc.1);
     }
     fn merge_accumulators(&self, acc: &mut Self::Accum, other: Self::Accum) {
         acc.0 += other.0;
         acc.1.extend(other.1);
+        self.bound(&mut acc.1);
     }
     fn extract_output(&self, (total, counts): Self::Accum) -> HashSet<K> {
         let min = (total as f64 * self.min_share).max(1.0);
@@ -336,5 +361,40 @@ impl<K: Key, R: Element> DoFn for CopyRight<K, R> {
             ctx.output(((k.clone(), salt), v.clone()));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hot_keys_are_exact_with_a_bounded_accumulator() {
+        let f = HotKeysFn::<u64> {
+            min_share: 0.01,
+            _k: PhantomData,
+        };
+        // 50 000 keys of count 1..=3, and five hot ones.
+        let mut counts: Vec<(u64, u64)> = (0..50_000).map(|k| (k, 1 + k % 3)).collect();
+        counts.extend((0..5).map(|k| (1_000_000 + k, 5_000 + k)));
+        let total: u64 = counts.iter().map(|c| c.1).sum();
+        let exact: HashSet<u64> = counts
+            .iter()
+            .filter(|c| c.1 as f64 >= total as f64 * 0.01)
+            .map(|c| c.0)
+            .collect();
+        assert_eq!(exact.len(), 5);
+        // Spread over accumulators in an order that puts the hot keys last.
+        let mut parts: Vec<_> = (0..7).map(|_| f.create_accumulator()).collect();
+        for (i, c) in counts.into_iter().enumerate() {
+            f.add_input(&mut parts[i % 7], c);
+            assert!(parts[i % 7].1.len() <= 2 * f.candidates() + 1);
+        }
+        let mut acc = f.create_accumulator();
+        for part in parts {
+            f.merge_accumulators(&mut acc, part);
+        }
+        assert!(acc.1.len() <= 2 * f.candidates() + 1);
+        assert_eq!(f.extract_output(acc), exact);
     }
 }
