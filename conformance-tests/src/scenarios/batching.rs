@@ -43,6 +43,27 @@ fn secs(x: i64) -> Timestamp {
     Timestamp::from_secs(x)
 }
 
+/// Runs `stream` through `window` and `batch` on the scenario's runner;
+/// returns the batches (see [`batches`]).
+fn batched(
+    env: &crate::Env,
+    stream: TestStream<(String, String)>,
+    window: WindowInto<(String, String)>,
+    batch: GroupIntoBatches<String, String>,
+) -> Vec<(beam_core::Window, i64, Vec<String>)> {
+    let p = env.pipeline();
+    let out = p
+        .apply("Events", stream)
+        .unwrap()
+        .apply("Window", window)
+        .unwrap()
+        .apply("Batch", batch)
+        .unwrap();
+    let got = collect(&out, "Out");
+    p.run().unwrap();
+    batches(panes(&got))
+}
+
 // GroupIntoBatchesTest.testInGlobalWindowBatchSizeCount and
 // testWithUnevenBatches: 10 values in batches of 5 make two; 11 make three,
 // the last of one; no value is lost or repeated.
@@ -99,23 +120,16 @@ scenario!(
             .advance_watermark_to(secs(7))
             .advance_watermark_to(secs(10))
             .advance_watermark_to_infinity();
-        let p = env.pipeline();
-        let out = p
-            .apply("Events", stream)
-            .unwrap()
-            .apply(
-                "Window",
-                WindowInto::new(WindowFn::fixed(Duration::from_secs(6))),
-            )
-            .unwrap()
-            .apply("Batch", GroupIntoBatches::of_size(5))
-            .unwrap();
-        let got = collect(&out, "Out");
-        p.run().unwrap();
+        let got = batched(
+            env,
+            stream,
+            WindowInto::new(WindowFn::fixed(Duration::from_secs(6))),
+            GroupIntoBatches::of_size(5),
+        );
         let names: Vec<String> = scientists(10).into_iter().map(|kv| kv.1).collect();
         let w = |a: i64| iw(a * 1_000_000, (a + 6) * 1_000_000);
         assert_eq!(
-            batches(panes(&got)),
+            got,
             vec![
                 (w(0), 0, names[0..5].to_vec()),
                 (w(0), 5, names[5..6].to_vec()),
@@ -144,26 +158,16 @@ scenario!(
         let stream = stream
             .advance_watermark_to(secs(10))
             .advance_watermark_to_infinity();
-        let p = env.pipeline();
-        let out = p
-            .apply("Events", stream)
-            .unwrap()
-            .apply(
-                "Window",
-                WindowInto::new(WindowFn::fixed(Duration::from_secs(4))),
-            )
-            .unwrap()
-            .apply(
-                "Batch",
-                GroupIntoBatches::of_size(5).with_max_buffering_duration(Duration::from_secs(5)),
-            )
-            .unwrap();
-        let got = collect(&out, "Out");
-        p.run().unwrap();
+        let got = batched(
+            env,
+            stream,
+            WindowInto::new(WindowFn::fixed(Duration::from_secs(4))),
+            GroupIntoBatches::of_size(5).with_max_buffering_duration(Duration::from_secs(5)),
+        );
         let names: Vec<String> = scientists(10).into_iter().map(|kv| kv.1).collect();
         let w = |a: i64| iw(a * 1_000_000, (a + 4) * 1_000_000);
         assert_eq!(
-            batches(panes(&got)),
+            got,
             vec![
                 (w(0), 0, names[0..3].to_vec()),
                 (w(0), 3, names[3..4].to_vec()),
@@ -206,29 +210,19 @@ scenario!(
             .advance_processing_time(Duration::from_secs(100))
             .advance_watermark_to(secs(10))
             .advance_watermark_to_infinity();
-        let p = env.pipeline();
-        let out = p
-            .apply("Events", stream)
-            .unwrap()
-            .apply(
-                "Window",
-                WindowInto::new(WindowFn::Global).triggering(
-                    Trigger::repeatedly(Trigger::after_count(2)),
-                    AccumulationMode::Discarding,
-                    Duration::ZERO,
-                ),
-            )
-            .unwrap()
-            .apply(
-                "Batch",
-                GroupIntoBatches::of_size(15).with_max_buffering_duration(Duration::from_secs(5)),
-            )
-            .unwrap();
-        let got = collect(&out, "Out");
-        p.run().unwrap();
+        let got = batched(
+            env,
+            stream,
+            WindowInto::new(WindowFn::Global).triggering(
+                Trigger::repeatedly(Trigger::after_count(2)),
+                AccumulationMode::Discarding,
+                Duration::ZERO,
+            ),
+            GroupIntoBatches::of_size(15).with_max_buffering_duration(Duration::from_secs(5)),
+        );
         let mut first: Vec<String> = scientists(5).into_iter().map(|kv| kv.1).collect();
         first.sort();
-        let got: Vec<(i64, Vec<String>)> = batches(panes(&got))
+        let got: Vec<(i64, Vec<String>)> = got
             .into_iter()
             .map(|(_, t, mut v)| {
                 v.sort();

@@ -41,6 +41,14 @@ fn summary(got: &[WindowedValue<(String, i64)>]) -> Vec<(i64, i64, PaneTiming, b
         .collect()
 }
 
+/// Each pane as (window start, sum, is_last).
+fn without_timing(got: &[WindowedValue<(String, i64)>]) -> Vec<(i64, i64, bool)> {
+    summary(got)
+        .into_iter()
+        .map(|(start, sum, _, last)| (start, sum, last))
+        .collect()
+}
+
 fn dropped(r: &beam_core::PipelineResult) -> Option<i64> {
     r.metrics().counter("Sum", "dropped_due_to_closed_window")
 }
@@ -109,10 +117,7 @@ scenario!(
             .advance_watermark_to_infinity();
         let trigger = Trigger::AfterAll(vec![Trigger::after_count(2), Trigger::after_watermark()]);
         let (got, _) = sum_panes(env, stream, windowing(fixed10(), trigger, 0));
-        let got: Vec<(i64, i64, bool)> = summary(&got)
-            .into_iter()
-            .map(|(start, sum, _, last)| (start, sum, last))
-            .collect();
+        let got = without_timing(&got);
         assert_eq!(got, vec![(0, 3, true), (10, 1, true)]);
     }
 );
@@ -151,10 +156,7 @@ scenario!(
             .advance_watermark_to(Timestamp::from_micros(12))
             .advance_watermark_to_infinity();
         let (got, _) = sum_panes(env, stream, windowing(fixed10(), Trigger::Never, 0));
-        let got: Vec<(i64, i64, bool)> = summary(&got)
-            .into_iter()
-            .map(|(start, sum, _, last)| (start, sum, last))
-            .collect();
+        let got = without_timing(&got);
         assert_eq!(got, vec![(0, 3, true), (10, 1, true)]);
     }
 );

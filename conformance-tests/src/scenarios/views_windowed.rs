@@ -5,11 +5,11 @@ use crate::scenario;
 use crate::scenarios::common::{s, ts};
 use crate::scenarios::side_inputs::Lookup;
 use crate::scenarios::views::Entries;
-use beam_core::side_input::{IterableView, MapView};
+use beam_core::side_input::{IterableView, MapView, ViewFn};
 use beam_core::testing::PAssert;
 use beam_core::{
-    Create, DoFn, Duration, PCollectionView, ParDo, ProcessContext, UserResult, View, WindowFn,
-    WindowInto,
+    Create, DoFn, Duration, PCollection, PCollectionView, PTransform, ParDo, ProcessContext,
+    UserResult, View, WindowFn, WindowInto,
 };
 
 fn fixed(n: i64) -> WindowInto<(String, i64)> {
@@ -81,6 +81,51 @@ scenario!(
     }
 );
 
+/// Main inputs at 5 and 16 in fixed windows of 10, each read by `reader`
+/// from the view (made by `view`) of the same side input in the same
+/// windows: (a, 1) at 1, (b, 2) at 4, (b, 3) at 13.
+fn read_per_window<V, T, F>(
+    env: &crate::Env,
+    view: T,
+    reader: impl FnOnce(PCollectionView<V>) -> F,
+    want: Vec<String>,
+) where
+    V: ViewFn,
+    T: PTransform<PCollection<(String, i64)>, Output = PCollectionView<V>>,
+    F: DoFn<In = i32, Out = String>,
+{
+    let p = env.pipeline();
+    let view = p
+        .apply(
+            "Side",
+            Create::timestamped(vec![
+                ((s("a"), 1i64), ts(1)),
+                ((s("b"), 2), ts(4)),
+                ((s("b"), 3), ts(13)),
+            ]),
+        )
+        .unwrap()
+        .apply("Window", fixed(10))
+        .unwrap()
+        .apply("View", view)
+        .unwrap();
+    let out = p
+        .apply("Main", Create::timestamped(vec![(1, ts(5)), (1, ts(16))]))
+        .unwrap()
+        .apply(
+            "MainWindow",
+            WindowInto::new(WindowFn::fixed(Duration::from_micros(10))),
+        )
+        .unwrap()
+        .apply(
+            "Read",
+            ParDo::of(reader(view.clone())).with_side_input(&view),
+        )
+        .unwrap();
+    PAssert::that(&out).contains_in_any_order(want).unwrap();
+    p.run().unwrap();
+}
+
 // ViewTest.testWindowedMultimapAsEntrySetSideInput: the whole multimap of
 // each window, as entries.
 scenario!(
@@ -90,38 +135,12 @@ scenario!(
     beam = "ViewTest.testWindowedMultimapAsEntrySetSideInput",
     replay = true,
     |env| {
-        let p = env.pipeline();
-        let view = p
-            .apply(
-                "Side",
-                Create::timestamped(vec![
-                    ((s("a"), 1i64), ts(1)),
-                    ((s("b"), 2), ts(1)),
-                    ((s("b"), 3), ts(13)),
-                ]),
-            )
-            .unwrap()
-            .apply("Window", fixed(10))
-            .unwrap()
-            .apply("Multi", View::as_multimap())
-            .unwrap();
-        let out = p
-            .apply("Main", Create::timestamped(vec![(1, ts(5)), (1, ts(16))]))
-            .unwrap()
-            .apply(
-                "MainWindow",
-                WindowInto::new(WindowFn::fixed(Duration::from_micros(10))),
-            )
-            .unwrap()
-            .apply(
-                "Read",
-                ParDo::of(Entries(view.clone())).with_side_input(&view),
-            )
-            .unwrap();
-        PAssert::that(&out)
-            .contains_in_any_order(vec![s("a=[1] b=[2]"), s("b=[3]")])
-            .unwrap();
-        p.run().unwrap();
+        read_per_window(
+            env,
+            View::as_multimap(),
+            Entries,
+            vec![s("a=[1] b=[2]"), s("b=[3]")],
+        );
     }
 );
 
@@ -152,38 +171,12 @@ scenario!(
     beam = "ViewTest.testWindowedMapAsEntrySetSideInput",
     replay = true,
     |env| {
-        let p = env.pipeline();
-        let view = p
-            .apply(
-                "Side",
-                Create::timestamped(vec![
-                    ((s("a"), 1i64), ts(1)),
-                    ((s("b"), 2), ts(4)),
-                    ((s("b"), 3), ts(13)),
-                ]),
-            )
-            .unwrap()
-            .apply("Window", fixed(10))
-            .unwrap()
-            .apply("Map", View::as_map())
-            .unwrap();
-        let out = p
-            .apply("Main", Create::timestamped(vec![(1, ts(5)), (1, ts(16))]))
-            .unwrap()
-            .apply(
-                "MainWindow",
-                WindowInto::new(WindowFn::fixed(Duration::from_micros(10))),
-            )
-            .unwrap()
-            .apply(
-                "Read",
-                ParDo::of(MapEntries(view.clone())).with_side_input(&view),
-            )
-            .unwrap();
-        PAssert::that(&out)
-            .contains_in_any_order(vec![s("a=1 b=2"), s("b=3")])
-            .unwrap();
-        p.run().unwrap();
+        read_per_window(
+            env,
+            View::as_map(),
+            MapEntries,
+            vec![s("a=1 b=2"), s("b=3")],
+        );
     }
 );
 
