@@ -156,8 +156,7 @@ impl<F: DoFn> ParDoKernel for DoFnKernel<F> {
             f: self.prototype.clone(),
             step: self.step.clone(),
             tag_ids: self.tag_ids.clone(),
-            before: Vec::new(),
-            after: Vec::new(),
+            check: MutationCheck::default(),
         })
     }
 }
@@ -166,31 +165,81 @@ struct DoFnProcessor<F> {
     f: F,
     step: String,
     tag_ids: Arc<[usize]>,
-    before: Vec<u8>,
-    after: Vec<u8>,
+    check: MutationCheck,
 }
 
-enum Failure {
+/// Why user code failed on the element at an index of its bundle.
+pub(crate) enum Failure {
     User(usize, UserError),
+    /// The user function changed its input; holds the value as it was.
     Mutation(String),
     Coder(usize, String),
 }
 
-impl<F: DoFn> DoFnProcessor<F> {
-    fn user_error(&self, element: Option<String>, e: UserError) -> BeamError {
-        BeamError::UserCode {
-            step: self.step.clone(),
-            element,
+/// The direct runner's mutation check: an element's encoding before and
+/// after user code saw it, in buffers reused across elements.
+#[derive(Default)]
+pub(crate) struct MutationCheck {
+    before: Vec<u8>,
+    after: Vec<u8>,
+}
+
+impl MutationCheck {
+    /// Records element `i`'s value before user code sees it.
+    pub(crate) fn before<T: Element>(
+        &mut self,
+        i: usize,
+        value: &T,
+    ) -> std::result::Result<(), Failure> {
+        self.before.clear();
+        coder::encode(value, &mut self.before).map_err(|e| Failure::Coder(i, e))
+    }
+
+    /// Fails if element `i`'s value now encodes differently.
+    pub(crate) fn after<T: Element>(
+        &mut self,
+        i: usize,
+        value: &T,
+    ) -> std::result::Result<(), Failure> {
+        self.after.clear();
+        coder::encode(value, &mut self.after).map_err(|e| Failure::Coder(i, e))?;
+        if self.before == self.after {
+            return Ok(());
+        }
+        let was: T = coder::decode(&self.before).map_err(|e| Failure::Coder(i, e))?;
+        Err(Failure::Mutation(coder::describe(&was)))
+    }
+}
+
+/// The error for a bundle whose user code failed (`Ok`) or panicked (`Err`,
+/// on the element at `current`); `describe` shows the element at an index.
+pub(crate) fn bundle_error(
+    step: &str,
+    failure: std::result::Result<Failure, String>,
+    describe: impl Fn(usize) -> Option<String>,
+    current: usize,
+) -> BeamError {
+    let step = step.to_string();
+    match failure {
+        Ok(Failure::User(i, e)) => BeamError::UserCode {
+            step,
+            element: describe(i),
             message: e.full_message(),
-        }
-    }
-    fn panic_error(&self, element: Option<String>, message: String) -> BeamError {
-        BeamError::UserPanic {
-            step: self.step.clone(),
-            element,
+        },
+        Ok(Failure::Mutation(was)) => BeamError::IllegalMutation { step, element: was },
+        Ok(Failure::Coder(i, e)) => BeamError::Coder {
+            step,
+            message: format!("{e} (element {})", describe(i).unwrap_or_default()),
+        },
+        Err(message) => BeamError::UserPanic {
+            step,
+            element: describe(current),
             message,
-        }
+        },
     }
+}
+
+impl<F: DoFn> DoFnProcessor<F> {
     fn lifecycle(
         &mut self,
         what: &str,
@@ -204,7 +253,11 @@ impl<F: DoFn> DoFnProcessor<F> {
                 element: None,
                 message: format!("in {what}: {}", e.full_message()),
             }),
-            Err(msg) => Err(self.panic_error(None, format!("in {what}: {msg}"))),
+            Err(msg) => Err(BeamError::UserPanic {
+                step: self.step.clone(),
+                element: None,
+                message: format!("in {what}: {msg}"),
+            }),
         }
     }
 }
@@ -248,7 +301,7 @@ impl<F: DoFn> BundleProcessor for DoFnProcessor<F> {
         let check = env.check_mutation;
         let skew = self.f.allowed_timestamp_skew();
         let mut current = 0usize;
-        let (f, before, after) = (&mut self.f, &mut self.before, &mut self.after);
+        let (f, mutation) = (&mut self.f, &mut self.check);
         let mut ctx = ProcessContext {
             timestamp: Timestamp::MIN,
             window: Window::Global,
@@ -262,8 +315,7 @@ impl<F: DoFn> BundleProcessor for DoFnProcessor<F> {
             for (i, wv) in input.iter().enumerate() {
                 current = i;
                 if check {
-                    before.clear();
-                    coder::encode(&wv.value, before).map_err(|e| Failure::Coder(i, e))?;
+                    mutation.before(i, &wv.value)?;
                 }
                 ctx.timestamp = wv.timestamp;
                 ctx.window = wv.window;
@@ -271,12 +323,7 @@ impl<F: DoFn> BundleProcessor for DoFnProcessor<F> {
                 f.process(&wv.value, &mut ctx)
                     .map_err(|e| Failure::User(i, e))?;
                 if check {
-                    after.clear();
-                    coder::encode(&wv.value, after).map_err(|e| Failure::Coder(i, e))?;
-                    if before != after {
-                        let was: F::In = coder::decode(before).map_err(|e| Failure::Coder(i, e))?;
-                        return Err(Failure::Mutation(coder::describe(&was)));
-                    }
+                    mutation.after(i, &wv.value)?;
                 }
             }
             Ok(())
@@ -284,16 +331,8 @@ impl<F: DoFn> BundleProcessor for DoFnProcessor<F> {
         let describe = |i: usize| Some(coder::describe(&input[i].value));
         match result {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(Failure::User(i, e))) => Err(self.user_error(describe(i), e)),
-            Ok(Err(Failure::Mutation(was))) => Err(BeamError::IllegalMutation {
-                step: self.step.clone(),
-                element: was,
-            }),
-            Ok(Err(Failure::Coder(i, e))) => Err(BeamError::Coder {
-                step: self.step.clone(),
-                message: format!("{e} (element {})", describe(i).unwrap_or_default()),
-            }),
-            Err(msg) => Err(self.panic_error(describe(current), msg)),
+            Ok(Err(failure)) => Err(bundle_error(&self.step, Ok(failure), describe, current)),
+            Err(msg) => Err(bundle_error(&self.step, Err(msg), describe, current)),
         }
     }
 

@@ -5,9 +5,10 @@
 
 use crate::batch::Batch;
 use crate::coder::{self, Element};
-use crate::error::{BeamError, Result, UserError, UserResult};
+use crate::error::{BeamError, Result, UserResult};
 use crate::graph::Primitive;
 use crate::kernel::{BundleEnv, BundleProcessor, ParDoKernel};
+use crate::pardo::{bundle_error, Failure, MutationCheck};
 use crate::pipeline::{OutputSpec, PCollection, PTransform};
 use crate::user_code;
 use crate::window::WindowedValue;
@@ -65,12 +66,6 @@ impl<T: Element, F: InPlace<T>> ParDoKernel for InPlaceKernel<T, F> {
     }
 }
 
-enum Failure {
-    User(usize, UserError),
-    Mutation(String),
-    Coder(usize, String),
-}
-
 impl<T: Element, F: InPlace<T>> InPlaceKernel<T, F> {
     /// Applies `f` to every element, keeping the kept ones at the front;
     /// returns how many were kept. With `check`, fails if the user function
@@ -81,22 +76,16 @@ impl<T: Element, F: InPlace<T>> InPlaceKernel<T, F> {
         check: bool,
         current: &mut usize,
     ) -> std::result::Result<usize, Failure> {
-        let (mut before, mut after) = (Vec::new(), Vec::new());
+        let mut mutation = MutationCheck::default();
         let mut kept = 0;
         for i in 0..values.len() {
             *current = i;
             if check {
-                before.clear();
-                coder::encode(&values[i].value, &mut before).map_err(|e| Failure::Coder(i, e))?;
+                mutation.before(i, &values[i].value)?;
             }
             let keep = f.apply(&mut values[i]).map_err(|e| Failure::User(i, e))?;
             if check {
-                after.clear();
-                coder::encode(&values[i].value, &mut after).map_err(|e| Failure::Coder(i, e))?;
-                if before != after {
-                    let was: T = coder::decode(&before).map_err(|e| Failure::Coder(i, e))?;
-                    return Err(Failure::Mutation(coder::describe(&was)));
-                }
+                mutation.after(i, &values[i].value)?;
             }
             if keep {
                 values.swap(kept, i);
@@ -125,32 +114,10 @@ impl<T: Element, F: InPlace<T>> BundleProcessor for InPlaceKernel<T, F> {
         let describe = |i: usize| values.get(i).map(|wv| coder::describe(&wv.value));
         let kept = match result {
             Ok(Ok(kept)) => kept,
-            Ok(Err(Failure::User(i, e))) => {
-                return Err(BeamError::UserCode {
-                    step: self.step.clone(),
-                    element: describe(i),
-                    message: e.full_message(),
-                })
+            Ok(Err(failure)) => {
+                return Err(bundle_error(&self.step, Ok(failure), describe, current))
             }
-            Ok(Err(Failure::Mutation(was))) => {
-                return Err(BeamError::IllegalMutation {
-                    step: self.step.clone(),
-                    element: was,
-                })
-            }
-            Ok(Err(Failure::Coder(i, e))) => {
-                return Err(BeamError::Coder {
-                    step: self.step.clone(),
-                    message: format!("{e} (element {})", describe(i).unwrap_or_default()),
-                })
-            }
-            Err(msg) => {
-                return Err(BeamError::UserPanic {
-                    step: self.step.clone(),
-                    element: describe(current),
-                    message: msg,
-                })
-            }
+            Err(msg) => return Err(bundle_error(&self.step, Err(msg), describe, current)),
         };
         values.truncate(kept);
         let out = env
