@@ -1,0 +1,151 @@
+//! The relational verbs on every runner: the sales summary as a DataFrame
+//! program, and the results' independence from runner and worker count.
+
+use arrow::array::{AsArray, RecordBatch};
+use arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema};
+use beam_core::{Map, Pipeline, PipelineOptions, ToList};
+use beam_sql::read::{read, Format};
+use beam_sql::{avg, col, count_star, lit, sum, Rows, Table};
+use runner_direct as _;
+use runner_rayon as _;
+use runner_timely as _;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+fn options(runner: &str, workers: usize) -> PipelineOptions {
+    let mut o = PipelineOptions::default();
+    o.runner = runner.to_string();
+    o.parallelism = Some(workers);
+    o
+}
+
+/// A CSV of `n` sales in three files (amounts in cents as decimals), and the
+/// summary computed directly: category -> (total cents, count) over 1000.
+fn sales(dir: &std::path::Path, n: usize) -> (String, BTreeMap<String, (i128, i64)>) {
+    let categories = ["books", "clothing", "electronics", "furniture", "garden"];
+    let mut expected: BTreeMap<String, (i128, i64)> = BTreeMap::new();
+    let mut state = 7u64;
+    let mut next = || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        state >> 33
+    };
+    for file in 0..3 {
+        let mut text =
+            String::from("transaction_id,date,customer_id,product_category,amount,region\n");
+        for i in 0..n / 3 {
+            let category = categories[(next() % 5) as usize];
+            let cents = (next() % 500_000) as i128;
+            text.push_str(&format!(
+                "T{file}{i},2025-01-01,C{},{category},{}.{:02},north\n",
+                next() % 100,
+                cents / 100,
+                cents % 100
+            ));
+            if cents > 100_000 {
+                let e = expected.entry(category.to_string()).or_default();
+                e.0 += cents;
+                e.1 += 1;
+            }
+        }
+        std::fs::write(dir.join(format!("sales-{file}.csv")), text).unwrap();
+    }
+    (dir.join("sales-*.csv").display().to_string(), expected)
+}
+
+/// Runs `build` and returns the rows of the table it makes, in order.
+fn collect(o: PipelineOptions, build: impl FnOnce(&Pipeline) -> Table) -> Vec<RecordBatch> {
+    let p = Pipeline::new(o);
+    let table = build(&p);
+    let out = Arc::new(Mutex::new(Vec::new()));
+    let sink = out.clone();
+    table
+        .rows()
+        .apply("Gather", ToList::globally())
+        .unwrap()
+        .apply(
+            "Keep",
+            Map::new(move |rows: &Vec<Rows>| {
+                sink.lock()
+                    .unwrap()
+                    .extend(rows.iter().map(|r| r.batch().clone()));
+            }),
+        )
+        .unwrap();
+    p.run().unwrap();
+    let v = out.lock().unwrap().clone();
+    v
+}
+
+fn summary(p: &Pipeline, pattern: &str) -> Table {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("transaction_id", DataType::Utf8, false),
+        Field::new("date", DataType::Utf8, false),
+        Field::new("customer_id", DataType::Utf8, false),
+        Field::new("product_category", DataType::Utf8, false),
+        Field::new("amount", DataType::Decimal128(18, 2), false),
+        Field::new("region", DataType::Utf8, false),
+    ]));
+    read(
+        p,
+        "Read",
+        pattern,
+        Format::Csv { delimiter: b',' },
+        Some(schema),
+    )
+    .unwrap()
+    .filter("Over1000", col("amount").gt(lit(1000)))
+    .unwrap()
+    .group_by(vec![col("product_category")])
+    .aggregate(
+        "Totals",
+        vec![
+            sum(col("amount")).alias("total_sales"),
+            avg(col("amount")).alias("average"),
+            count_star().alias("count"),
+        ],
+    )
+    .unwrap()
+    .order_by("ByTotal", vec![col("total_sales").sort_desc()], None, 0)
+    .unwrap()
+}
+
+fn lines(batches: &[RecordBatch]) -> Vec<String> {
+    let mut out = Vec::new();
+    for b in batches {
+        let total = b
+            .column(1)
+            .as_primitive::<arrow::datatypes::Decimal128Type>();
+        for i in 0..b.num_rows() {
+            out.push(format!(
+                "{} {} {:.2} {}",
+                b.column(0).as_string::<i32>().value(i),
+                total.value_as_string(i),
+                b.column(2).as_primitive::<Float64Type>().value(i),
+                b.column(3).as_primitive::<Int64Type>().value(i)
+            ));
+        }
+    }
+    out
+}
+
+#[test]
+fn the_sales_summary_as_a_dataframe_on_every_runner() {
+    let dir = tempfile::tempdir().unwrap();
+    let (pattern, expected) = sales(dir.path(), 30_000);
+    let mut want: Vec<(String, i128, i64)> =
+        expected.into_iter().map(|(c, (t, n))| (c, t, n)).collect();
+    want.sort_by_key(|w| std::cmp::Reverse(w.1));
+    let want: Vec<String> = want
+        .iter()
+        .map(|(c, t, n)| {
+            let average = *t as f64 / 100.0 / *n as f64;
+            format!("{c} {}.{:02} {average:.2} {n}", t / 100, t % 100)
+        })
+        .collect();
+    for (runner, workers) in [("direct", 1), ("rayon", 2), ("timely", 2), ("timely", 1)] {
+        let got = lines(&collect(options(runner, workers), |p| summary(p, &pattern)));
+        assert_eq!(got, want, "{runner} with {workers} workers");
+    }
+}
