@@ -7,5 +7,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/services.sh
+# The SQL suite compares its results with DuckDB's, from PyPI, in a venv
+# kept under target/ (created once; a pinned version, so results are stable).
+oracle=target/sql-oracle-venv
+if [ ! -x "$oracle/bin/python" ] || ! "$oracle/bin/python" -c "import duckdb" 2>/dev/null; then
+    python3 -m venv "$oracle"
+    "$oracle/bin/pip" install --quiet duckdb==2.0.1
+fi
+export BEAM_SQL_ORACLE_PYTHON="$PWD/$oracle/bin/python"
 cargo test --workspace --all-targets
 cargo test --workspace --doc

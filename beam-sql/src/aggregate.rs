@@ -465,7 +465,12 @@ impl DoFn for PartialAggregate {
             .map(|k| k.evaluate(batch))
             .collect::<std::result::Result<Vec<ArrayRef>, _>>()
             .map_err(UserError::msg)?;
-        let keys = key_converter.convert_columns(&key_arrays).map_err(msg)?;
+        // Without keys (a global aggregate) every row is in the one group.
+        let keys = if key_arrays.is_empty() {
+            None
+        } else {
+            Some(key_converter.convert_columns(&key_arrays).map_err(msg)?)
+        };
         let arg_arrays = plan
             .args
             .iter()
@@ -492,15 +497,15 @@ impl DoFn for PartialAggregate {
         let mut index: HashMap<&[u8], usize, foldhash::fast::RandomState> = HashMap::default();
         let mut groups: Vec<(Vec<u8>, Vec<Acc>)> = Vec::new();
         for row in 0..batch.num_rows() {
-            let key = keys.row(row);
-            let g = *index.entry(key.data()).or_insert_with(|| {
+            let key: &[u8] = keys.as_ref().map_or(&[], |k| k.row(row).data());
+            let g = *index.entry(key).or_insert_with(|| {
                 let accs = plan
                     .functions
                     .iter()
                     .zip(&plan.kinds)
                     .map(|(f, k)| empty_acc(*f, *k))
                     .collect();
-                groups.push((key.data().to_vec(), accs));
+                groups.push((key.to_vec(), accs));
                 groups.len() - 1
             });
             let accs = &mut groups[g].1;

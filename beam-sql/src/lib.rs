@@ -33,6 +33,7 @@ mod functions;
 pub mod read;
 mod rows;
 mod sort;
+mod sql;
 mod table;
 
 pub use aggregate::{
@@ -44,4 +45,5 @@ pub use exact_sum::ExactSum;
 pub use expr::{col, lit, BinaryOp, Expr, Function, Literal};
 pub use rows::Rows;
 pub use sort::SortKey;
+pub use sql::SqlTransform;
 pub use table::Table;

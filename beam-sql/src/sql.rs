@@ -1,0 +1,955 @@
+//! [`SqlTransform`]: SQL queries over named tables, parsed with `sqlparser`
+//! and planned onto the relational verbs (so onto the Beam model), which run
+//! on every runner.
+//!
+//! Supported: `SELECT [DISTINCT]` with expressions and aliases, `*`, `FROM`
+//! one table or a subquery, `WHERE`, `GROUP BY` (expressions, output
+//! aliases, positions), `HAVING`, the aggregates `COUNT(*)`, `COUNT([DISTINCT]
+//! x)`, `SUM`, `AVG`, `MIN`, `MAX`, `ORDER BY` (expressions, aliases,
+//! positions, `ASC`/`DESC`, `NULLS FIRST/LAST`), `LIMIT`/`OFFSET`, `UNION
+//! [ALL]`; in expressions arithmetic, comparisons, `AND`/`OR`/`NOT`, `IS
+//! [NOT] NULL`, `[NOT] IN`, `[NOT] BETWEEN`, `[NOT] LIKE`/`ILIKE`, `CASE`,
+//! `CAST`, `||` and the functions of [`Function`]. Anything else is refused
+//! with an error naming it and its position in the query.
+
+use crate::aggregate::{Aggregate, AggregateFunction};
+use crate::expr::{BinaryOp, Expr, Function, Literal};
+use crate::sort::SortKey;
+use crate::table::Table;
+use arrow::datatypes::DataType;
+use beam_core::{BeamError, PBegin, PTransform, Result};
+use sqlparser::ast::{self, Spanned};
+use sqlparser::dialect::GenericDialect;
+use sqlparser::parser::Parser;
+
+/// A SQL query over named tables, applied as a root transform.
+///
+/// ```
+/// use beam_core::{Create, Pipeline};
+/// use beam_sql::{SqlTransform, Table};
+///
+/// #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+/// struct Sale { category: String, amount: f64 }
+///
+/// let p = Pipeline::new(Default::default());
+/// let sales = p.apply("Create", Create::of(vec![
+///     Sale { category: "toys".into(), amount: 2000.0 },
+/// ]))?;
+/// let sales = Table::from_elements("ToRows", &sales)?;
+/// let totals = p.apply(
+///     "Totals",
+///     SqlTransform::query(
+///         "SELECT category, SUM(amount) AS total FROM sales
+///          WHERE amount > 1000 GROUP BY category ORDER BY total DESC",
+///     )
+///     .with_table("sales", &sales),
+/// )?;
+/// assert_eq!(totals.schema().field(1).name(), "total");
+/// # Ok::<(), beam_core::BeamError>(())
+/// ```
+pub struct SqlTransform {
+    query: String,
+    tables: Vec<(String, Table)>,
+}
+
+impl SqlTransform {
+    /// A query; name its tables with [`SqlTransform::with_table`].
+    pub fn query(sql: &str) -> SqlTransform {
+        SqlTransform {
+            query: sql.to_string(),
+            tables: Vec::new(),
+        }
+    }
+
+    /// Makes `table` readable as `name` (case-insensitive).
+    pub fn with_table(mut self, name: &str, table: &Table) -> SqlTransform {
+        self.tables.push((name.to_ascii_lowercase(), table.clone()));
+        self
+    }
+}
+
+impl PTransform<PBegin> for SqlTransform {
+    type Output = Table;
+    fn expand(self, input: &PBegin) -> Result<Table> {
+        let step = input.pipeline().current_scope();
+        let statements = Parser::parse_sql(&GenericDialect {}, &self.query)
+            .map_err(|e| BeamError::construction(&step, format!("cannot parse the query: {e}")))?;
+        let [ast::Statement::Query(query)] = statements.as_slice() else {
+            return Err(BeamError::construction(
+                &step,
+                "the query must be exactly one SELECT statement",
+            ));
+        };
+        let mut planner = Planner {
+            tables: &self.tables,
+            step: step.clone(),
+            next: 0,
+            positions: Vec::new(),
+        };
+        planner.query(query)
+    }
+}
+
+struct Planner<'a> {
+    tables: &'a [(String, Table)],
+    step: String,
+    next: usize,
+    /// Where each column name first appears in the query.
+    positions: Vec<(String, String)>,
+}
+
+/// Where a piece of the query starts, as `line L, column C`.
+fn at(node: &impl Spanned) -> String {
+    let start = node.span().start;
+    if start.line == 0 {
+        String::new()
+    } else {
+        format!(" at line {}, column {}", start.line, start.column)
+    }
+}
+
+struct Projection {
+    exprs: Vec<(Expr, String)>,
+}
+
+impl Planner<'_> {
+    fn error(&self, message: impl Into<String>) -> BeamError {
+        BeamError::construction(&self.step, message)
+    }
+
+    fn unsupported(&self, what: &str, node: &impl Spanned) -> BeamError {
+        self.error(format!("{what} is not supported{}", at(node)))
+    }
+
+    /// A fresh step name.
+    fn name(&mut self, what: &str) -> String {
+        self.next += 1;
+        format!("{what}{}", self.next)
+    }
+
+    fn query(&mut self, q: &ast::Query) -> Result<Table> {
+        if let Some(with) = &q.with {
+            return Err(self.unsupported("WITH", with));
+        }
+        let mut order = Vec::new();
+        if let Some(o) = &q.order_by {
+            match &o.kind {
+                ast::OrderByKind::Expressions(e) => order = e.clone(),
+                ast::OrderByKind::All(_) => return Err(self.error("ORDER BY ALL is not supported")),
+            }
+        }
+        let (limit, offset) = match &q.limit_clause {
+            None => (None, 0),
+            Some(ast::LimitClause::LimitOffset { limit, offset, .. }) => (
+                limit.as_ref().map(|e| self.count(e)).transpose()?,
+                offset
+                    .as_ref()
+                    .map(|o| self.count(&o.value))
+                    .transpose()?
+                    .unwrap_or(0),
+            ),
+            Some(ast::LimitClause::OffsetCommaLimit { offset, limit }) => {
+                (Some(self.count(limit)?), self.count(offset)?)
+            }
+        };
+        match q.body.as_ref() {
+            ast::SetExpr::Select(select) => self.select(select, &order, limit, offset),
+            body => {
+                let table = self.set_expr(body)?;
+                self.order_and_limit(table, &order, limit, offset, None)
+            }
+        }
+    }
+
+    fn count(&self, e: &ast::Expr) -> Result<usize> {
+        match e {
+            ast::Expr::Value(v) => match &v.value {
+                ast::Value::Number(n, _) => n.parse().map_err(|_| {
+                    self.error(format!("LIMIT and OFFSET take a count, not {n}{}", at(e)))
+                }),
+                _ => Err(self.error(format!("LIMIT and OFFSET take a count{}", at(e)))),
+            },
+            _ => Err(self.error(format!("LIMIT and OFFSET take a count{}", at(e)))),
+        }
+    }
+
+    fn set_expr(&mut self, body: &ast::SetExpr) -> Result<Table> {
+        match body {
+            ast::SetExpr::Select(s) => self.select(s, &[], None, 0),
+            ast::SetExpr::Query(q) => self.query(q),
+            ast::SetExpr::SetOperation {
+                op: ast::SetOperator::Union,
+                set_quantifier,
+                left,
+                right,
+            } => {
+                let (l, r) = (self.set_expr(left)?, self.set_expr(right)?);
+                let name = self.name("Union");
+                let all = l.union(&name, &r)?;
+                if matches!(set_quantifier, ast::SetQuantifier::All) {
+                    Ok(all)
+                } else {
+                    let name = self.name("Distinct");
+                    all.distinct(&name)
+                }
+            }
+            other => Err(self.unsupported(&format!("`{}`", shorten(&other.to_string())), other)),
+        }
+    }
+
+    fn from(&mut self, from: &[ast::TableWithJoins]) -> Result<Table> {
+        let [t] = from else {
+            return Err(self.error(if from.is_empty() {
+                "a query needs a FROM table".to_string()
+            } else {
+                "several FROM tables (a cross join) are not supported".to_string()
+            }));
+        };
+        if let Some(j) = t.joins.first() {
+            return Err(self.unsupported("JOIN", &j.relation));
+        }
+        match &t.relation {
+            ast::TableFactor::Table { name, .. } => {
+                let wanted = name.to_string().to_ascii_lowercase();
+                self.tables
+                    .iter()
+                    .find(|(n, _)| *n == wanted)
+                    .map(|(_, t)| t.clone())
+                    .ok_or_else(|| {
+                        self.error(format!(
+                            "no table `{name}`{}; the tables are {}",
+                            at(name),
+                            self.tables
+                                .iter()
+                                .map(|(n, _)| format!("`{n}`"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ))
+                    })
+            }
+            ast::TableFactor::Derived { subquery, .. } => self.query(subquery),
+            other => Err(self.unsupported("this FROM item", other)),
+        }
+    }
+
+    fn select(
+        &mut self,
+        s: &ast::Select,
+        order: &[ast::OrderByExpr],
+        limit: Option<usize>,
+        offset: usize,
+    ) -> Result<Table> {
+        let mut table = self.from(&s.from)?;
+        if let Some(w) = &s.selection {
+            let predicate = self.expr(w, &mut None)?;
+            let name = self.name("Where");
+            table = table
+                .filter(&name, predicate)
+                .map_err(|e| self.column_error(e, false))?;
+        }
+        // The projection, with aggregates pulled out as columns.
+        let mut aggregates: Option<Vec<(Aggregate, String)>> = Some(Vec::new());
+        let mut projection = Projection { exprs: Vec::new() };
+        for item in &s.projection {
+            match item {
+                ast::SelectItem::UnnamedExpr(e) => {
+                    let x = self.expr(e, &mut aggregates)?;
+                    let name = match e {
+                        ast::Expr::Identifier(i) => i.value.clone(),
+                        ast::Expr::CompoundIdentifier(parts) => {
+                            parts.last().map(|i| i.value.clone()).unwrap_or_default()
+                        }
+                        other => other.to_string(),
+                    };
+                    projection.exprs.push((x, name));
+                }
+                ast::SelectItem::ExprWithAlias { expr, alias } => {
+                    let x = self.expr(expr, &mut aggregates)?;
+                    projection.exprs.push((x, alias.value.clone()));
+                }
+                ast::SelectItem::Wildcard(_) => {
+                    for f in table.schema().fields() {
+                        projection
+                            .exprs
+                            .push((Expr::Column(f.name().clone()), f.name().clone()));
+                    }
+                }
+                other => return Err(self.unsupported("this select item", other)),
+            }
+        }
+        let group_by = match &s.group_by {
+            ast::GroupByExpr::Expressions(exprs, modifiers) if modifiers.is_empty() => {
+                exprs.clone()
+            }
+            other => return Err(self.error(format!("`{other}` is not supported"))),
+        };
+        let having = s
+            .having
+            .as_ref()
+            .map(|h| self.expr(h, &mut aggregates))
+            .transpose()?;
+        // ORDER BY: positions and output names refer to the projection;
+        // other expressions are computed alongside it.
+        let mut sort = Vec::new();
+        for o in order {
+            let descending = matches!(o.options.sort, Some(ast::OrderBySort::Desc));
+            let nulls_first = o.options.nulls_first.unwrap_or(false);
+            let target = match &o.expr {
+                ast::Expr::Value(v) if matches!(v.value, ast::Value::Number(..)) => {
+                    let i = self.count(&o.expr)?;
+                    let (_, name) = projection.exprs.get(i.wrapping_sub(1)).ok_or_else(|| {
+                        self.error(format!(
+                            "ORDER BY {i} is not a column of the result{}",
+                            at(&o.expr)
+                        ))
+                    })?;
+                    Expr::Column(name.clone())
+                }
+                ast::Expr::Identifier(id)
+                    if projection.exprs.iter().any(|(_, n)| *n == id.value) =>
+                {
+                    Expr::Column(id.value.clone())
+                }
+                e => {
+                    let x = self.expr(e, &mut aggregates)?;
+                    match projection.exprs.iter().find(|(p, _)| *p == x) {
+                        Some((_, name)) => Expr::Column(name.clone()),
+                        None => {
+                            let name = format!("__order{}", sort.len());
+                            projection.exprs.push((x, name.clone()));
+                            Expr::Column(name)
+                        }
+                    }
+                }
+            };
+            sort.push(SortKey {
+                expr: target,
+                descending,
+                nulls_first,
+            });
+        }
+        let aggregates = aggregates.unwrap_or_default();
+        if !group_by.is_empty() || !aggregates.is_empty() {
+            let mut keys = Vec::new();
+            for (i, g) in group_by.iter().enumerate() {
+                let key = match g {
+                    ast::Expr::Value(v) if matches!(v.value, ast::Value::Number(..)) => {
+                        let n = self.count(g)?;
+                        projection
+                            .exprs
+                            .get(n.wrapping_sub(1))
+                            .map(|(e, _)| e.clone())
+                            .ok_or_else(|| {
+                                self.error(format!(
+                                    "GROUP BY {n} is not a column of the result{}",
+                                    at(g)
+                                ))
+                            })?
+                    }
+                    ast::Expr::Identifier(id)
+                        if table.schema().field_with_name(&id.value).is_err() =>
+                    {
+                        match projection.exprs.iter().find(|(_, n)| *n == id.value) {
+                            Some((e, _)) => e.clone(),
+                            None => self.expr(g, &mut None)?,
+                        }
+                    }
+                    _ => self.expr(g, &mut None)?,
+                };
+                keys.push((key, format!("__key{i}")));
+            }
+            let name = self.name("Aggregate");
+            let aggregated = table
+                .group_by_named(keys.clone())
+                .aggregate(&name, aggregates.iter().map(|(a, _)| a.clone()).collect())
+                .map_err(|e| self.column_error(e, false))?;
+            let rewrite = |e: &Expr| replace_keys(e, &keys);
+            for (e, _) in projection.exprs.iter_mut() {
+                *e = rewrite(e);
+            }
+            table = aggregated;
+            if let Some(h) = having {
+                let name = self.name("Having");
+                table = table
+                    .filter(&name, rewrite(&h))
+                    .map_err(|e| self.column_error(e, true))?;
+            }
+        } else if let Some(h) = &s.having {
+            return Err(self.error(format!("HAVING without GROUP BY or aggregates{}", at(h))));
+        }
+        let grouped = !group_by.is_empty() || !aggregates.is_empty();
+        let hidden = projection
+            .exprs
+            .iter()
+            .any(|(_, n)| n.starts_with("__order"));
+        let name = self.name("Select");
+        let columns: Vec<(Expr, &str)> = projection
+            .exprs
+            .iter()
+            .map(|(e, n)| (e.clone(), n.as_str()))
+            .collect();
+        table = table
+            .select(&name, columns)
+            .map_err(|e| self.column_error(e, grouped))?;
+        if s.distinct.is_some() {
+            if hidden {
+                return Err(self.error(
+                    "with SELECT DISTINCT, ORDER BY expressions must appear in the select list",
+                ));
+            }
+            let name = self.name("Distinct");
+            table = table.distinct(&name)?;
+        }
+        let visible: Option<Vec<String>> = hidden.then(|| {
+            projection
+                .exprs
+                .iter()
+                .map(|(_, n)| n.clone())
+                .filter(|n| !n.starts_with("__order"))
+                .collect()
+        });
+        if sort.is_empty() && limit.is_none() && offset == 0 {
+            return Ok(table);
+        }
+        self.sorted(table, sort, limit, offset, visible)
+    }
+
+    fn order_and_limit(
+        &mut self,
+        table: Table,
+        order: &[ast::OrderByExpr],
+        limit: Option<usize>,
+        offset: usize,
+        visible: Option<Vec<String>>,
+    ) -> Result<Table> {
+        let mut sort = Vec::new();
+        for o in order {
+            let expr = match &o.expr {
+                ast::Expr::Value(v) if matches!(v.value, ast::Value::Number(..)) => {
+                    let i = self.count(&o.expr)?;
+                    let f = table
+                        .schema()
+                        .fields()
+                        .get(i.wrapping_sub(1))
+                        .ok_or_else(|| {
+                            self.error(format!(
+                                "ORDER BY {i} is not a column of the result{}",
+                                at(&o.expr)
+                            ))
+                        })?;
+                    Expr::Column(f.name().clone())
+                }
+                e => self.expr(e, &mut None)?,
+            };
+            sort.push(SortKey {
+                expr,
+                descending: matches!(o.options.sort, Some(ast::OrderBySort::Desc)),
+                nulls_first: o.options.nulls_first.unwrap_or(false),
+            });
+        }
+        if sort.is_empty() && limit.is_none() && offset == 0 {
+            return Ok(table);
+        }
+        self.sorted(table, sort, limit, offset, visible)
+    }
+
+    fn sorted(
+        &mut self,
+        table: Table,
+        sort: Vec<SortKey>,
+        limit: Option<usize>,
+        offset: usize,
+        visible: Option<Vec<String>>,
+    ) -> Result<Table> {
+        let name = self.name("OrderBy");
+        let table = table.order_by(&name, sort, limit, offset)?;
+        match visible {
+            None => Ok(table),
+            Some(columns) => {
+                let name = self.name("DropSortColumns");
+                table.select(
+                    &name,
+                    columns
+                        .iter()
+                        .map(|c| (Expr::Column(c.clone()), c.as_str()))
+                        .collect(),
+                )
+            }
+        }
+    }
+
+    /// An unknown column's error, with where the query names it.
+    fn column_error(&self, e: BeamError, grouped: bool) -> BeamError {
+        match e {
+            BeamError::Construction { step, message } if message.starts_with("no column") => {
+                let column = message.split('`').nth(1).unwrap_or("").to_string();
+                let position = self
+                    .positions
+                    .iter()
+                    .find(|(n, _)| *n == column)
+                    .map(|(_, p)| p.clone())
+                    .unwrap_or_default();
+                let message = if grouped && !column.starts_with("__") {
+                    format!(
+                        "column `{column}`{position} must appear in GROUP BY or be used in an aggregate"
+                    )
+                } else {
+                    format!("{message}{position}")
+                };
+                BeamError::Construction { step, message }
+            }
+            other => other,
+        }
+    }
+
+    /// Converts a SQL expression; aggregate calls become columns named in
+    /// `aggregates` (refused where `aggregates` is `None`).
+    fn expr(
+        &mut self,
+        e: &ast::Expr,
+        aggregates: &mut Option<Vec<(Aggregate, String)>>,
+    ) -> Result<Expr> {
+        use ast::Expr as E;
+        Ok(match e {
+            E::Identifier(_) | E::CompoundIdentifier(_) => {
+                let name = match e {
+                    E::Identifier(id) => id.value.clone(),
+                    E::CompoundIdentifier(parts) => parts
+                        .iter()
+                        .map(|p| p.value.as_str())
+                        .collect::<Vec<_>>()
+                        .join("."),
+                    _ => unreachable!(),
+                };
+                if !self.positions.iter().any(|(n, _)| *n == name) {
+                    self.positions.push((name.clone(), at(e)));
+                }
+                Expr::Column(name)
+            }
+            E::Value(v) => Expr::Literal(self.literal(&v.value, e)?),
+            E::Nested(inner) => self.expr(inner, aggregates)?,
+            E::BinaryOp { left, op, right } => {
+                let op = match op {
+                    ast::BinaryOperator::Plus => BinaryOp::Add,
+                    ast::BinaryOperator::Minus => BinaryOp::Sub,
+                    ast::BinaryOperator::Multiply => BinaryOp::Mul,
+                    ast::BinaryOperator::Divide => BinaryOp::Div,
+                    ast::BinaryOperator::Modulo => BinaryOp::Mod,
+                    ast::BinaryOperator::Eq => BinaryOp::Eq,
+                    ast::BinaryOperator::NotEq => BinaryOp::NotEq,
+                    ast::BinaryOperator::Lt => BinaryOp::Lt,
+                    ast::BinaryOperator::LtEq => BinaryOp::LtEq,
+                    ast::BinaryOperator::Gt => BinaryOp::Gt,
+                    ast::BinaryOperator::GtEq => BinaryOp::GtEq,
+                    ast::BinaryOperator::And => BinaryOp::And,
+                    ast::BinaryOperator::Or => BinaryOp::Or,
+                    ast::BinaryOperator::StringConcat => BinaryOp::Concat,
+                    other => return Err(self.unsupported(&format!("the operator `{other}`"), e)),
+                };
+                Expr::Binary(
+                    op,
+                    Box::new(self.expr(left, aggregates)?),
+                    Box::new(self.expr(right, aggregates)?),
+                )
+            }
+            E::UnaryOp { op, expr } => {
+                let x = self.expr(expr, aggregates)?;
+                match op {
+                    ast::UnaryOperator::Not => x.not(),
+                    ast::UnaryOperator::Minus => match x {
+                        Expr::Literal(Literal::Int(i)) => Expr::Literal(Literal::Int(-i)),
+                        Expr::Literal(Literal::Decimal(d, s)) => {
+                            Expr::Literal(Literal::Decimal(-d, s))
+                        }
+                        x => -x,
+                    },
+                    ast::UnaryOperator::Plus => x,
+                    other => return Err(self.unsupported(&format!("the operator `{other}`"), e)),
+                }
+            }
+            E::IsNull(x) => self.expr(x, aggregates)?.is_null(),
+            E::IsNotNull(x) => self.expr(x, aggregates)?.is_not_null(),
+            E::IsTrue(x) | E::IsNotFalse(x) | E::IsFalse(x) | E::IsNotTrue(x) => {
+                let v = self.expr(x, aggregates)?;
+                let target = matches!(e, E::IsTrue(_) | E::IsNotTrue(_));
+                let test = Expr::call(
+                    Function::Coalesce,
+                    vec![
+                        v.eq(Expr::Literal(Literal::Boolean(target))),
+                        Expr::Literal(Literal::Boolean(false)),
+                    ],
+                );
+                if matches!(e, E::IsNotTrue(_) | E::IsNotFalse(_)) {
+                    test.not()
+                } else {
+                    test
+                }
+            }
+            E::In {
+                expr,
+                target: ast::InTarget::List(list),
+                negated,
+                ..
+            } => Expr::InList {
+                expr: Box::new(self.expr(expr, aggregates)?),
+                list: list
+                    .iter()
+                    .map(|v| self.expr(v, aggregates))
+                    .collect::<Result<_>>()?,
+                negated: *negated,
+            },
+            E::Between {
+                expr,
+                negated,
+                low,
+                high,
+            } => {
+                let x = self.expr(expr, aggregates)?;
+                let b = x.between(self.expr(low, aggregates)?, self.expr(high, aggregates)?);
+                if *negated {
+                    b.not()
+                } else {
+                    b
+                }
+            }
+            E::Like {
+                negated,
+                expr,
+                pattern,
+                escape_char,
+                any,
+                ..
+            }
+            | E::ILike {
+                negated,
+                expr,
+                pattern,
+                escape_char,
+                any,
+                ..
+            } => {
+                if escape_char.is_some() || *any {
+                    return Err(self.unsupported("LIKE with ESCAPE or ANY", e));
+                }
+                Expr::Like {
+                    expr: Box::new(self.expr(expr, aggregates)?),
+                    pattern: Box::new(self.expr(pattern, aggregates)?),
+                    negated: *negated,
+                    case_insensitive: matches!(e, E::ILike { .. }),
+                }
+            }
+            E::Case {
+                operand,
+                conditions,
+                else_result,
+                ..
+            } => {
+                let operand = operand
+                    .as_ref()
+                    .map(|o| self.expr(o, aggregates))
+                    .transpose()?;
+                let mut branches = Vec::new();
+                for c in conditions {
+                    let condition = self.expr(&c.condition, aggregates)?;
+                    let condition = match &operand {
+                        Some(o) => o.clone().eq(condition),
+                        None => condition,
+                    };
+                    branches.push((condition, self.expr(&c.result, aggregates)?));
+                }
+                Expr::Case {
+                    branches,
+                    otherwise: else_result
+                        .as_ref()
+                        .map(|x| self.expr(x, aggregates).map(Box::new))
+                        .transpose()?,
+                }
+            }
+            E::Cast {
+                expr, data_type, ..
+            } => {
+                let to = self.data_type(data_type, e)?;
+                self.expr(expr, aggregates)?.cast(to)
+            }
+            E::TypedString(ts) => {
+                let to = self.data_type(&ts.data_type, e)?;
+                let text = match &ts.value.value {
+                    ast::Value::SingleQuotedString(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                Expr::Literal(Literal::Str(text)).cast(to)
+            }
+            E::Substring {
+                expr,
+                substring_from,
+                substring_for,
+                ..
+            } => {
+                let mut args = vec![self.expr(expr, aggregates)?];
+                args.push(match substring_from {
+                    Some(f) => self.expr(f, aggregates)?,
+                    None => Expr::Literal(Literal::Int(1)),
+                });
+                if let Some(n) = substring_for {
+                    args.push(self.expr(n, aggregates)?);
+                }
+                Expr::call(Function::Substring, args)
+            }
+            E::Trim {
+                expr,
+                trim_where,
+                trim_what,
+                trim_characters,
+            } => {
+                if trim_what.is_some() || trim_characters.is_some() {
+                    return Err(self.unsupported("TRIM of given characters", e));
+                }
+                let f = match trim_where {
+                    Some(ast::TrimWhereField::Leading) => Function::Ltrim,
+                    Some(ast::TrimWhereField::Trailing) => Function::Rtrim,
+                    _ => Function::Trim,
+                };
+                Expr::call(f, vec![self.expr(expr, aggregates)?])
+            }
+            E::Ceil { expr, .. } => Expr::call(Function::Ceil, vec![self.expr(expr, aggregates)?]),
+            E::Floor { expr, .. } => {
+                Expr::call(Function::Floor, vec![self.expr(expr, aggregates)?])
+            }
+            E::Function(f) => self.function(f, e, aggregates)?,
+            other => {
+                return Err(self.unsupported(&format!("`{}`", shorten(&other.to_string())), other))
+            }
+        })
+    }
+
+    fn function(
+        &mut self,
+        f: &ast::Function,
+        whole: &ast::Expr,
+        aggregates: &mut Option<Vec<(Aggregate, String)>>,
+    ) -> Result<Expr> {
+        let name = f.name.to_string().to_ascii_lowercase();
+        if f.over.is_some() || f.filter.is_some() || !f.within_group.is_empty() {
+            return Err(self.unsupported("window functions and FILTER", whole));
+        }
+        let (distinct, raw_args): (bool, Vec<ast::FunctionArg>) = match &f.args {
+            ast::FunctionArguments::None => (false, Vec::new()),
+            ast::FunctionArguments::List(list) => {
+                if !list.clauses.is_empty() {
+                    return Err(self.unsupported("clauses in function arguments", whole));
+                }
+                (
+                    matches!(
+                        list.duplicate_treatment,
+                        Some(ast::DuplicateTreatment::Distinct)
+                    ),
+                    list.args.clone(),
+                )
+            }
+            ast::FunctionArguments::Subquery(_) => {
+                return Err(self.unsupported("subqueries", whole))
+            }
+        };
+        let aggregate = match name.as_str() {
+            "count" => Some(AggregateFunction::Count),
+            "sum" => Some(AggregateFunction::Sum),
+            "avg" | "mean" => Some(AggregateFunction::Avg),
+            "min" => Some(AggregateFunction::Min),
+            "max" => Some(AggregateFunction::Max),
+            _ => None,
+        };
+        if let Some(function) = aggregate {
+            let Some(found) = aggregates.as_mut() else {
+                return Err(self.error(format!(
+                    "the aggregate {} is not allowed here{}",
+                    name.to_ascii_uppercase(),
+                    at(whole)
+                )));
+            };
+            let _ = found;
+            let (function, arg) = match raw_args.as_slice() {
+                [ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Wildcard)]
+                    if function == AggregateFunction::Count && !distinct =>
+                {
+                    (AggregateFunction::CountStar, None)
+                }
+                [ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(x))] => {
+                    // Aggregates inside aggregates are refused.
+                    let arg = self.expr(x, &mut None)?;
+                    let function = match (function, distinct) {
+                        (AggregateFunction::Count, true) => AggregateFunction::CountDistinct,
+                        (f, true)
+                            if matches!(f, AggregateFunction::Min | AggregateFunction::Max) =>
+                        {
+                            f
+                        }
+                        (_, true) => {
+                            return Err(self.unsupported("DISTINCT in this aggregate", whole))
+                        }
+                        (f, false) => f,
+                    };
+                    (function, Some(arg))
+                }
+                _ => {
+                    return Err(self.error(format!(
+                        "{} takes one argument{}",
+                        name.to_ascii_uppercase(),
+                        at(whole)
+                    )))
+                }
+            };
+            let list = aggregates.as_mut().expect("checked above");
+            let candidate = Aggregate {
+                function,
+                arg,
+                name: String::new(),
+            };
+            let existing = list
+                .iter()
+                .find(|(a, _)| a.function == candidate.function && a.arg == candidate.arg)
+                .map(|(_, n)| n.clone());
+            let column = match existing {
+                Some(n) => n,
+                None => {
+                    let n = format!("__agg{}", list.len());
+                    list.push((candidate.alias(&n), n.clone()));
+                    n
+                }
+            };
+            return Ok(Expr::Column(column));
+        }
+        let function = Function::by_name(&name)
+            .ok_or_else(|| self.error(format!("no function `{}`{}", f.name, at(whole))))?;
+        if distinct {
+            return Err(self.unsupported("DISTINCT in a scalar function", whole));
+        }
+        let mut args = Vec::new();
+        for a in &raw_args {
+            match a {
+                ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(x)) => {
+                    args.push(self.expr(x, aggregates)?)
+                }
+                _ => return Err(self.unsupported("this function argument", whole)),
+            }
+        }
+        Ok(Expr::call(function, args))
+    }
+
+    fn literal(&self, v: &ast::Value, node: &ast::Expr) -> Result<Literal> {
+        Ok(match v {
+            ast::Value::Null => Literal::Null,
+            ast::Value::Boolean(b) => Literal::Boolean(*b),
+            ast::Value::SingleQuotedString(s) => Literal::Str(s.clone()),
+            ast::Value::Number(n, _) => {
+                if let Ok(i) = n.parse::<i64>() {
+                    Literal::Int(i)
+                } else if let Some(d) = decimal(n) {
+                    d
+                } else {
+                    Literal::Float(
+                        n.parse()
+                            .map_err(|_| self.error(format!("bad number {n}{}", at(node))))?,
+                    )
+                }
+            }
+            other => return Err(self.unsupported(&format!("the literal {other}"), node)),
+        })
+    }
+
+    fn data_type(&self, t: &ast::DataType, node: &ast::Expr) -> Result<DataType> {
+        use ast::DataType as T;
+        Ok(match t {
+            T::Int(_)
+            | T::Integer(_)
+            | T::BigInt(_)
+            | T::SmallInt(_)
+            | T::TinyInt(_)
+            | T::Int64 => DataType::Int64,
+            T::Double(_) | T::DoublePrecision | T::Float(_) | T::Real | T::Float64 => {
+                DataType::Float64
+            }
+            T::Varchar(_) | T::Text | T::String(_) | T::Char(_) => DataType::Utf8,
+            T::Boolean | T::Bool => DataType::Boolean,
+            T::Date => DataType::Date32,
+            T::Decimal(info) | T::Numeric(info) => match info {
+                ast::ExactNumberInfo::PrecisionAndScale(p, s) => {
+                    DataType::Decimal128(*p as u8, *s as i8)
+                }
+                ast::ExactNumberInfo::Precision(p) => DataType::Decimal128(*p as u8, 0),
+                ast::ExactNumberInfo::None => DataType::Decimal128(18, 3),
+            },
+            other => return Err(self.unsupported(&format!("the type {other}"), node)),
+        })
+    }
+}
+
+/// A decimal literal (`12.50`) as an exact decimal.
+fn decimal(text: &str) -> Option<Literal> {
+    let (whole, frac) = text.split_once('.')?;
+    if !whole
+        .bytes()
+        .chain(frac.bytes())
+        .all(|b| b.is_ascii_digit())
+        || frac.len() > 18
+    {
+        return None;
+    }
+    let digits: i128 = format!("{whole}{frac}").parse().ok()?;
+    Some(Literal::Decimal(digits, frac.len() as i8))
+}
+
+fn shorten(s: &str) -> String {
+    if s.chars().count() <= 60 {
+        s.to_string()
+    } else {
+        format!("{}...", s.chars().take(57).collect::<String>())
+    }
+}
+
+/// `e` with its group-key subexpressions replaced by the key columns.
+fn replace_keys(e: &Expr, keys: &[(Expr, String)]) -> Expr {
+    if let Some((_, name)) = keys.iter().find(|(k, _)| k == e) {
+        return Expr::Column(name.clone());
+    }
+    let r = |x: &Expr| Box::new(replace_keys(x, keys));
+    match e {
+        Expr::Column(_) | Expr::Literal(_) => e.clone(),
+        Expr::Binary(op, a, b) => Expr::Binary(*op, r(a), r(b)),
+        Expr::Not(x) => Expr::Not(r(x)),
+        Expr::Negate(x) => Expr::Negate(r(x)),
+        Expr::IsNull(x) => Expr::IsNull(r(x)),
+        Expr::IsNotNull(x) => Expr::IsNotNull(r(x)),
+        Expr::Cast(x, t) => Expr::Cast(r(x), t.clone()),
+        Expr::Case {
+            branches,
+            otherwise,
+        } => Expr::Case {
+            branches: branches
+                .iter()
+                .map(|(c, v)| (replace_keys(c, keys), replace_keys(v, keys)))
+                .collect(),
+            otherwise: otherwise.as_ref().map(|x| r(x)),
+        },
+        Expr::Call(f, args) => Expr::Call(*f, args.iter().map(|a| replace_keys(a, keys)).collect()),
+        Expr::InList {
+            expr,
+            list,
+            negated,
+        } => Expr::InList {
+            expr: r(expr),
+            list: list.iter().map(|a| replace_keys(a, keys)).collect(),
+            negated: *negated,
+        },
+        Expr::Like {
+            expr,
+            pattern,
+            negated,
+            case_insensitive,
+        } => Expr::Like {
+            expr: r(expr),
+            pattern: r(pattern),
+            negated: *negated,
+            case_insensitive: *case_insensitive,
+        },
+    }
+}
