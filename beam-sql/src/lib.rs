@@ -30,6 +30,7 @@ mod eval;
 mod exact_sum;
 mod expr;
 mod functions;
+mod join;
 pub mod read;
 mod rows;
 mod sort;
@@ -43,6 +44,7 @@ pub use aggregate::{
 pub use eval::CompiledExpr;
 pub use exact_sum::ExactSum;
 pub use expr::{col, lit, BinaryOp, Expr, Function, Literal};
+pub use join::JoinKind;
 pub use rows::Rows;
 pub use sort::SortKey;
 pub use sql::SqlTransform;

@@ -13,7 +13,9 @@
 //! with an error naming it and its position in the query.
 
 use crate::aggregate::{Aggregate, AggregateFunction};
+use crate::eval::CompiledExpr;
 use crate::expr::{BinaryOp, Expr, Function, Literal};
+use crate::join::JoinKind;
 use crate::sort::SortKey;
 use crate::table::Table;
 use arrow::datatypes::DataType;
@@ -202,13 +204,110 @@ impl Planner<'_> {
             return Err(self.error(if from.is_empty() {
                 "a query needs a FROM table".to_string()
             } else {
-                "several FROM tables (a cross join) are not supported".to_string()
+                "several FROM tables (a cross join) are not supported; use JOIN ... ON".to_string()
             }));
         };
-        if let Some(j) = t.joins.first() {
-            return Err(self.unsupported("JOIN", &j.relation));
+        if t.joins.is_empty() {
+            return self.relation(&t.relation);
         }
-        match &t.relation {
+        let mut table = self.qualified(&t.relation)?;
+        for j in &t.joins {
+            use ast::JoinOperator as J;
+            let (kind, constraint) = match &j.join_operator {
+                J::Join(c) | J::Inner(c) => (JoinKind::Inner, c),
+                J::Left(c) | J::LeftOuter(c) => (JoinKind::Left, c),
+                J::Right(c) | J::RightOuter(c) => (JoinKind::Right, c),
+                J::FullOuter(c) => (JoinKind::Full, c),
+                _ => return Err(self.unsupported("this kind of join", &j.relation)),
+            };
+            let ast::JoinConstraint::On(on) = constraint else {
+                return Err(self.unsupported("a join without ON", &j.relation));
+            };
+            let right = self.qualified(&j.relation)?;
+            let mut pairs = Vec::new();
+            self.equalities(on, &table, &right, &mut pairs)?;
+            let name = self.name("Join");
+            table = table
+                .join(&name, &right, kind, pairs)
+                .map_err(|e| self.column_error(e, false))?;
+        }
+        Ok(table)
+    }
+
+    /// `on` as pairs of equal (left, right) expressions.
+    fn equalities(
+        &mut self,
+        on: &ast::Expr,
+        left: &Table,
+        right: &Table,
+        out: &mut Vec<(Expr, Expr)>,
+    ) -> Result<()> {
+        match on {
+            ast::Expr::Nested(e) => self.equalities(e, left, right, out),
+            ast::Expr::BinaryOp {
+                left: a,
+                op: ast::BinaryOperator::And,
+                right: b,
+            } => {
+                self.equalities(a, left, right, out)?;
+                self.equalities(b, left, right, out)
+            }
+            ast::Expr::BinaryOp {
+                left: a,
+                op: ast::BinaryOperator::Eq,
+                right: b,
+            } => {
+                let (x, y) = (self.expr(a, &mut None)?, self.expr(b, &mut None)?);
+                let reads = |e: &Expr, t: &Table| CompiledExpr::compile(e, t.schema()).is_ok();
+                if reads(&x, left) && reads(&y, right) {
+                    out.push((x, y));
+                } else if reads(&y, left) && reads(&x, right) {
+                    out.push((y, x));
+                } else {
+                    return Err(self.error(format!(
+                        "a join condition must compare a column of each side{}",
+                        at(on)
+                    )));
+                }
+                Ok(())
+            }
+            other => Err(self.unsupported(
+                "a join condition other than equalities joined by AND",
+                other,
+            )),
+        }
+    }
+
+    /// A FROM item with its columns named `qualifier.column`.
+    fn qualified(&mut self, relation: &ast::TableFactor) -> Result<Table> {
+        let table = self.relation(relation)?;
+        let qualifier = match relation {
+            ast::TableFactor::Table { name, alias, .. } => alias
+                .as_ref()
+                .map(|a| a.name.value.clone())
+                .unwrap_or_else(|| name.to_string()),
+            ast::TableFactor::Derived { alias: Some(a), .. } => a.name.value.clone(),
+            other => {
+                return Err(self.error(format!("a joined subquery needs an alias{}", at(other))))
+            }
+        };
+        let names: Vec<String> = table
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| {
+                format!(
+                    "{qualifier}.{}",
+                    f.name().rsplit('.').next().unwrap_or(f.name())
+                )
+            })
+            .collect();
+        let name = self.name("Qualify");
+        table.rename(&name, &names.iter().map(String::as_str).collect::<Vec<_>>())
+    }
+
+    fn relation(&mut self, relation: &ast::TableFactor) -> Result<Table> {
+        match relation {
             ast::TableFactor::Table { name, .. } => {
                 let wanted = name.to_string().to_ascii_lowercase();
                 self.tables
@@ -275,6 +374,16 @@ impl Planner<'_> {
                     }
                 }
                 other => return Err(self.unsupported("this select item", other)),
+            }
+        }
+        // Output names are unique: a repeated one gets `_1`, `_2`, ...
+        let mut seen = std::collections::BTreeSet::new();
+        for (_, name) in projection.exprs.iter_mut() {
+            let base = name.clone();
+            let mut n = 0;
+            while !seen.insert(name.clone()) {
+                n += 1;
+                *name = format!("{base}_{n}");
             }
         }
         let group_by = match &s.group_by {

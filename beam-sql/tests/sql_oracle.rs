@@ -84,6 +84,13 @@ const QUERIES: &[&str] = &[
     "SELECT g, COUNT(*) AS n FROM t GROUP BY g ORDER BY 2 DESC, 1",
     "SELECT id, s FROM t ORDER BY LENGTH(s) DESC, id LIMIT 4",
     "SELECT g, h, COUNT(*) AS n FROM t GROUP BY g, h ORDER BY COUNT(*) DESC, g, h LIMIT 5",
+    // Joins.
+    "SELECT a.id, b.id AS bid FROM t a JOIN t b ON a.id = b.x WHERE a.id < 50",
+    "SELECT a.id, b.g FROM t a LEFT JOIN (SELECT id, g FROM t WHERE id % 3 = 0) b ON a.id = b.id WHERE a.id < 100",
+    "SELECT a.id, b.id AS bid FROM (SELECT id, x FROM t WHERE id < 100) a RIGHT JOIN (SELECT id, x FROM t WHERE id < 200) b ON a.x = b.x",
+    "SELECT a.id, b.id AS bid, a.x FROM (SELECT id, x FROM t WHERE id < 300) a FULL JOIN (SELECT id, x FROM t WHERE id >= 200 AND id < 400) b ON a.x = b.x",
+    "SELECT a.g, COUNT(*) AS n, SUM(b.x) AS sx FROM t a JOIN t b ON a.g = b.g AND a.h = b.h WHERE a.id < 100 AND b.id < 100 GROUP BY a.g",
+    "SELECT a.id, b.s FROM t a INNER JOIN t b ON b.id = a.id + 1 WHERE a.x > 900 ORDER BY a.id LIMIT 20",
     // Distinct, union, subqueries.
     "SELECT DISTINCT g FROM t",
     "SELECT DISTINCT g, h FROM t",
