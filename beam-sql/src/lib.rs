@@ -26,6 +26,7 @@
 #![deny(missing_docs)]
 
 mod aggregate;
+mod csv_rows;
 mod eval;
 mod exact_sum;
 mod expr;

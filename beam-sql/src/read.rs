@@ -2,11 +2,16 @@
 //! types), JSON lines and Parquet, each file a split of a bounded source that
 //! yields Arrow record batches.
 
+use crate::csv_rows::CsvBatches;
 use crate::rows::Rows;
 use crate::table::Table;
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
-use beam_core::{BeamError, BoundedSource, Pipeline, Read, Result, SourceReader, WindowedValue};
+use beam_core::{
+    BeamError, BoundedSource, DoFn, PCollection, ParDo, Pipeline, ProcessContext, Read, Result,
+    SourceReader, UserResult, WindowedValue,
+};
+use io_connectors::{DeadLetter, RecordLocation};
 use std::fs::File;
 use std::io::BufReader;
 use std::path::PathBuf;
@@ -35,7 +40,9 @@ fn invalid(path: &str, message: impl std::fmt::Display) -> BeamError {
     )
 }
 
-/// Reads the files matching `pattern` as a table. Without `schema`, the
+/// Reads the files matching `pattern` as a table; a record that does not fit
+/// the schema fails the pipeline with an error naming its file and line (see
+/// [`read_with_dead_letter`] to set such records aside). Without `schema`, the
 /// schema is inferred from the first file (the CSV header and the first 1 000
 /// rows' values; the first 1 000 JSON lines; the Parquet footer); every file
 /// must then have that schema.
@@ -54,6 +61,32 @@ pub fn read(
     format: Format,
     schema: Option<SchemaRef>,
 ) -> Result<Table> {
+    let (table, _) = read_items(p, name, pattern, format, schema, false)?;
+    Ok(table)
+}
+
+/// Like [`read`], but a CSV record that does not fit the schema (a wrong
+/// number of fields, a value its column's type cannot read, an empty value
+/// in a non-nullable column) goes to the second output as a dead letter
+/// naming its file, line and column, instead of failing the pipeline.
+pub fn read_with_dead_letter(
+    p: &Pipeline,
+    name: &str,
+    pattern: &str,
+    format: Format,
+    schema: Option<SchemaRef>,
+) -> Result<(Table, PCollection<DeadLetter>)> {
+    read_items(p, name, pattern, format, schema, true)
+}
+
+fn read_items(
+    p: &Pipeline,
+    name: &str,
+    pattern: &str,
+    format: Format,
+    schema: Option<SchemaRef>,
+    dead_letters: bool,
+) -> Result<(Table, PCollection<DeadLetter>)> {
     let files: Vec<PathBuf> = io_connectors::expand_pattern(pattern)?
         .into_iter()
         .map(|(path, _)| path)
@@ -66,9 +99,49 @@ pub fn read(
         files,
         format,
         schema: schema.clone(),
+        dead_letters,
     };
-    let rows = p.apply(name, Read::from(source))?;
-    Ok(Table::new(rows, schema))
+    let items = p.apply(name, Read::from(source))?;
+    let rows = items.apply(&format!("{name}Rows"), ParDo::of(RowsOf))?;
+    let dead = items.apply(&format!("{name}DeadLetters"), ParDo::of(DeadOf))?;
+    Ok((Table::new(rows, schema), dead))
+}
+
+/// What a file source reads: rows, or a record set aside.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub enum ReadItem {
+    /// Records that fit the schema.
+    Rows(Rows),
+    /// A record that does not.
+    Dead(DeadLetter),
+}
+
+#[derive(Clone)]
+struct RowsOf;
+
+impl DoFn for RowsOf {
+    type In = ReadItem;
+    type Out = Rows;
+    fn process(&mut self, item: &ReadItem, ctx: &mut ProcessContext<'_, Rows>) -> UserResult {
+        if let ReadItem::Rows(r) = item {
+            ctx.output(r.clone());
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone)]
+struct DeadOf;
+
+impl DoFn for DeadOf {
+    type In = ReadItem;
+    type Out = DeadLetter;
+    fn process(&mut self, item: &ReadItem, ctx: &mut ProcessContext<'_, DeadLetter>) -> UserResult {
+        if let ReadItem::Dead(d) = item {
+            ctx.output(d.clone());
+        }
+        Ok(())
+    }
 }
 
 fn infer(path: &std::path::Path, format: &Format) -> Result<SchemaRef> {
@@ -102,10 +175,11 @@ struct FileTableSource {
     files: Vec<PathBuf>,
     format: Format,
     schema: SchemaRef,
+    dead_letters: bool,
 }
 
 impl BoundedSource for FileTableSource {
-    type Output = Rows;
+    type Output = ReadItem;
     fn estimated_size_bytes(&self) -> Result<u64> {
         let mut total = 0;
         for f in &self.files {
@@ -123,14 +197,16 @@ impl BoundedSource for FileTableSource {
                 files: vec![f.clone()],
                 format: self.format.clone(),
                 schema: self.schema.clone(),
+                dead_letters: self.dead_letters,
             })
             .collect())
     }
-    fn reader(&self) -> Result<Box<dyn SourceReader<Rows>>> {
+    fn reader(&self) -> Result<Box<dyn SourceReader<ReadItem>>> {
         Ok(Box::new(FileTableReader {
             files: self.files.clone().into_iter().rev().collect(),
             format: self.format.clone(),
             schema: self.schema.clone(),
+            dead_letters: self.dead_letters,
             current: None,
         }))
     }
@@ -142,26 +218,31 @@ impl BoundedSource for FileTableSource {
 type Batches =
     Box<dyn Iterator<Item = std::result::Result<RecordBatch, arrow::error::ArrowError>> + Send>;
 
+/// An open file: CSV through [`CsvBatches`], the other formats through
+/// Arrow's readers.
+enum Open {
+    Csv(CsvBatches),
+    Arrow(Batches),
+}
+
 struct FileTableReader {
     files: Vec<PathBuf>,
     format: Format,
     schema: SchemaRef,
-    current: Option<(String, Batches)>,
+    dead_letters: bool,
+    current: Option<(String, Open)>,
 }
 
 impl FileTableReader {
-    fn open(&self, path: &std::path::Path) -> Result<Batches> {
+    fn open(&self, path: &std::path::Path) -> Result<Open> {
         let shown = path.display().to_string();
         let file = File::open(path).map_err(|e| BeamError::io(&shown, e))?;
-        Ok(match &self.format {
-            Format::Csv { delimiter } => Box::new(
-                arrow::csv::ReaderBuilder::new(self.schema.clone())
-                    .with_header(true)
-                    .with_delimiter(*delimiter)
-                    .with_batch_size(BATCH_ROWS)
-                    .build(file)
-                    .map_err(|e| invalid(&shown, e))?,
-            ),
+        Ok(Open::Arrow(match &self.format {
+            Format::Csv { delimiter } => {
+                return CsvBatches::open(&shown, file, *delimiter, self.schema.clone())
+                    .map(Open::Csv)
+                    .map_err(|e| invalid(&shown, e));
+            }
             Format::JsonLines => Box::new(
                 arrow::json::ReaderBuilder::new(self.schema.clone())
                     .with_batch_size(BATCH_ROWS)
@@ -189,30 +270,61 @@ impl FileTableReader {
                         .map_err(|e| invalid(&shown, e))?,
                 )
             }
-        })
+        }))
     }
 }
 
-impl SourceReader<Rows> for FileTableReader {
-    fn read_batch(&mut self, out: &mut Vec<WindowedValue<Rows>>, _max: usize) -> Result<bool> {
+impl SourceReader<ReadItem> for FileTableReader {
+    fn read_batch(&mut self, out: &mut Vec<WindowedValue<ReadItem>>, _max: usize) -> Result<bool> {
         loop {
             if self.current.is_none() {
                 let Some(path) = self.files.pop() else {
                     return Ok(false);
                 };
-                let batches = self.open(&path)?;
-                self.current = Some((path.display().to_string(), batches));
+                let open = self.open(&path)?;
+                self.current = Some((path.display().to_string(), open));
             }
-            let (path, batches) = self.current.as_mut().expect("opened above");
-            match batches.next() {
-                Some(Ok(batch)) => {
-                    if batch.num_rows() > 0 {
-                        out.push(WindowedValue::in_global_window(Rows::new(batch)));
-                        return Ok(true);
-                    }
+            let (path, open) = self.current.as_mut().expect("opened above");
+            let next = match open {
+                Open::Arrow(batches) => match batches.next() {
+                    Some(Ok(batch)) => Some((batch, Vec::new())),
+                    Some(Err(e)) => return Err(invalid(path, e)),
+                    None => None,
+                },
+                Open::Csv(csv) => csv.next(BATCH_ROWS).map_err(|e| invalid(path, e))?,
+            };
+            let Some((batch, dead)) = next else {
+                self.current = None;
+                continue;
+            };
+            if let Some(d) = dead.first() {
+                if !self.dead_letters {
+                    let at = match &d.location {
+                        RecordLocation::File { path, line } => format!("{path}:{line}"),
+                        other => format!("{other:?}"),
+                    };
+                    return Err(invalid(
+                        &at,
+                        format!(
+                            "{} ({}); read_with_dead_letter sets such records aside",
+                            d.error,
+                            d.raw_text()
+                        ),
+                    ));
                 }
-                Some(Err(e)) => return Err(invalid(path, e)),
-                None => self.current = None,
+            }
+            let any = batch.num_rows() > 0 || !dead.is_empty();
+            out.extend(
+                dead.into_iter()
+                    .map(|d| WindowedValue::in_global_window(ReadItem::Dead(d))),
+            );
+            if batch.num_rows() > 0 {
+                out.push(WindowedValue::in_global_window(ReadItem::Rows(Rows::new(
+                    batch,
+                ))));
+            }
+            if any {
+                return Ok(true);
             }
         }
     }

@@ -149,3 +149,28 @@ fn the_sales_summary_as_a_dataframe_on_every_runner() {
         assert_eq!(got, want, "{runner} with {workers} workers");
     }
 }
+
+#[test]
+fn a_bad_record_fails_the_read_naming_file_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.csv");
+    std::fs::write(&path, "id,x\n1,2\n2,zwei\n").unwrap();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new("x", DataType::Int64, true),
+    ]));
+    let p = Pipeline::new(options("direct", 1));
+    read(
+        &p,
+        "Read",
+        path.to_str().unwrap(),
+        Format::Csv { delimiter: b',' },
+        Some(schema),
+    )
+    .unwrap();
+    let e = p.run().unwrap_err().to_string();
+    assert!(
+        e.contains("bad.csv:3") && e.contains("column `x`") && e.contains("zwei"),
+        "{e}"
+    );
+}

@@ -1,0 +1,213 @@
+//! CSV records into record batches: the `csv` crate splits records (quotes,
+//! escapes, multi-line fields), Arrow's cast kernels read the typed columns,
+//! and a record that does not fit the schema is a dead letter naming its file,
+//! line and column, never a silently null value.
+
+use arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch, StringBuilder};
+use arrow::compute::{cast_with_options, filter_record_batch, CastOptions};
+use arrow::datatypes::{DataType, SchemaRef};
+use io_connectors::{DeadLetter, RecordLocation};
+use std::fs::File;
+
+/// Reads batches of records of one CSV file.
+pub(crate) struct CsvBatches {
+    reader: csv::Reader<File>,
+    schema: SchemaRef,
+    path: String,
+    record: csv::ByteRecord,
+    delimiter: u8,
+    done: bool,
+}
+
+impl CsvBatches {
+    pub(crate) fn open(
+        path: &str,
+        file: File,
+        delimiter: u8,
+        schema: SchemaRef,
+    ) -> Result<CsvBatches, String> {
+        let mut reader = csv::ReaderBuilder::new()
+            .delimiter(delimiter)
+            .has_headers(true)
+            .flexible(true)
+            .from_reader(file);
+        let header = reader.byte_headers().map_err(|e| e.to_string())?;
+        if header.len() != schema.fields().len() {
+            return Err(format!(
+                "the header has {} fields, the table's schema {} columns",
+                header.len(),
+                schema.fields().len()
+            ));
+        }
+        Ok(CsvBatches {
+            reader,
+            schema,
+            path: path.to_string(),
+            record: csv::ByteRecord::new(),
+            delimiter,
+            done: false,
+        })
+    }
+
+    fn dead(&self, raw: Vec<u8>, line: u64, error: String) -> DeadLetter {
+        DeadLetter {
+            raw,
+            location: RecordLocation::File {
+                path: self.path.clone(),
+                line,
+            },
+            error,
+        }
+    }
+
+    /// The next batch of up to `rows` good records, with the bad ones; `None`
+    /// at the end of the file.
+    pub(crate) fn next(
+        &mut self,
+        rows: usize,
+    ) -> Result<Option<(RecordBatch, Vec<DeadLetter>)>, String> {
+        if self.done {
+            return Ok(None);
+        }
+        let width = self.schema.fields().len();
+        let mut columns: Vec<StringBuilder> = (0..width)
+            .map(|_| StringBuilder::with_capacity(rows, rows * 8))
+            .collect();
+        let mut lines = Vec::with_capacity(rows);
+        let mut dead = Vec::new();
+        let delimiter = self.delimiter;
+        let raw_of = |r: &csv::ByteRecord| -> Vec<u8> {
+            let mut raw = Vec::new();
+            for (i, f) in r.iter().enumerate() {
+                if i > 0 {
+                    raw.push(delimiter);
+                }
+                raw.extend_from_slice(f);
+            }
+            raw
+        };
+        while lines.len() < rows {
+            let more = match self.reader.read_byte_record(&mut self.record) {
+                Ok(more) => more,
+                Err(e) => {
+                    let line = e.position().map_or(0, |p| p.line());
+                    dead.push(self.dead(Vec::new(), line, e.to_string()));
+                    continue;
+                }
+            };
+            if !more {
+                self.done = true;
+                break;
+            }
+            let line = self.record.position().map_or(0, |p| p.line());
+            if self.record.len() != width {
+                let raw = raw_of(&self.record);
+                let found = self.record.len();
+                dead.push(self.dead(
+                    raw,
+                    line,
+                    format!("expected {width} fields (as in the header), found {found}"),
+                ));
+                continue;
+            }
+            let Ok(fields) = self
+                .record
+                .iter()
+                .map(std::str::from_utf8)
+                .collect::<Result<Vec<&str>, _>>()
+            else {
+                let raw = raw_of(&self.record);
+                dead.push(self.dead(raw, line, "the record is not UTF-8".into()));
+                continue;
+            };
+            for (b, f) in columns.iter_mut().zip(fields) {
+                if f.is_empty() {
+                    b.append_null();
+                } else {
+                    b.append_value(f);
+                }
+            }
+            lines.push(line);
+        }
+        let text: Vec<ArrayRef> = columns
+            .into_iter()
+            .map(|mut b| std::sync::Arc::new(b.finish()) as ArrayRef)
+            .collect();
+        let mut good = vec![true; lines.len()];
+        let mut errors: Vec<Option<String>> = vec![None; lines.len()];
+        let mut typed = Vec::with_capacity(width);
+        let options = CastOptions {
+            safe: true,
+            ..Default::default()
+        };
+        for (field, strings) in self.schema.fields().iter().zip(&text) {
+            let values = if field.data_type() == &DataType::Utf8 {
+                strings.clone()
+            } else {
+                cast_with_options(strings, field.data_type(), &options)
+                    .map_err(|e| e.to_string())?
+            };
+            let texts = arrow::array::AsArray::as_string::<i32>(strings.as_ref());
+            for row in 0..lines.len() {
+                let problem = if strings.is_valid(row) && values.is_null(row) {
+                    Some(format!(
+                        "column `{}`: {:?} is not a {}",
+                        field.name(),
+                        texts.value(row),
+                        field.data_type()
+                    ))
+                } else if !field.is_nullable() && values.is_null(row) {
+                    Some(format!("column `{}` is empty", field.name()))
+                } else {
+                    None
+                };
+                if let Some(p) = problem {
+                    if good[row] {
+                        good[row] = false;
+                        errors[row] = Some(p);
+                    }
+                }
+            }
+            typed.push(values);
+        }
+        for row in 0..lines.len() {
+            if let Some(error) = errors[row].take() {
+                let mut raw = Vec::new();
+                for (i, t) in text.iter().enumerate() {
+                    if i > 0 {
+                        raw.push(self.delimiter);
+                    }
+                    let t = arrow::array::AsArray::as_string::<i32>(t.as_ref());
+                    if t.is_valid(row) {
+                        raw.extend_from_slice(t.value(row).as_bytes());
+                    }
+                }
+                dead.push(self.dead(raw, lines[row], error));
+            }
+        }
+        let options = arrow::array::RecordBatchOptions::new().with_row_count(Some(lines.len()));
+        // Nullable columns while the bad rows are still in; the schema's own
+        // nullability holds once they are filtered out.
+        let loose = std::sync::Arc::new(arrow::datatypes::Schema::new(
+            self.schema
+                .fields()
+                .iter()
+                .map(|f| f.as_ref().clone().with_nullable(true))
+                .collect::<Vec<_>>(),
+        ));
+        let batch =
+            RecordBatch::try_new_with_options(loose, typed, &options).map_err(|e| e.to_string())?;
+        let batch = if good.iter().all(|g| *g) {
+            batch
+        } else {
+            filter_record_batch(&batch, &BooleanArray::from(good)).map_err(|e| e.to_string())?
+        };
+        let batch = RecordBatch::try_new_with_options(
+            self.schema.clone(),
+            batch.columns().to_vec(),
+            &arrow::array::RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
+        )
+        .map_err(|e| e.to_string())?;
+        Ok(Some((batch, dead)))
+    }
+}
