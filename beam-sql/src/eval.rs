@@ -276,15 +276,7 @@ impl CompiledExpr {
                 } else {
                     y
                 };
-                let out = match op {
-                    BinaryOp::Add => numeric::add(&x, &y),
-                    BinaryOp::Sub => numeric::sub(&x, &y),
-                    BinaryOp::Mul => numeric::mul(&x, &y),
-                    BinaryOp::Div => numeric::div(&x, &y),
-                    _ => numeric::rem(&x, &y),
-                }
-                .map_err(err)?;
-                Ok(wrap(scalar, out))
+                Ok(wrap(scalar, arithmetic(*op, &x, &y).map_err(err)?))
             }
             Node::Compare(op, a, b) => {
                 let (x, y) = (a.eval(batch)?, b.eval(batch)?);
@@ -624,18 +616,26 @@ fn arith(
 ) -> Result<CompiledExpr, String> {
     // The result type is what the kernel makes of two empty columns.
     let (x, y) = (new_empty_array(&a.data_type), new_empty_array(&b.data_type));
-    let out = match op {
-        BinaryOp::Add => numeric::add(&x, &y),
-        BinaryOp::Sub => numeric::sub(&x, &y),
-        BinaryOp::Mul => numeric::mul(&x, &y),
-        BinaryOp::Div => numeric::div(&x, &y),
-        _ => numeric::rem(&x, &y),
-    }
-    .map_err(|e| format!("{e} in {whole}"))?;
+    let out = arithmetic(op, &x, &y).map_err(|e| format!("{e} in {whole}"))?;
     Ok(CompiledExpr {
         data_type: out.data_type().clone(),
         node: Node::Arith(op, Box::new(a), Box::new(b)),
     })
+}
+
+/// An arithmetic operator's kernel (checked: overflow is an error).
+fn arithmetic(
+    op: BinaryOp,
+    x: &dyn Datum,
+    y: &dyn Datum,
+) -> Result<ArrayRef, arrow::error::ArrowError> {
+    match op {
+        BinaryOp::Add => numeric::add(x, y),
+        BinaryOp::Sub => numeric::sub(x, y),
+        BinaryOp::Mul => numeric::mul(x, y),
+        BinaryOp::Div => numeric::div(x, y),
+        _ => numeric::rem(x, y),
+    }
 }
 
 /// `CompiledExpr::cast_to` for the functions module.
