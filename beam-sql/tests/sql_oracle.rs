@@ -1,4 +1,5 @@
-//! SQL queries on generated data, compared row for row with DuckDB (installed
+//! SQL queries on generated data, run on direct, rayon and timely, and compared
+//! row for row with DuckDB (installed
 //! from PyPI by scripts/test.sh, which sets `BEAM_SQL_ORACLE_PYTHON`).
 
 use arrow::array::{Array, AsArray, RecordBatch};
@@ -8,6 +9,7 @@ use beam_sql::read::{read, Format};
 use beam_sql::{Rows, SqlTransform};
 use runner_direct as _;
 use runner_rayon as _;
+use runner_timely as _;
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
 
@@ -293,7 +295,7 @@ fn sql_queries_agree_with_duckdb() {
             None => panic!("DuckDB refused {query}: {want}"),
         };
         let ordered = query.contains("ORDER BY");
-        for runner in ["direct", "rayon"] {
+        for runner in ["direct", "rayon", "timely"] {
             let got = match run_ours(runner, csv.to_str().unwrap(), query) {
                 Ok(rows) => rows,
                 Err(e) => {
