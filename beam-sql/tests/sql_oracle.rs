@@ -1,6 +1,6 @@
 //! SQL queries on generated data, run on direct, rayon and timely, and compared
-//! row for row with DuckDB (installed
-//! from PyPI by scripts/test.sh, which sets `BEAM_SQL_ORACLE_PYTHON`).
+//! row for row with DuckDB (installed from PyPI by scripts/test.sh, which sets
+//! `BEAM_SQL_ORACLE_PYTHON`).
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Field, Schema};
