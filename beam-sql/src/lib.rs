@@ -37,6 +37,7 @@ mod rows;
 mod sort;
 mod sql;
 mod table;
+mod types;
 
 pub use aggregate::{
     avg, count, count_distinct, count_star, max, min, sum, Aggregate, AggregateFunction,
