@@ -89,10 +89,11 @@ impl CsvBatches {
         while lines.len() < rows {
             let more = match self.reader.read_byte_record(&mut self.record) {
                 Ok(more) => more,
+                // Byte records of a flexible reader fail only on I/O, which
+                // no record explains: the read fails.
                 Err(e) => {
                     let line = e.position().map_or(0, |p| p.line());
-                    dead.push(self.dead(Vec::new(), line, e.to_string()));
-                    continue;
+                    return Err(format!("line {line}: {e}"));
                 }
             };
             if !more {
@@ -149,7 +150,20 @@ impl CsvBatches {
             };
             let texts = arrow::array::AsArray::as_string::<i32>(strings.as_ref());
             for row in 0..lines.len() {
-                let problem = if strings.is_valid(row) && values.is_null(row) {
+                let inexact = match field.data_type() {
+                    DataType::Decimal128(_, scale) if strings.is_valid(row) => {
+                        !decimal_is_exact(texts.value(row), *scale)
+                    }
+                    _ => false,
+                };
+                let problem = if inexact {
+                    Some(format!(
+                        "column `{}`: {:?} has more decimal places than {}",
+                        field.name(),
+                        texts.value(row),
+                        field.data_type()
+                    ))
+                } else if strings.is_valid(row) && values.is_null(row) {
                     Some(format!(
                         "column `{}`: {:?} is not a {}",
                         field.name(),
@@ -209,5 +223,37 @@ impl CsvBatches {
         )
         .map_err(|e| e.to_string())?;
         Ok(Some((batch, dead)))
+    }
+}
+
+/// Whether decimal text (`12.50`, `-3`, `1.25e1`) has no more fractional
+/// digits than `scale`, so that reading it loses nothing (Arrow's cast would
+/// round the rest away).
+fn decimal_is_exact(text: &str, scale: i8) -> bool {
+    let t = text.trim();
+    let (mantissa, exponent) = match t.find(['e', 'E']) {
+        Some(i) => match t[i + 1..].parse::<i64>() {
+            Ok(e) => (&t[..i], e),
+            Err(_) => return true,
+        },
+        None => (t, 0),
+    };
+    let fraction = mantissa.split_once('.').map_or("", |(_, f)| f);
+    let digits = fraction.trim_end_matches('0').len() as i64;
+    digits - exponent <= i64::from(scale)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decimal_is_exact;
+
+    #[test]
+    fn decimal_places_beyond_the_scale_are_not_exact() {
+        assert!(decimal_is_exact("12.50", 2));
+        assert!(decimal_is_exact("12.500", 2));
+        assert!(decimal_is_exact("-3", 2));
+        assert!(decimal_is_exact("1.234e1", 2));
+        assert!(!decimal_is_exact("1.005", 2));
+        assert!(!decimal_is_exact("1.5e-2", 2));
     }
 }

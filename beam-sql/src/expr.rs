@@ -449,6 +449,17 @@ impl std::fmt::Display for Literal {
     }
 }
 
+/// `a, b, c`
+fn write_list(f: &mut std::fmt::Formatter<'_>, items: &[Expr]) -> std::fmt::Result {
+    for (i, a) in items.iter().enumerate() {
+        if i > 0 {
+            f.write_str(", ")?;
+        }
+        write!(f, "{a}")?;
+    }
+    Ok(())
+}
+
 impl std::fmt::Display for Expr {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -475,12 +486,7 @@ impl std::fmt::Display for Expr {
             Expr::Cast(e, t) => write!(f, "CAST({e} AS {t})"),
             Expr::Call(func, args) => {
                 write!(f, "{}(", format!("{func:?}").to_ascii_lowercase())?;
-                for (i, a) in args.iter().enumerate() {
-                    if i > 0 {
-                        f.write_str(", ")?;
-                    }
-                    write!(f, "{a}")?;
-                }
+                write_list(f, args)?;
                 f.write_str(")")
             }
             Expr::InList {
@@ -489,12 +495,7 @@ impl std::fmt::Display for Expr {
                 negated,
             } => {
                 write!(f, "({expr} {}IN (", if *negated { "NOT " } else { "" })?;
-                for (i, a) in list.iter().enumerate() {
-                    if i > 0 {
-                        f.write_str(", ")?;
-                    }
-                    write!(f, "{a}")?;
-                }
+                write_list(f, list)?;
                 f.write_str("))")
             }
             Expr::Like {

@@ -160,23 +160,33 @@ impl DoFn for KeyRows {
             .map_err(UserError::msg)?;
         let converter = RowConverter::new(self.plan.key_fields.clone()).map_err(msg)?;
         let encoded = converter.convert_columns(&arrays).map_err(msg)?;
-        // Rows with a null key get a key of their own side, which never
-        // meets the other side's.
-        let null_key = vec![1, self.side];
-        let mut groups: HashMap<Vec<u8>, Vec<u32>, foldhash::fast::RandomState> =
-            HashMap::default();
+        // Rows grouped by their encoded key, looked up without copying it;
+        // rows with a null key get a key of their own side (`[1, side]`),
+        // which never meets the other side's, while the others are `[0, key]`.
+        let mut by_key: HashMap<&[u8], Vec<u32>, foldhash::fast::RandomState> = HashMap::default();
+        let mut null_rows = Vec::new();
         for row in 0..batch.num_rows() {
-            let key = if arrays.iter().any(|a| a.is_null(row)) {
-                null_key.clone()
+            if arrays.iter().any(|a| a.is_null(row)) {
+                null_rows.push(row as u32);
             } else {
-                let mut k = Vec::with_capacity(encoded.row(row).data().len() + 1);
-                k.push(0);
-                k.extend_from_slice(encoded.row(row).data());
-                k
-            };
-            groups.entry(key).or_default().push(row as u32);
+                by_key
+                    .entry(encoded.row(row).data())
+                    .or_default()
+                    .push(row as u32);
+            }
         }
-        let mut groups: Vec<_> = groups.into_iter().collect();
+        let mut groups: Vec<(Vec<u8>, Vec<u32>)> = by_key
+            .into_iter()
+            .map(|(k, rows)| {
+                let mut key = Vec::with_capacity(k.len() + 1);
+                key.push(0);
+                key.extend_from_slice(k);
+                (key, rows)
+            })
+            .collect();
+        if !null_rows.is_empty() {
+            groups.push((vec![1, self.side], null_rows));
+        }
         groups.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         for (key, rows) in groups {
             let part =

@@ -9,7 +9,7 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use beam_core::{
     BeamError, BoundedSource, DoFn, PCollection, ParDo, Pipeline, ProcessContext, Read, Result,
-    SourceReader, UserResult, WindowedValue,
+    SourceReader, TupleTag, UserResult, WindowedValue,
 };
 use io_connectors::{DeadLetter, RecordLocation};
 use std::fs::File;
@@ -102,9 +102,13 @@ fn read_items(
         dead_letters,
     };
     let items = p.apply(name, Read::from(source))?;
-    let rows = items.apply(&format!("{name}Rows"), ParDo::of(RowsOf))?;
-    let dead = items.apply(&format!("{name}DeadLetters"), ParDo::of(DeadOf))?;
-    Ok((Table::new(rows, schema), dead))
+    let dead = TupleTag::<DeadLetter>::new("dead_letters");
+    let split = items.apply(
+        &format!("{name}Split"),
+        ParDo::of(SplitItems { dead: dead.clone() }).with_output(&dead),
+    )?;
+    let dead = split.get(&dead)?;
+    Ok((Table::new(split.main, schema), dead))
 }
 
 /// What a file source reads: rows, or a record set aside.
@@ -116,29 +120,19 @@ pub enum ReadItem {
     Dead(DeadLetter),
 }
 
+/// Rows to the main output, dead letters to their tagged one.
 #[derive(Clone)]
-struct RowsOf;
+struct SplitItems {
+    dead: TupleTag<DeadLetter>,
+}
 
-impl DoFn for RowsOf {
+impl DoFn for SplitItems {
     type In = ReadItem;
     type Out = Rows;
     fn process(&mut self, item: &ReadItem, ctx: &mut ProcessContext<'_, Rows>) -> UserResult {
-        if let ReadItem::Rows(r) = item {
-            ctx.output(r.clone());
-        }
-        Ok(())
-    }
-}
-
-#[derive(Clone)]
-struct DeadOf;
-
-impl DoFn for DeadOf {
-    type In = ReadItem;
-    type Out = DeadLetter;
-    fn process(&mut self, item: &ReadItem, ctx: &mut ProcessContext<'_, DeadLetter>) -> UserResult {
-        if let ReadItem::Dead(d) = item {
-            ctx.output(d.clone());
+        match item {
+            ReadItem::Rows(r) => ctx.output(r.clone()),
+            ReadItem::Dead(d) => ctx.output_tagged(&self.dead, d.clone())?,
         }
         Ok(())
     }

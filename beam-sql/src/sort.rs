@@ -169,7 +169,18 @@ impl Table {
                 ),
             ));
         }
-        let schema = a.clone();
+        // This table's names; a column is nullable if it is on either side.
+        let schema = Arc::new(arrow::datatypes::Schema::new(
+            a.fields()
+                .iter()
+                .zip(b.fields())
+                .map(|(x, y)| {
+                    x.as_ref()
+                        .clone()
+                        .with_nullable(x.is_nullable() || y.is_nullable())
+                })
+                .collect::<Vec<_>>(),
+        ));
         let pipeline = self.rows().pipeline().clone();
         let union = pipeline.apply_to(
             name,
@@ -189,13 +200,20 @@ struct Union {
 impl beam_core::PTransform<(Table, Table)> for Union {
     type Output = beam_core::PCollection<Rows>;
     fn expand(self, (a, b): &(Table, Table)) -> Result<Self::Output> {
-        let renamed = b.rows().apply(
-            "Rename",
-            ParDo::of(Rename {
-                schema: self.schema,
-            }),
-        )?;
-        PCollectionList::of(vec![a.rows().clone(), renamed])?.apply("Flatten", Flatten)
+        let to_schema = |t: &Table, name: &str| {
+            if t.schema().fields() == self.schema.fields() {
+                Ok(t.rows().clone())
+            } else {
+                t.rows().apply(
+                    name,
+                    ParDo::of(Rename {
+                        schema: self.schema.clone(),
+                    }),
+                )
+            }
+        };
+        let (a, b) = (to_schema(a, "RenameLeft")?, to_schema(b, "RenameRight")?);
+        PCollectionList::of(vec![a, b])?.apply("Flatten", Flatten)
     }
 }
 

@@ -276,19 +276,24 @@ impl DoFn for MapRows {
 /// of up to [`RowBuffer::BATCH_ROWS`] rows.
 pub(crate) struct RowBuffer<T> {
     groups: Vec<(Timestamp, Window, Vec<T>)>,
+    /// Where each (timestamp, window) group is in `groups`.
+    index: std::collections::HashMap<(Timestamp, Window), usize, foldhash::fast::RandomState>,
 }
 
 impl<T> Default for RowBuffer<T> {
     fn default() -> Self {
-        RowBuffer { groups: Vec::new() }
+        RowBuffer {
+            groups: Vec::new(),
+            index: Default::default(),
+        }
     }
 }
 
-impl<T: Clone> Clone for RowBuffer<T> {
+/// A clone starts empty: buffered rows belong to the bundle of the instance
+/// that holds them.
+impl<T> Clone for RowBuffer<T> {
     fn clone(&self) -> Self {
-        RowBuffer {
-            groups: self.groups.clone(),
-        }
+        RowBuffer::default()
     }
 }
 
@@ -297,17 +302,11 @@ impl<T> RowBuffer<T> {
 
     /// Adds a row; returns a full group to emit now, if this one filled it.
     pub(crate) fn push(&mut self, timestamp: Timestamp, window: Window, row: T) -> Option<Vec<T>> {
-        let slot = match self
-            .groups
-            .iter()
-            .position(|(t, w, _)| *t == timestamp && *w == window)
-        {
-            Some(i) => i,
-            None => {
-                self.groups.push((timestamp, window, Vec::new()));
-                self.groups.len() - 1
-            }
-        };
+        let groups = &mut self.groups;
+        let slot = *self.index.entry((timestamp, window)).or_insert_with(|| {
+            groups.push((timestamp, window, Vec::new()));
+            groups.len() - 1
+        });
         let rows = &mut self.groups[slot].2;
         rows.push(row);
         if rows.len() >= Self::BATCH_ROWS {
@@ -319,6 +318,7 @@ impl<T> RowBuffer<T> {
 
     /// Takes every group.
     pub(crate) fn drain(&mut self) -> Vec<(Timestamp, Window, Vec<T>)> {
+        self.index.clear();
         std::mem::take(&mut self.groups)
             .into_iter()
             .filter(|(_, _, rows)| !rows.is_empty())
