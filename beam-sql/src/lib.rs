@@ -38,6 +38,7 @@ mod sort;
 mod sql;
 mod table;
 mod types;
+mod window;
 
 pub use aggregate::{
     avg, count, count_distinct, count_star, max, min, sum, Aggregate, AggregateFunction,
@@ -51,3 +52,4 @@ pub use rows::Rows;
 pub use sort::SortKey;
 pub use sql::SqlTransform;
 pub use table::Table;
+pub use window::bound_type;

@@ -4,7 +4,7 @@
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Field, Schema};
-use beam_core::{Map, Pipeline, PipelineOptions, ToList};
+use beam_core::{Map, Pipeline, PipelineOptions, ToList, WindowFn, WindowInto};
 use beam_sql::read::{read, Format};
 use beam_sql::{Rows, SqlTransform};
 use runner_direct as _;
@@ -100,6 +100,50 @@ const QUERIES: &[&str] = &[
     "SELECT g FROM t WHERE x < 50 UNION SELECT h FROM t WHERE x > 950",
     "SELECT g, n FROM (SELECT g, COUNT(*) AS n FROM t GROUP BY g) WHERE n > 300",
     "SELECT AVG(n) AS an FROM (SELECT h, COUNT(*) AS n FROM t GROUP BY h)",
+    "SELECT g, MIN(ts) AS first, MAX(ts) AS last FROM t GROUP BY g",
+];
+
+/// Windowed aggregates, each with the same query written for DuckDB, which
+/// has no `TUMBLE`, `HOP` or `SESSION`: windows there are buckets of
+/// `time_bucket`, a series of window starts, or sessions numbered with
+/// window functions.
+const WINDOWED: &[(&str, &str)] = &[
+    (
+        "SELECT g, TUMBLE_START(ts, INTERVAL '1' HOUR) AS ws, TUMBLE_END(ts, INTERVAL '1' HOUR) AS we, COUNT(*) AS n, SUM(x) AS sx FROM t GROUP BY g, TUMBLE(ts, INTERVAL '1' HOUR)",
+        "SELECT g, ws, ws + INTERVAL '1 hour' AS we, COUNT(*) AS n, SUM(x) AS sx FROM (SELECT *, time_bucket(INTERVAL '1 hour', ts) AS ws FROM t) GROUP BY g, ws",
+    ),
+    (
+        "SELECT TUMBLE_START(ts, INTERVAL '15' MINUTE) AS ws, AVG(y) AS ay, MAX(d) AS md FROM t WHERE x > 100 GROUP BY TUMBLE(ts, INTERVAL '15' MINUTE)",
+        "SELECT ws, AVG(y) AS ay, MAX(d) AS md FROM (SELECT *, time_bucket(INTERVAL '15 minutes', ts) AS ws FROM t WHERE x > 100) GROUP BY ws",
+    ),
+    (
+        "SELECT h, TUMBLE_END(ts, INTERVAL '2' HOUR) AS we, COUNT(*) AS n FROM t GROUP BY h, TUMBLE(ts, INTERVAL '2' HOUR) HAVING COUNT(*) > 25",
+        "SELECT h, ws + INTERVAL '2 hours' AS we, COUNT(*) AS n FROM (SELECT *, time_bucket(INTERVAL '2 hours', ts) AS ws FROM t) GROUP BY h, ws HAVING COUNT(*) > 25",
+    ),
+    (
+        "SELECT TUMBLE_START(ts, INTERVAL '6 hours') AS ws, COUNT(DISTINCT g) AS gs, COUNT(*) AS n FROM t GROUP BY TUMBLE(ts, INTERVAL '6 hours')",
+        "SELECT ws, COUNT(DISTINCT g) AS gs, COUNT(*) AS n FROM (SELECT *, time_bucket(INTERVAL '6 hours', ts) AS ws FROM t) GROUP BY ws",
+    ),
+    (
+        "SELECT g, HOP_START(ts, INTERVAL '30' MINUTE, INTERVAL '2' HOUR) AS ws, HOP_END(ts, INTERVAL '30' MINUTE, INTERVAL '2' HOUR) AS we, COUNT(*) AS n, SUM(x) AS sx FROM t GROUP BY g, HOP(ts, INTERVAL '30' MINUTE, INTERVAL '2' HOUR)",
+        "SELECT g, ws, ws + INTERVAL '2 hours' AS we, COUNT(*) AS n, SUM(x) AS sx FROM (SELECT *, unnest(generate_series(time_bucket(INTERVAL '30 minutes', ts) - INTERVAL '90 minutes', time_bucket(INTERVAL '30 minutes', ts), INTERVAL '30 minutes')) AS ws FROM t) GROUP BY g, ws",
+    ),
+    (
+        "SELECT h, HOP_START(ts, INTERVAL '20' MINUTE, INTERVAL '50' MINUTE) AS ws, COUNT(*) AS n, MIN(x) AS mx FROM t GROUP BY h, HOP(ts, INTERVAL '20' MINUTE, INTERVAL '50' MINUTE)",
+        "SELECT h, ws, COUNT(*) AS n, MIN(x) AS mx FROM (SELECT *, unnest(generate_series(time_bucket(INTERVAL '20 minutes', ts) - INTERVAL '40 minutes', time_bucket(INTERVAL '20 minutes', ts), INTERVAL '20 minutes')) AS ws FROM t) WHERE ws + INTERVAL '50 minutes' > ts GROUP BY h, ws",
+    ),
+    (
+        "SELECT g, SESSION_START(ts, INTERVAL '5' MINUTE) AS ws, SESSION_END(ts, INTERVAL '5' MINUTE) AS we, COUNT(*) AS n, SUM(x) AS sx FROM t GROUP BY g, SESSION(ts, INTERVAL '5' MINUTE)",
+        "SELECT g, MIN(ts) AS ws, MAX(ts) + INTERVAL '5 minutes' AS we, COUNT(*) AS n, SUM(x) AS sx FROM (SELECT *, SUM(CASE WHEN prev IS NULL OR ts >= prev + INTERVAL '5 minutes' THEN 1 ELSE 0 END) OVER (PARTITION BY g ORDER BY ts ROWS UNBOUNDED PRECEDING) AS sid FROM (SELECT *, LAG(ts) OVER (PARTITION BY g ORDER BY ts) AS prev FROM t)) GROUP BY g, sid",
+    ),
+    (
+        "SELECT g, h, SESSION_END(ts, INTERVAL '20' MINUTE) AS we, COUNT(*) AS n FROM t WHERE x IS NOT NULL GROUP BY g, h, SESSION(ts, INTERVAL '20' MINUTE)",
+        "SELECT g, h, MAX(ts) + INTERVAL '20 minutes' AS we, COUNT(*) AS n FROM (SELECT *, SUM(CASE WHEN prev IS NULL OR ts >= prev + INTERVAL '20 minutes' THEN 1 ELSE 0 END) OVER (PARTITION BY g, h ORDER BY ts ROWS UNBOUNDED PRECEDING) AS sid FROM (SELECT *, LAG(ts) OVER (PARTITION BY g, h ORDER BY ts) AS prev FROM t WHERE x IS NOT NULL)) GROUP BY g, h, sid",
+    ),
+    (
+        "SELECT ws, n FROM (SELECT TUMBLE_START(ts, INTERVAL '1' HOUR) AS ws, COUNT(*) AS n FROM t GROUP BY TUMBLE(ts, INTERVAL '1' HOUR)) WHERE n > 80",
+        "SELECT ws, n FROM (SELECT time_bucket(INTERVAL '1 hour', ts) AS ws, COUNT(*) AS n FROM t GROUP BY ws) WHERE n > 80",
+    ),
 ];
 
 /// A table of `rows` rows with nulls in every nullable column.
@@ -115,7 +159,7 @@ fn table_csv(rows: usize) -> String {
             .wrapping_add(1442695040888963407);
         state >> 33
     };
-    let mut text = String::from("id,g,h,x,y,d,s\n");
+    let mut text = String::from("id,g,h,x,y,d,s,ts\n");
     for id in 0..rows {
         let g = if next() % 13 == 0 {
             ""
@@ -144,7 +188,14 @@ fn table_csv(rows: usize) -> String {
         } else {
             s.to_string()
         };
-        text.push_str(&format!("{id},{g},{h},{x},{y},{d},{s}\n"));
+        let second = next() % 86_400;
+        let ts = format!(
+            "2026-03-01 {:02}:{:02}:{:02}",
+            second / 3600,
+            second / 60 % 60,
+            second % 60
+        );
+        text.push_str(&format!("{id},{g},{h},{x},{y},{d},{s},{ts}\n"));
     }
     text
 }
@@ -158,6 +209,11 @@ fn schema() -> Arc<Schema> {
         Field::new("y", DataType::Float64, true),
         Field::new("d", DataType::Decimal128(10, 2), true),
         Field::new("s", DataType::Utf8, true),
+        Field::new(
+            "ts",
+            DataType::Timestamp(arrow::datatypes::TimeUnit::Microsecond, None),
+            false,
+        ),
     ]))
 }
 
@@ -204,6 +260,19 @@ fn json_of(batch: &RecordBatch, row: usize) -> Vec<Value> {
                 }
                 DataType::Utf8 => c.as_string::<i32>().value(row).into(),
                 DataType::Boolean => c.as_boolean().value(row).into(),
+                DataType::Timestamp(arrow::datatypes::TimeUnit::Microsecond, None) => {
+                    let micros = c
+                        .as_primitive::<arrow::datatypes::TimestampMicrosecondType>()
+                        .value(row);
+                    let t = arrow::temporal_conversions::timestamp_us_to_datetime(micros)
+                        .expect("a timestamp in range");
+                    // As Python's isoformat, which the oracle writes.
+                    if micros % 1_000_000 == 0 {
+                        t.format("%Y-%m-%dT%H:%M:%S").to_string().into()
+                    } else {
+                        t.format("%Y-%m-%dT%H:%M:%S%.6f").to_string().into()
+                    }
+                }
                 t => panic!("no JSON for {t}"),
             }
         })
@@ -245,9 +314,11 @@ fn run_ours(runner: &str, csv: &str, query: &str) -> Result<Vec<Vec<Value>>, Str
         .map_err(|e| e.to_string())?;
     let out = Arc::new(Mutex::new(Vec::new()));
     let sink = out.clone();
+    // Windowed results are gathered across their windows.
     result
         .rows()
-        .apply("Gather", ToList::globally())
+        .apply("Unwindow", WindowInto::new(WindowFn::global()))
+        .and_then(|rows| rows.apply("Gather", ToList::globally()))
         .and_then(|g| {
             g.apply(
                 "Keep",
@@ -270,11 +341,21 @@ fn run_ours(runner: &str, csv: &str, query: &str) -> Result<Vec<Vec<Value>>, Str
 #[test]
 fn sql_queries_agree_with_duckdb() {
     assert!(QUERIES.len() >= 60);
+    let ours: Vec<&str> = QUERIES
+        .iter()
+        .copied()
+        .chain(WINDOWED.iter().map(|(q, _)| *q))
+        .collect();
+    let theirs: Vec<&str> = QUERIES
+        .iter()
+        .copied()
+        .chain(WINDOWED.iter().map(|(_, q)| *q))
+        .collect();
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("t.csv");
     std::fs::write(&csv, table_csv(2000)).unwrap();
     let queries = dir.path().join("queries.json");
-    std::fs::write(&queries, serde_json::to_string(QUERIES).unwrap()).unwrap();
+    std::fs::write(&queries, serde_json::to_string(&theirs).unwrap()).unwrap();
     let results = dir.path().join("results.json");
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/oracle/duckdb_oracle.py");
     let status = std::process::Command::new(oracle_python())
@@ -289,7 +370,7 @@ fn sql_queries_agree_with_duckdb() {
     assert!(status.success(), "the DuckDB oracle failed");
     let expected: Vec<Value> = serde_json::from_slice(&std::fs::read(&results).unwrap()).unwrap();
     let mut failures = Vec::new();
-    for (query, want) in QUERIES.iter().zip(&expected) {
+    for (query, want) in ours.iter().zip(&expected) {
         let want: Vec<Vec<Value>> = match want.get("rows") {
             Some(rows) => serde_json::from_value(rows.clone()).unwrap(),
             None => panic!("DuckDB refused {query}: {want}"),
@@ -331,7 +412,7 @@ fn sql_queries_agree_with_duckdb() {
         failures.is_empty(),
         "{} of {} checks differ:\n{}",
         failures.len(),
-        QUERIES.len() * 2,
+        ours.len() * 3,
         failures.join("\n")
     );
 }
@@ -353,4 +434,42 @@ fn errors_name_the_column_and_its_position() {
     assert!(e.contains("no table `u`") && e.contains("column 15"), "{e}");
     let e = run_ours("direct", csv, "SELECT id FROM t WHERE g + 1 > 2").unwrap_err();
     assert!(e.contains("`+` cannot apply to Utf8 and Int64"), "{e}");
+    let e = run_ours(
+        "direct",
+        csv,
+        "SELECT TUMBLE_START(ts, INTERVAL '1' HOUR) AS ws FROM t",
+    )
+    .unwrap_err();
+    assert!(e.contains("needs a GROUP BY TUMBLE(..) window"), "{e}");
+    let e = run_ours(
+        "direct",
+        csv,
+        "SELECT TUMBLE_START(ts, INTERVAL '2' HOUR) AS ws FROM t GROUP BY TUMBLE(ts, INTERVAL '1' HOUR)",
+    )
+    .unwrap_err();
+    assert!(e.contains("is not the window of GROUP BY TUMBLE"), "{e}");
+    let e = run_ours(
+        "direct",
+        csv,
+        "SELECT COUNT(*) FROM t GROUP BY TUMBLE(x, INTERVAL '1' HOUR)",
+    )
+    .unwrap_err();
+    assert!(e.contains("the event time `x` must be a timestamp"), "{e}");
+    let e = run_ours(
+        "direct",
+        csv,
+        "SELECT COUNT(*) FROM t GROUP BY SESSION(ts, 5)",
+    )
+    .unwrap_err();
+    assert!(
+        e.contains("expected an interval") && e.contains("column 45"),
+        "{e}"
+    );
+    let e = run_ours(
+        "direct",
+        csv,
+        "SELECT id FROM t WHERE TUMBLE_END(ts, INTERVAL '1' HOUR) > ts",
+    )
+    .unwrap_err();
+    assert!(e.contains("is not allowed in WHERE"), "{e}");
 }

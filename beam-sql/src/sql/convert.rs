@@ -257,6 +257,9 @@ impl Planner<'_> {
                 return Err(self.unsupported("subqueries", whole))
             }
         };
+        if let Some(bound) = self.window_bound(&name, f, whole)? {
+            return Ok(bound);
+        }
         let aggregate = match name.as_str() {
             "count" => Some(AggregateFunction::Count),
             "sum" => Some(AggregateFunction::Sum),

@@ -7,12 +7,17 @@
 //! aliases, positions), `HAVING`, the aggregates `COUNT(*)`, `COUNT([DISTINCT]
 //! x)`, `SUM`, `AVG`, `MIN`, `MAX`, `ORDER BY` (expressions, aliases,
 //! positions, `ASC`/`DESC`, `NULLS FIRST/LAST`), `LIMIT`/`OFFSET`, `UNION
-//! [ALL]`; in expressions arithmetic, comparisons, `AND`/`OR`/`NOT`, `IS
+//! [ALL]`; windowed grouping with `TUMBLE(ts, INTERVAL size)`, `HOP(ts,
+//! INTERVAL slide, INTERVAL size)` and `SESSION(ts, INTERVAL gap)` in `GROUP
+//! BY`, their bounds as `TUMBLE_START(..)`/`TUMBLE_END(..)` (and `HOP_`,
+//! `SESSION_`), as Beam SQL and Flink SQL write them; the result stays in its
+//! windows, so joins and aggregates after it are per window; in expressions arithmetic, comparisons, `AND`/`OR`/`NOT`, `IS
 //! [NOT] NULL`, `[NOT] IN`, `[NOT] BETWEEN`, `[NOT] LIKE`/`ILIKE`, `CASE`,
 //! `CAST`, `||` and the functions of [`Function`]. Anything else is refused
 //! with an error naming it and its position in the query.
 
 mod convert;
+mod windows;
 
 use crate::aggregate::Aggregate;
 use crate::eval::CompiledExpr;
@@ -88,6 +93,7 @@ impl PTransform<PBegin> for SqlTransform {
             step: step.clone(),
             next: 0,
             positions: Vec::new(),
+            window_refs: Vec::new(),
         };
         planner.query(query)
     }
@@ -99,6 +105,8 @@ pub(crate) struct Planner<'a> {
     next: usize,
     /// Where each column name first appears in the query.
     positions: Vec<(String, String)>,
+    /// The window bounds used by the select being planned.
+    window_refs: Vec<windows::BoundRef>,
 }
 
 /// Where a piece of the query starts, as `line L, column C`.
@@ -340,8 +348,10 @@ impl Planner<'_> {
         offset: usize,
     ) -> Result<Table> {
         let mut table = self.from(&s.from)?;
+        self.no_window_refs("FROM")?;
         if let Some(w) = &s.selection {
             let predicate = self.expr(w, &mut None)?;
+            self.no_window_refs("WHERE")?;
             let name = self.name("Where");
             table = table
                 .filter(&name, predicate)
@@ -387,7 +397,7 @@ impl Planner<'_> {
                 *name = format!("{base}_{n}");
             }
         }
-        let group_by = match &s.group_by {
+        let mut group_by = match &s.group_by {
             ast::GroupByExpr::Expressions(exprs, modifiers) if modifiers.is_empty() => {
                 exprs.clone()
             }
@@ -439,7 +449,9 @@ impl Planner<'_> {
             });
         }
         let aggregates = aggregates.unwrap_or_default();
-        if !group_by.is_empty() || !aggregates.is_empty() {
+        let window = self.group_window(&mut group_by)?;
+        let grouped = window.is_some() || !group_by.is_empty() || !aggregates.is_empty();
+        if grouped {
             let mut keys = Vec::new();
             for (i, g) in group_by.iter().enumerate() {
                 let key = match g {
@@ -468,11 +480,22 @@ impl Planner<'_> {
                 };
                 keys.push((key, format!("__key{i}")));
             }
+            if let Some(w) = &window {
+                table = w.apply(self, &table)?;
+            }
             let name = self.name("Aggregate");
-            let aggregated = table
+            let mut aggregated = table
                 .group_by_named(keys.clone())
                 .aggregate(&name, aggregates.iter().map(|(a, _)| a.clone()).collect())
                 .map_err(|e| self.column_error(e, false))?;
+            if window.is_some() {
+                let name = self.name("WindowBounds");
+                aggregated = aggregated.with_window_bounds(
+                    &name,
+                    windows::WINDOW_START,
+                    windows::WINDOW_END,
+                )?;
+            }
             let rewrite = |e: &Expr| convert::replace_keys(e, &keys);
             for (e, _) in projection.exprs.iter_mut() {
                 *e = rewrite(e);
@@ -487,7 +510,6 @@ impl Planner<'_> {
         } else if let Some(h) = &s.having {
             return Err(self.error(format!("HAVING without GROUP BY or aggregates{}", at(h))));
         }
-        let grouped = !group_by.is_empty() || !aggregates.is_empty();
         let hidden = projection
             .exprs
             .iter()

@@ -19,6 +19,7 @@ COLUMNS = {
     "y": "DOUBLE",
     "d": "DECIMAL(10,2)",
     "s": "VARCHAR",
+    "ts": "TIMESTAMP",
 }
 
 
