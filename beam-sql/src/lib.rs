@@ -39,6 +39,8 @@ mod sql;
 mod table;
 mod types;
 mod window;
+mod write;
+pub mod yaml;
 
 pub use aggregate::{
     avg, count, count_distinct, count_star, max, min, sum, Aggregate, AggregateFunction,
@@ -53,3 +55,4 @@ pub use sort::SortKey;
 pub use sql::SqlTransform;
 pub use table::Table;
 pub use window::bound_type;
+pub use write::WriteFormat;

@@ -59,20 +59,7 @@ impl Table {
     /// # Ok::<(), beam_core::BeamError>(())
     /// ```
     pub fn window(&self, name: &str, time: Expr, window_fn: WindowFn) -> Result<Table> {
-        let compiled = compile(name, &time, self.schema())?;
-        let from = compiled.data_type().clone();
-        if !matches!(
-            from,
-            DataType::Timestamp(..) | DataType::Date32 | DataType::Date64
-        ) {
-            return Err(BeamError::construction(
-                name,
-                format!("the event time `{time}` must be a timestamp or a date, not {from}"),
-            ));
-        }
-        let time_text = time.to_string();
-        let time = crate::eval::cast(compiled, &BOUND_TYPE)
-            .map_err(|m| BeamError::construction(name, m))?;
+        let (time_text, time) = self.event_time(name, time)?;
         window_fn
             .validate()
             .map_err(|m| BeamError::construction(name, m))?;
@@ -110,6 +97,40 @@ impl Table {
                 window_fn,
             },
         )
+    }
+
+    /// Sets each row's event time to `time` (a timestamp or date expression)
+    /// and keeps the windows: the rows of a batch are split by time, so a
+    /// windowing applied later assigns each row by its own time.
+    pub fn with_event_time(&self, name: &str, time: Expr) -> Result<Table> {
+        let time = self.event_time(name, time)?;
+        let rows = self.rows().apply(
+            name,
+            ParDo::of(EventTime {
+                input: self.schema().clone(),
+                text: time.0,
+                time: time.1,
+                split: Split::Timestamp,
+            }),
+        )?;
+        Ok(Table::new(rows, self.schema().clone()))
+    }
+
+    fn event_time(&self, name: &str, time: Expr) -> Result<(String, CompiledExpr)> {
+        let compiled = compile(name, &time, self.schema())?;
+        let from = compiled.data_type().clone();
+        if !matches!(
+            from,
+            DataType::Timestamp(..) | DataType::Date32 | DataType::Date64
+        ) {
+            return Err(BeamError::construction(
+                name,
+                format!("the event time `{time}` must be a timestamp or a date, not {from}"),
+            ));
+        }
+        let compiled = crate::eval::cast(compiled, &BOUND_TYPE)
+            .map_err(|m| BeamError::construction(name, m))?;
+        Ok((time.to_string(), compiled))
     }
 
     /// Adds the start and end of each row's window as the columns `start` and

@@ -99,6 +99,32 @@ impl PTransform<PBegin> for SqlTransform {
     }
 }
 
+/// Parses one SQL expression (no aggregates) into an [`Expr`]; for
+/// expression fields of other front ends. Errors name `step`.
+pub(crate) fn parse_expression(step: &str, text: &str) -> Result<Expr> {
+    let dialect = GenericDialect {};
+    let parsed = Parser::new(&dialect)
+        .try_with_sql(text)
+        .and_then(|mut p| {
+            let e = p.parse_expr()?;
+            p.expect_token(&sqlparser::tokenizer::Token::EOF)?;
+            Ok(e)
+        })
+        .map_err(|e| {
+            BeamError::construction(step, format!("cannot parse the expression `{text}`: {e}"))
+        })?;
+    let mut planner = Planner {
+        tables: &[],
+        step: step.to_string(),
+        next: 0,
+        positions: Vec::new(),
+        window_refs: Vec::new(),
+    };
+    let e = planner.expr(&parsed, &mut None)?;
+    planner.no_window_refs("an expression")?;
+    Ok(e)
+}
+
 pub(crate) struct Planner<'a> {
     tables: &'a [(String, Table)],
     step: String,

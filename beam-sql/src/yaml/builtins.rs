@@ -1,0 +1,700 @@
+//! The built-in YAML transform types: `Create`, `ReadFromCsv`,
+//! `ReadFromJson`, `ReadFromParquet`, `ReadFromText`, `WriteToCsv`,
+//! `WriteToJson`, `WriteToParquet`, `WriteToText`, `LogForTesting`,
+//! `Filter`, `MapToFields`, `Sql`, `Combine`, `Explode`, `Flatten`, `Join`,
+//! `Partition`, `WindowInto`, `AssignTimestamps` and
+//! `ExtractWindowingInfo`, with Beam YAML's config keys.
+
+pub use super::io::*;
+use super::{Language, YamlContext, YamlInputs, YamlOutputs, YamlTransform};
+use crate::aggregate::{avg, count_star, max, min, sum, Aggregate};
+use crate::expr::{col, lit, Expr};
+use crate::rows::Rows;
+use crate::table::Table;
+use crate::SqlTransform;
+use arrow::array::{Array, ArrayRef, AsArray, Float64Array, RecordBatch, StringArray, UInt32Array};
+use arrow::datatypes::{DataType, Field, Schema};
+use beam_core::{DoFn, ParDo, ProcessContext, Result, UserError, UserResult, Window};
+use serde::Deserialize;
+use serde_yaml_ng::{Mapping, Value};
+use std::sync::Arc;
+
+/// One name or a list of names.
+#[derive(Deserialize, Default, Clone)]
+#[serde(untagged)]
+pub enum Names {
+    /// No names.
+    #[default]
+    None,
+    /// One name.
+    One(String),
+    /// Several.
+    Many(Vec<String>),
+}
+
+impl Names {
+    fn list(&self) -> Vec<String> {
+        match self {
+            Names::None => Vec::new(),
+            Names::One(s) => vec![s.clone()],
+            Names::Many(v) => v.clone(),
+        }
+    }
+}
+
+fn key_text(k: &Value) -> String {
+    super::text(k).unwrap_or_default()
+}
+
+/// `Filter`: the rows for which `keep` is true.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Filter {
+    keep: Value,
+    #[serde(default)]
+    language: Option<String>,
+}
+
+#[typetag::deserialize(name = "Filter")]
+impl YamlTransform for Filter {
+    fn expand(&self, cx: &YamlContext, inputs: &YamlInputs) -> Result<YamlOutputs> {
+        let language = Language::named(cx, self.language.as_deref())?;
+        let keep = language.expression(cx, &self.keep)?;
+        Ok(YamlOutputs::main(inputs.one(cx)?.filter("Filter", keep)?))
+    }
+}
+
+/// `MapToFields`: new fields from expressions (`append` keeps the input's
+/// fields, less those in `drop`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MapToFields {
+    fields: Mapping,
+    #[serde(default)]
+    append: bool,
+    #[serde(default)]
+    drop: Names,
+    #[serde(default)]
+    language: Option<String>,
+}
+
+#[typetag::deserialize(name = "MapToFields")]
+impl YamlTransform for MapToFields {
+    fn expand(&self, cx: &YamlContext, inputs: &YamlInputs) -> Result<YamlOutputs> {
+        let t = inputs.one(cx)?;
+        let language = Language::named(cx, self.language.as_deref())?;
+        let drop = self.drop.list();
+        if !self.append && !drop.is_empty() {
+            return Err(cx.error("`drop` needs `append: true`"));
+        }
+        let mut columns: Vec<(Expr, String)> = Vec::new();
+        if self.append {
+            for f in t.schema().fields() {
+                if !drop.contains(f.name()) {
+                    columns.push((col(f.name()), f.name().clone()));
+                }
+            }
+        }
+        for (k, v) in &self.fields {
+            let name = key_text(k);
+            if columns.iter().any(|(_, n)| *n == name) {
+                return Err(cx.error(format!("the field `{name}` is already in the input")));
+            }
+            columns.push((language.expression(cx, v)?, name));
+        }
+        let columns = columns
+            .iter()
+            .map(|(e, n)| (e.clone(), n.as_str()))
+            .collect();
+        Ok(YamlOutputs::main(t.select("Select", columns)?))
+    }
+}
+
+/// `Sql`: a query; one input is the table `PCOLLECTION`, named inputs are
+/// tables of their names.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sql {
+    query: String,
+    #[serde(default)]
+    #[allow(dead_code)]
+    dialect: Option<String>,
+}
+
+#[typetag::deserialize(name = "Sql")]
+impl YamlTransform for Sql {
+    fn expand(&self, cx: &YamlContext, inputs: &YamlInputs) -> Result<YamlOutputs> {
+        let mut q = SqlTransform::query(&self.query);
+        match inputs.all() {
+            [(_, t)] => q = q.with_table("PCOLLECTION", t),
+            all => {
+                for (name, t) in all {
+                    q = q.with_table(name, t);
+                }
+            }
+        }
+        Ok(YamlOutputs::main(cx.pipeline().apply("Query", q)?))
+    }
+}
+
+/// `Combine`: per `group_by` key (or over all rows), the `combine` fields:
+/// `name: fn` (over the field `name`) or `name: {value: expr, fn: fn}`, with
+/// `fn` one of `sum`, `mean`, `count`, `min`, `max`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Combine {
+    #[serde(default)]
+    group_by: Names,
+    combine: Mapping,
+    #[serde(default)]
+    language: Option<String>,
+}
+
+#[typetag::deserialize(name = "Combine")]
+impl YamlTransform for Combine {
+    fn expand(&self, cx: &YamlContext, inputs: &YamlInputs) -> Result<YamlOutputs> {
+        let t = inputs.one(cx)?;
+        let language = Language::named(cx, self.language.as_deref())?;
+        let mut aggregates: Vec<Aggregate> = Vec::new();
+        for (k, v) in &self.combine {
+            let name = key_text(k);
+            let (value, function) = match v {
+                Value::String(f) => (col(&name), f.clone()),
+                Value::Mapping(m) => {
+                    let value = m
+                        .get("value")
+                        .map(|v| language.expression(cx, v))
+                        .transpose()?
+                        .unwrap_or_else(|| col(&name));
+                    let f = match m.get("fn") {
+                        Some(Value::String(f)) => f.clone(),
+                        Some(Value::Mapping(f)) => {
+                            return Err(cx.error(format!(
+                                "the combine fn `{}` of `{name}` is a Python class, which does not run here: use sum, mean, count, min or max",
+                                f.get("type").and_then(super::text).unwrap_or_default()
+                            )))
+                        }
+                        _ => return Err(cx.error(format!("`{name}` needs a `fn`"))),
+                    };
+                    (value, f)
+                }
+                _ => return Err(cx.error(format!("`{name}` must be a fn name or {{value, fn}}"))),
+            };
+            let aggregate = match function.as_str() {
+                "sum" => sum(value),
+                "mean" | "avg" => avg(value),
+                "count" => count_star(),
+                "min" => min(value),
+                "max" => max(value),
+                other => return Err(cx.error(format!(
+                    "unknown combine fn `{other}` for `{name}`: use sum, mean, count, min or max"
+                ))),
+            };
+            aggregates.push(aggregate.alias(&name));
+        }
+        let keys = self
+            .group_by
+            .list()
+            .into_iter()
+            .map(|k| (col(&k), k))
+            .collect();
+        let out = t.group_by_named(keys).aggregate("Combine", aggregates)?;
+        Ok(YamlOutputs::main(out))
+    }
+}
+
+/// `Explode`: one row per item of the list fields; with several fields,
+/// their cross product (`cross_product: false` zips lists of equal length).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Explode {
+    fields: Names,
+    #[serde(default = "yes")]
+    cross_product: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[typetag::deserialize(name = "Explode")]
+impl YamlTransform for Explode {
+    fn expand(&self, cx: &YamlContext, inputs: &YamlInputs) -> Result<YamlOutputs> {
+        let t = inputs.one(cx)?;
+        let fields = self.fields.list();
+        if fields.is_empty() {
+            return Err(cx.error("`fields` names the list fields to explode"));
+        }
+        let mut indices = Vec::new();
+        let mut out_fields: Vec<Field> = t
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        for name in &fields {
+            let i = t.schema().index_of(name).map_err(|_| {
+                cx.error(format!(
+                    "no field `{name}` in {}",
+                    crate::eval::column_list(t.schema())
+                ))
+            })?;
+            let DataType::List(item) = t.schema().field(i).data_type() else {
+                return Err(cx.error(format!("the field `{name}` is not a list")));
+            };
+            out_fields[i] = Field::new(name, item.data_type().clone(), true);
+            indices.push(i);
+        }
+        let schema = Arc::new(Schema::new(out_fields));
+        let groups = if self.cross_product {
+            indices.iter().map(|i| vec![*i]).collect()
+        } else {
+            vec![indices]
+        };
+        let rows = t.rows().apply(
+            "Explode",
+            ParDo::of(ExplodeRows {
+                groups,
+                output: schema.clone(),
+            }),
+        )?;
+        Ok(YamlOutputs::main(Table::new(rows, schema)))
+    }
+}
+
+#[derive(Clone)]
+struct ExplodeRows {
+    /// Each group's lists are zipped; groups are applied one after another.
+    groups: Vec<Vec<usize>>,
+    output: arrow::datatypes::SchemaRef,
+}
+
+fn arrow_error(e: impl std::fmt::Display) -> UserError {
+    UserError::msg(e.to_string())
+}
+
+fn explode_group(batch: &RecordBatch, group: &[usize]) -> UserResult<RecordBatch> {
+    let lists: Vec<_> = group
+        .iter()
+        .map(|&i| batch.column(i).as_list::<i32>())
+        .collect();
+    let mut rows = Vec::new();
+    let mut items: Vec<Vec<u32>> = vec![Vec::new(); group.len()];
+    for r in 0..batch.num_rows() {
+        let lengths: Vec<usize> = lists
+            .iter()
+            .map(|l| {
+                if l.is_null(r) {
+                    0
+                } else {
+                    l.value_length(r) as usize
+                }
+            })
+            .collect();
+        if lengths.iter().any(|&n| n != lengths[0]) {
+            return Err(UserError::msg(format!(
+                "row {r}: the lists to zip have the lengths {lengths:?}"
+            )));
+        }
+        for k in 0..lengths[0] {
+            rows.push(r as u32);
+            for (g, l) in lists.iter().enumerate() {
+                items[g].push(l.value_offsets()[r] as u32 + k as u32);
+            }
+        }
+    }
+    let rows = UInt32Array::from(rows);
+    let mut columns: Vec<ArrayRef> = Vec::new();
+    let mut fields = Vec::new();
+    for (i, c) in batch.columns().iter().enumerate() {
+        let f = batch.schema().field(i).clone();
+        match group.iter().position(|&g| g == i) {
+            Some(g) => {
+                let values = lists[g].values();
+                let taken =
+                    arrow::compute::take(values, &UInt32Array::from(items[g].clone()), None)
+                        .map_err(arrow_error)?;
+                fields.push(Field::new(f.name(), taken.data_type().clone(), true));
+                columns.push(taken);
+            }
+            None => {
+                columns.push(arrow::compute::take(c, &rows, None).map_err(arrow_error)?);
+                fields.push(f);
+            }
+        }
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(arrow_error)
+}
+
+impl DoFn for ExplodeRows {
+    type In = Rows;
+    type Out = Rows;
+    fn process(&mut self, rows: &Rows, ctx: &mut ProcessContext<'_, Rows>) -> UserResult {
+        let mut batch = rows.batch().clone();
+        for group in &self.groups {
+            batch = explode_group(&batch, group)?;
+        }
+        if batch.num_rows() > 0 {
+            let batch = RecordBatch::try_new(self.output.clone(), batch.columns().to_vec())
+                .map_err(arrow_error)?;
+            ctx.output(Rows::new(batch));
+        }
+        Ok(())
+    }
+}
+
+/// `Flatten`: the rows of all inputs, which must have the same fields.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Flatten {}
+
+#[typetag::deserialize(name = "Flatten")]
+impl YamlTransform for Flatten {
+    fn expand(&self, cx: &YamlContext, inputs: &YamlInputs) -> Result<YamlOutputs> {
+        let mut all = inputs.all().iter().map(|(_, t)| t);
+        let first = all.next().ok_or_else(|| cx.error("Flatten needs inputs"))?;
+        let mut out = first.clone();
+        for (i, t) in all.enumerate() {
+            out = out.union(&format!("Union{i}"), t)?;
+        }
+        Ok(YamlOutputs::main(out))
+    }
+}
+
+/// `Join`: named inputs joined on `equalities` (a field all inputs share,
+/// or a list of `{input: field, ..}`), `type` inner, left, right or outer;
+/// `fields` chooses each input's output fields.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Join {
+    #[serde(rename = "type", default = "inner")]
+    kind: String,
+    equalities: Value,
+    #[serde(default)]
+    fields: Option<Mapping>,
+}
+
+fn inner() -> String {
+    "inner".into()
+}
+
+fn quoted(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+#[typetag::deserialize(name = "Join")]
+impl YamlTransform for Join {
+    fn expand(&self, cx: &YamlContext, inputs: &YamlInputs) -> Result<YamlOutputs> {
+        let all = inputs.all();
+        if all.len() < 2 {
+            return Err(cx.error("Join needs at least two named inputs"));
+        }
+        let names: Vec<&str> = all.iter().map(|(n, _)| n.as_str()).collect();
+        // Each equality: the field of each input.
+        let equalities: Vec<Vec<(String, String)>> = match &self.equalities {
+            Value::String(field) => vec![names
+                .iter()
+                .map(|n| (n.to_string(), field.clone()))
+                .collect()],
+            Value::Sequence(list) => list
+                .iter()
+                .map(|e| match e {
+                    Value::Mapping(m) => {
+                        Ok(m.iter().map(|(k, v)| (key_text(k), key_text(v))).collect())
+                    }
+                    _ => Err(cx.error("each equality is a mapping of input to field")),
+                })
+                .collect::<Result<_>>()?,
+            _ => return Err(cx.error("`equalities` is a field name or a list of mappings")),
+        };
+        let kind = match self.kind.as_str() {
+            "inner" => "JOIN",
+            "left" if all.len() == 2 => "LEFT JOIN",
+            "right" if all.len() == 2 => "RIGHT JOIN",
+            "outer" | "full" => "FULL JOIN",
+            other => {
+                return Err(cx.error(format!(
+                    "join type `{other}` is not supported here: use inner, outer, or left/right with two inputs"
+                )))
+            }
+        };
+        let mut select = Vec::new();
+        let mut seen = std::collections::BTreeSet::new();
+        for (name, t) in all {
+            let chosen: Vec<(String, String)> =
+                match self.fields.as_ref().and_then(|f| f.get(name.as_str())) {
+                    None => t
+                        .schema()
+                        .fields()
+                        .iter()
+                        .map(|f| (f.name().clone(), f.name().clone()))
+                        .collect(),
+                    Some(Value::Sequence(list)) => {
+                        list.iter().map(|v| (key_text(v), key_text(v))).collect()
+                    }
+                    Some(Value::Mapping(m)) => {
+                        m.iter().map(|(k, v)| (key_text(v), key_text(k))).collect()
+                    }
+                    Some(_) => return Err(cx.error("`fields` of an input is a list or a mapping")),
+                };
+            for (field, alias) in chosen {
+                if !seen.insert(alias.clone()) {
+                    // A shared key field is kept once.
+                    let shared_key = self.fields.is_none()
+                        && equalities
+                            .iter()
+                            .any(|eq| eq.iter().all(|(_, f)| *f == field));
+                    if shared_key {
+                        continue;
+                    }
+                    return Err(cx.error(format!(
+                        "the field `{alias}` is in several inputs: choose the output fields with `fields`"
+                    )));
+                }
+                select.push(format!(
+                    "{}.{} AS {}",
+                    quoted(name),
+                    quoted(&field),
+                    quoted(&alias)
+                ));
+            }
+        }
+        let mut query = format!("SELECT {} FROM {}", select.join(", "), quoted(names[0]));
+        for (i, name) in names.iter().enumerate().skip(1) {
+            let mut on = Vec::new();
+            for eq in &equalities {
+                let field_of =
+                    |input: &str| eq.iter().find(|(n, _)| n == input).map(|(_, f)| f.clone());
+                let (Some(right), Some((left_name, left))) = (
+                    field_of(name),
+                    names[..i]
+                        .iter()
+                        .find_map(|n| field_of(n).map(|f| (n.to_string(), f))),
+                ) else {
+                    continue;
+                };
+                on.push(format!(
+                    "{}.{} = {}.{}",
+                    quoted(&left_name),
+                    quoted(&left),
+                    quoted(name),
+                    quoted(&right)
+                ));
+            }
+            if on.is_empty() {
+                return Err(cx.error(format!(
+                    "no equality joins `{name}` to the inputs before it"
+                )));
+            }
+            query.push_str(&format!(" {kind} {} ON {}", quoted(name), on.join(" AND ")));
+        }
+        let mut q = SqlTransform::query(&query);
+        for (name, t) in all {
+            q = q.with_table(name, t);
+        }
+        Ok(YamlOutputs::main(cx.pipeline().apply("Join", q)?))
+    }
+}
+
+/// `Partition`: each row to the output its `by` expression names; rows
+/// naming no output go to `unknown_output`, or fail the pipeline.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Partition {
+    by: Value,
+    outputs: Vec<String>,
+    #[serde(default)]
+    unknown_output: Option<String>,
+    #[serde(default)]
+    language: Option<String>,
+}
+
+#[typetag::deserialize(name = "Partition")]
+impl YamlTransform for Partition {
+    fn expand(&self, cx: &YamlContext, inputs: &YamlInputs) -> Result<YamlOutputs> {
+        let t = inputs.one(cx)?;
+        let language = Language::named(cx, self.language.as_deref())?;
+        let by = language.expression(cx, &self.by)?;
+        let mut out = YamlOutputs::none();
+        for (i, name) in self.outputs.iter().enumerate() {
+            let part = t.filter(&format!("Output{i}"), by.clone().eq(lit(name.as_str())))?;
+            out = out.with(name, part);
+        }
+        let names: Vec<Expr> = self.outputs.iter().map(|n| lit(n.as_str())).collect();
+        let unknown = by.clone().is_null().or(by.clone().in_list(names).not());
+        let rest = t.filter("Unknown", unknown)?;
+        match &self.unknown_output {
+            Some(name) => out = out.with(name, rest),
+            None => {
+                let by_text = by.to_string();
+                rest.rows().apply(
+                    "FailOnUnknown",
+                    ParDo::of(FailOnRows {
+                        message: format!(
+                            "a row's `{by_text}` names none of the outputs {:?}, and there is no `unknown_output`",
+                            self.outputs
+                        ),
+                    }),
+                )?;
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[derive(Clone)]
+struct FailOnRows {
+    message: String,
+}
+
+impl DoFn for FailOnRows {
+    type In = Rows;
+    type Out = Rows;
+    fn process(&mut self, rows: &Rows, _: &mut ProcessContext<'_, Rows>) -> UserResult {
+        if rows.num_rows() == 0 {
+            return Ok(());
+        }
+        Err(UserError::msg(self.message.clone()))
+    }
+}
+
+/// `WindowInto`: `windowing: {type: fixed, size: 10s}` (or sliding,
+/// sessions, global).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WindowInto {
+    windowing: Value,
+}
+
+#[typetag::deserialize(name = "WindowInto")]
+impl YamlTransform for WindowInto {
+    fn expand(&self, cx: &YamlContext, inputs: &YamlInputs) -> Result<YamlOutputs> {
+        let t = inputs.one(cx)?;
+        let f = super::windowing(&self.windowing).map_err(|m| cx.error(m))?;
+        let rows = t
+            .rows()
+            .apply("WindowInto", beam_core::WindowInto::new(f))?;
+        Ok(YamlOutputs::main(Table::new(rows, t.schema().clone())))
+    }
+}
+
+/// `AssignTimestamps`: each row's event time from `timestamp`, a field of
+/// a timestamp type or of seconds since the epoch.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssignTimestamps {
+    timestamp: Value,
+    #[serde(default)]
+    language: Option<String>,
+}
+
+#[typetag::deserialize(name = "AssignTimestamps")]
+impl YamlTransform for AssignTimestamps {
+    fn expand(&self, cx: &YamlContext, inputs: &YamlInputs) -> Result<YamlOutputs> {
+        let t = inputs.one(cx)?;
+        let language = Language::named(cx, self.language.as_deref())?;
+        let e = language.expression(cx, &self.timestamp)?;
+        let compiled =
+            crate::eval::CompiledExpr::compile(&e, t.schema()).map_err(|m| cx.error(m))?;
+        let e = match compiled.data_type() {
+            DataType::Timestamp(..) | DataType::Date32 | DataType::Date64 => e,
+            t if t.is_numeric() => (e * lit(1_000_000))
+                .cast(DataType::Int64)
+                .cast(crate::window::BOUND_TYPE),
+            other => {
+                return Err(cx.error(format!(
+                    "the timestamp must be a time or seconds, not {other}"
+                )))
+            }
+        };
+        Ok(YamlOutputs::main(t.with_event_time("Timestamps", e)?))
+    }
+}
+
+/// `ExtractWindowingInfo`: the fields `window_start`, `window_end` (seconds,
+/// as doubles), `window_string` (`[start, end)`) and `timestamp` (seconds)
+/// of each row's window and element.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExtractWindowingInfo {
+    #[serde(default)]
+    fields: Names,
+}
+
+#[typetag::deserialize(name = "ExtractWindowingInfo")]
+impl YamlTransform for ExtractWindowingInfo {
+    fn expand(&self, cx: &YamlContext, inputs: &YamlInputs) -> Result<YamlOutputs> {
+        let t = inputs.one(cx)?;
+        let mut fields = self.fields.list();
+        if fields.is_empty() {
+            fields = ["timestamp", "window_start", "window_end", "window_string"]
+                .map(String::from)
+                .to_vec();
+        }
+        let mut out: Vec<Field> = t
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        for f in &fields {
+            let ty = match f.as_str() {
+                "window_string" => DataType::Utf8,
+                "timestamp" | "window_start" | "window_end" => DataType::Float64,
+                other => return Err(cx.error(format!("unknown windowing field `{other}`"))),
+            };
+            out.push(Field::new(f, ty, true));
+        }
+        let schema = Arc::new(Schema::new(out));
+        let rows = t.rows().apply(
+            "Extract",
+            ParDo::of(WindowingInfo {
+                fields,
+                output: schema.clone(),
+            }),
+        )?;
+        Ok(YamlOutputs::main(Table::new(rows, schema)))
+    }
+}
+
+#[derive(Clone)]
+struct WindowingInfo {
+    fields: Vec<String>,
+    output: arrow::datatypes::SchemaRef,
+}
+
+impl DoFn for WindowingInfo {
+    type In = Rows;
+    type Out = Rows;
+    fn process(&mut self, rows: &Rows, ctx: &mut ProcessContext<'_, Rows>) -> UserResult {
+        let n = rows.num_rows();
+        let seconds = |t: beam_core::Timestamp| t.as_micros() as f64 / 1e6;
+        let (start, end) = match ctx.window() {
+            Window::Interval(w) => (Some(seconds(w.start)), Some(seconds(w.end))),
+            Window::Global => (None, None),
+        };
+        let mut columns = rows.batch().columns().to_vec();
+        for f in &self.fields {
+            let column: ArrayRef = match f.as_str() {
+                "timestamp" => Arc::new(Float64Array::from(vec![seconds(ctx.timestamp()); n])),
+                "window_start" => Arc::new(Float64Array::from(vec![start; n])),
+                "window_end" => Arc::new(Float64Array::from(vec![end; n])),
+                _ => {
+                    let text = match (start, end) {
+                        (Some(s), Some(e)) => format!(
+                            "[{}, {})",
+                            super::values::python_float(s),
+                            super::values::python_float(e)
+                        ),
+                        _ => "GlobalWindow".to_string(),
+                    };
+                    Arc::new(StringArray::from(vec![text; n]))
+                }
+            };
+            columns.push(column);
+        }
+        let batch = RecordBatch::try_new(self.output.clone(), columns).map_err(arrow_error)?;
+        ctx.output(Rows::new(batch));
+        Ok(())
+    }
+}
