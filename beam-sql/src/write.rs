@@ -95,6 +95,9 @@ impl beam_core::DoFn for TextValues {
     }
 }
 
+/// Rows encoded into one buffer, and each row's byte range in it.
+type Encoded = (Vec<u8>, Vec<(usize, usize)>);
+
 /// CSV or JSON lines, rows sorted by their encoding.
 #[derive(Clone)]
 struct RowsAsText {
@@ -107,7 +110,7 @@ fn user(e: impl std::fmt::Display) -> UserError {
 
 impl RowsAsText {
     /// Each row's encoding, in one buffer.
-    fn encode(&self, batches: &[&Rows]) -> UserResult<(Vec<u8>, Vec<(usize, usize)>)> {
+    fn encode(&self, batches: &[&Rows]) -> UserResult<Encoded> {
         let mut buffer = Vec::new();
         let mut spans = Vec::new();
         for rows in batches {

@@ -320,7 +320,7 @@ impl Planner<'_> {
             ast::TableFactor::Table { name, alias, .. } => alias
                 .as_ref()
                 .map(|a| a.name.value.clone())
-                .unwrap_or_else(|| name.to_string()),
+                .unwrap_or_else(|| plain_name(name)),
             ast::TableFactor::Derived { alias: Some(a), .. } => a.name.value.clone(),
             other => {
                 return Err(self.error(format!("a joined subquery needs an alias{}", at(other))))
@@ -344,7 +344,7 @@ impl Planner<'_> {
     fn relation(&mut self, relation: &ast::TableFactor) -> Result<Table> {
         match relation {
             ast::TableFactor::Table { name, .. } => {
-                let wanted = name.to_string().to_ascii_lowercase();
+                let wanted = plain_name(name).to_ascii_lowercase();
                 self.tables
                     .iter()
                     .find(|(n, _)| *n == wanted)
@@ -659,6 +659,18 @@ impl Planner<'_> {
             other => other,
         }
     }
+}
+
+/// A table name as written, without quotes.
+fn plain_name(name: &ast::ObjectName) -> String {
+    name.0
+        .iter()
+        .map(|part| match part {
+            ast::ObjectNamePart::Identifier(i) => i.value.clone(),
+            other => other.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(".")
 }
 
 pub(crate) fn shorten(s: &str) -> String {

@@ -186,9 +186,11 @@ impl YamlTransform for Combine {
                 "count" => count_star(),
                 "min" => min(value),
                 "max" => max(value),
-                other => return Err(cx.error(format!(
+                other => {
+                    return Err(cx.error(format!(
                     "unknown combine fn `{other}` for `{name}`: use sum, mean, count, min or max"
-                ))),
+                )))
+                }
             };
             aggregates.push(aggregate.alias(&name));
         }

@@ -57,12 +57,97 @@ macro_rules! reader {
     };
 }
 
-reader!(
-    ReadFromCsv,
-    "ReadFromCsv",
-    Format::Csv { delimiter: b',' },
-    "`ReadFromCsv`: a CSV file (or glob) with a header, types inferred."
-);
+/// `ReadFromCsv`: CSV files (a path or glob) with a header, types inferred;
+/// with `error_handling: {output: name}`, records that do not fit go to the
+/// output `name` as rows of `location`, `error` and `record`, instead of
+/// failing the pipeline.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReadFromCsv {
+    path: String,
+    #[serde(default)]
+    error_handling: Option<ErrorHandling>,
+    /// Declared column types (`name: SQL type`), in the file's order;
+    /// without it, types are inferred.
+    #[serde(default)]
+    schema: Option<serde_yaml_ng::Mapping>,
+}
+
+/// A schema from `name: SQL type` pairs (`VARCHAR`, `BIGINT`,
+/// `DECIMAL(18, 2)`, `DATE`, ...); a type ending in `NOT NULL` is required.
+fn declared_schema(
+    cx: &YamlContext,
+    m: &serde_yaml_ng::Mapping,
+) -> Result<arrow::datatypes::SchemaRef> {
+    let mut fields = Vec::new();
+    for (k, v) in m {
+        let name = super::text(k).unwrap_or_default();
+        let mut ty = super::text(v).unwrap_or_default();
+        let required = ty.to_ascii_uppercase().trim_end().ends_with("NOT NULL");
+        if required {
+            ty.truncate(
+                ty.to_ascii_uppercase()
+                    .rfind("NOT NULL")
+                    .unwrap_or(ty.len()),
+            );
+        }
+        let parsed = crate::sql::parse_expression(&cx.step, &format!("CAST(NULL AS {ty})"))?;
+        let crate::expr::Expr::Cast(_, t) = parsed else {
+            return Err(cx.error(format!("`{ty}` is not a type")));
+        };
+        fields.push(arrow::datatypes::Field::new(name, t, !required));
+    }
+    Ok(std::sync::Arc::new(arrow::datatypes::Schema::new(fields)))
+}
+
+/// Where records that cannot be read go.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorHandling {
+    output: String,
+}
+
+/// A record set aside, as a row.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+struct BadRecord {
+    location: String,
+    error: String,
+    record: String,
+}
+
+#[typetag::deserialize(name = "ReadFromCsv")]
+impl YamlTransform for ReadFromCsv {
+    fn expand(&self, cx: &YamlContext, _: &YamlInputs) -> Result<YamlOutputs> {
+        let csv = Format::Csv { delimiter: b',' };
+        let schema = self
+            .schema
+            .as_ref()
+            .map(|m| declared_schema(cx, m))
+            .transpose()?;
+        let Some(errors) = &self.error_handling else {
+            return Ok(YamlOutputs::main(read(
+                cx.pipeline(),
+                "Read",
+                &self.path,
+                csv,
+                schema,
+            )?));
+        };
+        let (t, dead) =
+            crate::read::read_with_dead_letter(cx.pipeline(), "Read", &self.path, csv, schema)?;
+        let bad = dead.apply(
+            "BadRecords",
+            beam_core::Map::new(|d: &io_connectors::DeadLetter| BadRecord {
+                location: d.location.to_string(),
+                error: d.error.clone(),
+                record: d.raw_text().to_string(),
+            }),
+        )?;
+        let bad = Table::from_elements("BadRows", &bad)?;
+        Ok(YamlOutputs::main(t).with(&errors.output, bad))
+    }
+}
+
 reader!(
     ReadFromJson,
     "ReadFromJson",

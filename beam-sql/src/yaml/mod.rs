@@ -54,7 +54,7 @@ pub use expressions::Language;
 
 /// A transform that a YAML `type` names. Its config is deserialized from the
 /// transform's `config` mapping.
-#[typetag::deserialize(tag = "type")]
+#[typetag::deserialize]
 pub trait YamlTransform {
     /// Builds the transform on its inputs; names of steps are relative to
     /// the transform's own scope.
@@ -383,16 +383,18 @@ impl<'a> Scope<'a> {
                     "`output` and `transforms` belong to chain and composite transforms",
                 ));
             }
-            let mut config = match spec.get("config") {
+            let config = match spec.get("config") {
                 None | Some(Value::Null) => Mapping::new(),
                 Some(Value::Mapping(m)) => m.clone(),
                 Some(_) => {
                     return Err(BeamError::construction(&step, "`config` must be a mapping"))
                 }
             };
-            config.insert("type".into(), Value::String(kind.clone()));
+            // The registry's externally tagged form: `{Type: config}`.
+            let mut tagged = Mapping::new();
+            tagged.insert(Value::String(kind.clone()), Value::Mapping(config));
             let transform: Box<dyn YamlTransform> =
-                serde_yaml_ng::from_value(Value::Mapping(config)).map_err(|e| {
+                serde_yaml_ng::from_value(Value::Mapping(tagged)).map_err(|e| {
                     let e = e.to_string();
                     let message = if e.contains("unknown variant") {
                         format!("no transform type `{kind}` is registered ({e})")

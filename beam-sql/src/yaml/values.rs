@@ -20,9 +20,34 @@ pub(super) fn batch_of(elements: &[Value]) -> Result<RecordBatch, String> {
             })
         })
         .collect::<Result<_, String>>()?;
-    let schema = arrow::json::reader::infer_json_schema_from_iterator(rows.iter().map(Ok))
+    let inferred = arrow::json::reader::infer_json_schema_from_iterator(rows.iter().map(Ok))
         .map_err(|e| format!("cannot infer the elements' schema: {e}"))?;
-    let schema = Arc::new(schema);
+    // Fields in the order they first appear (JSON objects sort their keys).
+    let mut order: Vec<String> = Vec::new();
+    for e in elements {
+        match e {
+            Value::Mapping(m) => {
+                for k in m.keys() {
+                    let k = super::text(k).unwrap_or_default();
+                    if !order.contains(&k) {
+                        order.push(k);
+                    }
+                }
+            }
+            _ if !order.iter().any(|k| k == "element") => order.push("element".into()),
+            _ => {}
+        }
+    }
+    let fields: Vec<FieldRef> = order
+        .iter()
+        .filter_map(|k| {
+            inferred
+                .field_with_name(k)
+                .ok()
+                .map(|f| Arc::new(f.clone()))
+        })
+        .collect();
+    let schema = Arc::new(Schema::new(fields));
     let mut decoder = arrow::json::ReaderBuilder::new(schema.clone())
         .build_decoder()
         .map_err(|e| e.to_string())?;
