@@ -6,38 +6,45 @@
 use arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch, StringBuilder};
 use arrow::compute::{cast_with_options, filter_record_batch, CastOptions};
 use arrow::datatypes::{DataType, SchemaRef};
-use io_connectors::{DeadLetter, RecordLocation};
-use std::fs::File;
+use io_connectors::{DeadLetter, LineNumbers, RecordLocation};
+use std::io::Read;
 
-/// Reads batches of records of one CSV file.
+/// Reads batches of the records of one CSV file, or of one byte range of it.
 pub(crate) struct CsvBatches {
-    reader: csv::Reader<File>,
+    reader: csv::Reader<Box<dyn Read + Send>>,
     schema: SchemaRef,
     path: String,
     record: csv::ByteRecord,
     delimiter: u8,
+    /// File line numbers of the input's lines.
+    lines: LineNumbers,
     done: bool,
 }
 
 impl CsvBatches {
+    /// Reads `input`, which starts at a record (at the header if `header`).
     pub(crate) fn open(
         path: &str,
-        file: File,
+        input: Box<dyn Read + Send>,
+        header: bool,
         delimiter: u8,
         schema: SchemaRef,
+        lines: LineNumbers,
     ) -> Result<CsvBatches, String> {
         let mut reader = csv::ReaderBuilder::new()
             .delimiter(delimiter)
-            .has_headers(true)
+            .has_headers(header)
             .flexible(true)
-            .from_reader(file);
-        let header = reader.byte_headers().map_err(|e| e.to_string())?;
-        if header.len() != schema.fields().len() {
-            return Err(format!(
-                "the header has {} fields, the table's schema {} columns",
-                header.len(),
-                schema.fields().len()
-            ));
+            .from_reader(input);
+        if header {
+            let header = reader.byte_headers().map_err(|e| e.to_string())?;
+            if header.len() != schema.fields().len() {
+                return Err(format!(
+                    "the header has {} fields, the table's schema {} columns",
+                    header.len(),
+                    schema.fields().len()
+                ));
+            }
         }
         Ok(CsvBatches {
             reader,
@@ -45,16 +52,18 @@ impl CsvBatches {
             path: path.to_string(),
             record: csv::ByteRecord::new(),
             delimiter,
+            lines,
             done: false,
         })
     }
 
-    fn dead(&self, raw: Vec<u8>, line: u64, error: String) -> DeadLetter {
+    /// A dead letter for the record on line `line` of the input.
+    fn dead(&mut self, raw: Vec<u8>, line: u64, error: String) -> DeadLetter {
         DeadLetter {
             raw,
             location: RecordLocation::File {
                 path: self.path.clone(),
-                line,
+                line: self.lines.line(line.saturating_sub(1)),
             },
             error,
         }
@@ -92,7 +101,8 @@ impl CsvBatches {
                 // Byte records of a flexible reader fail only on I/O, which
                 // no record explains: the read fails.
                 Err(e) => {
-                    let line = e.position().map_or(0, |p| p.line());
+                    let line = e.position().map_or(1, |p| p.line());
+                    let line = self.lines.line(line.saturating_sub(1));
                     return Err(format!("line {line}: {e}"));
                 }
             };

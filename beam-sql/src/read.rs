@@ -1,6 +1,8 @@
 //! Reading tables from files: CSV (with a header, declared or inferred
-//! types), JSON lines and Parquet, each file a split of a bounded source that
-//! yields Arrow record batches.
+//! types), JSON lines and Parquet, as a bounded source that yields Arrow
+//! record batches. An uncompressed CSV file is split into byte ranges, each
+//! owning the records that start in it (quoted line breaks included), so one
+//! large file is read on every core; other files are one split each.
 
 use crate::csv_rows::CsvBatches;
 use crate::rows::Rows;
@@ -11,7 +13,7 @@ use beam_core::{
     BeamError, BoundedSource, DoFn, PCollection, ParDo, Pipeline, ProcessContext, Read, Result,
     SourceReader, TupleTag, UserResult, WindowedValue,
 };
-use io_connectors::{DeadLetter, RecordLocation};
+use io_connectors::{CsvRecordStarts, DeadLetter, FileRange, LineNumbers, RecordLocation};
 use std::fs::File;
 use std::io::BufReader;
 use std::path::PathBuf;
@@ -96,10 +98,11 @@ fn read_items(
         None => infer(&files[0], &format)?,
     };
     let source = FileTableSource {
-        files,
+        ranges: FileRange::whole_files(pattern)?,
         format,
         schema: schema.clone(),
         dead_letters,
+        starts: CsvRecordStarts::default(),
     };
     let items = p.apply(name, Read::from(source))?;
     let dead = TupleTag::<DeadLetter>::new("dead_letters");
@@ -164,48 +167,59 @@ fn infer(path: &std::path::Path, format: &Format) -> Result<SchemaRef> {
     }))
 }
 
-/// The files of a table, read one file per split.
+/// The files of a table: byte ranges of CSV files, whole files otherwise.
 struct FileTableSource {
-    files: Vec<PathBuf>,
+    ranges: Vec<FileRange>,
     format: Format,
     schema: SchemaRef,
     dead_letters: bool,
+    starts: CsvRecordStarts,
+}
+
+impl FileTableSource {
+    fn with_ranges(&self, ranges: Vec<FileRange>) -> FileTableSource {
+        FileTableSource {
+            ranges,
+            format: self.format.clone(),
+            schema: self.schema.clone(),
+            dead_letters: self.dead_letters,
+            starts: self.starts.clone(),
+        }
+    }
 }
 
 impl BoundedSource for FileTableSource {
     type Output = ReadItem;
     fn estimated_size_bytes(&self) -> Result<u64> {
-        let mut total = 0;
-        for f in &self.files {
-            total += std::fs::metadata(f)
-                .map_err(|e| BeamError::io(f.display().to_string(), e))?
-                .len();
-        }
-        Ok(total)
+        Ok(self.ranges.iter().map(|r| r.end - r.start).sum())
     }
-    fn split(&self, _desired: u64) -> Result<Vec<Self>> {
-        Ok(self
-            .files
-            .iter()
-            .map(|f| FileTableSource {
-                files: vec![f.clone()],
-                format: self.format.clone(),
-                schema: self.schema.clone(),
-                dead_letters: self.dead_letters,
-            })
+    fn split(&self, desired: u64) -> Result<Vec<Self>> {
+        let ranges = match self.format {
+            Format::Csv { .. } => FileRange::split_all(&self.ranges, desired),
+            _ => self.ranges.clone(),
+        };
+        Ok(ranges
+            .into_iter()
+            .map(|r| self.with_ranges(vec![r]))
             .collect())
     }
     fn reader(&self) -> Result<Box<dyn SourceReader<ReadItem>>> {
         Ok(Box::new(FileTableReader {
-            files: self.files.clone().into_iter().rev().collect(),
+            ranges: self.ranges.iter().rev().cloned().collect(),
             format: self.format.clone(),
             schema: self.schema.clone(),
             dead_letters: self.dead_letters,
+            starts: self.starts.clone(),
             current: None,
         }))
     }
     fn describe(&self) -> String {
-        format!("{:?} files {:?}", self.format, self.files)
+        let shown: Vec<String> = self
+            .ranges
+            .iter()
+            .map(|r| format!("{}[{}..{})", r.path.display(), r.start, r.end))
+            .collect();
+        format!("{:?} {}", self.format, shown.join(", "))
     }
 }
 
@@ -220,23 +234,55 @@ enum Open {
 }
 
 struct FileTableReader {
-    files: Vec<PathBuf>,
+    ranges: Vec<FileRange>,
     format: Format,
     schema: SchemaRef,
     dead_letters: bool,
+    starts: CsvRecordStarts,
     current: Option<(String, Open)>,
 }
 
 impl FileTableReader {
-    fn open(&self, path: &std::path::Path) -> Result<Open> {
+    /// The records of a CSV range: those that start in it.
+    fn open_csv(&self, range: &FileRange, delimiter: u8) -> Result<CsvBatches> {
+        let shown = range.path.display().to_string();
+        let (input, first): (Box<dyn std::io::Read + Send>, u64) =
+            if range.compression.is_splittable() {
+                let start = self
+                    .starts
+                    .record_start(range, range.start, delimiter, b'"')?;
+                let end = self
+                    .starts
+                    .record_start(range, range.end, delimiter, b'"')?;
+                let input = range.open_at(start)?;
+                (
+                    Box::new(std::io::Read::take(input, end.saturating_sub(start))),
+                    start,
+                )
+            } else {
+                (range.open_at(0)?, 0)
+            };
+        let lines = LineNumbers::new(range.path.clone(), first);
+        CsvBatches::open(
+            &shown,
+            input,
+            first == 0,
+            delimiter,
+            self.schema.clone(),
+            lines,
+        )
+        .map_err(|e| invalid(&shown, e))
+    }
+
+    fn open(&self, range: &FileRange) -> Result<Open> {
+        let path = range.path.as_path();
         let shown = path.display().to_string();
+        if let Format::Csv { delimiter } = &self.format {
+            return self.open_csv(range, *delimiter).map(Open::Csv);
+        }
         let file = File::open(path).map_err(|e| BeamError::io(&shown, e))?;
         Ok(Open::Arrow(match &self.format {
-            Format::Csv { delimiter } => {
-                return CsvBatches::open(&shown, file, *delimiter, self.schema.clone())
-                    .map(Open::Csv)
-                    .map_err(|e| invalid(&shown, e));
-            }
+            Format::Csv { .. } => unreachable!("opened above"),
             Format::JsonLines => Box::new(
                 arrow::json::ReaderBuilder::new(self.schema.clone())
                     .with_batch_size(BATCH_ROWS)
@@ -272,11 +318,11 @@ impl SourceReader<ReadItem> for FileTableReader {
     fn read_batch(&mut self, out: &mut Vec<WindowedValue<ReadItem>>, _max: usize) -> Result<bool> {
         loop {
             if self.current.is_none() {
-                let Some(path) = self.files.pop() else {
+                let Some(range) = self.ranges.pop() else {
                     return Ok(false);
                 };
-                let open = self.open(&path)?;
-                self.current = Some((path.display().to_string(), open));
+                let open = self.open(&range)?;
+                self.current = Some((range.path.display().to_string(), open));
             }
             let (path, open) = self.current.as_mut().expect("opened above");
             let next = match open {

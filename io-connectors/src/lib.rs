@@ -33,9 +33,9 @@ pub mod sink;
 pub mod socket;
 pub mod text;
 
-pub use csv::{CsvFormat, CsvIO};
+pub use csv::{CsvFormat, CsvIO, CsvRecordStarts};
 pub use file_read::{FileFormat, FileSource, ReadFiles};
-pub use files::{expand_pattern, Compression, FileRange};
+pub use files::{expand_pattern, Compression, FileRange, LineNumbers};
 pub use jsonl::{JsonLines, JsonLinesIO};
 pub use parquet::{ArrowBatch, ParquetIO};
 pub use records::{

@@ -148,6 +148,35 @@ impl<T> CsvFormat<T> {
     }
 }
 
+/// Where the records of CSV files start, for readers of byte ranges that
+/// parse records themselves: a range owns the records that start in it, and
+/// [`CsvRecordStarts::record_start`] finds them (quoted line breaks
+/// included) exactly as a sequential read would. Clones share one index per
+/// file.
+#[derive(Clone, Debug, Default)]
+pub struct CsvRecordStarts {
+    boundaries: Arc<boundaries::Boundaries>,
+}
+
+impl CsvRecordStarts {
+    /// The first record start at or after byte `at` of `range`'s file (the
+    /// file's length if there is none; 0 for 0).
+    pub fn record_start(
+        &self,
+        range: &FileRange,
+        at: u64,
+        delimiter: u8,
+        quote: u8,
+    ) -> Result<u64> {
+        self.boundaries.record_start(
+            range,
+            at,
+            scanner::Dialect { delimiter, quote },
+            crate::file_read::DEFAULT_MAX_RECORD_BYTES,
+        )
+    }
+}
+
 impl<T: Element + DeserializeOwned> ReadFiles<CsvFormat<T>> {
     /// Whether files start with a header row (default true).
     pub fn has_header(mut self, yes: bool) -> Self {
