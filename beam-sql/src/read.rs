@@ -229,7 +229,7 @@ type Batches =
 /// An open file: CSV through [`CsvBatches`], the other formats through
 /// Arrow's readers.
 enum Open {
-    Csv(CsvBatches),
+    Csv(Box<CsvBatches>),
     Arrow(Batches),
 }
 
@@ -278,7 +278,9 @@ impl FileTableReader {
         let path = range.path.as_path();
         let shown = path.display().to_string();
         if let Format::Csv { delimiter } = &self.format {
-            return self.open_csv(range, *delimiter).map(Open::Csv);
+            return self
+                .open_csv(range, *delimiter)
+                .map(|c| Open::Csv(Box::new(c)));
         }
         let file = File::open(path).map_err(|e| BeamError::io(&shown, e))?;
         Ok(Open::Arrow(match &self.format {
