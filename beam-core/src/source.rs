@@ -77,6 +77,13 @@ pub trait SourceReader<T>: Send {
     fn dynamic_split(&self) -> Option<Arc<dyn DynamicSplit>> {
         None
     }
+    /// The most elements one bundle of this reader holds. A reader whose
+    /// elements are large themselves (a batch of thousands of rows) asks for
+    /// small bundles, so that a runner holds a few of them at a time rather
+    /// than a whole split.
+    fn max_bundle_elements(&self) -> usize {
+        usize::MAX
+    }
 }
 
 /// Dynamic work rebalancing: a handle, usable from another thread, that splits
@@ -150,7 +157,7 @@ struct ReaderAdapter<T> {
 
 impl<T: Element> ErasedReader for ReaderAdapter<T> {
     fn next_batch(&mut self, max: usize) -> Result<Option<Batch>> {
-        let max = max.max(1);
+        let max = max.min(self.reader.max_bundle_elements()).max(1);
         let mut out = Vec::with_capacity(max.min(4096));
         while !self.done && out.len() < max {
             let more = self.reader.read_batch(&mut out, max)?;

@@ -316,7 +316,14 @@ impl FileTableReader {
     }
 }
 
+/// Rows per element are [`BATCH_ROWS`]; a bundle holds this many elements.
+const BUNDLE_BATCHES: usize = 4;
+
 impl SourceReader<ReadItem> for FileTableReader {
+    fn max_bundle_elements(&self) -> usize {
+        BUNDLE_BATCHES
+    }
+
     fn read_batch(&mut self, out: &mut Vec<WindowedValue<ReadItem>>, _max: usize) -> Result<bool> {
         loop {
             if self.current.is_none() {

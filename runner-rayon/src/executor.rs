@@ -29,7 +29,7 @@ pub(crate) struct Executor {
     /// The complete contents of each PCollection, until its last consumer ran.
     pub(crate) data: Vec<Option<Vec<Batch>>>,
     /// Consumers (main and side) of each PCollection not yet run.
-    uses: Vec<usize>,
+    pub(crate) uses: Vec<usize>,
     pub(crate) metrics: Vec<MetricsContainer>,
     /// Transforms already run as part of a fused stage.
     pub(crate) done: Vec<bool>,
@@ -154,18 +154,16 @@ impl Executor {
             .position(|c| c.inputs.contains(&pcoll))
     }
 
-    /// Whether `t` can run inside a fused stage: a single-output ParDo whose
-    /// side inputs are ready, or a WindowInto.
+    /// Whether `t` can run inside a fused stage: a ParDo whose side inputs
+    /// are ready (its main output goes on down the chain, its tagged outputs
+    /// are kept for their consumers), or a WindowInto.
     fn fusable(&self, t: usize) -> bool {
         let node = &self.graph.transforms[t];
         match &node.primitive {
             Primitive::WindowInto { .. } => true,
-            Primitive::ParDo { side_inputs, .. } => {
-                node.outputs.len() == 1
-                    && side_inputs
-                        .iter()
-                        .all(|s| self.data[s.pcollection].is_some())
-            }
+            Primitive::ParDo { side_inputs, .. } => side_inputs
+                .iter()
+                .all(|s| self.data[s.pcollection].is_some()),
             _ => false,
         }
     }

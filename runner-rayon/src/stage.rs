@@ -133,12 +133,14 @@ impl WorkQueue {
 }
 
 /// What one worker hands back: its output batches, the chain's metrics, the
-/// head grouping's metrics and its side of the tail shuffle.
+/// head grouping's metrics, its side of the tail shuffle, and the batches of
+/// the chain's additional outputs (by PCollection).
 type WorkerResult<'a> = (
     Vec<Batch>,
     Vec<MetricsContainer>,
     MetricsContainer,
     Option<ShuffleWriter<'a>>,
+    Vec<(usize, Batch)>,
 );
 
 impl Executor {
@@ -244,22 +246,38 @@ impl Executor {
                     }),
                     share,
                     out: Vec::new(),
+                    additional: Vec::new(),
                 };
                 let mut head_metrics = MetricsContainer::new();
                 let result = worker.run(queue, head_spec, share, &mut head_metrics);
                 let teardown = worker.teardown();
                 result?;
                 teardown?;
-                Ok((worker.out, worker.metrics, head_metrics, worker.writer))
+                Ok((
+                    worker.out,
+                    worker.metrics,
+                    head_metrics,
+                    worker.writer,
+                    worker.additional,
+                ))
             })
             .collect::<Result<_>>()?;
         let mut batches = Vec::new();
         let mut writers = Vec::new();
         let mut per_step: Vec<Vec<MetricsContainer>> = chain.iter().map(|_| Vec::new()).collect();
         let mut head_metrics = Vec::new();
-        for (out, metrics, head, writer) in results {
+        // The chain's additional outputs are complete with the stage.
+        let mut additional: std::collections::BTreeMap<usize, Vec<Batch>> = chain
+            .iter()
+            .flat_map(|&t| self.graph.transforms[t].outputs.iter().skip(1).copied())
+            .map(|o| (o, Vec::new()))
+            .collect();
+        for (out, metrics, head, writer, extra) in results {
             batches.extend(out);
             writers.extend(writer);
+            for (o, b) in extra {
+                additional.entry(o).or_default().push(b);
+            }
             head_metrics.push(head);
             for (i, m) in metrics.into_iter().enumerate() {
                 per_step[i].push(m);
@@ -269,6 +287,11 @@ impl Executor {
             self.metrics[t].merge(merge_metrics(ms));
             self.done[t] = true;
             self.completed(t);
+        }
+        for (o, batches) in additional {
+            if self.uses[o] > 0 {
+                self.data[o] = Some(batches);
+            }
         }
         let head_step = match head {
             Head::Grouping(g) => {
@@ -341,6 +364,8 @@ struct StageWorker<'a> {
     /// This worker's share of the memory budget.
     share: usize,
     out: Vec<Batch>,
+    /// Batches of the chain's additional (tagged) outputs, by PCollection.
+    additional: Vec<(usize, Batch)>,
 }
 
 impl StageWorker<'_> {
@@ -423,7 +448,11 @@ impl StageWorker<'_> {
                 }
                 (Primitive::ParDo { .. }, Some(p)) => {
                     let _bundle = self.monitor.bundle(t, batch.len());
-                    let mut outs = vec![self.graph.pcollections[node.outputs[0]].codec.empty()];
+                    let mut outs: Vec<Batch> = node
+                        .outputs
+                        .iter()
+                        .map(|&o| self.graph.pcollections[o].codec.empty())
+                        .collect();
                     let mut env = BundleEnv {
                         outputs: &mut outs,
                         side_inputs: &self.sides[i],
@@ -434,7 +463,15 @@ impl StageWorker<'_> {
                     p.process_batch(batch, &mut env)?;
                     p.finish_bundle(&mut env)?;
                     self.monitor.merge_user(t, &mut self.metrics[i]);
-                    outs.pop().expect("one output")
+                    let mut outs = outs.into_iter();
+                    let main = outs.next().expect("a main output");
+                    for (&o, b) in node.outputs[1..].iter().zip(outs) {
+                        if !b.is_empty() {
+                            self.monitor.produced(o, &b);
+                            self.additional.push((o, b));
+                        }
+                    }
+                    main
                 }
                 _ => unreachable!("only ParDo and WindowInto are fused"),
             };
