@@ -477,7 +477,10 @@ fn decimal_is_exact(text: &str, scale: i8) -> bool {
 mod tests {
     use super::*;
 
-    fn read_all(text: &[u8], direct: bool) -> (Vec<RecordBatch>, Vec<(u64, String, Vec<u8>)>) {
+    /// A dead letter's line, error and raw text.
+    type Dead = (u64, String, Vec<u8>);
+
+    fn read_all(text: &[u8], direct: bool) -> (Vec<RecordBatch>, Vec<Dead>) {
         use arrow::datatypes::{Field, Schema};
         let schema = std::sync::Arc::new(Schema::new(vec![
             Field::new("id", DataType::Int64, false),
