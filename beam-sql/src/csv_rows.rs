@@ -408,13 +408,20 @@ impl CsvBatches {
                 dead.push(self.dead(raw, line, error));
                 continue;
             }
+            // One UTF-8 check per record; the record's buffer moves, and
+            // comes back for the next read.
+            let text = match csv::StringRecord::from_byte_record(std::mem::take(&mut self.record)) {
+                Ok(text) => text,
+                Err(e) => {
+                    self.record = e.into_byte_record();
+                    let raw = self.raw();
+                    dead.push(self.dead(raw, line, "the record is not UTF-8".into()));
+                    continue;
+                }
+            };
             let mut problem = None;
             for (i, p) in parsers.iter().enumerate() {
-                let Ok(text) = std::str::from_utf8(&self.record[i]) else {
-                    problem = Some("the record is not UTF-8".to_string());
-                    break;
-                };
-                match self.cell(i, *p, text) {
+                match self.cell(i, *p, &text[i]) {
                     Ok(c) => cells[i] = c,
                     Err(e) => {
                         problem.get_or_insert(e);
@@ -422,16 +429,14 @@ impl CsvBatches {
                 }
             }
             if let Some(error) = problem {
+                self.record = text.into_byte_record();
                 let raw = self.raw();
                 dead.push(self.dead(raw, line, error));
                 continue;
             }
             for (b, c) in builders.iter_mut().zip(&cells) {
                 match (b, *c) {
-                    (Builder::Text(b), Cell::Text(i)) => {
-                        // Checked as UTF-8 above.
-                        b.append_value(std::str::from_utf8(&self.record[i]).unwrap_or_default())
-                    }
+                    (Builder::Text(b), Cell::Text(i)) => b.append_value(&text[i]),
                     (Builder::Int(b), Cell::Int(v)) => b.append_value(v),
                     (Builder::Float(b), Cell::Float(v)) => b.append_value(v),
                     (Builder::Date(b), Cell::Date(v)) => b.append_value(v),
@@ -443,6 +448,7 @@ impl CsvBatches {
                     (Builder::Decimal(b, ..), _) => b.append_null(),
                 }
             }
+            self.record = text.into_byte_record();
             count += 1;
         }
         let columns = builders
