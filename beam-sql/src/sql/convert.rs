@@ -236,6 +236,11 @@ impl Planner<'_> {
         aggregates: &mut Option<Vec<(Aggregate, String)>>,
     ) -> Result<Expr> {
         let name = f.name.to_string().to_ascii_lowercase();
+        // A keyword the parser reads as a call without parentheses (`user`)
+        // is a column name here.
+        if matches!(f.args, ast::FunctionArguments::None) && f.over.is_none() {
+            return Ok(Expr::Column(f.name.to_string()));
+        }
         if f.over.is_some() || f.filter.is_some() || !f.within_group.is_empty() {
             return Err(self.unsupported("window functions and FILTER", whole));
         }
@@ -381,6 +386,8 @@ impl Planner<'_> {
             T::Varchar(_) | T::Text | T::String(_) | T::Char(_) => DataType::Utf8,
             T::Boolean | T::Bool => DataType::Boolean,
             T::Date => DataType::Date32,
+            T::Timestamp(_, ast::TimezoneInfo::None | ast::TimezoneInfo::WithoutTimeZone)
+            | T::Datetime(_) => crate::window::BOUND_TYPE,
             T::Decimal(info) | T::Numeric(info) => match info {
                 ast::ExactNumberInfo::PrecisionAndScale(p, s) => {
                     DataType::Decimal128(*p as u8, *s as i8)

@@ -1,0 +1,103 @@
+//! Windowed SQL on an unbounded input: windows close as the watermark passes
+//! them, and a row later than the watermark allows is dropped (and counted),
+//! not added to a window already emitted; on direct and timely.
+
+use arrow::array::{AsArray, RecordBatch};
+use arrow::datatypes::{Int64Type, TimestampMicrosecondType};
+use beam_core::{Map, Pipeline, PipelineOptions, TestStream, Timestamp};
+use beam_sql::{Rows, SqlTransform, Table};
+use runner_direct as _;
+use runner_timely as _;
+use std::sync::{Arc, Mutex};
+
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+struct Click {
+    user: String,
+    at: String,
+}
+
+fn at(minute: i64, second: i64) -> (String, Timestamp) {
+    let secs = 10 * 3600 + minute * 60 + second;
+    (
+        format!("2026-03-01 10:{minute:02}:{second:02}"),
+        Timestamp::from_secs(1_772_323_200 + secs),
+    )
+}
+
+fn click(user: &str, minute: i64, second: i64) -> (Click, Timestamp) {
+    let (text, t) = at(minute, second);
+    (
+        Click {
+            user: user.into(),
+            at: text,
+        },
+        t,
+    )
+}
+
+#[test]
+fn windows_close_with_the_watermark_and_late_rows_are_dropped() {
+    for runner in ["direct", "timely"] {
+        let mut o = PipelineOptions::default();
+        o.runner = runner.into();
+        o.parallelism = Some(2);
+        let p = Pipeline::new(o);
+        let events = TestStream::new()
+            .add_elements(vec![
+                click("ann", 0, 5),
+                click("bob", 0, 30),
+                click("ann", 0, 50),
+            ])
+            .advance_watermark_to(at(1, 0).1)
+            // Late: its minute has been emitted and allows no lateness.
+            .add_elements(vec![click("bob", 0, 40), click("ann", 1, 10)])
+            .advance_watermark_to_infinity();
+        let clicks = p.apply("Clicks", events).unwrap();
+        let table = Table::from_elements("Rows", &clicks).unwrap();
+        let per_minute = p
+            .apply(
+                "PerMinute",
+                SqlTransform::query(
+                    "SELECT user, TUMBLE_START(CAST(at AS TIMESTAMP), INTERVAL '1' MINUTE) AS minute, COUNT(*) AS n
+                     FROM clicks GROUP BY user, TUMBLE(CAST(at AS TIMESTAMP), INTERVAL '1' MINUTE)",
+                )
+                .with_table("clicks", &table),
+            )
+            .unwrap();
+        let out = Arc::new(Mutex::new(Vec::new()));
+        let sink = out.clone();
+        per_minute
+            .rows()
+            .apply(
+                "Keep",
+                Map::new(move |r: &Rows| {
+                    let b: &RecordBatch = r.batch();
+                    let users = b.column(0).as_string::<i64>();
+                    let minutes = b.column(1).as_primitive::<TimestampMicrosecondType>();
+                    let counts = b.column(2).as_primitive::<Int64Type>();
+                    let mut out = sink.lock().unwrap();
+                    for i in 0..b.num_rows() {
+                        let minute = (minutes.value(i) / 60_000_000) % 60;
+                        out.push((users.value(i).to_string(), minute, counts.value(i)));
+                    }
+                }),
+            )
+            .unwrap();
+        let result = p.run().unwrap();
+        let mut got = out.lock().unwrap().clone();
+        got.sort();
+        assert_eq!(
+            got,
+            [
+                ("ann".to_string(), 0, 2),
+                ("ann".to_string(), 1, 1),
+                ("bob".to_string(), 0, 1)
+            ],
+            "{runner}"
+        );
+        let dropped = result
+            .metrics()
+            .counter("PerMinute", "dropped_due_to_lateness");
+        assert_eq!(dropped, Some(1), "{runner}");
+    }
+}
