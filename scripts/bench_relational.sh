@@ -14,7 +14,9 @@ mkdir -p bench-data
 if [ ! -x "$venv/bin/python" ]; then
     python3 -m venv "$venv"
 fi
-"$venv/bin/python" -c "import polars, duckdb" 2>/dev/null || "$venv/bin/pip" install --quiet polars duckdb==2.0.1
+"$venv/bin/python" -c "import polars, duckdb, pyspark" 2>/dev/null || "$venv/bin/pip" install --quiet polars duckdb==2.0.1 pyspark
+# PySpark needs a Java runtime (Debian's openjdk-17-jre-headless).
+command -v java >/dev/null || { sudo apt-get install -y -qq openjdk-17-jre-headless >/dev/null 2>&1 || apt-get install -y -qq openjdk-17-jre-headless >/dev/null; }
 data=bench-data/sales-$rows.csv
 if [ ! -f "$data" ]; then
     "$venv/bin/python" - "$rows" "$data" <<'PY'
@@ -54,6 +56,23 @@ con.execute(f"""SELECT product_category, SUM(amount) AS total, AVG(amount) AS av
     'customer_id': 'VARCHAR', 'product_category': 'VARCHAR', 'amount': 'DECIMAL(18,2)', 'region': 'VARCHAR'}})
     WHERE amount > 1000 GROUP BY product_category ORDER BY total DESC""").fetchall()
 print(f"duckdb: {time.perf_counter() - t:.2f} s")
+t = time.perf_counter()
+from pyspark.sql import SparkSession, functions as F
+from pyspark.sql.types import StructType, StructField, StringType, DateType, DecimalType
+spark = (SparkSession.builder.master(f"local[{threads}]").config("spark.ui.enabled", "false")
+         .config("spark.sql.shuffle.partitions", str(threads)).getOrCreate())
+spark.sparkContext.setLogLevel("ERROR")
+started = time.perf_counter() - t
+schema = StructType([StructField("transaction_id", StringType()), StructField("date", DateType()),
+    StructField("customer_id", StringType()), StructField("product_category", StringType()),
+    StructField("amount", DecimalType(18, 2)), StructField("region", StringType())])
+t = time.perf_counter()
+(spark.read.csv(path, header=True, schema=schema).filter(F.col("amount") > 1000)
+ .groupBy("product_category").agg(F.sum("amount").alias("total"), F.avg("amount").alias("average"),
+                                  F.count(F.lit(1)).alias("count"))
+ .orderBy(F.col("total").desc()).collect())
+print(f"pyspark: {time.perf_counter() - t:.2f} s (after {started:.1f} s of start-up)")
+spark.stop()
 PY
     for form in sql dataframe; do
         TIMEFORMAT="sales_relational --form $form (rayon): %R s"
