@@ -170,50 +170,17 @@ impl CsvBatches {
             .collect();
         let mut lines = Vec::with_capacity(rows);
         let mut dead = Vec::new();
-        let delimiter = self.delimiter;
-        let raw_of = |r: &csv::ByteRecord| -> Vec<u8> {
-            let mut raw = Vec::new();
-            for (i, f) in r.iter().enumerate() {
-                if i > 0 {
-                    raw.push(delimiter);
-                }
-                raw.extend_from_slice(f);
-            }
-            raw
-        };
         while lines.len() < rows {
-            let more = match self.reader.read_byte_record(&mut self.record) {
-                Ok(more) => more,
-                // Byte records of a flexible reader fail only on I/O, which
-                // no record explains: the read fails.
-                Err(e) => {
-                    let line = e.position().map_or(1, |p| p.line());
-                    let line = self.lines.line(line.saturating_sub(1));
-                    return Err(format!("line {line}: {e}"));
-                }
-            };
-            if !more {
-                self.done = true;
+            let Some(line) = self.next_record(&mut dead)? else {
                 break;
-            }
-            let line = self.record.position().map_or(0, |p| p.line());
-            if self.record.len() != width {
-                let raw = raw_of(&self.record);
-                let found = self.record.len();
-                dead.push(self.dead(
-                    raw,
-                    line,
-                    format!("expected {width} fields (as in the header), found {found}"),
-                ));
-                continue;
-            }
+            };
             let Ok(fields) = self
                 .record
                 .iter()
                 .map(std::str::from_utf8)
                 .collect::<Result<Vec<&str>, _>>()
             else {
-                let raw = raw_of(&self.record);
+                let raw = self.raw();
                 dead.push(self.dead(raw, line, "the record is not UTF-8".into()));
                 continue;
             };
@@ -323,6 +290,36 @@ impl CsvBatches {
 }
 
 impl CsvBatches {
+    /// Reads the next record with as many fields as the schema has columns
+    /// into `self.record` and returns its line (of the input); records with
+    /// another count become dead letters. `None` at the end of the input.
+    fn next_record(&mut self, dead: &mut Vec<DeadLetter>) -> Result<Option<u64>, String> {
+        let width = self.schema.fields().len();
+        loop {
+            let more = match self.reader.read_byte_record(&mut self.record) {
+                Ok(more) => more,
+                // Byte records of a flexible reader fail only on I/O, which
+                // no record explains: the read fails.
+                Err(e) => {
+                    let line = e.position().map_or(1, |p| p.line());
+                    let line = self.lines.line(line.saturating_sub(1));
+                    return Err(format!("line {line}: {e}"));
+                }
+            };
+            if !more {
+                self.done = true;
+                return Ok(None);
+            }
+            let line = self.record.position().map_or(0, |p| p.line());
+            if self.record.len() == width {
+                return Ok(Some(line));
+            }
+            let (raw, found) = (self.raw(), self.record.len());
+            let error = format!("expected {width} fields (as in the header), found {found}");
+            dead.push(self.dead(raw, line, error));
+        }
+    }
+
     /// The raw text of the current record, fields joined by the delimiter.
     fn raw(&self) -> Vec<u8> {
         let mut raw = Vec::new();
@@ -389,25 +386,9 @@ impl CsvBatches {
         let mut dead = Vec::new();
         let mut count = 0;
         while count < rows {
-            let more = match self.reader.read_byte_record(&mut self.record) {
-                Ok(more) => more,
-                Err(e) => {
-                    let line = e.position().map_or(1, |p| p.line());
-                    let line = self.lines.line(line.saturating_sub(1));
-                    return Err(format!("line {line}: {e}"));
-                }
-            };
-            if !more {
-                self.done = true;
+            let Some(line) = self.next_record(&mut dead)? else {
                 break;
-            }
-            let line = self.record.position().map_or(0, |p| p.line());
-            if self.record.len() != width {
-                let (raw, found) = (self.raw(), self.record.len());
-                let error = format!("expected {width} fields (as in the header), found {found}");
-                dead.push(self.dead(raw, line, error));
-                continue;
-            }
+            };
             // One UTF-8 check per record; the record's buffer moves, and
             // comes back for the next read.
             let text = match csv::StringRecord::from_byte_record(std::mem::take(&mut self.record)) {

@@ -5,8 +5,10 @@ use super::{at, shorten, Planner};
 use crate::aggregate::{Aggregate, AggregateFunction};
 use crate::expr::{BinaryOp, Expr, Function, Literal};
 use arrow::datatypes::DataType;
-use beam_core::Result;
+use beam_core::{BeamError, Result};
 use sqlparser::ast;
+use sqlparser::dialect::GenericDialect;
+use sqlparser::parser::Parser;
 
 impl Planner<'_> {
     /// Converts a SQL expression; aggregate calls become columns named in
@@ -461,4 +463,30 @@ pub(super) fn replace_keys(e: &Expr, keys: &[(Expr, String)]) -> Expr {
             case_insensitive: *case_insensitive,
         },
     }
+}
+
+/// Parses one SQL expression (no aggregates) into an [`Expr`]; for
+/// expression fields of other front ends. Errors name `step`.
+pub(crate) fn parse_expression(step: &str, text: &str) -> Result<Expr> {
+    let dialect = GenericDialect {};
+    let parsed = Parser::new(&dialect)
+        .try_with_sql(text)
+        .and_then(|mut p| {
+            let e = p.parse_expr()?;
+            p.expect_token(&sqlparser::tokenizer::Token::EOF)?;
+            Ok(e)
+        })
+        .map_err(|e| {
+            BeamError::construction(step, format!("cannot parse the expression `{text}`: {e}"))
+        })?;
+    let mut planner = Planner {
+        tables: &[],
+        step: step.to_string(),
+        next: 0,
+        positions: Vec::new(),
+        window_refs: Vec::new(),
+    };
+    let e = planner.expr(&parsed, &mut None)?;
+    planner.no_window_refs("an expression")?;
+    Ok(e)
 }

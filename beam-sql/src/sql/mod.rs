@@ -17,6 +17,7 @@
 //! with an error naming it and its position in the query.
 
 mod convert;
+mod order;
 mod windows;
 
 use crate::aggregate::Aggregate;
@@ -99,31 +100,7 @@ impl PTransform<PBegin> for SqlTransform {
     }
 }
 
-/// Parses one SQL expression (no aggregates) into an [`Expr`]; for
-/// expression fields of other front ends. Errors name `step`.
-pub(crate) fn parse_expression(step: &str, text: &str) -> Result<Expr> {
-    let dialect = GenericDialect {};
-    let parsed = Parser::new(&dialect)
-        .try_with_sql(text)
-        .and_then(|mut p| {
-            let e = p.parse_expr()?;
-            p.expect_token(&sqlparser::tokenizer::Token::EOF)?;
-            Ok(e)
-        })
-        .map_err(|e| {
-            BeamError::construction(step, format!("cannot parse the expression `{text}`: {e}"))
-        })?;
-    let mut planner = Planner {
-        tables: &[],
-        step: step.to_string(),
-        next: 0,
-        positions: Vec::new(),
-        window_refs: Vec::new(),
-    };
-    let e = planner.expr(&parsed, &mut None)?;
-    planner.no_window_refs("an expression")?;
-    Ok(e)
-}
+pub(crate) use convert::parse_expression;
 
 pub(crate) struct Planner<'a> {
     tables: &'a [(String, Table)],
@@ -570,70 +547,6 @@ impl Planner<'_> {
             return Ok(table);
         }
         self.sorted(table, sort, limit, offset, visible)
-    }
-
-    fn order_and_limit(
-        &mut self,
-        table: Table,
-        order: &[ast::OrderByExpr],
-        limit: Option<usize>,
-        offset: usize,
-        visible: Option<Vec<String>>,
-    ) -> Result<Table> {
-        let mut sort = Vec::new();
-        for o in order {
-            let expr = match &o.expr {
-                ast::Expr::Value(v) if matches!(v.value, ast::Value::Number(..)) => {
-                    let i = self.count(&o.expr)?;
-                    let f = table
-                        .schema()
-                        .fields()
-                        .get(i.wrapping_sub(1))
-                        .ok_or_else(|| {
-                            self.error(format!(
-                                "ORDER BY {i} is not a column of the result{}",
-                                at(&o.expr)
-                            ))
-                        })?;
-                    Expr::Column(f.name().clone())
-                }
-                e => self.expr(e, &mut None)?,
-            };
-            sort.push(SortKey {
-                expr,
-                descending: matches!(o.options.sort, Some(ast::OrderBySort::Desc)),
-                nulls_first: o.options.nulls_first.unwrap_or(false),
-            });
-        }
-        if sort.is_empty() && limit.is_none() && offset == 0 {
-            return Ok(table);
-        }
-        self.sorted(table, sort, limit, offset, visible)
-    }
-
-    fn sorted(
-        &mut self,
-        table: Table,
-        sort: Vec<SortKey>,
-        limit: Option<usize>,
-        offset: usize,
-        visible: Option<Vec<String>>,
-    ) -> Result<Table> {
-        let name = self.name("OrderBy");
-        let table = table.order_by(&name, sort, limit, offset)?;
-        match visible {
-            None => Ok(table),
-            Some(columns) => {
-                let name = self.name("DropSortColumns");
-                table.select(
-                    &name,
-                    columns
-                        .iter()
-                        .map(|c| (Expr::Column(c.clone()), c.as_str()))
-                        .collect(),
-                )
-            }
-        }
     }
 
     /// An unknown column's error, with where the query names it.

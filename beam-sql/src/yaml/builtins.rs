@@ -6,15 +6,16 @@
 //! `ExtractWindowingInfo`, with Beam YAML's config keys.
 
 pub use super::io::*;
+pub use super::windowing::*;
 use super::{Language, YamlContext, YamlInputs, YamlOutputs, YamlTransform};
 use crate::aggregate::{avg, count_star, max, min, sum, Aggregate};
 use crate::expr::{col, lit, Expr};
 use crate::rows::Rows;
 use crate::table::Table;
 use crate::SqlTransform;
-use arrow::array::{Array, ArrayRef, AsArray, Float64Array, RecordBatch, StringArray, UInt32Array};
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, UInt32Array};
 use arrow::datatypes::{DataType, Field, Schema};
-use beam_core::{DoFn, ParDo, ProcessContext, Result, UserError, UserResult, Window};
+use beam_core::{DoFn, ParDo, ProcessContext, Result, UserError, UserResult};
 use serde::Deserialize;
 use serde_yaml_ng::{Mapping, Value};
 use std::sync::Arc;
@@ -33,7 +34,7 @@ pub enum Names {
 }
 
 impl Names {
-    fn list(&self) -> Vec<String> {
+    pub(crate) fn list(&self) -> Vec<String> {
         match self {
             Names::None => Vec::new(),
             Names::One(s) => vec![s.clone()],
@@ -557,146 +558,5 @@ impl DoFn for FailOnRows {
             return Ok(());
         }
         Err(UserError::msg(self.message.clone()))
-    }
-}
-
-/// `WindowInto`: `windowing: {type: fixed, size: 10s}` (or sliding,
-/// sessions, global).
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WindowInto {
-    windowing: Value,
-}
-
-#[typetag::deserialize(name = "WindowInto")]
-impl YamlTransform for WindowInto {
-    fn expand(&self, cx: &YamlContext, inputs: &YamlInputs) -> Result<YamlOutputs> {
-        let t = inputs.one(cx)?;
-        let f = super::windowing(&self.windowing).map_err(|m| cx.error(m))?;
-        let rows = t
-            .rows()
-            .apply("WindowInto", beam_core::WindowInto::new(f))?;
-        Ok(YamlOutputs::main(Table::new(rows, t.schema().clone())))
-    }
-}
-
-/// `AssignTimestamps`: each row's event time from `timestamp`, a field of
-/// a timestamp type or of seconds since the epoch.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AssignTimestamps {
-    timestamp: Value,
-    #[serde(default)]
-    language: Option<String>,
-}
-
-#[typetag::deserialize(name = "AssignTimestamps")]
-impl YamlTransform for AssignTimestamps {
-    fn expand(&self, cx: &YamlContext, inputs: &YamlInputs) -> Result<YamlOutputs> {
-        let t = inputs.one(cx)?;
-        let language = Language::named(cx, self.language.as_deref())?;
-        let e = language.expression(cx, &self.timestamp)?;
-        let compiled =
-            crate::eval::CompiledExpr::compile(&e, t.schema()).map_err(|m| cx.error(m))?;
-        let e = match compiled.data_type() {
-            DataType::Timestamp(..) | DataType::Date32 | DataType::Date64 => e,
-            t if t.is_numeric() => (e * lit(1_000_000))
-                .cast(DataType::Int64)
-                .cast(crate::window::BOUND_TYPE),
-            other => {
-                return Err(cx.error(format!(
-                    "the timestamp must be a time or seconds, not {other}"
-                )))
-            }
-        };
-        Ok(YamlOutputs::main(t.with_event_time("Timestamps", e)?))
-    }
-}
-
-/// `ExtractWindowingInfo`: the fields `window_start`, `window_end` (seconds,
-/// as doubles), `window_string` (`[start, end)`) and `timestamp` (seconds)
-/// of each row's window and element.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ExtractWindowingInfo {
-    #[serde(default)]
-    fields: Names,
-}
-
-#[typetag::deserialize(name = "ExtractWindowingInfo")]
-impl YamlTransform for ExtractWindowingInfo {
-    fn expand(&self, cx: &YamlContext, inputs: &YamlInputs) -> Result<YamlOutputs> {
-        let t = inputs.one(cx)?;
-        let mut fields = self.fields.list();
-        if fields.is_empty() {
-            fields = ["timestamp", "window_start", "window_end", "window_string"]
-                .map(String::from)
-                .to_vec();
-        }
-        let mut out: Vec<Field> = t
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| f.as_ref().clone())
-            .collect();
-        for f in &fields {
-            let ty = match f.as_str() {
-                "window_string" => DataType::Utf8,
-                "timestamp" | "window_start" | "window_end" => DataType::Float64,
-                other => return Err(cx.error(format!("unknown windowing field `{other}`"))),
-            };
-            out.push(Field::new(f, ty, true));
-        }
-        let schema = Arc::new(Schema::new(out));
-        let rows = t.rows().apply(
-            "Extract",
-            ParDo::of(WindowingInfo {
-                fields,
-                output: schema.clone(),
-            }),
-        )?;
-        Ok(YamlOutputs::main(Table::new(rows, schema)))
-    }
-}
-
-#[derive(Clone)]
-struct WindowingInfo {
-    fields: Vec<String>,
-    output: arrow::datatypes::SchemaRef,
-}
-
-impl DoFn for WindowingInfo {
-    type In = Rows;
-    type Out = Rows;
-    fn process(&mut self, rows: &Rows, ctx: &mut ProcessContext<'_, Rows>) -> UserResult {
-        let n = rows.num_rows();
-        let seconds = |t: beam_core::Timestamp| t.as_micros() as f64 / 1e6;
-        let (start, end) = match ctx.window() {
-            Window::Interval(w) => (Some(seconds(w.start)), Some(seconds(w.end))),
-            Window::Global => (None, None),
-        };
-        let mut columns = rows.batch().columns().to_vec();
-        for f in &self.fields {
-            let column: ArrayRef = match f.as_str() {
-                "timestamp" => Arc::new(Float64Array::from(vec![seconds(ctx.timestamp()); n])),
-                "window_start" => Arc::new(Float64Array::from(vec![start; n])),
-                "window_end" => Arc::new(Float64Array::from(vec![end; n])),
-                _ => {
-                    let text = match (start, end) {
-                        (Some(s), Some(e)) => format!(
-                            "[{}, {})",
-                            super::values::python_float(s),
-                            super::values::python_float(e)
-                        ),
-                        _ => "GlobalWindow".to_string(),
-                    };
-                    Arc::new(StringArray::from(vec![text; n]))
-                }
-            };
-            columns.push(column);
-        }
-        let batch = RecordBatch::try_new(self.output.clone(), columns).map_err(arrow_error)?;
-        ctx.output(Rows::new(batch));
-        Ok(())
     }
 }

@@ -44,11 +44,13 @@ pub mod builtins;
 mod expressions;
 mod io;
 mod values;
+mod windowing;
 
 use crate::table::Table;
 use beam_core::{BeamError, Pipeline, Result, WindowFn, WindowInto};
 use serde_yaml_ng::{Mapping, Value};
 use std::collections::BTreeMap;
+pub(crate) use windowing::windowing;
 
 pub use expressions::Language;
 
@@ -545,60 +547,4 @@ impl Resolver<'_> {
 fn rewindow(p: &Pipeline, name: &str, t: &Table, w: &WindowFn) -> Result<Table> {
     let rows = p.apply_to(name, t.rows(), WindowInto::new(w.clone()))?;
     Ok(Table::new(rows, t.schema().clone()))
-}
-
-/// A `windowing:` spec: `{type: fixed, size: 10s}`, `sliding` (`size`,
-/// `period`), `sessions` (`gap`) or `global`.
-pub(crate) fn windowing(v: &Value) -> std::result::Result<WindowFn, String> {
-    let m = v.as_mapping().ok_or("`windowing` must be a mapping")?;
-    let get = |k: &str| -> std::result::Result<beam_core::Duration, String> {
-        let v = m.get(k).ok_or(format!("this windowing needs `{k}`"))?;
-        duration(v)
-    };
-    let kind = m
-        .get("type")
-        .and_then(Value::as_str)
-        .ok_or("`windowing` needs a `type`")?;
-    for key in m.keys() {
-        let k = key.as_str().unwrap_or("");
-        if !["type", "size", "period", "gap", "offset"].contains(&k) {
-            return Err(format!("unknown windowing key `{k}`"));
-        }
-    }
-    let offset = match m.get("offset") {
-        Some(v) => duration(v)?,
-        None => beam_core::Duration::ZERO,
-    };
-    let f = match kind {
-        "global" => WindowFn::global(),
-        "fixed" => WindowFn::fixed_with_offset(get("size")?, offset),
-        "sliding" => WindowFn::sliding_with_offset(get("size")?, get("period")?, offset),
-        "sessions" => WindowFn::sessions(get("gap")?),
-        other => return Err(format!("unknown windowing type `{other}`")),
-    };
-    f.validate()?;
-    Ok(f)
-}
-
-/// `10s`, `500ms`, `5m`, `2h`, `1d`, or a number of seconds.
-fn duration(v: &Value) -> std::result::Result<beam_core::Duration, String> {
-    let s = text(v).ok_or("a duration must be a number or text such as 10s")?;
-    let s = s.trim();
-    let split = s.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(s.len());
-    let (number, unit) = s.split_at(split);
-    let amount: f64 = number
-        .trim()
-        .parse()
-        .map_err(|_| format!("`{s}` is not a duration such as 10s"))?;
-    let micros_per = match unit.trim() {
-        "" | "s" => 1e6,
-        "ms" => 1e3,
-        "m" | "min" => 60e6,
-        "h" => 3600e6,
-        "d" => 86_400e6,
-        other => return Err(format!("unknown duration unit `{other}` in `{s}`")),
-    };
-    Ok(beam_core::Duration::from_micros(
-        (amount * micros_per).round() as i64,
-    ))
 }
