@@ -172,22 +172,30 @@ fn python_to_sql(text: &str) -> std::result::Result<String, String> {
             continue;
         }
         let two: String = chars[i..(i + 2).min(chars.len())].iter().collect();
-        let (sql, width) = match two.as_str() {
-            "==" => ("=", 2),
-            "!=" => ("<>", 2),
-            "<=" | ">=" => (two.as_str(), 2),
+        let width = match two.as_str() {
+            "==" => {
+                out.push('=');
+                2
+            }
+            "!=" => {
+                out.push_str("<>");
+                2
+            }
+            "<=" | ">=" => {
+                out.push_str(&two);
+                2
+            }
             "//" | "**" => return Err(refuse(&format!("`{two}`"))),
-            _ => match c {
-                '/' => ("* CAST(1 AS DOUBLE) /", 1),
-                '+' | '-' | '*' | '%' | '<' | '>' | '(' | ')' | ',' => (&text[..0], 1),
-                other => return Err(refuse(&format!("`{other}`"))),
-            },
+            _ => {
+                match c {
+                    // Python's `/` divides as floats.
+                    '/' => out.push_str("* CAST(1 AS DOUBLE) /"),
+                    '+' | '-' | '*' | '%' | '<' | '>' | '(' | ')' | ',' => out.push(c),
+                    other => return Err(refuse(&format!("`{other}`"))),
+                }
+                1
+            }
         };
-        if sql.is_empty() {
-            out.push(c);
-        } else {
-            out.push_str(sql);
-        }
         i += width;
     }
     Ok(out)
