@@ -288,3 +288,40 @@ fn the_sales_summary_in_yaml_matches_sql() {
         );
     }
 }
+
+#[test]
+fn wiring_errors_name_the_transform() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("wiring.yaml");
+    std::fs::write(
+        &file,
+        "pipeline:
+  transforms:
+    - type: Create
+      config: {elements: [{a: 1}]}
+    - type: Filter
+      name: Positive
+      input: Nope
+      config: {language: sql, keep: a > 0}
+",
+    )
+    .unwrap();
+    let err = String::from_utf8_lossy(&run(&file, "direct").stderr).to_string();
+    assert!(
+        err.contains("the input of `Positive`") && err.contains("no transform is named `Nope`"),
+        "{err}"
+    );
+    std::fs::write(
+        &file,
+        "pipeline:
+  type: chain
+  transforms:
+    - type: Create
+      config: {elements: [{a: 1}]}
+    - type: Frobnicate
+",
+    )
+    .unwrap();
+    let err = String::from_utf8_lossy(&run(&file, "direct").stderr).to_string();
+    assert!(err.contains("no transform type `Frobnicate`"), "{err}");
+}

@@ -465,6 +465,31 @@ impl Resolver<'_> {
         }
         stack.push(i);
         let spec = self.specs[i];
+        let label = [spec.get("name"), spec.get("type")]
+            .into_iter()
+            .flatten()
+            .find_map(text)
+            .unwrap_or_default();
+        let inputs = self.inputs_of(scope, spec, stack).map_err(|e| match e {
+            BeamError::Construction { step, message } => BeamError::Construction {
+                step,
+                message: format!("the input of `{label}`: {message}"),
+            },
+            other => other,
+        })?;
+        let out = scope.transform(spec, &inputs, self.path)?;
+        stack.pop();
+        self.done[i] = Some(out.clone());
+        Ok(out)
+    }
+
+    /// The tables a transform's `input` names.
+    fn inputs_of(
+        &mut self,
+        scope: &mut Scope<'_>,
+        spec: &Mapping,
+        stack: &mut Vec<usize>,
+    ) -> Result<YamlInputs> {
         let mut inputs = YamlInputs::default();
         match spec.get("input") {
             None => {}
@@ -486,10 +511,7 @@ impl Resolver<'_> {
                 inputs.tables.push(("input".into(), t));
             }
         }
-        let out = scope.transform(spec, &inputs, self.path)?;
-        stack.pop();
-        self.done[i] = Some(out.clone());
-        Ok(out)
+        Ok(inputs)
     }
 
     /// `Name`, `Name.output`, `input` or `input.name`.
