@@ -208,7 +208,7 @@ impl Split {
     fn part(self, t: i64) -> i64 {
         match self {
             Split::Whole => 0,
-            Split::Interval { width, offset } => (t - offset).div_euclid(width),
+            Split::Interval { width, offset } => t.saturating_sub(offset).div_euclid(width),
             Split::Timestamp => t,
         }
     }
@@ -258,6 +258,16 @@ impl DoFn for EventTime {
             )));
         }
         let values = times.values();
+        let (low, high) = (
+            Timestamp::MIN.as_micros(),
+            beam_core::GLOBAL_WINDOW_MAX.as_micros(),
+        );
+        if let Some(row) = values.iter().position(|t| !(low..high).contains(t)) {
+            return Err(UserError::msg(format!(
+                "row {row} of the batch has the event time {}, outside the range of event time",
+                show(values[row])
+            )));
+        }
         let first = self.split.part(values[0]);
         if values.iter().all(|&t| self.split.part(t) == first) {
             let at = values.iter().copied().min().unwrap_or(values[0]);

@@ -199,3 +199,46 @@ fn windowed_streams_join_within_their_windows() {
         );
     }
 }
+
+/// A null or out-of-range event time fails the query, naming the row.
+#[test]
+fn rows_without_a_usable_event_time_fail_the_query() {
+    #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+    struct Reading {
+        sensor: String,
+        micros: Option<i64>,
+    }
+    for (micros, wanted) in [
+        (None, "has no event time"),
+        (Some(i64::MAX), "outside the range of event time"),
+    ] {
+        let p = Pipeline::new(PipelineOptions::default());
+        let rows = p
+            .apply(
+                "Readings",
+                beam_core::Create::of(vec![
+                    Reading {
+                        sensor: "a".into(),
+                        micros: Some(1),
+                    },
+                    Reading {
+                        sensor: "b".into(),
+                        micros,
+                    },
+                ]),
+            )
+            .unwrap();
+        let table = Table::from_elements("Rows", &rows).unwrap();
+        p.apply(
+            "PerHour",
+            SqlTransform::query(
+                "SELECT sensor, COUNT(*) AS n FROM t
+                 GROUP BY sensor, TUMBLE(CAST(micros AS TIMESTAMP), INTERVAL '1' HOUR)",
+            )
+            .with_table("t", &table),
+        )
+        .unwrap();
+        let e = p.run().unwrap_err().to_string();
+        assert!(e.contains(wanted) && e.contains("PerHour"), "{e}");
+    }
+}
