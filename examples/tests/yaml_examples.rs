@@ -200,6 +200,36 @@ fn python_callables_are_refused_naming_the_transform() {
     let out = run(&file, "direct");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("Odd") && err.contains("javascript"), "{err}");
+    // A Python combine class, as in Beam's top_largest_per_key example.
+    std::fs::write(
+        &file,
+        "pipeline:
+  type: chain
+  transforms:
+    - type: Create
+      config:
+        elements: [{produce: a, amount: 3}]
+    - type: Combine
+      name: Biggest
+      config:
+        language: python
+        group_by: produce
+        combine:
+          biggest:
+            value: amount
+            fn:
+              type: 'apache_beam.transforms.combiners.TopCombineFn'
+              config:
+                n: 2
+",
+    )
+    .unwrap();
+    let out = run(&file, "direct");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("Biggest") && err.contains("TopCombineFn") && err.contains("Python class"),
+        "{err}"
+    );
 }
 
 /// A pipeline of this project's own: a composite with named inputs and
