@@ -355,3 +355,19 @@ fn wiring_errors_name_the_transform() {
     let err = String::from_utf8_lossy(&run(&file, "direct").stderr).to_string();
     assert!(err.contains("no transform type `Frobnicate`"), "{err}");
 }
+
+#[test]
+fn combine_any_and_all_over_booleans() {
+    let file = examples_dir().join("any_and_all.yaml");
+    for runner in ["direct", "rayon", "timely"] {
+        let got = printed_rows(&run(&file, runner));
+        assert_eq!(
+            got,
+            [
+                "Row(k='a', some=True, every=False)",
+                "Row(k='b', some=True, every=True)"
+            ],
+            "{runner}"
+        );
+    }
+}

@@ -140,7 +140,7 @@ impl YamlTransform for Sql {
 
 /// `Combine`: per `group_by` key (or over all rows), the `combine` fields:
 /// `name: fn` (over the field `name`) or `name: {value: expr, fn: fn}`, with
-/// `fn` one of `sum`, `mean`, `count`, `min`, `max`.
+/// `fn` one of `sum`, `mean`, `count`, `min`, `max`, `any`, `all`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Combine {
@@ -181,16 +181,37 @@ impl YamlTransform for Combine {
                 }
                 _ => return Err(cx.error(format!("`{name}` must be a fn name or {{value, fn}}"))),
             };
+            let boolean = |v: &Expr| -> Result<()> {
+                let t =
+                    crate::eval::CompiledExpr::compile(v, t.schema()).map_err(|m| cx.error(m))?;
+                if t.data_type() == &DataType::Boolean {
+                    Ok(())
+                } else {
+                    Err(cx.error(format!(
+                        "`{function}` of `{name}` needs a boolean value, not {}",
+                        t.data_type()
+                    )))
+                }
+            };
             let aggregate = match function.as_str() {
                 "sum" => sum(value),
                 "mean" | "avg" => avg(value),
                 "count" => count_star(),
                 "min" => min(value),
                 "max" => max(value),
+                // Over booleans false < true: any is the largest, all the smallest.
+                "any" => {
+                    boolean(&value)?;
+                    max(value)
+                }
+                "all" => {
+                    boolean(&value)?;
+                    min(value)
+                }
                 other => {
                     return Err(cx.error(format!(
-                    "unknown combine fn `{other}` for `{name}`: use sum, mean, count, min or max"
-                )))
+                        "unknown combine fn `{other}` for `{name}`: use sum, mean, count, min, max, any or all"
+                    )))
                 }
             };
             aggregates.push(aggregate.alias(&name));
