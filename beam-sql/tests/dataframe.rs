@@ -262,3 +262,61 @@ fn a_csv_file_read_in_ranges_yields_every_record_once() {
         assert_eq!(dead_lines, bad_lines, "{runner}");
     }
 }
+
+/// Top-n per group over many bundles: partial lists merge to the same
+/// result as sorting each group, on every runner.
+#[test]
+fn top_n_per_group_merges_across_bundles() {
+    #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+    struct Reading {
+        group: i64,
+        value: i64,
+    }
+    let readings: Vec<Reading> = (0..6000i64)
+        .map(|i| Reading {
+            group: i % 7,
+            value: (i * 7919) % 1000,
+        })
+        .collect();
+    let mut want: BTreeMap<i64, (Vec<i64>, Vec<i64>)> = BTreeMap::new();
+    for r in &readings {
+        let e = want.entry(r.group).or_default();
+        e.0.push(r.value);
+        e.1.push(r.value);
+    }
+    for (big, small) in want.values_mut() {
+        big.sort_by(|a, b| b.cmp(a));
+        big.truncate(3);
+        small.sort();
+        small.truncate(2);
+    }
+    for (runner, workers) in [("direct", 1), ("rayon", 2), ("timely", 2)] {
+        let data = readings.clone();
+        let batches = collect(options(runner, workers), move |p| {
+            let rows = p.apply("Readings", beam_core::Create::of(data)).unwrap();
+            Table::from_elements("Rows", &rows)
+                .unwrap()
+                .group_by(vec![col("group")])
+                .aggregate(
+                    "Top",
+                    vec![
+                        beam_sql::top_largest(col("value"), 3).alias("big"),
+                        beam_sql::top_smallest(col("value"), 2).alias("small"),
+                    ],
+                )
+                .unwrap()
+        });
+        let mut got = BTreeMap::new();
+        for b in &batches {
+            let groups = b.column(0).as_primitive::<Int64Type>();
+            let lists = |c: usize, row: usize| -> Vec<i64> {
+                let l = b.column(c).as_list::<i32>().value(row);
+                l.as_primitive::<Int64Type>().values().to_vec()
+            };
+            for row in 0..b.num_rows() {
+                got.insert(groups.value(row), (lists(1, row), lists(2, row)));
+            }
+        }
+        assert_eq!(got, want, "{runner}");
+    }
+}

@@ -56,6 +56,9 @@ const LOGGED: &[&str] = &[
     "combine_sum_minimal.yaml",
     "combine_sum_windowed.yaml",
     "explode.yaml",
+    "group_into_batches.yaml",
+    "top_largest_per_key.yaml",
+    "top_smallest_per_key.yaml",
 ];
 
 #[test]
@@ -200,7 +203,7 @@ fn python_callables_are_refused_naming_the_transform() {
     let out = run(&file, "direct");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("Odd") && err.contains("javascript"), "{err}");
-    // A Python combine class, as in Beam's top_largest_per_key example.
+    // A Python combine class other than the built-in TopCombineFn.
     std::fs::write(
         &file,
         "pipeline:
@@ -218,16 +221,14 @@ fn python_callables_are_refused_naming_the_transform() {
           biggest:
             value: amount
             fn:
-              type: 'apache_beam.transforms.combiners.TopCombineFn'
-              config:
-                n: 2
+              type: 'my_module.MedianCombineFn'
 ",
     )
     .unwrap();
     let out = run(&file, "direct");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("Biggest") && err.contains("TopCombineFn") && err.contains("Python class"),
+        err.contains("Biggest") && err.contains("MedianCombineFn") && err.contains("Python class"),
         "{err}"
     );
 }

@@ -15,16 +15,39 @@ use std::sync::Arc;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub(crate) enum Acc {
     Count(i64),
-    Int { sum: i128, count: i64 },
-    Float { sum: ExactSum, count: i64 },
-    Decimal { sum: Option<i128>, count: i64 },
+    Int {
+        sum: i128,
+        count: i64,
+    },
+    Float {
+        sum: ExactSum,
+        count: i64,
+    },
+    Decimal {
+        sum: Option<i128>,
+        count: i64,
+    },
     Extreme(Option<Vec<u8>>),
     Distinct(BTreeSet<Vec<u8>>),
+    /// The best values so far, best first, at most `n`.
+    Top(Vec<Vec<u8>>),
+}
+
+/// Keeps the `n` best of `values` plus `v`, best first.
+fn keep_top(values: &mut Vec<Vec<u8>>, v: &[u8], n: usize, smallest: bool) {
+    let better = |a: &[u8], b: &[u8]| if smallest { a < b } else { a > b };
+    if values.len() == n && !better(v, &values[n - 1]) {
+        return;
+    }
+    let at = values.partition_point(|x| !better(v, x));
+    values.insert(at, v.to_vec());
+    values.truncate(n);
 }
 
 pub(super) fn empty_acc(function: AggregateFunction, kind: Kind) -> Acc {
     match (function, kind) {
         (AggregateFunction::CountDistinct, _) => Acc::Distinct(BTreeSet::new()),
+        (AggregateFunction::Top { .. }, _) => Acc::Top(Vec::new()),
         (_, Kind::CountStar | Kind::Count) => Acc::Count(0),
         (_, Kind::Int) => Acc::Int { sum: 0, count: 0 },
         (_, Kind::Float) => Acc::Float {
@@ -70,6 +93,13 @@ pub(super) fn merge_acc(function: AggregateFunction, acc: &mut Acc, other: Acc) 
             }
         }
         (Acc::Distinct(a), Acc::Distinct(mut b)) => a.append(&mut b),
+        (Acc::Top(a), Acc::Top(b)) => {
+            if let AggregateFunction::Top { n, smallest } = function {
+                for v in b {
+                    keep_top(a, &v, n, smallest);
+                }
+            }
+        }
         (a, b) => unreachable!("accumulators of one plan: {a:?} and {b:?}"),
     }
 }
@@ -117,6 +147,11 @@ pub(super) fn update(function: AggregateFunction, acc: &mut Acc, column: &Column
                 if replace {
                     *best = Some(v.data().to_vec());
                 }
+            }
+        }
+        (Acc::Top(values), Column::Encoded(a, rows)) => {
+            if let (true, AggregateFunction::Top { n, smallest }) = (a.is_valid(row), function) {
+                keep_top(values, rows.row(row).data(), n, smallest);
             }
         }
         (Acc::Distinct(set), Column::Encoded(a, rows)) => {
@@ -223,6 +258,31 @@ pub(super) fn finish_column<'a>(
                 .collect();
             arrow::compute::take(&dense, &indices, None)
                 .map_err(|e| UserError::msg(e.to_string()))?
+        }
+        (Top { .. }, DataType::List(item)) => {
+            let converter = converter.expect("an encoded argument");
+            let parser = converter.parser();
+            let lists: Vec<&Vec<Vec<u8>>> = accs
+                .filter_map(|a| match a {
+                    Acc::Top(v) => Some(v),
+                    _ => None,
+                })
+                .collect();
+            let rows: Vec<_> = lists
+                .iter()
+                .flat_map(|l| l.iter())
+                .map(|v| parser.parse(v))
+                .collect();
+            let values = converter
+                .convert_rows(rows)
+                .map_err(|e| UserError::msg(e.to_string()))?
+                .pop()
+                .unwrap_or_else(|| arrow::array::new_empty_array(item.data_type()));
+            let offsets = arrow::buffer::OffsetBuffer::from_lengths(lists.iter().map(|l| l.len()));
+            Arc::new(
+                arrow::array::ListArray::try_new(item.clone(), offsets, values, None)
+                    .map_err(|e| UserError::msg(e.to_string()))?,
+            )
         }
         (f, t) => return Err(UserError::msg(format!("{f:?} cannot produce {t}"))),
     })

@@ -44,6 +44,14 @@ pub enum AggregateFunction {
     Min,
     /// `MAX(x)`
     Max,
+    /// The `n` largest non-null values (the smallest with `smallest`), as a
+    /// list in that order: Beam's `Top.largest` / `Top.smallest`.
+    Top {
+        /// How many.
+        n: usize,
+        /// The smallest instead of the largest.
+        smallest: bool,
+    },
 }
 
 /// An aggregate of a group's rows, named in the output.
@@ -96,6 +104,22 @@ pub fn min(x: Expr) -> Aggregate {
 /// `MAX(x)`
 pub fn max(x: Expr) -> Aggregate {
     aggregate(AggregateFunction::Max, x, "max")
+}
+/// The `n` largest values of `x`, largest first.
+pub fn top_largest(x: Expr, n: usize) -> Aggregate {
+    aggregate(
+        AggregateFunction::Top { n, smallest: false },
+        x,
+        "top_largest",
+    )
+}
+/// The `n` smallest values of `x`, smallest first.
+pub fn top_smallest(x: Expr, n: usize) -> Aggregate {
+    aggregate(
+        AggregateFunction::Top { n, smallest: true },
+        x,
+        "top_smallest",
+    )
 }
 /// `COUNT(*)`
 pub fn count_star() -> Aggregate {
@@ -270,6 +294,17 @@ fn plan(
             (Count, _) => (Kind::Count, DataType::Int64, arg),
             (CountDistinct, _) => (Kind::Encoded, DataType::Int64, arg),
             (Min | Max, Some(t)) => (Kind::Encoded, t, arg),
+            (Top { n: 0, .. }, _) => {
+                return Err(BeamError::construction(
+                    name,
+                    format!("{} keeps no values: n must be at least 1", a.name),
+                ))
+            }
+            (Top { .. }, Some(t)) => (
+                Kind::Encoded,
+                DataType::List(Arc::new(Field::new("item", t, true))),
+                arg,
+            ),
             (Sum | Avg, Some(t)) => {
                 let arg = arg.expect("an argument");
                 let (kind, arg, sum_type) = match &t {

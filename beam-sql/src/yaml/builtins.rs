@@ -170,10 +170,8 @@ impl YamlTransform for Combine {
                     let f = match m.get("fn") {
                         Some(Value::String(f)) => f.clone(),
                         Some(Value::Mapping(f)) => {
-                            return Err(cx.error(format!(
-                                "the combine fn `{}` of `{name}` is a Python class, which does not run here: use sum, mean, count, min or max",
-                                f.get("type").and_then(super::text).unwrap_or_default()
-                            )))
+                            aggregates.push(combine_class(cx, &name, f, value)?);
+                            continue;
                         }
                         _ => return Err(cx.error(format!("`{name}` needs a `fn`"))),
                     };
@@ -225,6 +223,48 @@ impl YamlTransform for Combine {
         let out = t.group_by_named(keys).aggregate("Combine", aggregates)?;
         Ok(YamlOutputs::main(out))
     }
+}
+
+/// Beam's `TopCombineFn` (`n`, and `reverse` for the smallest), which is
+/// built in; any other Python combine class is refused.
+fn combine_class(cx: &YamlContext, name: &str, f: &Mapping, value: Expr) -> Result<Aggregate> {
+    let class = f.get("type").and_then(super::text).unwrap_or_default();
+    if class != "apache_beam.transforms.combiners.TopCombineFn" {
+        return Err(cx.error(format!(
+            "the combine fn `{class}` of `{name}` is a Python class, which does not run here: \
+             use sum, mean, count, min, max, any, all or TopCombineFn"
+        )));
+    }
+    let config = match f.get("config") {
+        Some(Value::Mapping(c)) => c.clone(),
+        None => Mapping::new(),
+        Some(_) => {
+            return Err(cx.error(format!(
+                "the config of `{name}`'s TopCombineFn is a mapping"
+            )))
+        }
+    };
+    let mut n = None;
+    let mut smallest = false;
+    for (k, v) in &config {
+        match (key_text(k).as_str(), v) {
+            ("n", Value::Number(x)) => n = x.as_u64().map(|x| x as usize),
+            ("reverse", Value::Bool(b)) => smallest = *b,
+            (other, _) => {
+                return Err(cx.error(format!(
+                    "TopCombineFn of `{name}`: `{other}` is not supported here (n and reverse are)"
+                )))
+            }
+        }
+    }
+    let n =
+        n.ok_or_else(|| cx.error(format!("TopCombineFn of `{name}` needs a whole number `n`")))?;
+    let top = if smallest {
+        crate::aggregate::top_smallest(value, n)
+    } else {
+        crate::aggregate::top_largest(value, n)
+    };
+    Ok(top.alias(name))
 }
 
 /// `Explode`: one row per item of the list fields; with several fields,
