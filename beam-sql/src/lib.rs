@@ -43,8 +43,8 @@ mod write;
 pub mod yaml;
 
 pub use aggregate::{
-    avg, count, count_distinct, count_star, max, min, sum, top_largest, top_smallest, Aggregate,
-    AggregateFunction, GroupedTable,
+    avg, collect_list, count, count_distinct, count_star, max, min, sum, top_largest, top_smallest,
+    Aggregate, AggregateFunction, GroupedTable,
 };
 pub use eval::CompiledExpr;
 pub use exact_sum::ExactSum;

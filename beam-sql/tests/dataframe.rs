@@ -278,17 +278,21 @@ fn top_n_per_group_merges_across_bundles() {
             value: (i * 7919) % 1000,
         })
         .collect();
-    let mut want: BTreeMap<i64, (Vec<i64>, Vec<i64>)> = BTreeMap::new();
+    // Per group: the largest three, the smallest two, and every value.
+    type Lists = (Vec<i64>, Vec<i64>, Vec<i64>);
+    let mut want: BTreeMap<i64, Lists> = BTreeMap::new();
     for r in &readings {
         let e = want.entry(r.group).or_default();
         e.0.push(r.value);
         e.1.push(r.value);
+        e.2.push(r.value);
     }
-    for (big, small) in want.values_mut() {
+    for (big, small, all) in want.values_mut() {
         big.sort_by(|a, b| b.cmp(a));
         big.truncate(3);
         small.sort();
         small.truncate(2);
+        all.sort();
     }
     for (runner, workers) in [("direct", 1), ("rayon", 2), ("timely", 2)] {
         let data = readings.clone();
@@ -302,6 +306,7 @@ fn top_n_per_group_merges_across_bundles() {
                     vec![
                         beam_sql::top_largest(col("value"), 3).alias("big"),
                         beam_sql::top_smallest(col("value"), 2).alias("small"),
+                        beam_sql::collect_list(col("value")).alias("all"),
                     ],
                 )
                 .unwrap()
@@ -314,7 +319,10 @@ fn top_n_per_group_merges_across_bundles() {
                 l.as_primitive::<Int64Type>().values().to_vec()
             };
             for row in 0..b.num_rows() {
-                got.insert(groups.value(row), (lists(1, row), lists(2, row)));
+                got.insert(
+                    groups.value(row),
+                    (lists(1, row), lists(2, row), lists(3, row)),
+                );
             }
         }
         assert_eq!(got, want, "{runner}");

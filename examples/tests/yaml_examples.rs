@@ -358,15 +358,15 @@ fn wiring_errors_name_the_transform() {
 }
 
 #[test]
-fn combine_any_and_all_over_booleans() {
+fn combine_any_all_and_group() {
     let file = examples_dir().join("any_and_all.yaml");
     for runner in ["direct", "rayon", "timely"] {
         let got = printed_rows(&run(&file, runner));
         assert_eq!(
             got,
             [
-                "Row(k='a', some=True, every=False)",
-                "Row(k='b', some=True, every=True)"
+                "Row(k='a', some=True, every=False, oks=[False, True])",
+                "Row(k='b', some=True, every=True, oks=[True])"
             ],
             "{runner}"
         );

@@ -35,6 +35,11 @@ pub(crate) enum Acc {
 
 /// Keeps the `n` best of `values` plus `v`, best first.
 fn keep_top(values: &mut Vec<Vec<u8>>, v: &[u8], n: usize, smallest: bool) {
+    if n == usize::MAX {
+        // Every value is kept: they are put in order when the list is read.
+        values.push(v.to_vec());
+        return;
+    }
     let better = |a: &[u8], b: &[u8]| if smallest { a < b } else { a > b };
     if values.len() == n && !better(v, &values[n - 1]) {
         return;
@@ -262,9 +267,19 @@ pub(super) fn finish_column<'a>(
         (Top { .. }, DataType::List(item)) => {
             let converter = converter.expect("an encoded argument");
             let parser = converter.parser();
-            let lists: Vec<&Vec<Vec<u8>>> = accs
+            let Top { smallest, .. } = function else {
+                unreachable!("matched above")
+            };
+            let lists: Vec<Vec<&Vec<u8>>> = accs
                 .filter_map(|a| match a {
-                    Acc::Top(v) => Some(v),
+                    Acc::Top(v) => {
+                        let mut v: Vec<&Vec<u8>> = v.iter().collect();
+                        v.sort();
+                        if !smallest {
+                            v.reverse();
+                        }
+                        Some(v)
+                    }
                     _ => None,
                 })
                 .collect();

@@ -121,6 +121,18 @@ pub fn top_smallest(x: Expr, n: usize) -> Aggregate {
         "top_smallest",
     )
 }
+/// Every non-null value of `x`, as a list in ascending order (Beam YAML's
+/// `group`).
+pub fn collect_list(x: Expr) -> Aggregate {
+    aggregate(
+        AggregateFunction::Top {
+            n: usize::MAX,
+            smallest: true,
+        },
+        x,
+        "collect_list",
+    )
+}
 /// `COUNT(*)`
 pub fn count_star() -> Aggregate {
     Aggregate {

@@ -140,7 +140,7 @@ impl YamlTransform for Sql {
 
 /// `Combine`: per `group_by` key (or over all rows), the `combine` fields:
 /// `name: fn` (over the field `name`) or `name: {value: expr, fn: fn}`, with
-/// `fn` one of `sum`, `mean`, `count`, `min`, `max`, `any`, `all`.
+/// `fn` one of `sum`, `mean`, `count`, `min`, `max`, `any`, `all`, `group`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Combine {
@@ -197,6 +197,9 @@ impl YamlTransform for Combine {
                 "count" => count_star(),
                 "min" => min(value),
                 "max" => max(value),
+                // Beam leaves the order of a group's values open; here they
+                // are in ascending order.
+                "group" => crate::aggregate::collect_list(value),
                 // Over booleans false < true: any is the largest, all the smallest.
                 "any" => {
                     boolean(&value)?;
@@ -208,7 +211,7 @@ impl YamlTransform for Combine {
                 }
                 other => {
                     return Err(cx.error(format!(
-                        "unknown combine fn `{other}` for `{name}`: use sum, mean, count, min, max, any or all"
+                        "unknown combine fn `{other}` for `{name}`: use sum, mean, count, min, max, any, all or group"
                     )))
                 }
             };
