@@ -16,7 +16,6 @@ use beam_core::{
 use io_connectors::{CsvRecordStarts, DeadLetter, FileRange, LineNumbers, RecordLocation};
 use std::fs::File;
 use std::io::BufReader;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 /// A file format a table can be read from.
@@ -89,16 +88,21 @@ fn read_items(
     schema: Option<SchemaRef>,
     dead_letters: bool,
 ) -> Result<(Table, PCollection<DeadLetter>)> {
-    let files: Vec<PathBuf> = io_connectors::expand_pattern(pattern)?
-        .into_iter()
-        .map(|(path, _)| path)
-        .collect();
-    let schema = match schema {
-        Some(s) => s,
-        None => infer(&files[0], &format)?,
+    // The pattern is expanded once: the schema is inferred from a file the
+    // source reads.
+    let ranges = FileRange::whole_files(pattern)?;
+    let schema = match (schema, ranges.first()) {
+        (Some(s), _) => s,
+        (None, Some(first)) => infer(&first.path, &format)?,
+        (None, None) => {
+            return Err(invalid(
+                pattern,
+                "no file matches, so no schema can be inferred",
+            ))
+        }
     };
     let source = FileTableSource {
-        ranges: FileRange::whole_files(pattern)?,
+        ranges,
         format,
         schema: schema.clone(),
         dead_letters,

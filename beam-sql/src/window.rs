@@ -7,8 +7,8 @@
 //! A batch is one element with one timestamp, so the rows of a batch are
 //! split into batches whose rows fall in the same windows: for fixed and
 //! sliding windows the rows of one interval of the greatest common divisor of
-//! size and period (every window boundary is a multiple of it), for sessions
-//! and user window functions the rows of one timestamp. Each part is emitted
+//! size and period (every window boundary is a multiple of it), for sessions,
+//! user window functions and the global window the rows of one timestamp. Each part is emitted
 //! at its earliest row's time, so window assignment, lateness and merging see
 //! exactly what they would see for single rows.
 
@@ -64,7 +64,6 @@ impl Table {
             .validate()
             .map_err(|m| BeamError::construction(name, m))?;
         let split = match &window_fn {
-            WindowFn::Global => Split::Whole,
             WindowFn::Fixed { size, offset } => Split::Interval {
                 width: size.as_micros(),
                 offset: offset.as_micros(),
@@ -77,7 +76,9 @@ impl Table {
                 width: gcd(size.as_micros(), period.as_micros()),
                 offset: offset.as_micros(),
             },
-            WindowFn::Sessions { .. } | WindowFn::Custom(_) => Split::Timestamp,
+            // In the global window (which a later WindowInto may change), in
+            // sessions and in user windows each row keeps its own time.
+            WindowFn::Global | WindowFn::Sessions { .. } | WindowFn::Custom(_) => Split::Timestamp,
             WindowFn::InvalidWindows(_) => {
                 return Err(BeamError::construction(
                     name,
@@ -196,8 +197,6 @@ fn gcd(a: i64, b: i64) -> i64 {
 /// Which rows of a batch share their windows.
 #[derive(Clone, Copy)]
 enum Split {
-    /// All of them (the global window).
-    Whole,
     /// The rows of one interval `[offset + k * width, offset + (k + 1) * width)`.
     Interval { width: i64, offset: i64 },
     /// The rows of one timestamp.
@@ -207,7 +206,6 @@ enum Split {
 impl Split {
     fn part(self, t: i64) -> i64 {
         match self {
-            Split::Whole => 0,
             Split::Interval { width, offset } => t.saturating_sub(offset).div_euclid(width),
             Split::Timestamp => t,
         }

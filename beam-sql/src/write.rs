@@ -116,15 +116,25 @@ impl RowsAsText {
         for rows in batches {
             let batch: &RecordBatch = rows.batch();
             if self.csv {
-                // One row at a time: a quoted CSV value may hold a line break.
-                for i in 0..batch.num_rows() {
-                    let start = buffer.len();
-                    let mut w = arrow::csv::WriterBuilder::new()
-                        .with_header(false)
-                        .build(&mut buffer);
-                    w.write(&batch.slice(i, 1)).map_err(user)?;
-                    drop(w);
-                    spans.push((start, buffer.len()));
+                let start = buffer.len();
+                let mut w = arrow::csv::WriterBuilder::new()
+                    .with_header(false)
+                    .build(&mut buffer);
+                w.write(batch).map_err(user)?;
+                drop(w);
+                // A quoted value may hold a line break: records are found by
+                // reading the batch's text back as CSV.
+                let text = &buffer[start..];
+                let mut reader = csv::ReaderBuilder::new()
+                    .has_headers(false)
+                    .flexible(true)
+                    .from_reader(text);
+                let mut record = csv::ByteRecord::new();
+                let mut at = start;
+                while reader.read_byte_record(&mut record).map_err(user)? {
+                    let end = start + reader.position().byte() as usize;
+                    spans.push((at, end));
+                    at = end;
                 }
             } else {
                 let start = buffer.len();
@@ -164,5 +174,39 @@ impl ShardFormat<Rows> for RowsAsText {
             out.write_all(&buffer[start..end]).map_err(user)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Int64Array, StringArray};
+    use arrow::datatypes::{Field, Schema};
+    use std::sync::Arc;
+
+    #[test]
+    fn csv_shards_hold_whole_records_in_order() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("k", DataType::Utf8, false),
+            Field::new("v", DataType::Int64, false),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(StringArray::from(vec!["b\nline two", "c, d", "a"])),
+                Arc::new(Int64Array::from(vec![1, 2, 3])),
+            ],
+        )
+        .unwrap();
+        let rows = Rows::new(batch);
+        let mut out = Vec::new();
+        RowsAsText { csv: true }
+            .write_shard(&mut out, &[&rows])
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            // Sorted by their bytes, so quoted records come first.
+            "k,v\n\"b\nline two\",1\n\"c, d\",2\na,3\n"
+        );
     }
 }

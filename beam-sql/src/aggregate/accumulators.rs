@@ -29,17 +29,21 @@ pub(crate) enum Acc {
     },
     Extreme(Option<Vec<u8>>),
     Distinct(BTreeSet<Vec<u8>>),
-    /// The best values so far, best first, at most `n`.
-    Top(Vec<Vec<u8>>),
+    /// Encoded values: for `Top` the best so far, best first, at most `n`;
+    /// for `CollectList` every one, put in order when the list is read.
+    List(Vec<Vec<u8>>),
+}
+
+/// Adds `v` to a list accumulator of `function`.
+fn add_to_list(function: AggregateFunction, values: &mut Vec<Vec<u8>>, v: &[u8]) {
+    match function {
+        AggregateFunction::Top { n, smallest } => keep_top(values, v, n, smallest),
+        _ => values.push(v.to_vec()),
+    }
 }
 
 /// Keeps the `n` best of `values` plus `v`, best first.
 fn keep_top(values: &mut Vec<Vec<u8>>, v: &[u8], n: usize, smallest: bool) {
-    if n == usize::MAX {
-        // Every value is kept: they are put in order when the list is read.
-        values.push(v.to_vec());
-        return;
-    }
     let better = |a: &[u8], b: &[u8]| if smallest { a < b } else { a > b };
     if values.len() == n && !better(v, &values[n - 1]) {
         return;
@@ -52,7 +56,9 @@ fn keep_top(values: &mut Vec<Vec<u8>>, v: &[u8], n: usize, smallest: bool) {
 pub(super) fn empty_acc(function: AggregateFunction, kind: Kind) -> Acc {
     match (function, kind) {
         (AggregateFunction::CountDistinct, _) => Acc::Distinct(BTreeSet::new()),
-        (AggregateFunction::Top { .. }, _) => Acc::Top(Vec::new()),
+        (AggregateFunction::Top { .. } | AggregateFunction::CollectList, _) => {
+            Acc::List(Vec::new())
+        }
         (_, Kind::CountStar | Kind::Count) => Acc::Count(0),
         (_, Kind::Int) => Acc::Int { sum: 0, count: 0 },
         (_, Kind::Float) => Acc::Float {
@@ -98,11 +104,9 @@ pub(super) fn merge_acc(function: AggregateFunction, acc: &mut Acc, other: Acc) 
             }
         }
         (Acc::Distinct(a), Acc::Distinct(mut b)) => a.append(&mut b),
-        (Acc::Top(a), Acc::Top(b)) => {
-            if let AggregateFunction::Top { n, smallest } = function {
-                for v in b {
-                    keep_top(a, &v, n, smallest);
-                }
+        (Acc::List(a), Acc::List(b)) => {
+            for v in b {
+                add_to_list(function, a, &v);
             }
         }
         (a, b) => unreachable!("accumulators of one plan: {a:?} and {b:?}"),
@@ -154,9 +158,9 @@ pub(super) fn update(function: AggregateFunction, acc: &mut Acc, column: &Column
                 }
             }
         }
-        (Acc::Top(values), Column::Encoded(a, rows)) => {
-            if let (true, AggregateFunction::Top { n, smallest }) = (a.is_valid(row), function) {
-                keep_top(values, rows.row(row).data(), n, smallest);
+        (Acc::List(values), Column::Encoded(a, rows)) => {
+            if a.is_valid(row) {
+                add_to_list(function, values, rows.row(row).data());
             }
         }
         (Acc::Distinct(set), Column::Encoded(a, rows)) => {
@@ -264,19 +268,16 @@ pub(super) fn finish_column<'a>(
             arrow::compute::take(&dense, &indices, None)
                 .map_err(|e| UserError::msg(e.to_string()))?
         }
-        (Top { .. }, DataType::List(item)) => {
+        (Top { .. } | CollectList, DataType::List(item)) => {
             let converter = converter.expect("an encoded argument");
             let parser = converter.parser();
-            let Top { smallest, .. } = function else {
-                unreachable!("matched above")
-            };
+            // Top's lists are in order already; a collected list is sorted.
             let lists: Vec<Vec<&Vec<u8>>> = accs
                 .filter_map(|a| match a {
-                    Acc::Top(v) => {
+                    Acc::List(v) => {
                         let mut v: Vec<&Vec<u8>> = v.iter().collect();
-                        v.sort();
-                        if !smallest {
-                            v.reverse();
+                        if function == CollectList {
+                            v.sort();
                         }
                         Some(v)
                     }

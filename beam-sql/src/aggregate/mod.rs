@@ -52,6 +52,8 @@ pub enum AggregateFunction {
         /// The smallest instead of the largest.
         smallest: bool,
     },
+    /// Every non-null value, as a list in ascending order.
+    CollectList,
 }
 
 /// An aggregate of a group's rows, named in the output.
@@ -124,14 +126,7 @@ pub fn top_smallest(x: Expr, n: usize) -> Aggregate {
 /// Every non-null value of `x`, as a list in ascending order (Beam YAML's
 /// `group`).
 pub fn collect_list(x: Expr) -> Aggregate {
-    aggregate(
-        AggregateFunction::Top {
-            n: usize::MAX,
-            smallest: true,
-        },
-        x,
-        "collect_list",
-    )
+    aggregate(AggregateFunction::CollectList, x, "collect_list")
 }
 /// `COUNT(*)`
 pub fn count_star() -> Aggregate {
@@ -312,7 +307,7 @@ fn plan(
                     format!("{} keeps no values: n must be at least 1", a.name),
                 ))
             }
-            (Top { .. }, Some(t)) => (
+            (Top { .. } | CollectList, Some(t)) => (
                 Kind::Encoded,
                 DataType::List(Arc::new(Field::new("item", t, true))),
                 arg,
