@@ -29,6 +29,8 @@ trait ErasedBatch: Send + Sync {
     fn type_name(&self) -> &'static str;
     fn take_where(&mut self, f: &mut dyn FnMut(&Window) -> bool) -> Box<dyn ErasedBatch>;
     fn min_timestamp(&self) -> Option<Timestamp>;
+    fn position_of_timestamp(&self, f: &mut dyn FnMut(Timestamp) -> bool) -> Option<usize>;
+    fn describe_element(&self, i: usize) -> String;
 }
 
 impl<T: Element> ErasedBatch for Vec<WindowedValue<T>> {
@@ -104,6 +106,13 @@ impl<T: Element> ErasedBatch for Vec<WindowedValue<T>> {
     }
     fn min_timestamp(&self) -> Option<Timestamp> {
         self.iter().map(|wv| wv.timestamp).min()
+    }
+    fn position_of_timestamp(&self, f: &mut dyn FnMut(Timestamp) -> bool) -> Option<usize> {
+        self.iter().position(|wv| f(wv.timestamp))
+    }
+    fn describe_element(&self, i: usize) -> String {
+        self.get(i)
+            .map_or_else(String::new, |wv| coder::describe(&wv.value))
     }
 }
 
@@ -190,6 +199,15 @@ impl Batch {
     /// The earliest timestamp of the elements (`None` when empty).
     pub fn min_timestamp(&self) -> Option<Timestamp> {
         self.0.min_timestamp()
+    }
+    /// The position of the first element whose timestamp satisfies `f`,
+    /// visiting the elements in order (`f` sees every element before it).
+    pub fn position_of_timestamp(&self, mut f: impl FnMut(Timestamp) -> bool) -> Option<usize> {
+        self.0.position_of_timestamp(&mut f)
+    }
+    /// The element at `i`, shortened for an error message (empty past the end).
+    pub fn describe_element(&self, i: usize) -> String {
+        self.0.describe_element(i)
     }
     /// The typed elements, or the batch back if `T` is not its element type.
     pub fn downcast<T: Element>(self) -> Result<Vec<WindowedValue<T>>, Batch> {

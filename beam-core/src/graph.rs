@@ -39,6 +39,12 @@ pub enum Primitive {
     Read {
         /// The source.
         source: Arc<dyn ErasedSource>,
+        /// When set, how far out of event-time order the source's elements
+        /// may be: streaming runners hold the read's watermark this far
+        /// behind the latest event time each reader has read (see
+        /// [`SourceWatermark`](crate::runner_support::SourceWatermark));
+        /// otherwise the watermark moves to the end of time once all is read.
+        out_of_orderness: Option<crate::time::Duration>,
     },
     /// Element-wise processing with a DoFn.
     ParDo {

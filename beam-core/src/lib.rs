@@ -98,6 +98,7 @@ pub mod runner;
 pub mod runner_support;
 pub mod side_input;
 pub mod source;
+pub(crate) mod source_watermark;
 pub mod state;
 pub mod temp_paths;
 pub mod testing;

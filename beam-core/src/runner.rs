@@ -63,6 +63,10 @@ pub enum Feature {
     StatefulParDo,
     /// Event-time and processing-time timers in a ParDo.
     Timers,
+    /// A bounded read with an event-time watermark
+    /// ([`Read::with_bounded_out_of_orderness`](crate::Read::with_bounded_out_of_orderness))
+    /// closes windows while it is read, not at its end.
+    ReadWatermarks,
     /// Inspecting which windows of a grouping hold state (the `state` action of
     /// trigger transcripts); no runner offers it yet.
     WindowStateInspection,

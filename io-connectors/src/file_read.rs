@@ -4,7 +4,8 @@
 
 use crate::files::{FileRange, LineNumbers, RangeTracker};
 use crate::records::{
-    ParsedRecords, ReadRecords, RecordLocation, RecordReader, RecordSource, ResidualSplit,
+    ParsedRecords, ReadRecords, RecordLocation, RecordReader, RecordSource, RecordTimes,
+    ResidualSplit,
 };
 use beam_core::{Element, PBegin, PCollection, PTransform, Result};
 use std::io::BufRead;
@@ -149,9 +150,10 @@ impl<F: FileFormat> RecordReader<F::Record> for ChainedReader<F> {
 
 /// Reads the records of files matching a pattern; malformed records fail the run
 /// unless [`with_dead_letter`](Self::with_dead_letter) is used.
-pub struct ReadFiles<F> {
+pub struct ReadFiles<F: FileFormat> {
     pub(crate) pattern: String,
     pub(crate) format: F,
+    times: RecordTimes<F::Record>,
 }
 
 impl<F: FileFormat> ReadFiles<F> {
@@ -160,11 +162,33 @@ impl<F: FileFormat> ReadFiles<F> {
         ReadFiles {
             pattern: pattern.to_string(),
             format,
+            times: RecordTimes::default(),
         }
     }
     /// Routes malformed records to a dead-letter output instead of failing.
+    /// Event times in the read ([`with_timestamps`](Self::with_timestamps))
+    /// are not supported with it yet: such a pipeline is refused; assign
+    /// the records' times with `WithTimestamps` after the read.
     pub fn with_dead_letter(self) -> ReadFilesWithDeadLetter<F> {
         ReadFilesWithDeadLetter(self)
+    }
+    /// Gives each record the event time `time` computes from it, as it is
+    /// read; see [`beam_core::Read::with_timestamps`].
+    pub fn with_timestamps(
+        mut self,
+        time: impl Fn(&F::Record) -> beam_core::Timestamp + Send + Sync + 'static,
+    ) -> Self {
+        self.times.with_timestamps(time);
+        self
+    }
+    /// Declares how far out of event-time order the records are (the files
+    /// are read in the order of their names, each from its start), so that
+    /// streaming runners close windows while the files are read, as Flink's
+    /// file source with a bounded-out-of-orderness watermark strategy does;
+    /// see [`beam_core::Read::with_bounded_out_of_orderness`].
+    pub fn with_bounded_out_of_orderness(mut self, bound: beam_core::Duration) -> Self {
+        self.times.with_bound(bound);
+        self
     }
 }
 
@@ -172,16 +196,21 @@ impl<F: FileFormat> PTransform<PBegin> for ReadFiles<F> {
     type Output = PCollection<F::Record>;
     fn expand(self, input: &PBegin) -> Result<PCollection<F::Record>> {
         let source = FileSource::new(&self.pattern, self.format)?;
-        ReadRecords::from(source).expand(input)
+        ReadRecords {
+            source,
+            times: self.times,
+        }
+        .expand(input)
     }
 }
 
 /// [`ReadFiles`] with a dead-letter output.
-pub struct ReadFilesWithDeadLetter<F>(ReadFiles<F>);
+pub struct ReadFilesWithDeadLetter<F: FileFormat>(ReadFiles<F>);
 
 impl<F: FileFormat> PTransform<PBegin> for ReadFilesWithDeadLetter<F> {
     type Output = ParsedRecords<F::Record>;
     fn expand(self, input: &PBegin) -> Result<ParsedRecords<F::Record>> {
+        self.0.times.refuse_with_dead_letter(&self.0.pattern)?;
         let source = FileSource::new(&self.0.pattern, self.0.format)?;
         ReadRecords::from(source).with_dead_letter().expand(input)
     }

@@ -36,8 +36,8 @@
 //! ```
 
 use beam_core::{
-    BeamError, BoundedSource, DoFn, Element, PBegin, PCollection, PTransform, ParDo,
-    ProcessContext, Read, Result, SourceReader, TupleTag, UserResult, WindowedValue,
+    BeamError, BoundedSource, DoFn, Duration, Element, PBegin, PCollection, PTransform, ParDo,
+    ProcessContext, Read, Result, SourceReader, Timestamp, TupleTag, UserResult, WindowedValue,
 };
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -345,19 +345,94 @@ impl<S: RecordSource> BoundedSource for Lenient<S> {
 
 /// Reads a [`RecordSource`]; malformed records fail the run unless
 /// [`with_dead_letter`](Self::with_dead_letter) is used.
-pub struct ReadRecords<S> {
-    source: S,
+pub struct ReadRecords<S: RecordSource> {
+    pub(crate) source: S,
+    pub(crate) times: RecordTimes<S::Record>,
+}
+
+/// Computes a record's event time.
+type RecordTime<T> = Arc<dyn Fn(&T) -> Timestamp + Send + Sync>;
+
+/// The event times a read gives its records, and how far out of order
+/// they are (see [`Read::with_bounded_out_of_orderness`]).
+pub(crate) struct RecordTimes<T> {
+    time: Option<RecordTime<T>>,
+    bound: Option<Duration>,
+}
+
+impl<T> Default for RecordTimes<T> {
+    fn default() -> Self {
+        RecordTimes {
+            time: None,
+            bound: None,
+        }
+    }
+}
+
+impl<T: Element> RecordTimes<T> {
+    pub(crate) fn with_timestamps(
+        &mut self,
+        time: impl Fn(&T) -> Timestamp + Send + Sync + 'static,
+    ) {
+        self.time = Some(Arc::new(time));
+    }
+    pub(crate) fn with_bound(&mut self, bound: Duration) {
+        self.bound = Some(bound);
+    }
+    /// Refuses a read with a dead-letter output that was given event times.
+    pub(crate) fn refuse_with_dead_letter(&self, source: &str) -> Result<()> {
+        if self.time.is_none() && self.bound.is_none() {
+            return Ok(());
+        }
+        Err(BeamError::Construction {
+            step: format!("Read {source}"),
+            message: "event times in the read (with_timestamps, with_bounded_out_of_orderness) \
+                      are not supported with a dead-letter output; assign them with \
+                      WithTimestamps after the read"
+                .into(),
+        })
+    }
+    fn apply<S: BoundedSource<Output = T>>(self, mut read: Read<S>) -> Read<S> {
+        if let Some(time) = self.time {
+            read = read.with_timestamps(move |v| time(v));
+        }
+        if let Some(bound) = self.bound {
+            read = read.with_bounded_out_of_orderness(bound);
+        }
+        read
+    }
 }
 
 impl<S: RecordSource> ReadRecords<S> {
     /// Reads `source`.
     pub fn from(source: S) -> Self {
-        ReadRecords { source }
+        ReadRecords {
+            source,
+            times: RecordTimes::default(),
+        }
     }
-    /// Routes malformed records to a dead-letter output instead of failing.
+    /// Gives each record the event time `time` computes from it, as it is
+    /// read; see [`Read::with_timestamps`].
+    pub fn with_timestamps(
+        mut self,
+        time: impl Fn(&S::Record) -> Timestamp + Send + Sync + 'static,
+    ) -> Self {
+        self.times.with_timestamps(time);
+        self
+    }
+    /// Declares how far out of event-time order the records are, so that
+    /// streaming runners close windows while the source is read; see
+    /// [`Read::with_bounded_out_of_orderness`].
+    pub fn with_bounded_out_of_orderness(mut self, bound: Duration) -> Self {
+        self.times.with_bound(bound);
+        self
+    }
+    /// Routes malformed records to a dead-letter output instead of failing
+    /// (not with event times in the read; see [`ReadFiles::with_dead_letter`](crate::ReadFiles::with_dead_letter)).
     pub fn with_dead_letter(self) -> ReadRecordsWithDeadLetter<S> {
         ReadRecordsWithDeadLetter {
             source: self.source,
+            times: self.times,
         }
     }
 }
@@ -367,13 +442,14 @@ impl<S: RecordSource> PTransform<PBegin> for ReadRecords<S> {
     fn expand(self, input: &PBegin) -> Result<PCollection<S::Record>> {
         input
             .pipeline()
-            .apply("Read", Read::from(Strict(self.source)))
+            .apply("Read", self.times.apply(Read::from(Strict(self.source))))
     }
 }
 
 /// [`ReadRecords`] with a dead-letter output.
-pub struct ReadRecordsWithDeadLetter<S> {
+pub struct ReadRecordsWithDeadLetter<S: RecordSource> {
     source: S,
+    times: RecordTimes<S::Record>,
 }
 
 /// The outputs of a read with a dead-letter output.
@@ -387,6 +463,8 @@ pub struct ParsedRecords<T> {
 impl<S: RecordSource> PTransform<PBegin> for ReadRecordsWithDeadLetter<S> {
     type Output = ParsedRecords<S::Record>;
     fn expand(self, input: &PBegin) -> Result<ParsedRecords<S::Record>> {
+        self.times
+            .refuse_with_dead_letter(&self.source.describe())?;
         let parsed = input
             .pipeline()
             .apply("Read", Read::from(Lenient(self.source)))?;

@@ -27,6 +27,7 @@ use beam_core::kernel::{
 };
 use beam_core::monitoring::JobMonitor;
 use beam_core::runner_support::side_inputs::SideInputTracker;
+use beam_core::runner_support::SourceWatermark;
 use beam_core::source::ErasedReader;
 use beam_core::{
     Batch, BeamError, Duration, MetricsContainer, PipelineResult, Result, Timestamp, WindowedValue,
@@ -54,7 +55,9 @@ enum TransformState {
     ParDo(ParDoState),
     Grouping(Box<dyn GroupingTable>),
     Stateful(Box<dyn StatefulProcessor>, bool),
-    Reader(Vec<Box<dyn ErasedReader>>),
+    /// A bounded read's open readers (the next on top) and, for a read
+    /// with an event-time watermark, that watermark.
+    Reader(Vec<Box<dyn ErasedReader>>, Option<SourceWatermark>),
     Unbounded(
         Vec<unbounded::UnboundedPart>,
         beam_core::monitoring::BacklogProbe,
@@ -251,8 +254,12 @@ impl Executor {
                     self.emit_in_bundles(out, values)?;
                     self.root_watermarks[t] = Timestamp::MAX;
                 }
-                Primitive::Read { source } => {
+                Primitive::Read {
+                    source,
+                    out_of_orderness,
+                } => {
                     let name = node.name.clone();
+                    let watermark = out_of_orderness.map(|d| SourceWatermark::new(&name, d));
                     let size = source.estimated_size_bytes()?;
                     // Under checks, exercise splitting: read the source as a few splits.
                     let splits = if self.options.checks {
@@ -270,7 +277,7 @@ impl Executor {
                             )),
                         })?);
                     }
-                    self.states[t] = TransformState::Reader(readers);
+                    self.states[t] = TransformState::Reader(readers, watermark);
                 }
                 Primitive::ReadUnbounded { source } => {
                     // Under checks, read a few splits, interleaved in seeded order.
@@ -289,10 +296,12 @@ impl Executor {
     }
 
     /// Reads one bundle from a source; a source's watermark jumps to the end of
-    /// time when it is exhausted.
+    /// time when it is exhausted, or follows the event times read when the
+    /// read declares how far out of order they are (the splits are read one
+    /// after the other, in input order).
     fn read_next(&mut self) -> Result<bool> {
         for t in 0..self.states.len() {
-            let TransformState::Reader(readers) = &mut self.states[t] else {
+            let TransformState::Reader(readers, watermark) = &mut self.states[t] else {
                 continue;
             };
             while let Some(reader) = readers.last_mut() {
@@ -302,6 +311,10 @@ impl Executor {
                 };
                 match read {
                     Some(batch) => {
+                        if let Some(w) = watermark.as_mut() {
+                            w.observe(&batch)?;
+                            self.root_watermarks[t] = w.watermark();
+                        }
                         let out = self.graph.transforms[t].outputs[0];
                         self.emit(out, batch)?;
                         return Ok(true);

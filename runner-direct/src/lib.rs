@@ -139,6 +139,7 @@ inventory::submit! {
             Feature::Lifecycle,
             Feature::StatefulParDo,
             Feature::Timers,
+            Feature::ReadWatermarks,
         ],
         known_failures: &[beam_core::KnownFailure {
             scenario: "two_test_streams_flattened",

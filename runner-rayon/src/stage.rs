@@ -9,6 +9,7 @@ use crate::shuffle::{fire_bucket, Bucket, ShuffleSpec, ShuffleStore, ShuffleWrit
 use beam_core::graph::{Graph, Primitive};
 use beam_core::kernel::{BundleEnv, BundleProcessor, PartialTable, SideInputs};
 use beam_core::monitoring::JobMonitor;
+use beam_core::runner_support::SourceWatermark;
 use beam_core::source::ErasedSource;
 use beam_core::DynamicSplit;
 use beam_core::{Batch, MetricsContainer, Result};
@@ -156,7 +157,7 @@ impl Executor {
         let share = self.options.memory_budget / 2 / self.parts;
         let (work, head_grouping) = match head {
             Head::Source(s) => {
-                let Primitive::Read { source } = &self.graph.transforms[s].primitive else {
+                let Primitive::Read { source, .. } = &self.graph.transforms[s].primitive else {
                     unreachable!("a source head is a Read")
                 };
                 let size = source.estimated_size_bytes()?;
@@ -406,12 +407,28 @@ impl StageWorker<'_> {
                     let source = self
                         .source
                         .map(|s| (s, self.graph.transforms[s].outputs[0]));
+                    // Windows are emitted once the whole input is read, so
+                    // the declared event-time order only needs checking,
+                    // split by split, as the other runners check it.
+                    let mut order = source.and_then(|(s, _)| {
+                        let node = &self.graph.transforms[s];
+                        match &node.primitive {
+                            Primitive::Read {
+                                out_of_orderness: Some(bound),
+                                ..
+                            } => Some(SourceWatermark::new(&node.name, *bound)),
+                            _ => None,
+                        }
+                    });
                     loop {
                         let read = {
                             let _bundle = source.map(|(s, _)| self.monitor.bundle(s, 0));
                             reader.next_batch(READ_BATCH)?
                         };
                         let Some(b) = read else { break };
+                        if let Some(o) = order.as_mut() {
+                            o.observe(&b)?;
+                        }
                         if let Some((_, out)) = source {
                             self.monitor.produced(out, &b);
                         }

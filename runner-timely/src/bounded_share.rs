@@ -83,7 +83,7 @@ impl BoundedShare {
                 }
                 slices
             }
-            Primitive::Read { source } => {
+            Primitive::Read { source, .. } => {
                 let size = source.estimated_size_bytes()?;
                 let desired = (size / (basis as u64 * 4)).max(64 * 1024);
                 source

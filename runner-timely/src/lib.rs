@@ -543,6 +543,7 @@ inventory::submit! {
             Feature::Lifecycle,
             Feature::StatefulParDo,
             Feature::Timers,
+            Feature::ReadWatermarks,
             Feature::TestStream,
             Feature::Unbounded,
             Feature::ProcessingTime,

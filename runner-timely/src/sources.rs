@@ -7,6 +7,7 @@ use crate::checkpoint::{Ack, Restore, Stop};
 use crate::operators::{advance, epoch, Bundles, Time};
 use crate::worker::WorkerState;
 use beam_core::graph::StreamEvent;
+use beam_core::runner_support::SourceWatermark;
 use beam_core::unbounded::{CheckpointMark, ErasedUnboundedSource, Poll};
 use beam_core::{Batch, BeamError, Timestamp};
 use std::collections::HashMap;
@@ -24,7 +25,10 @@ const BACKPRESSURE_PAUSE: std::time::Duration = std::time::Duration::from_millis
 
 /// Emits this worker's `share` of a bounded root at the start of time, a few
 /// bundles per activation, then releases its capability: the watermark of a
-/// bounded source goes from the start to the end of time. The share knows
+/// bounded source goes from the start to the end of time, unless the read
+/// declares how far out of event-time order its input is: then the
+/// capability follows the latest event time the share read, that far
+/// behind (its parts are read in input order). The share knows
 /// the position it reached (see [`BoundedShare::position`]): with
 /// checkpoints, the position at the start of every checkpoint epoch is its
 /// part of the previous one, and a restored share goes on from its part.
@@ -38,6 +42,13 @@ pub(crate) fn source<'s>(
     let pcoll = node.outputs[0];
     let worker = scope.index();
     let ckpt = state.checkpoint.clone();
+    let mut event_time = match &node.primitive {
+        beam_core::graph::Primitive::Read {
+            out_of_orderness: Some(bound),
+            ..
+        } => Some(SourceWatermark::new(&node.name, *bound)),
+        _ => None,
+    };
     // Restored: go on from the part's position; without a part it had
     // finished. From another worker count: from every old worker's position
     // (a finished one had read all of its parts).
@@ -139,8 +150,20 @@ pub(crate) fn source<'s>(
                 match share.next_batch() {
                     Some(Ok(b)) if b.is_empty() => {}
                     Some(Ok(b)) => {
+                        if let Some(w) = event_time.as_mut() {
+                            if let Err(e) = w.observe(&b) {
+                                state.fail(e);
+                                cap = None;
+                                part = None;
+                                return false;
+                            }
+                        }
                         state.sent_to(pcoll, std::slice::from_ref(&b));
                         out.give(&*c, &mut vec![b]);
+                        if let Some(w) = &event_time {
+                            let checkpoint = c.time().outer;
+                            advance(c, checkpoint, w.watermark());
+                        }
                     }
                     Some(Err(e)) => {
                         state.fail(e);

@@ -197,7 +197,7 @@ impl JobMonitor {
                 .transforms
                 .iter()
                 .map(|t| match &t.primitive {
-                    crate::graph::Primitive::Read { source } => Some(source.describe()),
+                    crate::graph::Primitive::Read { source, .. } => Some(source.describe()),
                     _ => None,
                 })
                 .collect(),

@@ -18,5 +18,6 @@ pub(crate) mod time_index;
 pub mod trigger_state;
 pub(crate) mod window_state;
 
+pub use crate::source_watermark::SourceWatermark;
 pub use aggregation::Aggregation;
 pub use grouping::WindowedTable;

@@ -18,6 +18,7 @@ pub mod metrics_cases;
 pub mod numbers;
 pub mod pardo;
 pub mod pardo_cases;
+pub mod read_event_time;
 pub mod reshuffle;
 pub mod side_inputs;
 pub mod state;
