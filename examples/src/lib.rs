@@ -20,9 +20,11 @@ pub mod records;
 pub mod skew;
 pub mod user_tables;
 
-/// Every example program (and the hand-written baselines they are measured
-/// against) allocates with mimalloc: per-element pipelines allocate many small
-/// strings, where it is markedly faster than the system allocator.
+/// Every example program allocates with mimalloc: per-element pipelines
+/// allocate many small strings, where it is markedly faster than the system
+/// allocator. The `system-allocator` feature builds them with the system's
+/// instead.
+#[cfg(not(feature = "system-allocator"))]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -17,6 +17,9 @@ use std::sync::Arc;
 /// Elements per bundle read from a source.
 const BUNDLE: usize = 4096;
 
+/// The largest part of a read with an event-time watermark, in bytes.
+const EVENT_TIME_PART_BYTES: u64 = 4 << 20;
+
 /// How far shares have read their parts: for every part begun, its number
 /// among the root's parts, the elements it emitted, and whether it is done.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,9 +86,20 @@ impl BoundedShare {
                 }
                 slices
             }
-            Primitive::Read { source, .. } => {
+            Primitive::Read {
+                source,
+                out_of_orderness,
+            } => {
                 let size = source.estimated_size_bytes()?;
-                let desired = (size / (basis as u64 * 4)).max(64 * 1024);
+                let mut desired = (size / (basis as u64 * 4)).max(64 * 1024);
+                // With an event-time watermark, the workers go through the
+                // input's time together (part `i` on worker `i % peers`), so
+                // windows close at the pace of the slowest: small parts keep
+                // the time between the workers' positions, and the window
+                // state it holds, small.
+                if out_of_orderness.is_some() {
+                    desired = desired.min(EVENT_TIME_PART_BYTES);
+                }
                 source
                     .split(desired)?
                     .into_iter()

@@ -182,6 +182,25 @@ impl WorkerState {
     }
 
     /// `batches` were given to PCollection `pcoll`'s stream (and so to each of its consumers).
+    /// Step `t`'s consumer is keyed (GroupByKey, Combine.perKey or a
+    /// stateful ParDo) and is its output's only use: a WindowInto then runs
+    /// inside that consumer's exchange, a bundle at a time, instead of as an
+    /// operator of its own (which would hold every element's window copies
+    /// of all the bundles of an activation at once).
+    fn fuses_into_keyed_consumer(&self, t: usize) -> bool {
+        let out = self.graph.transforms[t].outputs[0];
+        self.uses[out] == 1
+            && self.graph.transforms.iter().any(|n| {
+                n.inputs.first() == Some(&out)
+                    && matches!(
+                        n.primitive,
+                        Primitive::GroupByKey { .. }
+                            | Primitive::CombinePerKey { .. }
+                            | Primitive::StatefulParDo { .. }
+                    )
+            })
+    }
+
     pub(crate) fn sent_to(&self, pcoll: usize, batches: &[Batch]) {
         for b in batches {
             self.shared.monitor.produced(pcoll, b);
@@ -417,6 +436,9 @@ impl Keyed for Passthrough {
     }
 }
 
+/// A step run inside its consumer, bundle by bundle.
+type FusedStep = Box<dyn Fn(Batch) -> Batch>;
+
 /// Builds this worker's operators for the whole graph; with checkpoints, the
 /// participants' acknowledgements go to worker 0's committer.
 pub(crate) fn build<'s>(scope: Scope<'s, Time>, state: Rc<WorkerState>) -> Result<()> {
@@ -424,6 +446,9 @@ pub(crate) fn build<'s>(scope: Scope<'s, Time>, state: Rc<WorkerState>) -> Resul
     let (index, peers) = (scope.index(), scope.peers());
     let mut streams: Vec<Option<Bundles<'s>>> = vec![None; graph.pcollections.len()];
     let mut acks: Vec<Acks<'s>> = Vec::new();
+    // A WindowInto fused into its keyed consumer: the assignment its
+    // output's consumer applies to each bundle.
+    let mut fused: Vec<Option<FusedStep>> = (0..graph.pcollections.len()).map(|_| None).collect();
     let restored = |t: usize| match &state.checkpoint {
         Some(r) => r.restore_of(t, index, &graph),
         None => Restore::Nothing,
@@ -487,6 +512,20 @@ pub(crate) fn build<'s>(scope: Scope<'s, Time>, state: Rc<WorkerState>) -> Resul
                 let script = (index == 0).then(|| events.clone());
                 vec![test_stream(scope, t, script, state.clone())]
             }
+            Primitive::WindowInto { kernel } if state.fuses_into_keyed_consumer(t) => {
+                let (kernel, counts, out) = (kernel.clone(), state.clone(), node.outputs[0]);
+                fused[out] = Some(Box::new(move |b: Batch| {
+                    let _bundle = counts.bundle(t, b.len());
+                    let mut m = MetricsContainer::new();
+                    let assigned = kernel.assign(b, &mut m);
+                    if !m.is_empty() {
+                        counts.add_metrics(t, &mut m);
+                    }
+                    counts.shared.monitor.produced(out, &assigned);
+                    assigned
+                }));
+                vec![input(&streams, node.inputs[0])]
+            }
             Primitive::WindowInto { kernel } => {
                 let kernel = kernel.clone();
                 let counts = state.clone();
@@ -515,11 +554,16 @@ pub(crate) fn build<'s>(scope: Scope<'s, Time>, state: Rc<WorkerState>) -> Resul
                 let partials = lifted.is_some();
                 let route = kernel.clone();
                 let counts = state.clone();
+                let window_into = fused[node.inputs[0]].take();
                 let shipped = ship(
                     input(&streams, node.inputs[0]),
                     &node.name,
                     state.clone(),
                     move |b, n| {
+                        let b = match &window_into {
+                            Some(assign) => assign(b),
+                            None => b,
+                        };
                         counts.consumed(t, b.len());
                         match &lifted {
                             Some(p) => {
@@ -562,11 +606,16 @@ pub(crate) fn build<'s>(scope: Scope<'s, Time>, state: Rc<WorkerState>) -> Resul
             Primitive::StatefulParDo { kernel } => {
                 let route = kernel.clone();
                 let counts = state.clone();
+                let window_into = fused[node.inputs[0]].take();
                 let shipped = ship(
                     input(&streams, node.inputs[0]),
                     &node.name,
                     state.clone(),
                     move |b, n| {
+                        let b = match &window_into {
+                            Some(assign) => assign(b),
+                            None => b,
+                        };
                         counts.consumed(t, b.len());
                         Ok(route.partition_by_key_group(b, n))
                     },
