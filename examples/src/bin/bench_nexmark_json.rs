@@ -113,13 +113,15 @@ fn main() -> ExitCode {
             .apply("Events", read)?
             .apply(
                 "BidAuctions",
-                FlatMap::new(|e: &EventLine| {
-                    if e.kind == Kind::Bid {
-                        e.auction
-                    } else {
-                        None
-                    }
-                }),
+                FlatMap::new(
+                    |e: &EventLine| {
+                        if e.kind == Kind::Bid {
+                            e.auction
+                        } else {
+                            None
+                        }
+                    },
+                ),
             )?
             .apply(
                 "Window",
@@ -166,8 +168,7 @@ fn main() -> ExitCode {
                 .unwrap_or(0)
                 .to_string(),
         };
-        println!(
-            "q5 from JSON on {runner}: {results} results, {secs:.2} s");
+        println!("q5 from JSON on {runner}: {results} results, {secs:.2} s");
         Ok(())
     })
 }
