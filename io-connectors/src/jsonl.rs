@@ -4,6 +4,14 @@
 //! valid `T` is a malformed record). Writing puts one compact JSON value per line.
 //! Floats round-trip exactly.
 //!
+//! A line is parsed straight into `T`, so a `T` holding only the fields a
+//! pipeline uses parses without allocating: the other fields are skipped
+//! without being kept, and a field whose values are a few known words (an
+//! event's `"type"`) can be an enum of unit variants instead of a `String`.
+//! Records read in event-time order can carry their times and a watermark
+//! from the read ([`ReadFiles::with_timestamps`],
+//! [`ReadFiles::with_bounded_out_of_orderness`]).
+//!
 //! ```
 //! # use runner_direct as _;
 //! use beam_core::{testing::PAssert, Create, Pipeline, PipelineOptions};
