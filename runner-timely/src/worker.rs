@@ -181,7 +181,6 @@ impl WorkerState {
         self.shared.stopping.store(true, Ordering::SeqCst);
     }
 
-    /// `batches` were given to PCollection `pcoll`'s stream (and so to each of its consumers).
     /// Step `t`'s consumer is keyed (GroupByKey, Combine.perKey or a
     /// stateful ParDo) and is its output's only use: a WindowInto then runs
     /// inside that consumer's exchange, a bundle at a time, instead of as an
@@ -201,6 +200,7 @@ impl WorkerState {
             })
     }
 
+    /// `batches` were given to PCollection `pcoll`'s stream (and so to each of its consumers).
     pub(crate) fn sent_to(&self, pcoll: usize, batches: &[Batch]) {
         for b in batches {
             self.shared.monitor.produced(pcoll, b);
