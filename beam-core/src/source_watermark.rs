@@ -15,6 +15,7 @@
 use crate::batch::Batch;
 use crate::coder::Element;
 use crate::error::{BeamError, Result};
+use crate::graph::{Primitive, TransformNode};
 use crate::source::{DynamicSplit, ErasedReader, ErasedSource};
 use crate::time::{Duration, Timestamp};
 use crate::window::GLOBAL_WINDOW_MAX;
@@ -146,21 +147,37 @@ impl SourceWatermark {
         }
     }
 
+    /// The watermark of a share of `node`, if it is a read that declares how
+    /// far out of event-time order its input is.
+    pub fn of_read(node: &TransformNode) -> Option<Self> {
+        match &node.primitive {
+            Primitive::Read {
+                out_of_orderness: Some(bound),
+                ..
+            } => Some(SourceWatermark::new(&node.name, *bound)),
+            _ => None,
+        }
+    }
+
     /// Takes the event times of the next bundle read (in read order); an
     /// element more than the bound before the latest time read before it
     /// fails, naming the step and the element.
     pub fn observe(&mut self, batch: &Batch) -> Result<()> {
         let bound = self.bound;
         let mut latest = self.latest;
+        let mut at = Timestamp::MIN;
         let broken = batch.position_of_timestamp(|t| match latest {
-            Some(l) if t < l.minus(bound) => true,
+            Some(l) if t < l.minus(bound) => {
+                at = t;
+                true
+            }
             _ => {
                 latest = Some(latest.map_or(t, |l| l.max(t)));
                 false
             }
         });
         if let Some(i) = broken {
-            let (at, before) = (batch_timestamp(batch, i), latest.unwrap_or(Timestamp::MIN));
+            let before = latest.unwrap_or(Timestamp::MIN);
             return Err(BeamError::Runner(format!(
                 "'{}' declares its input at most {} out of event-time order, but element {} at {} \
                  is {} before the latest event time read before it ({}): declare a larger bound, \
@@ -188,17 +205,6 @@ impl SourceWatermark {
                 .min(GLOBAL_WINDOW_MAX - Duration::from_micros(1)),
         }
     }
-}
-
-fn batch_timestamp(batch: &Batch, i: usize) -> Timestamp {
-    let mut n = 0;
-    let mut found = Timestamp::MIN;
-    batch.position_of_timestamp(|t| {
-        found = t;
-        n += 1;
-        n > i
-    });
-    found
 }
 
 /// `1.5 s`, `250 ms`, `3 µs`: a bound as a person writes it.

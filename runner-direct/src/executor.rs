@@ -254,12 +254,9 @@ impl Executor {
                     self.emit_in_bundles(out, values)?;
                     self.root_watermarks[t] = Timestamp::MAX;
                 }
-                Primitive::Read {
-                    source,
-                    out_of_orderness,
-                } => {
+                Primitive::Read { source, .. } => {
                     let name = node.name.clone();
-                    let watermark = out_of_orderness.map(|d| SourceWatermark::new(&name, d));
+                    let watermark = SourceWatermark::of_read(node);
                     let size = source.estimated_size_bytes()?;
                     // Under checks, exercise splitting: read the source as a few splits.
                     let splits = if self.options.checks {

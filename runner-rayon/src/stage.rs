@@ -410,16 +410,8 @@ impl StageWorker<'_> {
                     // Windows are emitted once the whole input is read, so
                     // the declared event-time order only needs checking,
                     // split by split, as the other runners check it.
-                    let mut order = source.and_then(|(s, _)| {
-                        let node = &self.graph.transforms[s];
-                        match &node.primitive {
-                            Primitive::Read {
-                                out_of_orderness: Some(bound),
-                                ..
-                            } => Some(SourceWatermark::new(&node.name, *bound)),
-                            _ => None,
-                        }
-                    });
+                    let mut order = source
+                        .and_then(|(s, _)| SourceWatermark::of_read(&self.graph.transforms[s]));
                     loop {
                         let read = {
                             let _bundle = source.map(|(s, _)| self.monitor.bundle(s, 0));

@@ -42,13 +42,7 @@ pub(crate) fn source<'s>(
     let pcoll = node.outputs[0];
     let worker = scope.index();
     let ckpt = state.checkpoint.clone();
-    let mut event_time = match &node.primitive {
-        beam_core::graph::Primitive::Read {
-            out_of_orderness: Some(bound),
-            ..
-        } => Some(SourceWatermark::new(&node.name, *bound)),
-        _ => None,
-    };
+    let mut event_time = SourceWatermark::of_read(node);
     // Restored: go on from the part's position; without a part it had
     // finished. From another worker count: from every old worker's position
     // (a finished one had read all of its parts).
