@@ -113,9 +113,11 @@ pub trait PartialTable: Send {
     fn add(&mut self, batch: Batch) -> Result<()>;
     /// An estimate of the memory the table takes (see [`Batch::estimated_bytes`]).
     fn estimated_bytes(&self) -> usize;
-    /// The partial accumulators so far (each timestamped with its combined
-    /// output time), leaving the table empty.
-    fn take(&mut self) -> Batch;
+    /// At most `max` of the partial accumulators so far (each timestamped
+    /// with its combined output time), removing them from the table; the
+    /// batch is empty once the table is. Taking them a part at a time keeps
+    /// a large table from being copied whole into one batch.
+    fn take(&mut self, max: usize) -> Batch;
 }
 
 /// The grouping state of one partition of keys: buffers, triggers, holds.

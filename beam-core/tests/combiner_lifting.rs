@@ -123,8 +123,16 @@ fn pre_combined_bundles_give_the_panes_of_raw_ones() {
             partials
                 .add(window.assign(Batch::new(elements), &mut MetricsContainer::new()))
                 .unwrap();
-            let pre_combined = partials.take();
-            lifted.add_partials(pre_combined, env).unwrap();
+            // Taken a part at a time, as a runner flushes a large table.
+            let part = rng.random_range(1..=64);
+            loop {
+                let pre_combined = partials.take(part);
+                if pre_combined.is_empty() {
+                    break;
+                }
+                assert!(pre_combined.len() <= part);
+                lifted.add_partials(pre_combined, env).unwrap();
+            }
             let wm = Timestamp::from_micros(base);
             raw.advance_input_watermark(wm, env).unwrap();
             lifted.advance_input_watermark(wm, env).unwrap();

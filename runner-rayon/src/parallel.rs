@@ -4,8 +4,24 @@
 use beam_core::{Batch, MetricsContainer};
 use rayon::prelude::*;
 
-/// Elements per batch read from a source.
+/// Elements per batch read from a source, at most.
 pub(crate) const READ_BATCH: usize = 4096;
+
+/// The fewest elements per batch read from a source.
+const MIN_READ_BATCH: usize = 64;
+
+/// How many elements to read next from a source whose last `read` elements
+/// became `handed_on` elements at the end of their fused chain: about
+/// [`READ_BATCH`] of them. A chain that fans out (lines into words) then
+/// reads smaller batches, so that a bundle's output stays in the cache
+/// while the grouping or the shuffle takes it, instead of going through
+/// memory between the chain and its consumer.
+pub(crate) fn next_read_size(read: usize, handed_on: usize) -> usize {
+    if handed_on <= read {
+        return READ_BATCH;
+    }
+    (read.saturating_mul(READ_BATCH) / handed_on).clamp(MIN_READ_BATCH, READ_BATCH)
+}
 
 /// Deals `batches` round-robin into `parts` groups.
 pub(crate) fn deal<T>(batches: Vec<T>, parts: usize) -> Vec<Vec<T>> {
@@ -61,4 +77,21 @@ pub(crate) fn shuffle(
         }
     }
     partitions
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fanning_out_chain_reads_smaller_batches_and_a_narrowing_one_full_batches() {
+        assert_eq!(next_read_size(4096, 4096), READ_BATCH);
+        assert_eq!(next_read_size(4096, 100), READ_BATCH);
+        assert_eq!(next_read_size(0, 0), READ_BATCH);
+        // Lines into about 12 words each.
+        assert_eq!(next_read_size(4096, 49_152), 341);
+        assert_eq!(next_read_size(341, 4092), 341);
+        // A huge fan-out still reads something.
+        assert_eq!(next_read_size(10, 10_000_000), MIN_READ_BATCH);
+    }
 }

@@ -4,7 +4,7 @@
 //! feeds (pre-combined per worker when the combiner can be lifted).
 
 use crate::executor::{Executor, Head};
-use crate::parallel::{merge_metrics, READ_BATCH};
+use crate::parallel::{merge_metrics, next_read_size, READ_BATCH};
 use crate::shuffle::{fire_bucket, Bucket, ShuffleSpec, ShuffleStore, ShuffleWriter};
 use beam_core::graph::{Graph, Primitive};
 use beam_core::kernel::{BundleEnv, BundleProcessor, PartialTable, SideInputs};
@@ -386,7 +386,7 @@ impl StageWorker<'_> {
         }
         result?;
         if let (Some(p), Some(w)) = (self.partial.as_mut(), self.writer.as_mut()) {
-            w.push(p.take())?;
+            flush_partials(p.as_mut(), w)?;
         }
         Ok(())
     }
@@ -400,7 +400,9 @@ impl StageWorker<'_> {
     ) -> Result<()> {
         while let Some((w, _taken)) = queue.next() {
             match w {
-                Work::Bundle(b) => self.push(b)?,
+                Work::Bundle(b) => {
+                    self.push(b)?;
+                }
                 Work::Split(s) => {
                     let mut reader = s.open()?;
                     let running = queue.running(reader.dynamic_split());
@@ -412,10 +414,11 @@ impl StageWorker<'_> {
                     // split by split, as the other runners check it.
                     let mut order = source
                         .and_then(|(s, _)| SourceWatermark::of_read(&self.graph.transforms[s]));
+                    let mut read_size = READ_BATCH;
                     loop {
                         let read = {
                             let _bundle = source.map(|(s, _)| self.monitor.bundle(s, 0));
-                            reader.next_batch(READ_BATCH)?
+                            reader.next_batch(read_size)?
                         };
                         let Some(b) = read else { break };
                         if let Some(o) = order.as_mut() {
@@ -424,7 +427,9 @@ impl StageWorker<'_> {
                         if let Some((_, out)) = source {
                             self.monitor.produced(out, &b);
                         }
-                        self.push(b)?;
+                        let read = b.len();
+                        let handed_on = self.push(b)?;
+                        read_size = next_read_size(read, handed_on);
                     }
                     drop(running);
                 }
@@ -438,7 +443,7 @@ impl StageWorker<'_> {
                         if let Some(out) = out {
                             monitor.produced(out, &b);
                         }
-                        self.push(b)
+                        self.push(b).map(drop)
                     })?;
                 }
             }
@@ -446,8 +451,9 @@ impl StageWorker<'_> {
         Ok(())
     }
 
-    /// Runs a bundle through the chain and hands the result on.
-    fn push(&mut self, mut batch: Batch) -> Result<()> {
+    /// Runs a bundle through the chain and hands the result on; returns the
+    /// number of elements handed on.
+    fn push(&mut self, mut batch: Batch) -> Result<usize> {
         for (i, &t) in self.chain.iter().enumerate() {
             let node = &self.graph.transforms[t];
             batch = match (&node.primitive, self.processors[i].as_mut()) {
@@ -486,14 +492,15 @@ impl StageWorker<'_> {
             };
             self.monitor.produced(node.outputs[0], &batch);
         }
+        let handed_on = batch.len();
         if let Some(g) = self.tail {
-            self.monitor.consumed(g, batch.len());
+            self.monitor.consumed(g, handed_on);
         }
         match (self.partial.as_mut(), self.writer.as_mut()) {
             (Some(p), Some(w)) => {
                 p.add(batch)?;
                 if p.estimated_bytes() > self.share / 3 {
-                    w.push(p.take())?;
+                    flush_partials(p.as_mut(), w)?;
                     w.spill()?;
                 }
             }
@@ -501,7 +508,7 @@ impl StageWorker<'_> {
             _ if !batch.is_empty() => self.out.push(batch),
             _ => {}
         }
-        Ok(())
+        Ok(handed_on)
     }
 
     /// Tears every DoFn down, reporting the first failure.
@@ -514,5 +521,17 @@ impl StageWorker<'_> {
             }
         }
         result
+    }
+}
+
+/// Hands a pre-combine table's accumulators to the shuffle a batch at a time,
+/// so that a table of many keys is never copied whole into one batch.
+fn flush_partials(partials: &mut dyn PartialTable, writer: &mut ShuffleWriter<'_>) -> Result<()> {
+    loop {
+        let batch = partials.take(READ_BATCH);
+        if batch.is_empty() {
+            return Ok(());
+        }
+        writer.push(batch)?;
     }
 }

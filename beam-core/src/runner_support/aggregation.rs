@@ -240,17 +240,29 @@ impl<A: Aggregation> PartialTable for Partials<A> {
         inline + heap * (self.global.len() + self.windowed.len())
     }
 
-    fn take(&mut self) -> Batch {
-        let mut partials: Vec<WindowedValue<(A::K, A::Acc)>> =
-            Vec::with_capacity(self.global.len() + self.windowed.len());
+    fn take(&mut self, max: usize) -> Batch {
+        let len = self.global.len() + self.windowed.len();
+        let mut partials: Vec<WindowedValue<(A::K, A::Acc)>> = Vec::with_capacity(len.min(max));
         let slot =
             |k, w, (acc, hold): Slot<A>| WindowedValue::new((k, acc), hold, w, PaneInfo::NO_FIRING);
-        partials.extend(self.global.drain().map(|(k, s)| slot(k, Window::Global, s)));
-        partials.extend(self.windowed.drain().map(|((k, w), s)| slot(k, w, s)));
-        // A table the size of a bundle keeps its room for the next bundle; a
-        // larger one (a runner pre-combining more than a bundle) gives it back.
-        self.global.shrink_to(KEEP_CAPACITY);
-        self.windowed.shrink_to(KEEP_CAPACITY);
+        if len <= max {
+            partials.extend(self.global.drain().map(|(k, s)| slot(k, Window::Global, s)));
+            partials.extend(self.windowed.drain().map(|((k, w), s)| slot(k, w, s)));
+        } else {
+            // Slots not reached stay in the tables for the next call.
+            let global = self.global.extract_if(|_, _| true).take(max);
+            partials.extend(global.map(|(k, s)| slot(k, Window::Global, s)));
+            let left = max - partials.len();
+            let windowed = self.windowed.extract_if(|_, _| true).take(left);
+            partials.extend(windowed.map(|((k, w), s)| slot(k, w, s)));
+        }
+        if self.global.is_empty() && self.windowed.is_empty() {
+            // A table the size of a bundle keeps its room for the next
+            // bundle; a larger one (a runner pre-combining more than a
+            // bundle) gives it back.
+            self.global.shrink_to(KEEP_CAPACITY);
+            self.windowed.shrink_to(KEEP_CAPACITY);
+        }
         Batch::new(partials)
     }
 }
