@@ -569,7 +569,7 @@ pub(crate) fn build<'s>(scope: Scope<'s, Time>, state: Rc<WorkerState>) -> Resul
                             Some(p) => {
                                 let mut p = p.borrow_mut();
                                 p.add(b)?;
-                                Ok(route.partition_partials_by_key_group(p.take(), n))
+                                Ok(route.partition_partials_by_key_group(p.take(usize::MAX), n))
                             }
                             None => Ok(route.partition_by_key_group(b, n)),
                         }
