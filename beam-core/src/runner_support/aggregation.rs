@@ -120,34 +120,68 @@ where
     out.into_iter().map(Batch::new).collect()
 }
 
-/// Pre-combined accumulators per (key, window), with their combined output times.
-struct Partials<A: Aggregation> {
+/// Pre-combined accumulators per (key, window), with their combined output
+/// times (`H`: see [`OutputTime`]).
+struct Partials<A: Aggregation, H: OutputTime> {
     agg: Arc<A>,
     strategy: Arc<WindowingStrategy>,
     step: Arc<str>,
     /// Keys in the global window (most batch pipelines): hashed and compared by key alone.
-    global: HashMap<A::K, Slot<A>, foldhash::fast::RandomState>,
+    global: HashMap<A::K, Slot<A, H>, foldhash::fast::RandomState>,
     /// Keys in other windows.
-    windowed: HashMap<(A::K, Window), Slot<A>, foldhash::fast::RandomState>,
+    windowed: HashMap<(A::K, Window), Slot<A, H>, foldhash::fast::RandomState>,
 }
 
 /// An accumulator and its combined output time.
-type Slot<A> = (<A as Aggregation>::Acc, Timestamp);
+type Slot<A, H> = (<A as Aggregation>::Acc, H);
+
+/// The combined output time a pre-combine slot keeps: a timestamp, or
+/// nothing when the output time is the end of the window (the default
+/// timestamp combiner), which keeps the slots of a large table smaller.
+trait OutputTime: Copy + Send + 'static {
+    /// The output time of an element at `time`.
+    fn of(time: Timestamp) -> Self;
+    /// The two combined.
+    fn combine(self, other: Self, combiner: TimestampCombiner) -> Self;
+    /// The output time in `window`.
+    fn time(self, window: &Window) -> Timestamp;
+}
+
+/// The output time of [`TimestampCombiner::EndOfWindow`]: the window's.
+impl OutputTime for () {
+    fn of(_: Timestamp) -> Self {}
+    fn combine(self, _: Self, _: TimestampCombiner) -> Self {}
+    fn time(self, window: &Window) -> Timestamp {
+        window.max_timestamp()
+    }
+}
+
+impl OutputTime for Timestamp {
+    fn of(time: Timestamp) -> Self {
+        time
+    }
+    fn combine(self, other: Self, combiner: TimestampCombiner) -> Self {
+        combiner.combine(self, other)
+    }
+    fn time(self, _: &Window) -> Timestamp {
+        self
+    }
+}
 
 /// Merges `acc` (with output time `hold`) into the slot of `key`, or makes it the slot.
-fn merge_into_slot<A: Aggregation, Q: Hash + Eq>(
+fn merge_into_slot<A: Aggregation, H: OutputTime, Q: Hash + Eq>(
     agg: &A,
-    slots: &mut HashMap<Q, Slot<A>, foldhash::fast::RandomState>,
+    slots: &mut HashMap<Q, Slot<A, H>, foldhash::fast::RandomState>,
     key: Q,
     acc: A::Acc,
-    hold: Timestamp,
+    hold: H,
     combiner: TimestampCombiner,
 ) {
     match slots.entry(key) {
         Entry::Occupied(mut o) => {
             let (slot, slot_hold) = o.get_mut();
             agg.merge(slot, acc);
-            *slot_hold = combiner.combine(*slot_hold, hold);
+            *slot_hold = slot_hold.combine(hold, combiner);
         }
         Entry::Vacant(e) => {
             e.insert((acc, hold));
@@ -158,15 +192,15 @@ fn merge_into_slot<A: Aggregation, Q: Hash + Eq>(
 /// Consecutive elements of one key and window, combined before they go into
 /// the table: input is often clustered (one key, or windows in time order),
 /// and then one table lookup serves the whole run.
-struct Run<A: Aggregation> {
+struct Run<A: Aggregation, H> {
     key: A::K,
     window: Window,
     acc: A::Acc,
-    hold: Timestamp,
+    hold: H,
 }
 
-impl<A: Aggregation> Partials<A> {
-    fn flush(&mut self, run: Run<A>, combiner: TimestampCombiner) {
+impl<A: Aggregation, H: OutputTime> Partials<A, H> {
+    fn flush(&mut self, run: Run<A, H>, combiner: TimestampCombiner) {
         let agg = self.agg.as_ref();
         if matches!(run.window, Window::Global) {
             merge_into_slot(agg, &mut self.global, run.key, run.acc, run.hold, combiner);
@@ -177,7 +211,7 @@ impl<A: Aggregation> Partials<A> {
     }
 }
 
-impl<A: Aggregation> PartialTable for Partials<A> {
+impl<A: Aggregation, H: OutputTime> PartialTable for Partials<A, H> {
     fn add(&mut self, batch: Batch) -> Result<()> {
         let values = batch.downcast_for::<A::In>(&self.step)?;
         let combiner = self.strategy.timestamp_combiner;
@@ -185,19 +219,17 @@ impl<A: Aggregation> PartialTable for Partials<A> {
         let position = std::cell::Cell::new(0);
         let element = || Some(format!("element #{} of a bundle of {n}", position.get()));
         crate::user_code::guard(&step, element, || {
-            let mut run: Option<Run<A>> = None;
+            let mut run: Option<Run<A, H>> = None;
             for (i, wv) in values.into_iter().enumerate() {
                 position.set(i);
                 let (k, v) = self.agg.split(wv.value);
-                let output_time = match combiner {
-                    TimestampCombiner::EndOfWindow => wv.window.max_timestamp(),
-                    // The element's own timestamp (see the grouping table).
-                    _ => wv.timestamp,
-                };
+                // The element's own timestamp unless it is the window's
+                // end (see the grouping table).
+                let output_time = H::of(wv.timestamp);
                 match &mut run {
                     Some(r) if r.key == k && r.window == wv.window => {
                         self.agg.add(&mut r.acc, v);
-                        r.hold = combiner.combine(r.hold, output_time);
+                        r.hold = r.hold.combine(output_time, combiner);
                     }
                     _ => {
                         let mut acc = self.agg.create();
@@ -222,8 +254,8 @@ impl<A: Aggregation> PartialTable for Partials<A> {
     }
 
     fn estimated_bytes(&self) -> usize {
-        let inline = self.global.capacity() * (std::mem::size_of::<(A::K, Slot<A>)>() + 1)
-            + self.windowed.capacity() * (std::mem::size_of::<((A::K, Window), Slot<A>)>() + 1);
+        let inline = self.global.capacity() * (std::mem::size_of::<(A::K, Slot<A, H>)>() + 1)
+            + self.windowed.capacity() * (std::mem::size_of::<((A::K, Window), Slot<A, H>)>() + 1);
         let sample = self
             .global
             .iter()
@@ -243,8 +275,9 @@ impl<A: Aggregation> PartialTable for Partials<A> {
     fn take(&mut self, max: usize) -> Batch {
         let len = self.global.len() + self.windowed.len();
         let mut partials: Vec<WindowedValue<(A::K, A::Acc)>> = Vec::with_capacity(len.min(max));
-        let slot =
-            |k, w, (acc, hold): Slot<A>| WindowedValue::new((k, acc), hold, w, PaneInfo::NO_FIRING);
+        let slot = |k, w: Window, (acc, hold): Slot<A, H>| {
+            WindowedValue::new((k, acc), hold.time(&w), w, PaneInfo::NO_FIRING)
+        };
         if len <= max {
             partials.extend(self.global.drain().map(|(k, s)| slot(k, Window::Global, s)));
             partials.extend(self.windowed.drain().map(|((k, w), s)| slot(k, w, s)));
@@ -269,6 +302,18 @@ impl<A: Aggregation> PartialTable for Partials<A> {
 
 /// The most slots a partial table keeps allocated between bundles.
 const KEEP_CAPACITY: usize = 16 * 1024;
+
+impl<A: Aggregation> TableKernel<A> {
+    fn partials<H: OutputTime>(&self) -> Box<dyn PartialTable> {
+        Box::new(Partials::<A, H> {
+            agg: self.agg.clone(),
+            strategy: self.strategy.clone(),
+            step: self.step.clone(),
+            global: HashMap::default(),
+            windowed: HashMap::default(),
+        })
+    }
+}
 
 impl<A: Aggregation> GroupingKernel for TableKernel<A> {
     fn new_table(&self) -> Box<dyn GroupingTable> {
@@ -295,14 +340,9 @@ impl<A: Aggregation> GroupingKernel for TableKernel<A> {
             && !s.window_fn.is_merging()
             && !s.trigger.reacts_to_elements()
             && !s.trigger.uses_processing_time();
-        liftable.then(|| {
-            Box::new(Partials {
-                agg: self.agg.clone(),
-                strategy: self.strategy.clone(),
-                step: self.step.clone(),
-                global: HashMap::default(),
-                windowed: HashMap::default(),
-            }) as Box<dyn PartialTable>
+        liftable.then(|| match s.timestamp_combiner {
+            TimestampCombiner::EndOfWindow => self.partials::<()>(),
+            _ => self.partials::<Timestamp>(),
         })
     }
     fn partition_partials(&self, batch: Batch, parts: usize) -> Vec<Batch> {
