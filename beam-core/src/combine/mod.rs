@@ -45,7 +45,7 @@ use crate::pardo::ParDo;
 use crate::pipeline::{PCollection, PTransform};
 use crate::runner_support::aggregation::Aggregation;
 use crate::side_input::{IterableView, PCollectionView, View};
-use crate::transforms::elementwise::{Map, Values};
+use crate::transforms::elementwise::Values;
 use crate::transforms::flatten::{Flatten, PCollectionList};
 use crate::transforms::roots::Impulse;
 use crate::windowfn::WindowFn;
@@ -143,6 +143,47 @@ impl<K: Key, F: CombineFn> PTransform<PCollection<(K, F::Input)>> for CombinePer
     }
 }
 
+/// Combine.globally's grouping: every element under the unit key, moved
+/// into its accumulator rather than cloned into a `((), element)` pair.
+struct GlobalAggregation<F>(F);
+
+impl<F: CombineFn> Aggregation for GlobalAggregation<F> {
+    type In = F::Input;
+    type K = ();
+    type V = F::Input;
+    type Acc = F::Accum;
+    type Out = F::Output;
+    fn key<'a>(&self, _: &'a F::Input) -> &'a () {
+        &()
+    }
+    #[inline]
+    fn split(&self, input: F::Input) -> ((), F::Input) {
+        ((), input)
+    }
+    fn create(&self) -> F::Accum {
+        self.0.create_accumulator()
+    }
+    #[inline]
+    fn add(&self, acc: &mut F::Accum, value: F::Input) {
+        self.0.add_input(acc, value)
+    }
+    fn merge(&self, acc: &mut F::Accum, other: F::Accum) {
+        self.0.merge_accumulators(acc, other)
+    }
+    fn extract(&self, acc: F::Accum) -> F::Output {
+        self.0.extract_output(acc)
+    }
+}
+
+struct CombineGloballyPrimitive<F>(F);
+
+impl<F: CombineFn> PTransform<PCollection<F::Input>> for CombineGloballyPrimitive<F> {
+    type Output = PCollection<((), F::Output)>;
+    fn expand(self, input: &PCollection<F::Input>) -> Result<Self::Output> {
+        add_grouping(input, GlobalAggregation(self.0), true)
+    }
+}
+
 /// Combines all elements of each window into one output.
 ///
 /// By default, an empty input in the global window still produces one output,
@@ -188,8 +229,7 @@ impl<F: CombineFn> PTransform<PCollection<F::Input>> for CombineGlobally<F> {
                 "default values are not supported in Combine::globally if the input is not in the global window; use .without_defaults()",
             ));
         }
-        let keyed = input.apply("WithKey", Map::new(|x: &F::Input| ((), x.clone())))?;
-        let combined = keyed.apply("Combine", Combine::per_key(self.f.clone()))?;
+        let combined = input.apply("Combine", CombineGloballyPrimitive(self.f.clone()))?;
         let values = combined.apply("Values", Values)?;
         if !self.defaults {
             return Ok(values);
