@@ -5,9 +5,9 @@
 use crate::files::{FileRange, LineNumbers, RangeTracker};
 use crate::records::{
     ParsedRecords, ReadRecords, RecordLocation, RecordReader, RecordSource, RecordTimes,
-    ResidualSplit,
+    RecordsRead, ResidualSplit,
 };
-use beam_core::{Element, PBegin, PCollection, PTransform, Result};
+use beam_core::{Element, PBegin, PCollection, PTransform, Result, WindowedValue};
 use std::io::BufRead;
 use std::sync::Arc;
 
@@ -143,6 +143,25 @@ impl<F: FileFormat> RecordReader<F::Record> for ChainedReader<F> {
             match self.pending.pop() {
                 Some(range) => self.current = Some(self.format.open_range(&range)?),
                 None => return Ok(None),
+            }
+        }
+    }
+
+    fn read_records(
+        &mut self,
+        out: &mut Vec<WindowedValue<F::Record>>,
+        max: usize,
+    ) -> Result<RecordsRead> {
+        loop {
+            if let Some(cur) = &mut self.current {
+                match cur.read_records(out, max)? {
+                    RecordsRead::End => self.current = None,
+                    stopped => return Ok(stopped),
+                }
+            }
+            match self.pending.pop() {
+                Some(range) => self.current = Some(self.format.open_range(&range)?),
+                None => return Ok(RecordsRead::End),
             }
         }
     }

@@ -40,6 +40,7 @@ pub use jsonl::{JsonLines, JsonLinesIO};
 pub use parquet::{ArrowBatch, ParquetIO};
 pub use records::{
     DeadLetter, Parsed, ParsedRecords, ReadRecords, RecordLocation, RecordReader, RecordSource,
+    RecordsRead,
 };
 pub use sink::{shard_name, ShardFormat, WriteFiles};
 pub use text::{TextIO, TextLines, TextSource};

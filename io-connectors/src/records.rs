@@ -189,6 +189,32 @@ pub trait RecordReader<T>: Send {
     /// malformed, `Ok(None)` at the end. `Err` is reserved for failures that lose
     /// data (an unreadable file), which always fail the run.
     fn next_record(&mut self) -> Result<Option<std::result::Result<T, DeadLetter>>>;
+
+    /// Appends parsed records to `out` until it holds `max` elements, a
+    /// record is malformed, or the input ends; says which. One call reads a
+    /// bundle, so a reader behind a `dyn` pointer costs one dynamic call
+    /// per bundle rather than per record.
+    fn read_records(&mut self, out: &mut Vec<WindowedValue<T>>, max: usize) -> Result<RecordsRead> {
+        while out.len() < max {
+            match self.next_record()? {
+                Some(Ok(v)) => out.push(WindowedValue::in_global_window(v)),
+                Some(Err(dead)) => return Ok(RecordsRead::DeadLetter(dead)),
+                None => return Ok(RecordsRead::End),
+            }
+        }
+        Ok(RecordsRead::Full)
+    }
+}
+
+/// Why [`RecordReader::read_records`] stopped.
+#[derive(Debug)]
+pub enum RecordsRead {
+    /// The output holds as many elements as asked for.
+    Full,
+    /// A record was malformed (it is not in the output).
+    DeadLetter(DeadLetter),
+    /// The input has ended.
+    End,
 }
 
 /// A splittable source of parsed records; see the [module docs](self).
@@ -267,14 +293,11 @@ struct StrictReader<T> {
 
 impl<T: Element> SourceReader<T> for StrictReader<T> {
     fn read_batch(&mut self, out: &mut Vec<WindowedValue<T>>, max: usize) -> Result<bool> {
-        while out.len() < max {
-            match self.inner.next_record()? {
-                Some(Ok(v)) => out.push(WindowedValue::in_global_window(v)),
-                Some(Err(dead)) => return Err(dead.into_error(&self.source)),
-                None => return Ok(false),
-            }
+        match self.inner.read_records(out, max)? {
+            RecordsRead::Full => Ok(true),
+            RecordsRead::DeadLetter(dead) => Err(dead.into_error(&self.source)),
+            RecordsRead::End => Ok(false),
         }
-        Ok(true)
     }
     fn dynamic_split(&self) -> Option<Arc<dyn beam_core::DynamicSplit>> {
         self.split.clone()
