@@ -267,6 +267,35 @@ fn wiring_joins_and_windows() {
     }
 }
 
+/// Partition computes `by` into a column of its own: an input column of
+/// the same name is kept as it is, and every row goes to one output.
+#[test]
+fn partition_keeps_a_column_named_like_its_own() {
+    let file = examples_dir().join("partition_names.yaml");
+    let mut want = vec![
+        "a: Row(partition_by=1, kind='a')",
+        "b: Row(partition_by=2, kind='b')",
+        "other: Row(partition_by=3, kind='c')",
+        "other: Row(partition_by=4, kind=None)",
+    ];
+    want.sort();
+    for runner in ["direct", "rayon", "timely"] {
+        let out = run(&file, runner);
+        let mut got: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.contains("Row("))
+            .map(str::to_string)
+            .collect();
+        got.sort();
+        assert_eq!(
+            got,
+            want,
+            "{runner}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
 /// The README's YAML form of the sales summary prints what the SQL form does.
 #[test]
 fn the_sales_summary_in_yaml_matches_sql() {

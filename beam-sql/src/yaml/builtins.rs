@@ -6,10 +6,11 @@
 //! `ExtractWindowingInfo`, with Beam YAML's config keys.
 
 pub use super::io::*;
+pub use super::partition::*;
 pub use super::windowing::*;
 use super::{Language, YamlContext, YamlInputs, YamlOutputs, YamlTransform};
 use crate::aggregate::{avg, count_star, max, min, sum, Aggregate};
-use crate::expr::{col, lit, Expr};
+use crate::expr::{col, Expr};
 use crate::rows::Rows;
 use crate::table::Table;
 use crate::SqlTransform;
@@ -560,67 +561,5 @@ impl YamlTransform for Join {
             q = q.with_table(name, t);
         }
         Ok(YamlOutputs::main(cx.pipeline().apply("Join", q)?))
-    }
-}
-
-/// `Partition`: each row to the output its `by` expression names; rows
-/// naming no output go to `unknown_output`, or fail the pipeline.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Partition {
-    by: Value,
-    outputs: Vec<String>,
-    #[serde(default)]
-    unknown_output: Option<String>,
-    #[serde(default)]
-    language: Option<String>,
-}
-
-#[typetag::deserialize(name = "Partition")]
-impl YamlTransform for Partition {
-    fn expand(&self, cx: &YamlContext, inputs: &YamlInputs) -> Result<YamlOutputs> {
-        let t = inputs.one(cx)?;
-        let language = Language::named(cx, self.language.as_deref())?;
-        let by = language.expression(cx, &self.by)?;
-        let mut out = YamlOutputs::none();
-        for (i, name) in self.outputs.iter().enumerate() {
-            let part = t.filter(&format!("Output{i}"), by.clone().eq(lit(name.as_str())))?;
-            out = out.with(name, part);
-        }
-        let names: Vec<Expr> = self.outputs.iter().map(|n| lit(n.as_str())).collect();
-        let unknown = by.clone().is_null().or(by.clone().in_list(names).not());
-        let rest = t.filter("Unknown", unknown)?;
-        match &self.unknown_output {
-            Some(name) => out = out.with(name, rest),
-            None => {
-                let by_text = by.to_string();
-                rest.rows().apply(
-                    "FailOnUnknown",
-                    ParDo::of(FailOnRows {
-                        message: format!(
-                            "a row's `{by_text}` names none of the outputs {:?}, and there is no `unknown_output`",
-                            self.outputs
-                        ),
-                    }),
-                )?;
-            }
-        }
-        Ok(out)
-    }
-}
-
-#[derive(Clone)]
-struct FailOnRows {
-    message: String,
-}
-
-impl DoFn for FailOnRows {
-    type In = Rows;
-    type Out = Rows;
-    fn process(&mut self, rows: &Rows, _: &mut ProcessContext<'_, Rows>) -> UserResult {
-        if rows.num_rows() == 0 {
-            return Ok(());
-        }
-        Err(UserError::msg(self.message.clone()))
     }
 }

@@ -43,6 +43,7 @@
 pub mod builtins;
 mod expressions;
 mod io;
+mod partition;
 mod values;
 mod windowing;
 
