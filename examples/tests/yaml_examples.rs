@@ -233,6 +233,26 @@ fn python_callables_are_refused_naming_the_transform() {
     );
 }
 
+/// Runs `file` on every runner and compares the rows it logs (with their
+/// prefixes, in any order) with `want`, which is sorted.
+fn assert_logs_on_every_runner(file: &Path, want: &[&str]) {
+    for runner in ["direct", "rayon", "timely"] {
+        let out = run(file, runner);
+        let mut got: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.contains("Row("))
+            .map(str::to_string)
+            .collect();
+        got.sort();
+        assert_eq!(
+            got,
+            want,
+            "{runner}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
 /// A pipeline of this project's own: a composite with named inputs and
 /// output, Partition, Flatten, a left Join, Sql, AssignTimestamps and a
 /// windowed Combine.
@@ -250,21 +270,7 @@ fn wiring_joins_and_windows() {
         "minute: Row(customer='ann', total=1500, window_start=60.0)",
     ];
     want.sort();
-    for runner in ["direct", "rayon", "timely"] {
-        let out = run(&file, runner);
-        let mut got: Vec<String> = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter(|l| l.contains("Row("))
-            .map(str::to_string)
-            .collect();
-        got.sort();
-        assert_eq!(
-            got,
-            want,
-            "{runner}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    assert_logs_on_every_runner(&file, &want);
 }
 
 /// Partition computes `by` into a column of its own: an input column of
@@ -279,21 +285,7 @@ fn partition_keeps_a_column_named_like_its_own() {
         "other: Row(partition_by=4, kind=None)",
     ];
     want.sort();
-    for runner in ["direct", "rayon", "timely"] {
-        let out = run(&file, runner);
-        let mut got: Vec<String> = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter(|l| l.contains("Row("))
-            .map(str::to_string)
-            .collect();
-        got.sort();
-        assert_eq!(
-            got,
-            want,
-            "{runner}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    assert_logs_on_every_runner(&file, &want);
 }
 
 /// The README's YAML form of the sales summary prints what the SQL form does.

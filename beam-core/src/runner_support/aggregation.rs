@@ -130,6 +130,9 @@ struct Partials<A: Aggregation, H: OutputTime> {
     global: HashMap<A::K, Slot<A, H>, foldhash::fast::RandomState>,
     /// Keys in other windows.
     windowed: HashMap<(A::K, Window), Slot<A, H>, foldhash::fast::RandomState>,
+    /// Slots of a table larger than a batch, being taken (see `take`).
+    taking_global: std::collections::hash_map::IntoIter<A::K, Slot<A, H>>,
+    taking_windowed: std::collections::hash_map::IntoIter<(A::K, Window), Slot<A, H>>,
 }
 
 /// An accumulator and its combined output time.
@@ -274,22 +277,25 @@ impl<A: Aggregation, H: OutputTime> PartialTable for Partials<A, H> {
 
     fn take(&mut self, max: usize) -> Batch {
         let len = self.global.len() + self.windowed.len();
-        let mut partials: Vec<WindowedValue<(A::K, A::Acc)>> = Vec::with_capacity(len.min(max));
+        if self.taking_global.len() + self.taking_windowed.len() == 0 && len > max {
+            // Larger than one batch: moved out whole and handed over a
+            // batch at a time, in one pass over the tables.
+            self.taking_global = std::mem::take(&mut self.global).into_iter();
+            self.taking_windowed = std::mem::take(&mut self.windowed).into_iter();
+        }
         let slot = |k, w: Window, (acc, hold): Slot<A, H>| {
             WindowedValue::new((k, acc), hold.time(&w), w, PaneInfo::NO_FIRING)
         };
-        if len <= max {
+        let left = self.taking_global.len() + self.taking_windowed.len();
+        let mut partials: Vec<WindowedValue<(A::K, A::Acc)>> =
+            Vec::with_capacity(max.min(if left > 0 { left } else { len }));
+        let global = self.taking_global.by_ref().take(max);
+        partials.extend(global.map(|(k, s)| slot(k, Window::Global, s)));
+        let windowed = self.taking_windowed.by_ref().take(max - partials.len());
+        partials.extend(windowed.map(|((k, w), s)| slot(k, w, s)));
+        if left == 0 {
             partials.extend(self.global.drain().map(|(k, s)| slot(k, Window::Global, s)));
             partials.extend(self.windowed.drain().map(|((k, w), s)| slot(k, w, s)));
-        } else {
-            // Slots not reached stay in the tables for the next call.
-            let global = self.global.extract_if(|_, _| true).take(max);
-            partials.extend(global.map(|(k, s)| slot(k, Window::Global, s)));
-            let left = max - partials.len();
-            let windowed = self.windowed.extract_if(|_, _| true).take(left);
-            partials.extend(windowed.map(|((k, w), s)| slot(k, w, s)));
-        }
-        if self.global.is_empty() && self.windowed.is_empty() {
             // A table the size of a bundle keeps its room for the next
             // bundle; a larger one (a runner pre-combining more than a
             // bundle) gives it back.
@@ -311,6 +317,8 @@ impl<A: Aggregation> TableKernel<A> {
             step: self.step.clone(),
             global: HashMap::default(),
             windowed: HashMap::default(),
+            taking_global: HashMap::<_, _, foldhash::fast::RandomState>::default().into_iter(),
+            taking_windowed: HashMap::<_, _, foldhash::fast::RandomState>::default().into_iter(),
         })
     }
 }
