@@ -102,6 +102,11 @@ pub trait GroupingKernel: Send + Sync {
     fn partition_by_key_group(&self, batch: Batch, parts: usize) -> Vec<Batch>;
     /// [`partition_partials`](Self::partition_partials) by key group.
     fn partition_partials_by_key_group(&self, batch: Batch, parts: usize) -> Vec<Batch>;
+    /// Whether its tables' state may be taken out with
+    /// [`GroupingTable::evict`] and handed back later: windows that do not
+    /// merge, a trigger that fires only when the watermark passes the end of
+    /// the window, no allowed lateness and output at the end of the window.
+    fn evictable(&self) -> bool;
     /// Decodes a batch of partial accumulators written by [`Batch::encode`]
     /// (for runners that spill them to disk).
     fn decode_partials(&self, bytes: &[u8]) -> std::result::Result<Batch, String>;
@@ -147,6 +152,15 @@ pub trait GroupingTable: Send {
     /// timers, pane history, watermarks, panes not yet taken), between calls,
     /// for a checkpoint; see [`GroupingKernel::restore_table`].
     fn snapshot(&self) -> Result<Vec<u8>>;
+    /// An estimate of the memory the table's state takes.
+    fn estimated_bytes(&self) -> usize;
+    /// Takes every window's state out, as batches of partial accumulators
+    /// (one per window, with the window's max timestamp, in time order),
+    /// leaving the table empty; for a runner keeping a memory budget, and
+    /// only when [`GroupingKernel::evictable`]. Handed back with
+    /// [`add_partials`](Self::add_partials) while the input watermark is not
+    /// past a window's end, they give the panes the table would have given.
+    fn evict(&mut self) -> Vec<(Timestamp, Batch)>;
 }
 
 /// A WindowInto: assigns windows.

@@ -119,6 +119,35 @@ impl PipelineOptions {
                 .map_err(|e| BeamError::Options(format!("--{name} {v}: {e}"))),
         }
     }
+    /// `--memory-budget` (e.g. `512MiB`): the bytes a runner's grouping state
+    /// and buffered input may take before they spill to disk; `None` when not
+    /// given. At least 1 MiB.
+    pub fn memory_budget(&self) -> Result<Option<usize>> {
+        let Some(b) = self.parse::<bytesize::ByteSize>("memory-budget")? else {
+            return Ok(None);
+        };
+        let bytes = usize::try_from(b.as_u64()).unwrap_or(usize::MAX);
+        if bytes < 1 << 20 {
+            return Err(BeamError::Options(format!(
+                "--memory-budget {bytes}: at least 1 MiB is needed"
+            )));
+        }
+        Ok(Some(bytes))
+    }
+}
+
+/// Half the machine's memory (1 GiB where it cannot be read): the memory
+/// budget where none is given.
+pub fn default_memory_budget() -> usize {
+    let total_kib = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
+        m.lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+    });
+    match total_kib {
+        Some(kib) => usize::try_from(kib * 1024 / 2).unwrap_or(usize::MAX),
+        None => 1 << 30,
+    }
 }
 
 impl Args for PipelineOptions {

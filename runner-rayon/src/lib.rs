@@ -63,34 +63,15 @@ pub(crate) struct RayonOptions {
 impl RayonOptions {
     fn from_graph(graph: &Graph) -> Result<Self> {
         let o = &graph.options;
-        let memory_budget = match o.parse::<bytesize::ByteSize>("memory-budget")? {
-            Some(b) => usize::try_from(b.as_u64()).unwrap_or(usize::MAX),
-            None => default_memory_budget(),
-        };
-        if memory_budget < 1 << 20 {
-            return Err(BeamError::Options(format!(
-                "--memory-budget {memory_budget}: at least 1 MiB is needed"
-            )));
-        }
+        let memory_budget = o
+            .memory_budget()?
+            .unwrap_or_else(beam_core::options::default_memory_budget);
         Ok(RayonOptions {
             memory_budget,
             temp_dir: o
                 .get("temp-dir")
                 .map_or_else(std::env::temp_dir, PathBuf::from),
         })
-    }
-}
-
-/// Half the machine's memory (1 GiB where it cannot be read).
-fn default_memory_budget() -> usize {
-    let total_kib = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
-        m.lines()
-            .find_map(|l| l.strip_prefix("MemTotal:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-    });
-    match total_kib {
-        Some(kib) => usize::try_from(kib * 1024 / 2).unwrap_or(usize::MAX),
-        None => 1 << 30,
     }
 }
 

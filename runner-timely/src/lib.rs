@@ -108,6 +108,8 @@ mod operators;
 mod publish;
 mod side_buffers;
 mod sources;
+mod spill_segments;
+mod spilling_table;
 mod worker;
 
 use beam_core::graph::{Graph, Primitive};
@@ -226,10 +228,24 @@ impl TimelyOptions {
             .max(1);
         let processes = at_least_one("processes")?.unwrap_or(1);
         let checkpoint = checkpoint_options(o)?;
+        // Grouping state spills past the budget; a run with checkpoints
+        // keeps it in memory (spilled state is not part of a checkpoint).
+        let grouping_memory = match (o.memory_budget()?, &checkpoint) {
+            (Some(_), Some(_)) => {
+                return Err(BeamError::Options(
+                    "--memory-budget cannot be combined with --checkpoint-dir: grouping state that spills to disk is not checkpointed".into(),
+                ))
+            }
+            (budget, None) => {
+                Some(budget.unwrap_or_else(beam_core::options::default_memory_budget))
+            }
+            (None, Some(_)) => None,
+        };
         let flow = worker::FlowLimits {
             max_queued_bundles: at_least_one("max-queued-bundles")?
                 .unwrap_or(QUEUED_BUNDLES_PER_WORKER * workers),
             read_bundle_size: at_least_one("read-bundle-size")?.unwrap_or(READ_BUNDLE_SIZE),
+            grouping_memory,
         };
         if processes <= 1 {
             return Ok(TimelyOptions {
@@ -533,6 +549,8 @@ inventory::submit! {
             RunnerOption { name: "restore-from", help: "Restore from 'latest' (the newest checkpoint that verifies) or a checkpoint directory", takes_value: true },
             RunnerOption { name: "max-queued-bundles", help: "Bundles waiting between the steps of a process before its sources pause reading, so that a slow step slows the sources instead of growing a queue (default 64 per worker)", takes_value: true },
             RunnerOption { name: "read-bundle-size", help: "Elements an unbounded source hands on per bundle, at most (default 4096); smaller bundles hold less data in flight behind a slow step, so checkpoints complete sooner", takes_value: true },
+            RunnerOption { name: "memory-budget", help: "Memory of a process's grouping state before it spills to disk, e.g. 512MiB (default: half the RAM); for groupings whose windows do not merge, fired once at the end of the window with no allowed lateness; not with --checkpoint-dir", takes_value: true },
+            RunnerOption { name: "temp-dir", help: "Where spilled grouping state is written (default: the system's temporary directory)", takes_value: true },
             RunnerOption { name: "early-input-memory", help: "Bytes of a later checkpoint epoch's input a keyed step holds in memory per worker while it finishes the current epoch; the rest waits in temporary files (default 67108864)", takes_value: true },
         ],
         features: &[

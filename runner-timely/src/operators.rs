@@ -506,6 +506,15 @@ pub(crate) trait Keyed {
     fn finish(&mut self) -> Result<()> {
         Ok(())
     }
+    /// Whether it has work to do that no input or time waits for (state to
+    /// read back from disk).
+    fn has_work(&self) -> bool {
+        false
+    }
+    /// Does some of that work.
+    fn work(&mut self, _metrics: &mut MetricsContainer) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// A keyed operator: receives its keys' encoded bundles from the exchange,
@@ -660,7 +669,7 @@ pub(crate) fn keyed<'s>(
                             .first_epoch()
                             .map_or(passed, |e| e.min(passed))
                             .max(p.epoch() + 1);
-                        if let Some(out) = keyed.take_output().filter(|o| !o.is_empty()) {
+                        while let Some(out) = keyed.take_output().filter(|o| !o.is_empty()) {
                             state.sent_to(pcoll, std::slice::from_ref(&out));
                             output.activate().give(&*c, &mut vec![out]);
                         }
@@ -680,6 +689,11 @@ pub(crate) fn keyed<'s>(
                     state.watermark_moved(input_pcoll, wm);
                     keyed.advance_input_watermark(wm, &mut metrics)?;
                 }
+                if keyed.has_work() {
+                    state.touched();
+                    keyed.work(&mut metrics)?;
+                    activator.activate();
+                }
                 state.add_metrics(t, &mut metrics);
                 Ok(())
             };
@@ -688,11 +702,9 @@ pub(crate) fn keyed<'s>(
             }
             let epoch = part.as_ref().map_or(c.time().outer, Participant::epoch);
             advance(c, epoch, Timestamp::MIN);
-            if let Some(out) = keyed.take_output() {
-                if !out.is_empty() {
-                    state.sent_to(pcoll, std::slice::from_ref(&out));
-                    output.activate().give(&*c, &mut vec![out]);
-                }
+            while let Some(out) = keyed.take_output().filter(|o| !o.is_empty()) {
+                state.sent_to(pcoll, std::slice::from_ref(&out));
+                output.activate().give(&*c, &mut vec![out]);
             }
             let held = keyed.output_watermark();
             if state.failed()

@@ -4,11 +4,13 @@ use crate::bounded_share::BoundedShare;
 use crate::checkpoint::{CheckpointRun, Restore};
 use crate::operators::{flatten, keyed, map_bundles, par_do, ship, Bundles, Keyed, SideSpec, Time};
 use crate::sources::{source, test_stream, unbounded_source, Acks};
+use crate::spilling_table::SpillingTable;
 use beam_core::graph::{Graph, Primitive};
 use beam_core::kernel::{GroupingEnv, GroupingTable, StatefulProcessor};
 use beam_core::monitoring::{BundleTimer, JobMonitor};
 use beam_core::{Batch, BeamError, MetricsContainer, Result, Timestamp};
 use std::cell::RefCell;
+use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -16,6 +18,8 @@ use timely::dataflow::Scope;
 
 /// What every worker of the process shares during a run.
 pub(crate) struct RunShared {
+    /// Bytes of grouping state kept in memory before it spills.
+    grouping_memory: Option<usize>,
     failed: AtomicBool,
     /// Set when a TestStream's script is done and the pipeline is quiescent
     /// below the end of time: operators release their capabilities without
@@ -44,6 +48,9 @@ pub(crate) struct FlowLimits {
     pub(crate) max_queued_bundles: usize,
     /// Elements an unbounded source hands on per bundle, at most.
     pub(crate) read_bundle_size: usize,
+    /// Bytes of grouping state the process keeps in memory before it spills
+    /// (`None`: no spilling).
+    pub(crate) grouping_memory: Option<usize>,
 }
 
 impl RunShared {
@@ -54,6 +61,7 @@ impl RunShared {
         flow: FlowLimits,
     ) -> Self {
         RunShared {
+            grouping_memory: flow.grouping_memory,
             max_queued: flow.max_queued_bundles as i64,
             read_bundle_size: flow.read_bundle_size.max(1),
             failed: AtomicBool::new(false),
@@ -161,6 +169,25 @@ impl WorkerState {
             local_worker,
             clock_waiters: RefCell::new(Vec::new()),
         }
+    }
+
+    /// The memory a spilling grouping table of this worker may keep: the
+    /// process's budget split between its workers and their groupings that
+    /// can spill.
+    pub(crate) fn grouping_share(&self) -> Option<usize> {
+        let budget = self.shared.grouping_memory?;
+        let spilling = self
+            .graph
+            .transforms
+            .iter()
+            .filter(|t| match &t.primitive {
+                Primitive::GroupByKey { kernel } | Primitive::CombinePerKey { kernel } => {
+                    kernel.evictable()
+                }
+                _ => false,
+            })
+            .count();
+        Some(budget / self.shared.local_workers() / spilling.max(1))
     }
 
     /// Records the first error and stops the run.
@@ -586,7 +613,19 @@ pub(crate) fn build<'s>(scope: Scope<'s, Time>, state: Rc<WorkerState>) -> Resul
                     }
                     Restore::Own(None) | Restore::Nothing => kernel.new_table(),
                 };
-                let table = Box::new(Table(table, partials));
+                let table: Box<dyn Keyed> = match state.grouping_share() {
+                    Some(share) if kernel.evictable() => Box::new(SpillingTable::new(
+                        kernel.clone(),
+                        table,
+                        partials,
+                        share,
+                        graph
+                            .options
+                            .get("temp-dir")
+                            .map_or_else(std::env::temp_dir, PathBuf::from),
+                    )),
+                    _ => Box::new(Table(table, partials)),
+                };
                 let (out, a) = keyed(
                     shipped,
                     t,

@@ -367,6 +367,9 @@ impl<A: Aggregation> GroupingKernel for TableKernel<A> {
             Err(b) => vec![b],
         }
     }
+    fn evictable(&self) -> bool {
+        crate::runner_support::grouping::evictable(&self.strategy)
+    }
     fn decode_partials(&self, bytes: &[u8]) -> std::result::Result<Batch, String> {
         crate::coder::decode::<Vec<WindowedValue<(A::K, A::Acc)>>>(bytes).map(Batch::new)
     }

@@ -51,11 +51,13 @@ use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
+mod evict;
 mod merging;
 mod snapshot;
 mod time;
 mod window_map;
 
+pub(crate) use evict::evictable;
 use window_map::WindowMap;
 
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
@@ -563,5 +565,13 @@ impl<A: Aggregation> GroupingTable for WindowedTable<A> {
 
     fn snapshot(&self) -> Result<Vec<u8>> {
         WindowedTable::snapshot(self)
+    }
+
+    fn estimated_bytes(&self) -> usize {
+        self.estimate_bytes()
+    }
+
+    fn evict(&mut self) -> Vec<(Timestamp, Batch)> {
+        self.evict_all()
     }
 }

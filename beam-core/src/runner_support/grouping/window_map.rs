@@ -103,6 +103,19 @@ impl<K: Hash + Eq, V> WindowMap<K, V> {
         self.iter().map(|(_, v)| v)
     }
 
+    /// Takes out every state, a window's states together.
+    pub(crate) fn take_all(&mut self) -> Vec<Vec<((K, Window), V)>> {
+        let one: Vec<_> = std::mem::take(&mut self.one).into_iter().collect();
+        let mut windows: Vec<Vec<_>> = std::mem::take(&mut self.by_window)
+            .into_values()
+            .map(|states| states.into_iter().collect())
+            .collect();
+        if !one.is_empty() {
+            windows.push(one);
+        }
+        windows
+    }
+
     /// Takes out the states of every window for which `done` holds.
     pub(crate) fn take_windows(&mut self, done: impl Fn(&Window) -> bool) -> Vec<((K, Window), V)> {
         let mut taken: Vec<_> = self.one.extract_if(|(_, w), _| done(w)).collect();
