@@ -21,12 +21,6 @@ pub(crate) struct Segment {
     len: usize,
 }
 
-impl Segment {
-    pub(crate) fn len(&self) -> usize {
-        self.len
-    }
-}
-
 struct SegmentFile {
     file: File,
     /// Bytes written.
@@ -92,7 +86,9 @@ impl SegmentStore {
                 i
             }
         };
-        let f = self.files[index].as_mut().expect("the current file is open");
+        let f = self.files[index]
+            .as_mut()
+            .expect("the current file is open");
         f.file
             .write_all_at(bytes, f.end)
             .map_err(|e| io("writing", e))?;

@@ -8,12 +8,14 @@
 //! merge, fired once when the watermark passes their end, with no allowed
 //! lateness. The panes are the ones the table would have given in memory.
 //!
-//! On the first eviction the keys are split into [`PARTS`] tables, so that
-//! what comes back at once is a part's state of the windows that close. A
+//! On the first eviction, when a window's state is large, the keys are split
+//! into [`PARTS`] tables, so that what comes back at once is a part's state
+//! of the windows that close. A
 //! move of the input watermark goes straight to a part with nothing on disk
-//! before it; the others catch up in steps ([`Keyed::work`]), a few windows
-//! at a time, each window's partials read back and then the part's watermark
-//! moved just past that window's end. Input for a part that is still behind
+//! before it; the others catch up in steps ([`Keyed::work`]), a few
+//! segments at a time (each holds windows in order of their end), each
+//! segment read back and then the part's watermark moved just past its first
+//! window's end. Input for a part that is still behind
 //! waits, with the watermark it arrived at, until the part gets there: it is
 //! applied at the same watermark as in memory (so the same elements are
 //! late).
@@ -46,7 +48,8 @@ struct Part {
     /// Input that came while the table was behind: the input watermark it
     /// came at, the batch and its estimated size.
     deferred: VecDeque<(Timestamp, Batch, usize)>,
-    /// Its windows' spilled partials, by the windows' max timestamp.
+    /// Its spilled partials: segments of windows in order of their end, by
+    /// the first window's max timestamp.
     spilled: BTreeMap<Timestamp, Vec<Segment>>,
 }
 
@@ -73,7 +76,7 @@ pub(crate) struct SpillingTable {
     partials: bool,
     /// Bytes of state it keeps in memory.
     share: usize,
-    /// One table until the first eviction, then [`PARTS`].
+    /// One table, or [`PARTS`] from a first eviction of a large window.
     parts: Vec<Part>,
     store: SegmentStore,
     /// The input watermark.
@@ -86,6 +89,8 @@ pub(crate) struct SpillingTable {
     deferred_bytes: usize,
     /// Panes taken from tables that were replaced.
     output: VecDeque<Batch>,
+    /// Whether it has evicted its state yet.
+    evicted: bool,
     /// Spilled bytes already counted in the metrics.
     counted_spill: u64,
     buf: Vec<u8>,
@@ -113,6 +118,7 @@ impl SpillingTable {
             since_check: 0,
             deferred_bytes: 0,
             output: VecDeque::new(),
+            evicted: false,
             counted_spill: 0,
             buf: Vec::new(),
         }
@@ -141,32 +147,14 @@ impl SpillingTable {
             return Ok(());
         }
         metrics.inc_counter("grouping_evictions", 1);
-        if self.parts.len() == 1 {
-            let mut old = self.parts.pop().expect("one table");
-            while let Some(out) = old.table.take_output().filter(|b| !b.is_empty()) {
-                self.output.push_back(out);
-            }
-            let evicted = old.table.evict();
-            for _ in 0..PARTS {
-                let mut table = self.kernel.new_table();
-                if old.at > Timestamp::MIN {
-                    table.advance_input_watermark(old.at, &mut env(metrics))?;
-                }
-                if let Some(now) = self.now {
-                    table.advance_processing_time(now, &mut env(metrics))?;
-                }
-                self.parts.push(Part::new(table, old.at));
-            }
-            for (end, batch) in evicted {
-                let split = self.kernel.partition_partials(batch, PARTS);
-                for (i, part) in split.into_iter().enumerate() {
-                    self.spill(i, end, part)?;
-                }
-            }
+        if !self.evicted {
+            self.evicted = true;
+            self.first_eviction(metrics)?;
         } else {
             for i in 0..self.parts.len() {
-                for (end, batch) in self.parts[i].table.evict() {
-                    self.spill(i, end, batch)?;
+                let evicted = self.parts[i].table.evict();
+                for chunk in chunks(evicted, self.chunk_bytes()) {
+                    self.spill(i, chunk)?;
                 }
             }
         }
@@ -176,11 +164,57 @@ impl SpillingTable {
         Ok(())
     }
 
-    /// Writes part `i`'s partials of windows ending at `end` to disk.
-    fn spill(&mut self, i: usize, end: Timestamp, batch: Batch) -> Result<()> {
-        if batch.is_empty() {
+    /// The estimated memory of the partials written as one segment: small
+    /// enough that a segment read back early holds little of windows that
+    /// close later, large enough that many windows with little state each
+    /// do not make a segment each.
+    fn chunk_bytes(&self) -> usize {
+        (self.share / 16).clamp(4 << 10, 1 << 20)
+    }
+
+    /// Evicts the one table. When a window's state is large, the keys are
+    /// split into [`PARTS`] tables, so that what comes back when it closes is
+    /// a part's; state spread over many small windows stays in one table
+    /// (parts would repeat each window's map in every part).
+    fn first_eviction(&mut self, metrics: &mut MetricsContainer) -> Result<()> {
+        let mut old = self.parts.pop().expect("one table");
+        while let Some(out) = old.table.take_output().filter(|b| !b.is_empty()) {
+            self.output.push_back(out);
+        }
+        let evicted = old.table.evict();
+        let largest = evicted.iter().map(|(_, b)| b.estimated_bytes()).max();
+        if largest.unwrap_or(0) <= self.share / 8 {
+            self.parts.push(old);
+            for chunk in chunks(evicted, self.chunk_bytes()) {
+                self.spill(0, chunk)?;
+            }
             return Ok(());
         }
+        for _ in 0..PARTS {
+            let mut table = self.kernel.new_table();
+            if old.at > Timestamp::MIN {
+                table.advance_input_watermark(old.at, &mut env(metrics))?;
+            }
+            if let Some(now) = self.now {
+                table.advance_processing_time(now, &mut env(metrics))?;
+            }
+            self.parts.push(Part::new(table, old.at));
+        }
+        for chunk in chunks(evicted, self.chunk_bytes() * PARTS) {
+            let split = self.kernel.partition_partials(chunk, PARTS);
+            for (i, part) in split.into_iter().enumerate() {
+                self.spill(i, part)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes part `i`'s partials to disk, as a segment to read back when the
+    /// watermark reaches the first of their windows' ends.
+    fn spill(&mut self, i: usize, batch: Batch) -> Result<()> {
+        let Some(end) = batch.min_timestamp() else {
+            return Ok(());
+        };
         self.buf.clear();
         batch
             .encode(&mut self.buf)
@@ -190,8 +224,8 @@ impl SpillingTable {
         Ok(())
     }
 
-    /// Takes part `i` one step towards the input watermark; returns the bytes
-    /// read back.
+    /// Takes part `i` one step towards the input watermark; returns the
+    /// memory of the state read back (estimated as in the table).
     fn step(&mut self, i: usize, metrics: &mut MetricsContainer) -> Result<usize> {
         let target = self.target;
         let part = &mut self.parts[i];
@@ -202,15 +236,17 @@ impl SpillingTable {
             Self::add_to(&mut *part.table, self.partials, batch, metrics)?;
             return Ok(0);
         }
-        let Some((&end, _)) = part.spilled.first_key_value().filter(|(end, _)| **end < stop)
+        let Some((&end, _)) = part
+            .spilled
+            .first_key_value()
+            .filter(|(end, _)| **end < stop)
         else {
-            part.table.advance_input_watermark(stop, &mut env(metrics))?;
+            part.table
+                .advance_input_watermark(stop, &mut env(metrics))?;
             part.at = stop;
             return Ok(0);
         };
-        let mut read = 0;
         for segment in part.spilled.remove(&end).unwrap_or_default() {
-            read += segment.len();
             self.store.take(segment, &mut self.buf)?;
             let batch = self
                 .kernel
@@ -218,38 +254,61 @@ impl SpillingTable {
                 .map_err(|e| BeamError::Runner(format!("reading spilled grouping state: {e}")))?;
             part.table.add_partials(batch, &mut env(metrics))?;
         }
-        // Just past the window's end: it fires, with what stayed in memory.
+        let read = part.table.estimated_bytes();
+        // Just past the first window's end: it fires, with what stayed in
+        // memory; windows of the segment that end later wait in the table.
         let next = end.plus(Duration::from_micros(1)).min(stop);
         if next > part.at {
-            part.table.advance_input_watermark(next, &mut env(metrics))?;
+            part.table
+                .advance_input_watermark(next, &mut env(metrics))?;
             part.at = next;
         }
         Ok(read)
     }
 }
 
+/// Evicted partials (by window end, in order) as batches of about `bytes`
+/// of estimated memory each, whole windows to a batch.
+fn chunks(evicted: Vec<(Timestamp, Batch)>, bytes: usize) -> Vec<Batch> {
+    let mut out = Vec::new();
+    let mut current: Option<(Batch, usize)> = None;
+    for (_, batch) in evicted {
+        let size = batch.estimated_bytes();
+        match &mut current {
+            Some((chunk, filled)) if *filled < bytes => {
+                chunk.append(batch);
+                *filled += size;
+            }
+            _ => {
+                out.extend(current.take().map(|(chunk, _)| chunk));
+                current = Some((batch, size));
+            }
+        }
+    }
+    out.extend(current.map(|(chunk, _)| chunk));
+    out
+}
+
 impl Keyed for SpillingTable {
     fn add(&mut self, batch: Batch, metrics: &mut MetricsContainer) -> Result<()> {
         self.since_check += batch.estimated_bytes();
-        if self.parts.len() == 1 {
-            Self::add_to(&mut *self.parts[0].table, self.partials, batch, metrics)?;
+        let split = if self.parts.len() == 1 {
+            vec![batch]
+        } else if self.partials {
+            self.kernel.partition_partials(batch, PARTS)
         } else {
-            let split = if self.partials {
-                self.kernel.partition_partials(batch, PARTS)
+            self.kernel.partition(batch, PARTS)
+        };
+        for (part, batch) in self.parts.iter_mut().zip(split) {
+            if batch.is_empty() {
+                continue;
+            }
+            if part.at < self.target {
+                let bytes = batch.estimated_bytes();
+                self.deferred_bytes += bytes;
+                part.deferred.push_back((self.target, batch, bytes));
             } else {
-                self.kernel.partition(batch, PARTS)
-            };
-            for (part, batch) in self.parts.iter_mut().zip(split) {
-                if batch.is_empty() {
-                    continue;
-                }
-                if part.at < self.target {
-                    let bytes = batch.estimated_bytes();
-                    self.deferred_bytes += bytes;
-                    part.deferred.push_back((self.target, batch, bytes));
-                } else {
-                    Self::add_to(&mut *part.table, self.partials, batch, metrics)?;
-                }
+                Self::add_to(&mut *part.table, self.partials, batch, metrics)?;
             }
         }
         if self.since_check >= self.share / 16 {
@@ -338,4 +397,3 @@ impl Keyed for SpillingTable {
         Ok(())
     }
 }
-

@@ -171,8 +171,9 @@ impl WorkerState {
         }
     }
 
-    /// The memory a spilling grouping table of this worker may keep: the
-    /// process's budget split between its workers and their groupings that
+    /// The memory a spilling grouping table of this worker may keep: half
+    /// the process's budget (the other half is for bundles on their way and
+    /// state read back), split between its workers and their groupings that
     /// can spill.
     pub(crate) fn grouping_share(&self) -> Option<usize> {
         let budget = self.shared.grouping_memory?;
@@ -187,7 +188,7 @@ impl WorkerState {
                 _ => false,
             })
             .count();
-        Some(budget / self.shared.local_workers() / spilling.max(1))
+        Some(budget / 2 / self.shared.local_workers() / spilling.max(1))
     }
 
     /// Records the first error and stops the run.

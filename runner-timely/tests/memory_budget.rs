@@ -28,10 +28,17 @@ fn user(i: u64, users: u64) -> String {
 }
 
 impl SourceReader<(String, u64)> for EventReader {
-    fn read_batch(&mut self, out: &mut Vec<WindowedValue<(String, u64)>>, max: usize) -> Result<bool> {
+    fn read_batch(
+        &mut self,
+        out: &mut Vec<WindowedValue<(String, u64)>>,
+        max: usize,
+    ) -> Result<bool> {
         while self.next < self.events.n && out.len() < max {
             let i = self.next;
-            out.push(WindowedValue::in_global_window((user(i, self.events.users), i)));
+            out.push(WindowedValue::in_global_window((
+                user(i, self.events.users),
+                i,
+            )));
             self.next += 1;
         }
         Ok(self.next < self.events.n)
@@ -64,8 +71,15 @@ struct Describe;
 impl DoFn for Describe {
     type In = (String, u64);
     type Out = String;
-    fn process(&mut self, (k, v): &(String, u64), ctx: &mut ProcessContext<'_, String>) -> UserResult {
-        let start = ctx.window().as_interval().map_or(-1, |w| w.start.as_micros());
+    fn process(
+        &mut self,
+        (k, v): &(String, u64),
+        ctx: &mut ProcessContext<'_, String>,
+    ) -> UserResult {
+        let start = ctx
+            .window()
+            .as_interval()
+            .map_or(-1, |w| w.start.as_micros());
         let pane = ctx.pane();
         let line = format!(
             "{k} {start} {v} {} {:?} {} {}",
@@ -89,10 +103,10 @@ fn timely(workers: &str, budget: Option<&str>) -> PipelineOptions {
     }
 }
 
-/// Counts per user in 10 s windows sliding by 2 s, the read's watermark
-/// following event time; checks every pane against a count by hand and
-/// returns the bytes spilled.
-fn sliding_counts(options: PipelineOptions, events: Events) -> i64 {
+/// Counts per user in windows of `size` ms sliding by `period` ms, the read's
+/// watermark following event time; checks every pane against a count by hand
+/// and returns the bytes spilled.
+fn sliding_counts(options: PipelineOptions, events: Events, size: i64, period: i64) -> i64 {
     let p = Pipeline::new(options);
     let counts = p
         .apply(
@@ -104,14 +118,17 @@ fn sliding_counts(options: PipelineOptions, events: Events) -> i64 {
         .unwrap()
         .apply(
             "Window",
-            WindowInto::new(WindowFn::sliding(Duration::from_secs(10), Duration::from_secs(2))),
+            WindowInto::new(WindowFn::sliding(
+                Duration::from_millis(size),
+                Duration::from_millis(period),
+            )),
         )
         .unwrap()
         .apply("Count", Count::per_key())
         .unwrap()
         .apply("Describe", ParDo::of(Describe))
         .unwrap();
-    let (size, period) = (10_000_000i64, 2_000_000i64);
+    let (size, period) = (size * 1000, period * 1000);
     let mut expected: BTreeMap<(String, i64), u64> = BTreeMap::new();
     for i in 0..events.n {
         let t = i as i64 * 1000;
@@ -125,7 +142,9 @@ fn sliding_counts(options: PipelineOptions, events: Events) -> i64 {
         .into_iter()
         .map(|((k, start), n)| format!("{k} {start} {n} {} OnTime 0 true", start + size - 1))
         .collect();
-    PAssert::that(&counts).contains_in_any_order(expected).unwrap();
+    PAssert::that(&counts)
+        .contains_in_any_order(expected)
+        .unwrap();
     let result = p.run().unwrap();
     result
         .metrics()
@@ -139,10 +158,30 @@ fn sliding_window_counts_past_the_budget_are_the_counts_in_memory() {
         n: 120_000,
         users: 6_000,
     };
-    assert_eq!(sliding_counts(timely("2", None), events.clone()), 0);
-    let spilled = sliding_counts(timely("2", Some("1MiB")), events.clone());
-    assert!(spilled > 0, "the state of 6 000 users spills");
-    assert!(sliding_counts(timely("1", Some("1MiB")), events) > 0);
+    let run =
+        |workers, budget| sliding_counts(timely(workers, budget), events.clone(), 10_000, 2_000);
+    assert_eq!(run("2", None), 0);
+    assert!(
+        run("2", Some("1MiB")) > 0,
+        "the state of 6 000 users spills"
+    );
+    assert!(run("1", Some("1MiB")) > 0);
+}
+
+/// Many short windows with a few users each: spilled state stays in one
+/// table and comes back window by window.
+#[test]
+fn many_small_windows_past_the_budget_are_the_counts_in_memory() {
+    let events = Events {
+        n: 200_000,
+        users: 50_000,
+    };
+    let run = |workers, budget| sliding_counts(timely(workers, budget), events.clone(), 50, 50);
+    assert_eq!(run("2", None), 0);
+    assert!(
+        run("2", Some("1MiB")) > 0,
+        "4 000 windows of 50 users spill"
+    );
 }
 
 /// Every user's values, grouped in the global window of a bounded input
@@ -174,7 +213,9 @@ fn a_global_window_group_past_the_budget_gives_every_value() {
         .into_iter()
         .map(|(k, vs)| format!("{k} {vs:?}"))
         .collect();
-    PAssert::that(&grouped).contains_in_any_order(expected).unwrap();
+    PAssert::that(&grouped)
+        .contains_in_any_order(expected)
+        .unwrap();
     let result = p.run().unwrap();
     let spilled = result.metrics().counter("Group", "grouping_spilled_bytes");
     assert!(spilled.unwrap_or(0) > 0, "{spilled:?}");

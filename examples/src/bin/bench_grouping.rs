@@ -184,15 +184,19 @@ fn run(args: Args) -> anyhow::Result<()> {
             "StatefulParDo" => "Tally",
             _ => "Sum",
         };
+        // The rayon runner spills its shuffle (runs), the timely runner its
+        // grouping tables (evictions).
         let spilled = |name| result.metrics().counter(step, name).unwrap_or(0);
+        let runs = spilled("spilled_runs") + spilled("grouping_evictions");
+        let bytes = spilled("spilled_bytes") + spilled("grouping_spilled_bytes");
         println!(
             "| {variant} | {} | {} | {} | {secs:.2} | {:.2} M | {} | {:.0} |",
             args.pipeline.runner,
             args.pairs,
             args.keys,
             args.pairs as f64 / secs / 1e6,
-            spilled("spilled_runs"),
-            spilled("spilled_bytes") as f64 / 1e6
+            runs,
+            bytes as f64 / 1e6
         );
     }
     Ok(())

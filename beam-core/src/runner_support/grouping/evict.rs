@@ -31,26 +31,27 @@ pub(crate) fn evictable(strategy: &WindowingStrategy) -> bool {
 }
 
 impl<A: Aggregation> WindowedTable<A> {
-    /// An estimate of the table's memory: each window state's inline size and
-    /// its timer entry, plus the heap of keys and accumulators estimated from
-    /// the encoded size of up to 16 sampled ones.
+    /// An estimate of the table's memory: its maps' buckets (from their
+    /// capacities) and a timer entry per state, plus the heap of keys and
+    /// accumulators estimated from up to 16 sampled ones, by their size in a
+    /// fixed-width encoding (an integer as wide as in memory, where a compact
+    /// encoding would make a list of small numbers look a fraction of its
+    /// memory).
     pub(crate) fn estimate_bytes(&self) -> usize {
         let n = self.windows.len();
         if n == 0 {
             return 0;
         }
-        let inline = std::mem::size_of::<((A::K, crate::window::Window), super::WindowState<A::Acc>)>()
-            + std::mem::size_of::<(A::K, crate::window::Window)>()
-            + 16;
         let (mut sampled, mut heap) = (0usize, 0usize);
         for ((k, _), state) in self.windows.iter().take(16) {
             sampled += 1;
-            heap += postcard::experimental::serialized_size(k).unwrap_or(0);
+            heap += bincode::serialized_size(k).unwrap_or(0) as usize;
             if let Some(acc) = state.acc() {
-                heap += postcard::experimental::serialized_size(acc).unwrap_or(0);
+                heap += bincode::serialized_size(acc).unwrap_or(0) as usize;
             }
         }
-        n * (inline + heap / sampled.max(1))
+        let timer = std::mem::size_of::<(A::K, crate::window::Window)>() + 16;
+        self.windows.table_bytes() + n * (timer + heap / sampled.max(1))
     }
 
     /// Takes every window's accumulator out as a batch of partials `(K, Acc)`

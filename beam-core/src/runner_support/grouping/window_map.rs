@@ -89,6 +89,18 @@ impl<K: Hash + Eq, V> WindowMap<K, V> {
         self.one.len() + self.by_window.values().map(HashMap::len).sum::<usize>()
     }
 
+    /// The memory of the maps themselves (not what keys and values own on
+    /// the heap), from their capacities: a hash table has about 8/7 of its
+    /// capacity in buckets, each an entry and a control byte.
+    pub(crate) fn table_bytes(&self) -> usize {
+        fn map_bytes<K2, V2, S>(m: &HashMap<K2, V2, S>) -> usize {
+            m.capacity() * 8 / 7 * (std::mem::size_of::<(K2, V2)>() + 1)
+        }
+        map_bytes(&self.one)
+            + map_bytes(&self.by_window)
+            + self.by_window.values().map(map_bytes).sum::<usize>()
+    }
+
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&(K, Window), &V)> {
         self.one
             .iter()
