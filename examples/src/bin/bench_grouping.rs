@@ -119,7 +119,7 @@ fn run(args: Args) -> anyhow::Result<()> {
     let source = pairs(args.pairs, args.keys);
     let expected_sum: u64 = (0..args.pairs).map(|i| i % 1000).sum();
     println!(
-        "| variant | runner | pairs | keys | time (s) | pairs/s | spilled runs | spilled MB |"
+        "| variant | runner | pairs | keys | time (s) | pairs/s | spilled runs or evictions | spilled MB |"
     );
     println!("|---|---|---|---|---|---|---|---|");
     let variants = match args.only.as_deref() {
