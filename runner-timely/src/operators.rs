@@ -692,7 +692,9 @@ pub(crate) fn keyed<'s>(
                 if keyed.has_work() {
                     state.touched();
                     keyed.work(&mut metrics)?;
-                    activator.activate();
+                    if keyed.has_work() {
+                        activator.activate();
+                    }
                 }
                 state.add_metrics(t, &mut metrics);
                 Ok(())

@@ -31,6 +31,8 @@ struct SegmentFile {
 
 /// The segments of one operator.
 pub(crate) struct SegmentStore {
+    /// The step whose state it holds, for errors.
+    step: String,
     dir: PathBuf,
     files: Vec<Option<SegmentFile>>,
     /// The file being written.
@@ -39,19 +41,25 @@ pub(crate) struct SegmentStore {
     pub(crate) written: u64,
 }
 
-fn io(what: &str, e: std::io::Error) -> BeamError {
-    BeamError::Runner(format!("spilling grouping state: {what}: {e}"))
-}
-
 impl SegmentStore {
-    /// A store writing its files in `dir`.
-    pub(crate) fn new(dir: PathBuf) -> Self {
+    /// A store of `step`'s state writing its files in `dir`.
+    pub(crate) fn new(step: &str, dir: PathBuf) -> Self {
         SegmentStore {
+            step: step.to_string(),
             dir,
             files: Vec::new(),
             current: None,
             written: 0,
         }
+    }
+
+    /// An error of the step's spilling, naming the step and the directory.
+    pub(crate) fn error(&self, what: &str, e: impl std::fmt::Display) -> BeamError {
+        BeamError::Runner(format!(
+            "'{}': spilling grouping state in {}: {what}: {e}",
+            self.step,
+            self.dir.display()
+        ))
     }
 
     /// Writes `bytes` as a segment.
@@ -61,7 +69,7 @@ impl SegmentStore {
             Some(i) if !full(&self.files[i]) => i,
             _ => {
                 let file = tempfile::tempfile_in(&self.dir)
-                    .map_err(|e| io(&format!("a file in {}", self.dir.display()), e))?;
+                    .map_err(|e| self.error("creating a file", e))?;
                 let new = Some(SegmentFile {
                     file,
                     end: 0,
@@ -87,11 +95,14 @@ impl SegmentStore {
             }
         };
         let f = self.files[index]
+            .as_ref()
+            .expect("the current file is open");
+        if let Err(e) = f.file.write_all_at(bytes, f.end) {
+            return Err(self.error("writing", e));
+        }
+        let f = self.files[index]
             .as_mut()
             .expect("the current file is open");
-        f.file
-            .write_all_at(bytes, f.end)
-            .map_err(|e| io("writing", e))?;
         let segment = Segment {
             file: index,
             offset: f.end,
@@ -111,19 +122,22 @@ impl SegmentStore {
             .expect("a segment's file stays while it is live");
         buf.clear();
         buf.resize(segment.len, 0);
-        f.file
+        let mut result = f
+            .file
             .read_exact_at(buf, segment.offset)
-            .map_err(|e| io("reading back", e))?;
+            .map_err(|e| ("reading back", e));
         f.live -= 1;
         if f.live == 0 {
             if self.current == Some(segment.file) {
-                f.file.set_len(0).map_err(|e| io("emptying a file", e))?;
+                if result.is_ok() {
+                    result = f.file.set_len(0).map_err(|e| ("emptying a file", e));
+                }
                 f.end = 0;
             } else {
                 self.files[segment.file] = None;
             }
         }
-        Ok(())
+        result.map_err(|(what, e)| self.error(what, e))
     }
 
     /// Bytes on disk now.
@@ -140,7 +154,7 @@ mod tests {
     #[test]
     fn segments_come_back_in_any_order_and_their_files_go() {
         let dir = tempfile::tempdir().unwrap();
-        let mut store = SegmentStore::new(dir.path().to_path_buf());
+        let mut store = SegmentStore::new("Group", dir.path().to_path_buf());
         let segments: Vec<_> = (0..5u8)
             .map(|i| store.write(&vec![i; 10 + i as usize]).unwrap())
             .collect();

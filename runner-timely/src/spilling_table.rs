@@ -25,7 +25,7 @@ use crate::spill_segments::{Segment, SegmentStore};
 use beam_core::batch::Batch;
 use beam_core::kernel::{GroupingEnv, GroupingKernel, GroupingTable};
 use beam_core::metrics::MetricsContainer;
-use beam_core::{BeamError, Duration, Result, Timestamp};
+use beam_core::{Duration, Result, Timestamp};
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -97,9 +97,10 @@ pub(crate) struct SpillingTable {
 }
 
 impl SpillingTable {
-    /// Wraps `table` (of `kernel`, which must be evictable), keeping it
-    /// within `share` bytes; spill files go in `dir`.
+    /// Wraps `table` (of `step`'s `kernel`, which must be evictable),
+    /// keeping it within `share` bytes; spill files go in `dir`.
     pub(crate) fn new(
+        step: &str,
         kernel: Arc<dyn GroupingKernel>,
         table: Box<dyn GroupingTable>,
         partials: bool,
@@ -112,7 +113,7 @@ impl SpillingTable {
             partials,
             share: share.max(1),
             parts: vec![Part::new(table, Timestamp::MIN)],
-            store: SegmentStore::new(dir),
+            store: SegmentStore::new(step, dir),
             target: Timestamp::MIN,
             now: None,
             since_check: 0,
@@ -218,7 +219,7 @@ impl SpillingTable {
         self.buf.clear();
         batch
             .encode(&mut self.buf)
-            .map_err(|e| BeamError::Runner(format!("spilling grouping state: {e}")))?;
+            .map_err(|e| self.store.error("encoding", e))?;
         let segment = self.store.write(&self.buf)?;
         self.parts[i].spilled.entry(end).or_default().push(segment);
         Ok(())
@@ -251,7 +252,7 @@ impl SpillingTable {
             let batch = self
                 .kernel
                 .decode_partials(&self.buf)
-                .map_err(|e| BeamError::Runner(format!("reading spilled grouping state: {e}")))?;
+                .map_err(|e| self.store.error("decoding what was read back", e))?;
             part.table.add_partials(batch, &mut env(metrics))?;
         }
         let read = part.table.estimated_bytes();
@@ -373,8 +374,9 @@ impl Keyed for SpillingTable {
     }
 
     fn snapshot(&self) -> Result<Vec<u8>> {
-        Err(BeamError::Runner(
-            "a grouping that spills to disk is not checkpointed".into(),
+        Err(self.store.error(
+            "checkpointing",
+            "a grouping that spills to disk is not checkpointed",
         ))
     }
 

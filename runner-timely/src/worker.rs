@@ -616,6 +616,7 @@ pub(crate) fn build<'s>(scope: Scope<'s, Time>, state: Rc<WorkerState>) -> Resul
                 };
                 let table: Box<dyn Keyed> = match state.grouping_share() {
                     Some(share) if kernel.evictable() => Box::new(SpillingTable::new(
+                        &node.name,
                         kernel.clone(),
                         table,
                         partials,

@@ -231,3 +231,18 @@ fn a_memory_budget_with_checkpoints_is_refused() {
     let err = p.run().unwrap_err().to_string();
     assert!(err.contains("--memory-budget"), "{err}");
 }
+
+/// A spill that cannot be written fails the run, naming the step and the
+/// directory.
+#[test]
+fn a_spill_that_cannot_be_written_names_the_step_and_the_directory() {
+    let missing = "/nonexistent-spill-dir/below";
+    let p = Pipeline::new(timely("1", Some("1MiB")).set("temp-dir", missing));
+    let pairs: Vec<(String, u64)> = (0..60_000u64).map(|i| (user(i, 20_000), i)).collect();
+    p.apply("Pairs", Create::of(pairs))
+        .unwrap()
+        .apply("Group", GroupByKey::new())
+        .unwrap();
+    let err = p.run().unwrap_err().to_string();
+    assert!(err.contains("'Group'") && err.contains(missing), "{err}");
+}
