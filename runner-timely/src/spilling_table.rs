@@ -268,15 +268,17 @@ impl SpillingTable {
     }
 }
 
-/// Evicted partials (by window end, in order) as batches of about `bytes`
-/// of estimated memory each, whole windows to a batch.
+/// Evicted partials (by window end, in order) as batches of whole windows,
+/// several to a batch only while together they stay within `bytes` of
+/// estimated memory (a batch comes back at its first window's end, with the
+/// later windows in it).
 fn chunks(evicted: Vec<(Timestamp, Batch)>, bytes: usize) -> Vec<Batch> {
     let mut out = Vec::new();
     let mut current: Option<(Batch, usize)> = None;
     for (_, batch) in evicted {
         let size = batch.estimated_bytes();
         match &mut current {
-            Some((chunk, filled)) if *filled < bytes => {
+            Some((chunk, filled)) if *filled + size <= bytes => {
                 chunk.append(batch);
                 *filled += size;
             }
@@ -384,18 +386,20 @@ impl Keyed for SpillingTable {
         self.parts.iter().any(|p| p.at < self.target)
     }
 
-    /// Catches parts up, reading back about a quarter of the share at most.
+    /// Catches parts up, reading back about a quarter of the share at most;
+    /// then looks at memory, since what came back with windows that close
+    /// later stays.
     fn work(&mut self, metrics: &mut MetricsContainer) -> Result<()> {
         let limit = (self.share / 4).max(1 << 16);
         let mut read = 0;
-        for i in 0..self.parts.len() {
+        'parts: for i in 0..self.parts.len() {
             while self.parts[i].at < self.target {
                 if read >= limit {
-                    return Ok(());
+                    break 'parts;
                 }
                 read += self.step(i, metrics)?;
             }
         }
-        Ok(())
+        self.check_memory(metrics)
     }
 }
