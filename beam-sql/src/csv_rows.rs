@@ -1,25 +1,30 @@
-//! CSV records into record batches: the `csv` crate splits records (quotes,
-//! escapes, multi-line fields), Arrow's cast kernels read the typed columns,
-//! and a record that does not fit the schema is a dead letter naming its file,
-//! line and column, never a silently null value.
+//! CSV records into record batches: records are split a batch at a time
+//! ([`RecordSplitter`]: quotes, doubled quotes, multi-line fields as the
+//! `csv` crate reads them), each column is parsed into its Arrow array by
+//! the parsers Arrow's cast from text uses, and a record that does not fit
+//! the schema is a dead letter naming its file, line and column, never a
+//! silently null value.
 
+use crate::csv_split::{RecordSplitter, TextRecords};
+use crate::field_parse::{plain_date, plain_decimal};
 use arrow::array::{
-    Array, ArrayRef, BooleanArray, Date32Builder, Decimal128Builder, Float64Builder, Int64Builder,
-    RecordBatch, StringBuilder,
+    Array, ArrayRef, BooleanArray, Decimal128Builder, PrimitiveBuilder, RecordBatch,
+    RecordBatchOptions, StringBuilder,
 };
 use arrow::compute::kernels::cast_utils::{parse_decimal, Parser};
 use arrow::compute::{cast_with_options, filter_record_batch, CastOptions};
-use arrow::datatypes::{DataType, SchemaRef};
+use arrow::datatypes::{ArrowPrimitiveType, DataType, Field, Schema, SchemaRef};
 use arrow::datatypes::{Date32Type, Decimal128Type, Float64Type, Int64Type};
 use io_connectors::{DeadLetter, LineNumbers, RecordLocation};
 use std::io::Read;
+use std::sync::Arc;
 
 /// Reads batches of the records of one CSV file, or of one byte range of it.
 pub(crate) struct CsvBatches {
-    reader: csv::Reader<Box<dyn Read + Send>>,
+    splitter: RecordSplitter,
+    records: TextRecords,
     schema: SchemaRef,
     path: String,
-    record: csv::ByteRecord,
     delimiter: u8,
     /// File line numbers of the input's lines.
     lines: LineNumbers,
@@ -52,49 +57,53 @@ impl Parse {
     }
 }
 
-/// A parsed field of the record being read.
-#[derive(Clone, Copy)]
-enum Cell {
-    Null,
-    Text(usize),
-    Int(i64),
-    Float(f64),
-    Date(i32),
-    Decimal(i128),
+/// The fields of a batch's records as text: the whole batch checked as
+/// UTF-8 at once when it is valid, field by field when it is not.
+enum Fields<'a> {
+    Whole(&'a str),
+    Bytes(&'a [u8]),
 }
 
-/// The builders of a batch's columns.
-enum Builder {
-    Text(StringBuilder),
-    Int(Int64Builder),
-    Float(Float64Builder),
-    Date(Date32Builder),
-    Decimal(Decimal128Builder, u8, i8),
+/// The records of a batch that fit the schema so far: their indices in the
+/// batch, and why each that stopped fitting while its columns were parsed
+/// does not.
+struct Fitting {
+    rows: Vec<usize>,
+    /// The width of every record, when every record of the batch fits.
+    uniform: Option<usize>,
+    failed: Vec<bool>,
+    errors: Vec<(usize, String)>,
 }
 
-impl Builder {
-    fn new(p: Parse, rows: usize) -> Builder {
-        match p {
-            Parse::Text => Builder::Text(StringBuilder::with_capacity(rows, rows * 8)),
-            Parse::Int64 => Builder::Int(Int64Builder::with_capacity(rows)),
-            Parse::Float64 => Builder::Float(Float64Builder::with_capacity(rows)),
-            Parse::Date32 => Builder::Date(Date32Builder::with_capacity(rows)),
-            Parse::Decimal(p, s) => Builder::Decimal(Decimal128Builder::with_capacity(rows), p, s),
+impl Fitting {
+    /// Field `i` of fitting row `k` (checked as UTF-8 already).
+    #[inline]
+    fn text<'a>(
+        &self,
+        records: &'a TextRecords,
+        fields: &Fields<'a>,
+        k: usize,
+        i: usize,
+    ) -> &'a str {
+        let (start, end) = self.span(records, k, i);
+        fields.get(start, end).unwrap_or_default()
+    }
+
+    /// Where field `i` of fitting row `k` is in the batch's bytes.
+    #[inline]
+    fn span(&self, records: &TextRecords, k: usize, i: usize) -> (usize, usize) {
+        match self.uniform {
+            Some(width) => records.field_span(k * width + i),
+            None => records.span(self.rows[k], i),
         }
     }
 
-    fn finish(self) -> Result<ArrayRef, String> {
-        Ok(match self {
-            Builder::Text(mut b) => std::sync::Arc::new(b.finish()),
-            Builder::Int(mut b) => std::sync::Arc::new(b.finish()),
-            Builder::Float(mut b) => std::sync::Arc::new(b.finish()),
-            Builder::Date(mut b) => std::sync::Arc::new(b.finish()),
-            Builder::Decimal(mut b, p, s) => std::sync::Arc::new(
-                b.finish()
-                    .with_precision_and_scale(p, s)
-                    .map_err(|e| e.to_string())?,
-            ),
-        })
+    /// Row `k` of the fitting rows does not fit, for the first reason found.
+    fn fail(&mut self, k: usize, error: impl FnOnce() -> String) {
+        if !self.failed[k] {
+            self.failed[k] = true;
+            self.errors.push((self.rows[k], error()));
+        }
     }
 }
 
@@ -106,19 +115,22 @@ impl CsvBatches {
         header: bool,
         delimiter: u8,
         schema: SchemaRef,
-        lines: LineNumbers,
+        mut lines: LineNumbers,
     ) -> Result<CsvBatches, String> {
-        let mut reader = csv::ReaderBuilder::new()
-            .delimiter(delimiter)
-            .has_headers(header)
-            .flexible(true)
-            .from_reader(input);
+        let mut splitter = RecordSplitter::new(input, delimiter);
+        let mut records = TextRecords::default();
         if header {
-            let header = reader.byte_headers().map_err(|e| e.to_string())?;
-            if header.len() != schema.fields().len() {
+            splitter
+                .read(&mut records, 1)
+                .map_err(|e| format!("line {}: {e}", lines.line(0)))?;
+            let found = if records.len() == 0 {
+                0
+            } else {
+                records.width(0)
+            };
+            if found != schema.fields().len() {
                 return Err(format!(
-                    "the header has {} fields, the table's schema {} columns",
-                    header.len(),
+                    "the header has {found} fields, the table's schema {} columns",
                     schema.fields().len()
                 ));
             }
@@ -129,10 +141,10 @@ impl CsvBatches {
             .map(|f| Parse::of(f.data_type()))
             .collect();
         Ok(CsvBatches {
-            reader,
+            splitter,
+            records,
             schema,
             path: path.to_string(),
-            record: csv::ByteRecord::new(),
             delimiter,
             lines,
             parsers,
@@ -140,20 +152,20 @@ impl CsvBatches {
         })
     }
 
-    /// A dead letter for the record on line `line` of the input.
-    fn dead(&mut self, raw: Vec<u8>, line: u64, error: String) -> DeadLetter {
+    /// A dead letter for record `r` of the batch.
+    fn dead(&mut self, records: &TextRecords, r: usize, error: String) -> DeadLetter {
         DeadLetter {
-            raw,
+            raw: records.joined(r, self.delimiter),
             location: RecordLocation::File {
                 path: self.path.clone(),
-                line: self.lines.line(line.saturating_sub(1)),
+                line: self.lines.line(records.line(r).saturating_sub(1)),
             },
             error,
         }
     }
 
-    /// The next batch of up to `rows` good records, with the bad ones; `None`
-    /// at the end of the file.
+    /// The next batch of the good records among the next `rows` records,
+    /// with the bad ones; `None` at the end of the file.
     pub(crate) fn next(
         &mut self,
         rows: usize,
@@ -161,286 +173,289 @@ impl CsvBatches {
         if self.done {
             return Ok(None);
         }
-        if let Some(parsers) = self.parsers.clone() {
-            return self.next_parsed(rows, &parsers);
+        self.records.clear();
+        if let Err(e) = self.splitter.read(&mut self.records, rows) {
+            let line = self.lines.line(self.splitter.line().saturating_sub(1));
+            return Err(format!("line {line}: {e}"));
         }
+        if self.records.len() < rows {
+            self.done = true;
+        }
+        if self.records.len() == 0 {
+            return Ok(None);
+        }
+        let records = std::mem::take(&mut self.records);
+        let result = self.batch(&records);
+        self.records = records;
+        result.map(Some)
+    }
+
+    /// The batch of `records`' good records, and their bad ones.
+    fn batch(&mut self, records: &TextRecords) -> Result<(RecordBatch, Vec<DeadLetter>), String> {
         let width = self.schema.fields().len();
-        let mut columns: Vec<StringBuilder> = (0..width)
-            .map(|_| StringBuilder::with_capacity(rows, rows * 8))
-            .collect();
-        let mut lines = Vec::with_capacity(rows);
-        let mut dead = Vec::new();
-        while lines.len() < rows {
-            let Some(line) = self.next_record(&mut dead)? else {
-                break;
-            };
-            let Ok(fields) = self
-                .record
-                .iter()
-                .map(std::str::from_utf8)
-                .collect::<Result<Vec<&str>, _>>()
-            else {
-                let raw = self.raw();
-                dead.push(self.dead(raw, line, "the record is not UTF-8".into()));
-                continue;
-            };
-            for (b, f) in columns.iter_mut().zip(fields) {
-                if f.is_empty() {
-                    b.append_null();
-                } else {
-                    b.append_value(f);
-                }
-            }
-            lines.push(line);
-        }
-        let text: Vec<ArrayRef> = columns
-            .into_iter()
-            .map(|mut b| std::sync::Arc::new(b.finish()) as ArrayRef)
-            .collect();
-        let mut good = vec![true; lines.len()];
-        let mut errors: Vec<Option<String>> = vec![None; lines.len()];
-        let mut typed = Vec::with_capacity(width);
-        let options = CastOptions {
-            safe: true,
-            ..Default::default()
+        let fields = match std::str::from_utf8(records.bytes()) {
+            Ok(text) => Fields::Whole(text),
+            Err(_) => Fields::Bytes(records.bytes()),
         };
-        for (field, strings) in self.schema.fields().iter().zip(&text) {
-            let values = if field.data_type() == &DataType::Utf8 {
-                strings.clone()
+        // ASCII text splits into valid UTF-8 fields wherever it splits.
+        let ascii = records.bytes().is_ascii();
+        let mut fitting = Fitting {
+            rows: Vec::with_capacity(records.len()),
+            uniform: None,
+            failed: Vec::new(),
+            errors: Vec::new(),
+        };
+        let mut dead = Vec::new();
+        for r in 0..records.len() {
+            let found = records.width(r);
+            if found != width {
+                let error = format!("expected {width} fields (as in the header), found {found}");
+                dead.push((r, error));
+            } else if !ascii && (0..width).any(|i| text(records, &fields, r, i).is_none()) {
+                dead.push((r, "the record is not UTF-8".to_string()));
             } else {
-                cast_with_options(strings, field.data_type(), &options)
-                    .map_err(|e| e.to_string())?
-            };
-            let texts = arrow::array::AsArray::as_string::<i32>(strings.as_ref());
-            for row in 0..lines.len() {
-                let inexact = match field.data_type() {
-                    DataType::Decimal128(_, scale) if strings.is_valid(row) => {
-                        !decimal_is_exact(texts.value(row), *scale)
-                    }
-                    _ => false,
-                };
-                let problem = if inexact {
-                    Some(format!(
-                        "column `{}`: {:?} has more decimal places than {}",
-                        field.name(),
-                        texts.value(row),
-                        field.data_type()
-                    ))
-                } else if strings.is_valid(row) && values.is_null(row) {
-                    Some(format!(
-                        "column `{}`: {:?} is not a {}",
-                        field.name(),
-                        texts.value(row),
-                        field.data_type()
-                    ))
-                } else if !field.is_nullable() && values.is_null(row) {
-                    Some(format!("column `{}` is empty", field.name()))
-                } else {
-                    None
-                };
-                if let Some(p) = problem {
-                    if good[row] {
-                        good[row] = false;
-                        errors[row] = Some(p);
-                    }
-                }
-            }
-            typed.push(values);
-        }
-        for row in 0..lines.len() {
-            if let Some(error) = errors[row].take() {
-                let mut raw = Vec::new();
-                for (i, t) in text.iter().enumerate() {
-                    if i > 0 {
-                        raw.push(self.delimiter);
-                    }
-                    let t = arrow::array::AsArray::as_string::<i32>(t.as_ref());
-                    if t.is_valid(row) {
-                        raw.extend_from_slice(t.value(row).as_bytes());
-                    }
-                }
-                dead.push(self.dead(raw, lines[row], error));
+                fitting.rows.push(r);
             }
         }
-        let options = arrow::array::RecordBatchOptions::new().with_row_count(Some(lines.len()));
+        fitting.failed = vec![false; fitting.rows.len()];
+        if fitting.rows.len() == records.len() {
+            fitting.uniform = Some(width);
+        }
+        let columns = match self.parsers.clone() {
+            Some(parsers) => parsers
+                .iter()
+                .enumerate()
+                .map(|(i, p)| self.parsed(records, &fields, i, *p, &mut fitting))
+                .collect::<Result<Vec<_>, _>>()?,
+            None => self.cast(records, &fields, &mut fitting)?,
+        };
+        dead.append(&mut fitting.errors);
+        dead.sort_by_key(|(r, _)| *r);
+        let dead = dead
+            .into_iter()
+            .map(|(r, error)| self.dead(records, r, error))
+            .collect();
+        let options = RecordBatchOptions::new().with_row_count(Some(fitting.rows.len()));
+        if !fitting.failed.contains(&true) {
+            let batch = RecordBatch::try_new_with_options(self.schema.clone(), columns, &options)
+                .map_err(|e| e.to_string())?;
+            return Ok((batch, dead));
+        }
         // Nullable columns while the bad rows are still in; the schema's own
         // nullability holds once they are filtered out.
-        let loose = std::sync::Arc::new(arrow::datatypes::Schema::new(
+        let loose = Arc::new(Schema::new(
             self.schema
                 .fields()
                 .iter()
                 .map(|f| f.as_ref().clone().with_nullable(true))
-                .collect::<Vec<_>>(),
+                .collect::<Vec<Field>>(),
         ));
-        let batch =
-            RecordBatch::try_new_with_options(loose, typed, &options).map_err(|e| e.to_string())?;
-        let batch = if good.iter().all(|g| *g) {
-            batch
-        } else {
-            filter_record_batch(&batch, &BooleanArray::from(good)).map_err(|e| e.to_string())?
-        };
+        let batch = RecordBatch::try_new_with_options(loose, columns, &options)
+            .map_err(|e| e.to_string())?;
+        let good = BooleanArray::from_iter(fitting.failed.iter().map(|f| Some(!f)));
+        let batch = filter_record_batch(&batch, &good).map_err(|e| e.to_string())?;
         let batch = RecordBatch::try_new_with_options(
             self.schema.clone(),
             batch.columns().to_vec(),
-            &arrow::array::RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
+            &RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
         )
         .map_err(|e| e.to_string())?;
-        Ok(Some((batch, dead)))
-    }
-}
-
-impl CsvBatches {
-    /// Reads the next record with as many fields as the schema has columns
-    /// into `self.record` and returns its line (of the input); records with
-    /// another count become dead letters. `None` at the end of the input.
-    fn next_record(&mut self, dead: &mut Vec<DeadLetter>) -> Result<Option<u64>, String> {
-        let width = self.schema.fields().len();
-        loop {
-            let more = match self.reader.read_byte_record(&mut self.record) {
-                Ok(more) => more,
-                // Byte records of a flexible reader fail only on I/O, which
-                // no record explains: the read fails.
-                Err(e) => {
-                    let line = e.position().map_or(1, |p| p.line());
-                    let line = self.lines.line(line.saturating_sub(1));
-                    return Err(format!("line {line}: {e}"));
-                }
-            };
-            if !more {
-                self.done = true;
-                return Ok(None);
-            }
-            let line = self.record.position().map_or(0, |p| p.line());
-            if self.record.len() == width {
-                return Ok(Some(line));
-            }
-            let (raw, found) = (self.raw(), self.record.len());
-            let error = format!("expected {width} fields (as in the header), found {found}");
-            dead.push(self.dead(raw, line, error));
-        }
+        Ok((batch, dead))
     }
 
-    /// The raw text of the current record, fields joined by the delimiter.
-    fn raw(&self) -> Vec<u8> {
-        let mut raw = Vec::new();
-        for (i, f) in self.record.iter().enumerate() {
-            if i > 0 {
-                raw.push(self.delimiter);
-            }
-            raw.extend_from_slice(f);
-        }
-        raw
-    }
-
-    /// Parses field `i` of the current record as `p`: the cell, or why the
-    /// record does not fit (the same checks, in the same order, as the
-    /// cast path).
-    fn cell(&self, i: usize, p: Parse, text: &str) -> Result<Cell, String> {
-        let field = &self.schema.fields()[i];
-        if text.is_empty() {
-            return if field.is_nullable() {
-                Ok(Cell::Null)
-            } else {
-                Err(format!("column `{}` is empty", field.name()))
-            };
-        }
-        let not_a = || {
-            format!(
-                "column `{}`: {:?} is not a {}",
-                field.name(),
-                text,
-                field.data_type()
-            )
-        };
+    /// Column `i` of the fitting rows, parsed as `p`; a row whose field does
+    /// not parse gets a null here and fails.
+    fn parsed(
+        &self,
+        records: &TextRecords,
+        fields: &Fields<'_>,
+        i: usize,
+        p: Parse,
+        fitting: &mut Fitting,
+    ) -> Result<ArrayRef, String> {
+        let field = self.schema.fields()[i].as_ref();
+        let n = fitting.rows.len();
         Ok(match p {
-            Parse::Text => Cell::Text(i),
-            Parse::Int64 => Cell::Int(Int64Type::parse(text).ok_or_else(not_a)?),
-            Parse::Float64 => Cell::Float(Float64Type::parse(text).ok_or_else(not_a)?),
-            Parse::Date32 => Cell::Date(Date32Type::parse(text).ok_or_else(not_a)?),
-            Parse::Decimal(precision, scale) => {
-                if !decimal_is_exact(text, scale) {
-                    return Err(format!(
-                        "column `{}`: {:?} has more decimal places than {}",
-                        field.name(),
-                        text,
-                        field.data_type()
-                    ));
+            Parse::Text => {
+                let bytes = (0..n)
+                    .map(|k| {
+                        let (start, end) = fitting.span(records, k, i);
+                        end - start
+                    })
+                    .sum();
+                let mut b = StringBuilder::with_capacity(n, bytes);
+                for k in 0..n {
+                    let t = fitting.text(records, fields, k, i);
+                    if t.is_empty() {
+                        if !field.is_nullable() {
+                            fitting.fail(k, || empty(field));
+                        }
+                        b.append_null();
+                    } else {
+                        b.append_value(t);
+                    }
                 }
-                Cell::Decimal(
-                    parse_decimal::<Decimal128Type>(text, precision, scale).map_err(|_| not_a())?,
+                Arc::new(b.finish())
+            }
+            Parse::Int64 => {
+                primitive::<Int64Type>(records, fields, i, field, fitting, Int64Type::parse)
+            }
+            Parse::Float64 => primitive::<Float64Type>(records, fields, i, field, fitting, |t| {
+                Float64Type::parse(t)
+            }),
+            Parse::Date32 => primitive::<Date32Type>(records, fields, i, field, fitting, |t| {
+                plain_date(t.as_bytes()).or_else(|| Date32Type::parse(t))
+            }),
+            Parse::Decimal(precision, scale) => {
+                let mut b = Decimal128Builder::with_capacity(n);
+                for k in 0..n {
+                    let t = fitting.text(records, fields, k, i);
+                    if t.is_empty() {
+                        if !field.is_nullable() {
+                            fitting.fail(k, || empty(field));
+                        }
+                        b.append_null();
+                    } else if let Some(v) = plain_decimal(t.as_bytes(), precision, scale) {
+                        b.append_value(v);
+                    } else if !decimal_is_exact(t, scale) {
+                        fitting.fail(k, || {
+                            format!(
+                                "column `{}`: {t:?} has more decimal places than {}",
+                                field.name(),
+                                field.data_type()
+                            )
+                        });
+                        b.append_null();
+                    } else if let Ok(v) = parse_decimal::<Decimal128Type>(t, precision, scale) {
+                        b.append_value(v);
+                    } else {
+                        fitting.fail(k, || not_a(field, t));
+                        b.append_null();
+                    }
+                }
+                Arc::new(
+                    b.finish()
+                        .with_precision_and_scale(precision, scale)
+                        .map_err(|e| e.to_string())?,
                 )
             }
         })
     }
 
-    /// [`CsvBatches::next`] when every column has a direct parser: fields
-    /// are parsed as they are read, with no text copy.
-    fn next_parsed(
-        &mut self,
-        rows: usize,
-        parsers: &[Parse],
-    ) -> Result<Option<(RecordBatch, Vec<DeadLetter>)>, String> {
-        let width = parsers.len();
-        let mut builders: Vec<Builder> = parsers.iter().map(|p| Builder::new(*p, rows)).collect();
-        let mut cells = vec![Cell::Null; width];
-        let mut dead = Vec::new();
-        let mut count = 0;
-        while count < rows {
-            let Some(line) = self.next_record(&mut dead)? else {
-                break;
-            };
-            // One UTF-8 check per record; the record's buffer moves, and
-            // comes back for the next read.
-            let text = match csv::StringRecord::from_byte_record(std::mem::take(&mut self.record)) {
-                Ok(text) => text,
-                Err(e) => {
-                    self.record = e.into_byte_record();
-                    let raw = self.raw();
-                    dead.push(self.dead(raw, line, "the record is not UTF-8".into()));
-                    continue;
+    /// Every column of the fitting rows, read as text and cast to the
+    /// schema's types by Arrow's cast, for schemas with a type no direct
+    /// parser reads.
+    fn cast(
+        &self,
+        records: &TextRecords,
+        fields: &Fields<'_>,
+        fitting: &mut Fitting,
+    ) -> Result<Vec<ArrayRef>, String> {
+        let options = CastOptions {
+            safe: true,
+            ..Default::default()
+        };
+        let n = fitting.rows.len();
+        let mut typed = Vec::with_capacity(self.schema.fields().len());
+        for (i, field) in self.schema.fields().iter().enumerate() {
+            let mut b = StringBuilder::with_capacity(n, n * 8);
+            for k in 0..n {
+                match fitting.text(records, fields, k, i) {
+                    "" => b.append_null(),
+                    t => b.append_value(t),
                 }
+            }
+            let strings: ArrayRef = Arc::new(b.finish());
+            let values = if field.data_type() == &DataType::Utf8 {
+                strings.clone()
+            } else {
+                cast_with_options(&strings, field.data_type(), &options)
+                    .map_err(|e| e.to_string())?
             };
-            let mut problem = None;
-            for (i, p) in parsers.iter().enumerate() {
-                match self.cell(i, *p, &text[i]) {
-                    Ok(c) => cells[i] = c,
-                    Err(e) => {
-                        problem.get_or_insert(e);
+            let texts = arrow::array::AsArray::as_string::<i32>(strings.as_ref());
+            for k in 0..n {
+                let valid = strings.is_valid(k);
+                if let (DataType::Decimal128(_, scale), true) = (field.data_type(), valid) {
+                    if !decimal_is_exact(texts.value(k), *scale) {
+                        fitting.fail(k, || {
+                            format!(
+                                "column `{}`: {:?} has more decimal places than {}",
+                                field.name(),
+                                texts.value(k),
+                                field.data_type()
+                            )
+                        });
                     }
                 }
-            }
-            if let Some(error) = problem {
-                self.record = text.into_byte_record();
-                let raw = self.raw();
-                dead.push(self.dead(raw, line, error));
-                continue;
-            }
-            for (b, c) in builders.iter_mut().zip(&cells) {
-                match (b, *c) {
-                    (Builder::Text(b), Cell::Text(i)) => b.append_value(&text[i]),
-                    (Builder::Int(b), Cell::Int(v)) => b.append_value(v),
-                    (Builder::Float(b), Cell::Float(v)) => b.append_value(v),
-                    (Builder::Date(b), Cell::Date(v)) => b.append_value(v),
-                    (Builder::Decimal(b, ..), Cell::Decimal(v)) => b.append_value(v),
-                    (Builder::Text(b), _) => b.append_null(),
-                    (Builder::Int(b), _) => b.append_null(),
-                    (Builder::Float(b), _) => b.append_null(),
-                    (Builder::Date(b), _) => b.append_null(),
-                    (Builder::Decimal(b, ..), _) => b.append_null(),
+                if valid && values.is_null(k) {
+                    fitting.fail(k, || not_a(field, texts.value(k)));
+                } else if !field.is_nullable() && values.is_null(k) {
+                    fitting.fail(k, || empty(field));
                 }
             }
-            self.record = text.into_byte_record();
-            count += 1;
+            typed.push(values);
         }
-        let columns = builders
-            .into_iter()
-            .map(Builder::finish)
-            .collect::<Result<Vec<_>, _>>()?;
-        let options = arrow::array::RecordBatchOptions::new().with_row_count(Some(count));
-        let batch = RecordBatch::try_new_with_options(self.schema.clone(), columns, &options)
-            .map_err(|e| e.to_string())?;
-        Ok(Some((batch, dead)))
+        Ok(typed)
     }
+}
+
+/// Field `i` of record `r` as text; `None` if it is not UTF-8.
+#[inline]
+fn text<'a>(records: &'a TextRecords, fields: &Fields<'a>, r: usize, i: usize) -> Option<&'a str> {
+    let (start, end) = records.span(r, i);
+    fields.get(start, end)
+}
+
+impl<'a> Fields<'a> {
+    /// The text from `start` to `end`; `None` if it is not UTF-8.
+    #[inline]
+    fn get(&self, start: usize, end: usize) -> Option<&'a str> {
+        match self {
+            Fields::Whole(text) => text.get(start..end),
+            Fields::Bytes(bytes) => std::str::from_utf8(&bytes[start..end]).ok(),
+        }
+    }
+}
+
+/// Column `i` of the fitting rows parsed by `parse` into a primitive array.
+fn primitive<T: ArrowPrimitiveType>(
+    records: &TextRecords,
+    fields: &Fields<'_>,
+    i: usize,
+    field: &Field,
+    fitting: &mut Fitting,
+    parse: impl Fn(&str) -> Option<T::Native>,
+) -> ArrayRef {
+    let n = fitting.rows.len();
+    let mut b = PrimitiveBuilder::<T>::with_capacity(n);
+    for k in 0..n {
+        let t = fitting.text(records, fields, k, i);
+        if t.is_empty() {
+            if !field.is_nullable() {
+                fitting.fail(k, || empty(field));
+            }
+            b.append_null();
+        } else if let Some(v) = parse(t) {
+            b.append_value(v);
+        } else {
+            fitting.fail(k, || not_a(field, t));
+            b.append_null();
+        }
+    }
+    Arc::new(b.finish())
+}
+
+fn empty(field: &Field) -> String {
+    format!("column `{}` is empty", field.name())
+}
+
+fn not_a(field: &Field, text: &str) -> String {
+    format!(
+        "column `{}`: {:?} is not a {}",
+        field.name(),
+        text,
+        field.data_type()
+    )
 }
 
 /// Whether decimal text (`12.50`, `-3`, `1.25e1`) has no more fractional
@@ -448,15 +463,20 @@ impl CsvBatches {
 /// round the rest away).
 fn decimal_is_exact(text: &str, scale: i8) -> bool {
     let t = text.trim();
-    let (mantissa, exponent) = match t.find(['e', 'E']) {
+    let b = t.as_bytes();
+    let (mantissa, exponent) = match b.iter().position(|c| matches!(c, b'e' | b'E')) {
         Some(i) => match t[i + 1..].parse::<i64>() {
-            Ok(e) => (&t[..i], e),
+            Ok(e) => (&b[..i], e),
             Err(_) => return true,
         },
-        None => (t, 0),
+        None => (b, 0),
     };
-    let fraction = mantissa.split_once('.').map_or("", |(_, f)| f);
-    let digits = fraction.trim_end_matches('0').len() as i64;
+    let fraction = match mantissa.iter().position(|c| *c == b'.') {
+        Some(i) => &mantissa[i + 1..],
+        None => &[],
+    };
+    let zeros = fraction.iter().rev().take_while(|c| **c == b'0').count();
+    let digits = (fraction.len() - zeros) as i64;
     digits - exponent <= i64::from(scale)
 }
 

@@ -27,9 +27,11 @@
 
 mod aggregate;
 mod csv_rows;
+mod csv_split;
 mod eval;
 mod exact_sum;
 mod expr;
+mod field_parse;
 mod functions;
 mod join;
 pub mod read;

@@ -91,11 +91,19 @@ struct StepStats {
     durations: DurationHistogram,
 }
 
+/// One in this many batches produced into a PCollection is measured for its
+/// estimated bytes.
+const BYTES_SAMPLE_EVERY: u64 = 16;
+
 /// Live counters of one PCollection.
 #[derive(Debug)]
 struct PCollectionStats {
     elements: AtomicU64,
     bytes: AtomicU64,
+    /// Batches produced so far: one in [`BYTES_SAMPLE_EVERY`] is measured.
+    batches: AtomicU64,
+    /// Estimated bytes per element, in 1/256ths, from the last measured batch.
+    bytes_per_element: AtomicU64,
     /// Per worker of this process; `i64::MIN` until the worker reports.
     watermarks: OnceLock<Box<[AtomicI64]>>,
 }
@@ -209,6 +217,8 @@ impl JobMonitor {
                 .map(|_| PCollectionStats {
                     elements: AtomicU64::new(0),
                     bytes: AtomicU64::new(0),
+                    batches: AtomicU64::new(0),
+                    bytes_per_element: AtomicU64::new(0),
                     watermarks: OnceLock::new(),
                 })
                 .collect(),
@@ -291,8 +301,20 @@ impl JobMonitor {
             return;
         }
         if let Some(p) = self.pcollection_stats.get(pcollection) {
-            p.elements.fetch_add(batch.len() as u64, Relaxed);
-            p.bytes.fetch_add(batch.estimated_bytes() as u64, Relaxed);
+            let n = batch.len() as u64;
+            p.elements.fetch_add(n, Relaxed);
+            // Measuring a batch can cost as much as encoding it (a batch of
+            // Arrow rows is written out), so one batch in a few is measured
+            // and the others are counted at its size per element.
+            let per_element = if p.batches.fetch_add(1, Relaxed) % BYTES_SAMPLE_EVERY == 0 {
+                let measured = (batch.estimated_bytes() as u64).saturating_mul(256) / n;
+                p.bytes_per_element.store(measured, Relaxed);
+                measured
+            } else {
+                p.bytes_per_element.load(Relaxed)
+            };
+            p.bytes
+                .fetch_add(n.saturating_mul(per_element) / 256, Relaxed);
         }
     }
 
