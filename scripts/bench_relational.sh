@@ -5,6 +5,8 @@
 # DataFrame forms on the rayon runner, in one invocation.
 #
 #   bash scripts/bench_relational.sh [ROWS]
+#
+# SKIP_PYSPARK=1 leaves PySpark (and its Java runtime) out.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rows=${1:-10000000}
@@ -14,9 +16,13 @@ mkdir -p bench-data
 if [ ! -x "$venv/bin/python" ]; then
     python3 -m venv "$venv"
 fi
-"$venv/bin/python" -c "import polars, duckdb, pyspark" 2>/dev/null || "$venv/bin/pip" install --quiet polars duckdb==2.0.1 pyspark
-# PySpark needs a Java runtime (Debian's openjdk-17-jre-headless).
-command -v java >/dev/null || { sudo apt-get install -y -qq openjdk-17-jre-headless >/dev/null 2>&1 || apt-get install -y -qq openjdk-17-jre-headless >/dev/null; }
+if [ -n "${SKIP_PYSPARK:-}" ]; then
+    "$venv/bin/python" -c "import polars, duckdb" 2>/dev/null || "$venv/bin/pip" install --quiet polars duckdb==2.0.1
+else
+    "$venv/bin/python" -c "import polars, duckdb, pyspark" 2>/dev/null || "$venv/bin/pip" install --quiet polars duckdb==2.0.1 pyspark
+    # PySpark needs a Java runtime (Debian's openjdk-17-jre-headless).
+    command -v java >/dev/null || { sudo apt-get install -y -qq openjdk-17-jre-headless >/dev/null 2>&1 || apt-get install -y -qq openjdk-17-jre-headless >/dev/null; }
+fi
 data=bench-data/sales-$rows.csv
 if [ ! -f "$data" ]; then
     "$venv/bin/python" - "$rows" "$data" <<'PY'
@@ -56,6 +62,9 @@ con.execute(f"""SELECT product_category, SUM(amount) AS total, AVG(amount) AS av
     'customer_id': 'VARCHAR', 'product_category': 'VARCHAR', 'amount': 'DECIMAL(18,2)', 'region': 'VARCHAR'}})
     WHERE amount > 1000 GROUP BY product_category ORDER BY total DESC""").fetchall()
 print(f"duckdb: {time.perf_counter() - t:.2f} s")
+import os
+if os.environ.get("SKIP_PYSPARK"):
+    sys.exit(0)
 t = time.perf_counter()
 from pyspark.sql import SparkSession, functions as F
 from pyspark.sql.types import StructType, StructField, StringType, DateType, DecimalType
