@@ -112,6 +112,8 @@ pub(crate) struct RecordSplitter {
     /// Where the next quote or carriage return at or after `pos` is (`len`
     /// if none is buffered), when known.
     special: Option<usize>,
+    /// Whether the input's start was looked at for a byte-order mark.
+    started: bool,
     /// Whether lines free of quotes and carriage returns may be split on
     /// the delimiter alone: not when the delimiter is a quote or a line end.
     plain: bool,
@@ -122,14 +124,21 @@ const READ_SIZE: usize = 1 << 20;
 
 impl RecordSplitter {
     pub(crate) fn new(input: Box<dyn Read + Send>, delimiter: u8) -> RecordSplitter {
+        let mut core = csv_core::ReaderBuilder::new().delimiter(delimiter).build();
+        // `csv_core` drops a UTF-8 byte-order mark from the first input it
+        // is given; a blank line first makes that input, so that a record
+        // read by it later keeps its bytes. The input's own mark is dropped
+        // where the input starts.
+        let _ = core.read_record(b"\n", &mut [0], &mut [0]);
         RecordSplitter {
             input,
+            started: false,
             buf: vec![0; READ_SIZE],
             pos: 0,
             len: 0,
             eof: false,
             delimiter,
-            core: csv_core::ReaderBuilder::new().delimiter(delimiter).build(),
+            core,
             core_out: vec![0; 1024],
             core_ends: vec![0; 64],
             line: 1,
@@ -146,6 +155,13 @@ impl RecordSplitter {
     /// Appends up to `max` records to `out`; fewer only at the end of the
     /// input. On an I/O error, the records before it stay in `out`.
     pub(crate) fn read(&mut self, out: &mut TextRecords, max: usize) -> std::io::Result<()> {
+        if !self.started {
+            self.started = true;
+            while self.len < 3 && self.refill()? {}
+            if self.buf[..self.len].starts_with(b"\xef\xbb\xbf") {
+                self.pos = 3;
+            }
+        }
         let goal = out.len() + max;
         while out.len() < goal {
             if self.plain {
@@ -298,7 +314,8 @@ impl RecordSplitter {
     /// that the delimiter alone cannot split.
     fn core_record(&mut self, out: &mut TextRecords) -> std::io::Result<bool> {
         use csv_core::ReadRecordResult as R;
-        self.core.reset();
+        // The reader is not reset: the record before ended, so it is at a
+        // record's start.
         let line = self.line;
         let (mut nout, mut nend) = (0, 0);
         loop {
@@ -425,6 +442,8 @@ mod tests {
             b"\n\n",
             b"",
             b"1,2\r",
+            b"\xef\xbb\xbfa,b\n1,2\n",
+            b"a\n\xef\xbb\xbf\"q\",1\n\xef\xbb\xbfp,2\n",
         ];
         for text in cases {
             for (batch, chunk) in [(1, 7), (2, 3), (100, 7), (1, 4096), (100, 4096)] {
@@ -442,6 +461,19 @@ mod tests {
                     String::from_utf8_lossy(text)
                 );
             }
+        }
+    }
+
+    #[test]
+    fn long_quoted_fields_and_wide_records_split_as_the_csv_crate_does() {
+        let long = "x".repeat(5000);
+        let wide = vec!["\"w\""; 300].join(",");
+        let text = format!("a,\"{long}\",b\n{wide}\n1,2\n\"{long}\n{long}\"\n").into_bytes();
+        for (batch, chunk) in [(1, 7), (100, 4096), (100, 1 << 20)] {
+            let (records, lines) = by_splitter(&text, batch, chunk);
+            assert_eq!(records, by_csv_crate(&text));
+            assert_eq!(lines, true_lines(&text));
+            assert_eq!(records[1].len(), 300);
         }
     }
 
